@@ -1,0 +1,96 @@
+# nbval: strict
+# %% [markdown]
+# # Start here
+#
+# Welcome to the course on **training instability**: you will watch a small language model's
+# loss spike, find out why, write a post-mortem, and then teach the training loop to recover
+# on its own. Every number you see comes from a real run of the code in `utils/`, which you
+# are welcome to read.
+#
+# This notebook does two things: it shows the map of the course, and it asks your name, so
+# that your notes (lessons learned, post-mortems) are kept in a folder of your own.
+#
+# **Español.** Bienvenido/a al curso sobre **inestabilidad del entrenamiento**: verás cómo
+# la pérdida de un pequeño modelo de lenguaje se dispara, averiguarás por qué, escribirás un
+# informe post-mortem y después enseñarás al bucle de entrenamiento a recuperarse solo. Cada
+# número que veas sale de una ejecución real del código de `utils/`. Este cuaderno muestra el
+# mapa del curso y te pide tu nombre, para guardar tus notas en una carpeta propia.
+
+# %% [markdown]
+# ## Course map
+#
+# | Phase | Theme | What you do |
+# |---|---|---|
+# | 17 | Data and model | build the corpus, the BPE tokenizer and the small transformer |
+# | 18 | Optimizer and schedule | AdamW, warmup and decay: the knobs that make or break stability |
+# | 19 | Diagnosis | reproduce the spike, read the dashboard, match failure patterns, write the post-mortem, remediate |
+# | 20 | Automatic recovery | detectors, checkpoint rollback, the same recovery in PyTorch Lightning |
+#
+# Notebooks, in order (**placeholder: the list below is filled in by the course lead**):
+#
+# <!-- LEAD: replace this placeholder list with links to the real notebooks -->
+# - Phase 17: _to be filled_
+# - Phase 18: _to be filled_
+# - Phase 19: _to be filled_
+# - Phase 20: _to be filled_
+#
+# **Español.** El curso tiene cuatro fases: 17, datos y modelo; 18, optimizador y calendario
+# de la tasa de aprendizaje; 19, diagnóstico (reproducir el pico, leer el panel, reconocer
+# patrones de fallo, escribir el post-mortem y corregir); 20, recuperación automática
+# (detectores, vuelta atrás a un punto de control, y lo mismo con PyTorch Lightning).
+
+# %% [markdown]
+# ## Your name
+#
+# Type your name and press **Remember me**. It is remembered for every notebook (in the file
+# `.course-learner`, which git ignores), and your notes go to `learners/<your name>/`. Letters
+# of any alphabet are welcome (`José`, `Zoë`, `李雷`), as are digits, `-`, `_`, `.` and spaces
+# inside the name. If the environment variable `LEARNER` is set, it wins over the name typed here.
+#
+# **Español.** Escribe tu nombre y pulsa **Remember me**. Se recuerda en todos los cuadernos
+# y tus notas se guardan en `learners/<tu nombre>/`. Se aceptan letras de cualquier alfabeto,
+# cifras, `-`, `_`, `.` y espacios dentro del nombre.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (the form is interactive: its output depends on what you type)
+from utils.learner import name_form
+
+name_form()
+
+# %% [markdown]
+# Some names cannot be folder names. Here is what the check says about a few:
+#
+# **Español.** Algunos nombres no sirven como nombre de carpeta. Esto dice la comprobación:
+
+# %%
+from utils.learner import LearnerNameError, validate_learner_name
+
+for candidate in ["José", "Zoë", "李雷", "Ana María", "../etc", ".hidden", "   "]:
+    try:
+        print(f"{candidate!r:12} accepted: learners/{validate_learner_name(candidate)}/")
+    except LearnerNameError as err:
+        print(f"{candidate!r:12} refused:  {str(err).split(' Allowed:')[0]}")
+
+# %% [markdown]
+# ## Where your notes go
+#
+# Run the next cell after pressing **Remember me** (or run it again if you changed your name).
+# Each phase has its own notes folder; the course writes to it only by adding, never by
+# overwriting: an earlier version of a note is always kept beside the new one.
+#
+# **Español.** Ejecuta la celda siguiente después de pulsar **Remember me**. Cada fase tiene
+# su carpeta de notas; el curso solo añade, nunca sobrescribe: la versión anterior de una nota
+# se conserva siempre junto a la nueva.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (this output depends on who runs the notebook)
+from utils.learner import current_learner
+from utils.notes import display_path, notes_dir
+
+try:
+    print(f"Current learner: {current_learner()}")
+    print(f"Notes of phase 17 go to: {display_path(notes_dir(17))}/")
+except LearnerNameError as err:
+    print(err)

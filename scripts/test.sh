@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Run every check of the course, in three stages:
+#   1. unit tests:          python -m pytest tests -q   (extra arguments go here, e.g. -k notes)
+#   2. strict notebooks:    pytest --nbval      on notebooks whose metadata says course.nbval = strict
+#   3. the other notebooks: pytest --nbval-lax  (only cells marked # NBVAL_CHECK_OUTPUT compare output)
+# Notes are written to a temporary copy of learners/ (COURSE_LEARNERS_DIR), as learner
+# $LEARNER (default: ci-learner). Every stage runs; the exit status is non-zero if any failed.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+started=$SECONDS
+
+bash scripts/setup.sh || { echo "[test] setup failed"; exit 1; }
+python=.venv/bin/python
+
+export MPLBACKEND=Agg
+export LEARNER="${LEARNER:-ci-learner}"
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/course-test.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+mkdir -p "$scratch/learners"
+if [[ -d learners ]]; then
+    cp -R learners/. "$scratch/learners/"
+fi
+export COURSE_LEARNERS_DIR="$scratch/learners"
+echo "[test] LEARNER=$LEARNER, learners folder: a temporary copy of learners/"
+
+# Notebooks under notebooks/, split by their metadata course.nbval (strict or lax).
+strict=()
+lax=()
+while IFS=$'\t' read -r mode path; do
+    if [[ "$mode" == strict ]]; then strict+=("$path"); else lax+=("$path"); fi
+done < <("$python" - <<'EOF'
+import json
+from pathlib import Path
+for path in sorted(Path("notebooks").rglob("*.ipynb")):
+    if ".ipynb_checkpoints" in path.parts:
+        continue
+    mode = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("course", {}).get("nbval", "lax")
+    print(f"{'strict' if mode == 'strict' else 'lax'}\t{path.as_posix()}")
+EOF
+)
+
+summary=()
+failed=0
+nbval_flags=(--nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider)
+
+stage() {  # stage <notebooks|units> <label> <command...>: run it, remember a one-line summary
+    local kind=$1 label=$2; shift 2
+    local stage_start=$SECONDS status
+    echo
+    echo "[test] === $label ==="
+    "$@"
+    status=$?
+    local took=$((SECONDS - stage_start))
+    # pytest exit 5 = no tests collected: fine for notebooks without code cells, not for units.
+    if [[ $status -eq 0 || ( $status -eq 5 && $kind == notebooks ) ]]; then
+        summary+=("ok      $label (${took} s)")
+    else
+        summary+=("FAILED  $label (exit $status, ${took} s)")
+        failed=1
+    fi
+}
+
+stage units "1. unit tests" "$python" -m pytest tests -q -p no:cacheprovider "$@"
+
+if (( ${#strict[@]} )); then
+    stage notebooks "2. strict notebooks (${#strict[@]}, --nbval)" \
+        "$python" -m pytest -q "${nbval_flags[@]}" --nbval "${strict[@]}"
+else
+    summary+=("ok      2. strict notebooks (none found)")
+fi
+
+if (( ${#lax[@]} )); then
+    stage notebooks "3. other notebooks (${#lax[@]}, --nbval-lax)" \
+        "$python" -m pytest -q "${nbval_flags[@]}" --nbval-lax "${lax[@]}"
+else
+    summary+=("ok      3. other notebooks (none found)")
+fi
+
+echo
+echo "[test] summary"
+for line in "${summary[@]}"; do
+    echo "[test]   $line"
+done
+echo "[test] total $((SECONDS - started)) s: $([[ $failed -eq 0 ]] && echo 'all stages passed' || echo 'SOME STAGES FAILED')"
+exit $failed

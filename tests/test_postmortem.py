@@ -1,0 +1,629 @@
+"""utils.postmortem (validator, symptom tolerances, markdown round trip, saving) and its forms.
+
+The numbers here are made up for the tests (a synthetic run log), not the course's run.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+from utils import postmortem as pm_mod
+from utils.postmortem import (
+    SECTION_WHY,
+    Evidence,
+    Expectation,
+    Hypothesis,
+    PostMortem,
+    Symptoms,
+    Tolerance,
+    Verification,
+    compare_symptoms,
+    draft_symptoms,
+    load_saved,
+    parse_markdown,
+    render_markdown,
+    save,
+    save_with_lesson,
+    split_sentences,
+    validate,
+)
+
+# A synthetic run log's symptoms, shaped like utils.symptoms.compute's output.
+REFERENCE = {
+    "spike_step": 312,
+    "peak_step": 315,
+    "pre_spike_ema": 2.412,
+    "peak_loss": 3.15,
+    "recovery_loss": 2.43,
+    "grad_norm_preclip": 14.2,
+    "lr_at_spike": 3e-4,
+    "dtype": "float32",
+    "batch_index": 312,
+    "unusual_tokens": ["ß", "ø"],
+}
+
+
+def complete() -> PostMortem:
+    """A post-mortem the validator accepts."""
+    return PostMortem(
+        run_id="a13-spike",
+        date="2026-11-23",
+        symptoms=Symptoms(spike_step="312", pre_spike_ema="2.41", peak_loss="3.15", recovery_loss="2.43",
+                          grad_norm_preclip="14.2", lr_at_spike="3e-4", dtype="float32", batch_index="312",
+                          unusual_tokens=["ß", "ø"]),
+        hypotheses=[
+            Hypothesis(1, "A batch of rare pieces pushed Adam's tiny second moments", [5, 6, 7]),
+            Hypothesis(2, "The learning rate schedule jumped", [2]),
+            Hypothesis(3, "A non-finite value corrupted the weights", [8]),
+        ],
+        evidence=[
+            Evidence(7, "per-token loss of the rare pieces is 10x the rest", favours=1, rules_out=[2]),
+            Evidence(8, "non-finite count stays 0", favours=1, rules_out=[3]),
+        ],
+        root_cause="Rare pieces at step 312 met near-zero Adam second moments, e.g. for 'ß', so the update was 2.5× too large.",
+        remediation="Raise Adam's eps from 1e-8 to 1e-6.",
+        verification=Verification(seed=0, tolerance=0.05, step=400,
+                                  expectations=[Expectation("max loss / EMA in steps 300-400", "<", "1.5")]),
+        lesson="Rare tokens plus tiny Adam moments make a spike; check panel 5 first.",
+    )
+
+
+def messages(problems, section=None, field=None) -> list[str]:
+    return [p.message for p in problems
+            if (section is None or p.section == section) and (field is None or p.field == field)]
+
+
+# --------------------------------------------------------------------------- validator
+
+
+def test_complete_postmortem_has_no_problems():
+    assert validate(complete()) == []
+
+
+def test_every_empty_section_is_named_with_why_it_exists():
+    problems = validate(PostMortem("a13-spike", "2026-11-23"))
+    text = [str(p) for p in problems]
+    assert "§3 Discriminating evidence is empty: without it the root cause is a guess" in text
+    for n, title in pm_mod.SECTION_TITLES.items():
+        assert f"§{n} {title} is empty: {SECTION_WHY[n]}" in text
+    assert len(problems) == 7  # one per section, nothing else
+
+
+@pytest.mark.parametrize("field", ["spike_step", "pre_spike_ema", "peak_loss", "grad_norm_preclip",
+                                   "lr_at_spike", "batch_index"])
+@pytest.mark.parametrize("typed", ["about 3", "3 steps", "3,15", "~3", "three"])
+def test_numeric_symptoms_refuse_prose(field, typed):
+    pm = complete()
+    setattr(pm.symptoms, field, typed)
+    found = messages(validate(pm), 1, field)
+    assert len(found) == 1 and found[0].startswith("numbers only"), found
+    assert repr(typed) in found[0]
+
+
+@pytest.mark.parametrize("typed, ok", [("312", True), ("312.0", False), ("-1", False), ("", False)])
+def test_step_is_a_whole_non_negative_number(typed, ok):
+    pm = complete()
+    pm.symptoms.spike_step = typed
+    assert (messages(validate(pm), 1, "spike_step") == []) is ok
+
+
+@pytest.mark.parametrize("typed, ok", [("2.43", True), ("did not recover", True), ("NaN", True),
+                                       ("nan", True), ("Did not  recover", True), ("recovered", False),
+                                       ("about 2.4", False)])
+def test_recovery_loss_takes_a_number_or_the_allowed_words(typed, ok):
+    pm = complete()
+    pm.symptoms.recovery_loss = typed
+    assert (messages(validate(pm), 1, "recovery_loss") == []) is ok
+
+
+@pytest.mark.parametrize("typed, ok", [("float32", True), ("bfloat16", True), ("torch.float16", True),
+                                       ("fp8", False), ("half-ish", False)])
+def test_dtype_comes_from_the_fixed_list(typed, ok):
+    pm = complete()
+    pm.symptoms.dtype = typed
+    assert (messages(validate(pm), 1, "dtype") == []) is ok
+
+
+def test_peak_below_baseline_is_refused():
+    pm = complete()
+    pm.symptoms.peak_loss = "2.0"
+    assert any("not above the pre-spike EMA" in m for m in messages(validate(pm), 1, "peak_loss"))
+
+
+def test_fewer_than_three_hypotheses_is_refused():
+    pm = complete()
+    pm.hypotheses = pm.hypotheses[:2]
+    pm.evidence = [pm.evidence[0]]
+    found = messages(validate(pm), 2)
+    assert any(m.startswith("only 2 hypotheses") for m in found), found
+
+
+def test_rank_gap_is_refused():
+    pm = complete()
+    pm.hypotheses[2].rank = 4
+    found = messages(validate(pm), 2, "ranks")
+    assert any("missing 3" in m for m in found) and any("4 outside 1..3" in m for m in found), found
+
+
+def test_duplicate_rank_is_refused():
+    pm = complete()
+    pm.hypotheses[1].rank = 1
+    found = messages(validate(pm), 2, "ranks")
+    assert any("rank 1 is used 2 times" in m for m in found), found
+    assert any("missing 2" in m for m in found), found
+
+
+def test_missing_rank_and_text_are_refused():
+    pm = complete()
+    pm.hypotheses[0].rank = None
+    pm.hypotheses[1].text = "  "
+    found = validate(pm, sections=[2])
+    assert "has no rank" in messages(found, 2, "row 1")
+    assert "has no hypothesis text" in messages(found, 2, "row 2")
+
+
+@pytest.mark.parametrize("panel", [0, 9, -1])
+def test_panel_out_of_range_is_refused(panel):
+    pm = complete()
+    pm.hypotheses[1].panels = [2, panel]
+    assert messages(validate(pm), 2, "row 2") == [f"panel {panel} does not exist (the dashboard has panels 1-8)"]
+    pm = complete()
+    pm.evidence[0].panel = panel
+    assert messages(validate(pm), 3, "row 1") == [f"panel {panel} does not exist (the dashboard has panels 1-8)"]
+
+
+def test_hypothesis_without_panels_is_refused():
+    pm = complete()
+    pm.hypotheses[2].panels = []
+    assert any("cites no dashboard panel" in m for m in messages(validate(pm), 2, "row 3"))
+
+
+def test_evidence_must_refer_to_existing_ranks_and_discriminate():
+    pm = complete()
+    pm.evidence[0].favours = 5
+    pm.evidence[1].rules_out = []
+    found = validate(pm, sections=[3])
+    assert "favours rank 5, but no hypothesis has that rank" in messages(found, 3, "row 1")
+    assert any(m.startswith("rules nothing out") for m in messages(found, 3, "row 2"))
+    assert any("rank(s) 3 never ruled out" in m for m in messages(found, 3, ""))
+
+
+def test_evidence_ruling_out_rank_one_asks_for_a_re_rank():
+    pm = complete()
+    pm.evidence[0].favours, pm.evidence[0].rules_out = 2, [1]
+    found = messages(validate(pm, sections=[3]), 3)
+    assert any("rules out your rank-1 hypothesis" in m for m in found), found
+
+
+def test_evidence_both_favouring_and_ruling_out_a_rank_is_refused():
+    pm = complete()
+    pm.evidence[0].rules_out = [1, 2]
+    assert "both favours and rules out rank 1" in messages(validate(pm), 3, "row 1")
+
+
+@pytest.mark.parametrize("text", [
+    "Loss rose 2.5× at step 312, e.g. from the rare piece.",
+    "Adam's eps of 1e-8 vs. a tiny second moment made the update huge.",
+    "The rare piece (i.e. 'ß') had loss 9.81 at step 312",
+    "A batch of rare pieces, cf. panel 7, spiked the loss to 3.15!",
+    "The update was approx. 40x the usual one, as A. Reader noted.",
+])
+def test_root_cause_accepts_one_sentence(text):
+    assert split_sentences(text) == [" ".join(text.split())]
+    pm = complete()
+    pm.root_cause = text
+    assert validate(pm, sections=[4]) == []
+
+
+@pytest.mark.parametrize("text, n", [
+    ("The lr was fine. The batch was not.", 2),
+    ("Rare pieces hit step 312. Adam's v was tiny! Why? Because eps was 1e-8.", 4),
+    ("Loss rose 2.5×. then it fell.", 2),
+])
+def test_root_cause_refuses_several_sentences_and_says_why(text, n):
+    pm = complete()
+    pm.root_cause = text
+    found = messages(validate(pm), 4)
+    assert len(found) == 1 and found[0].startswith(f"{n} sentences found: "), found
+    assert repr(split_sentences(text)[1]) in found[0]
+
+
+def test_lesson_is_exactly_one_line():
+    pm = complete()
+    pm.lesson = "Check panel 5 first.\nAnd panel 7."
+    assert messages(validate(pm), 7) == ["2 lines: a lesson is exactly one line"]
+    pm.lesson = "Check panel 5 first.\n"
+    assert validate(pm, sections=[7]) == []
+
+
+def test_remediation_must_be_short():
+    pm = complete()
+    pm.remediation = " ".join(["word"] * 41)
+    assert messages(validate(pm), 5) == ["41 words: the smallest change fits in 40 words (one change, not a plan)"]
+    pm.remediation = " ".join(["word"] * 40)
+    assert validate(pm, sections=[5]) == []
+
+
+def test_verification_numbers_only_and_after_the_spike():
+    pm = complete()
+    pm.verification = Verification(seed="zero", tolerance="-0.1", step="300",
+                                   expectations=[Expectation("max loss", "≈", "about 2"), Expectation("", "<", "2")])
+    found = validate(pm, sections=[6])
+    assert "'zero' is not a whole number" in messages(found, 6, "seed")[0]
+    assert messages(found, 6, "tolerance") == ["ε = -0.1 must be above 0"]
+    assert "not after the spike (step 312)" in messages(found, 6, "step")[0]
+    assert "comparator '≈' is not one of < <= > >=" in messages(found, 6, "expectation 1")
+    assert "value 'about 2' is not a number: numbers only" in messages(found, 6, "expectation 1")
+    assert messages(found, 6, "expectation 2") == ["names no metric"]
+
+
+def test_header_needs_a_file_safe_run_id_and_an_iso_date():
+    pm = complete()
+    pm.run_id, pm.date = "../x", "23/11/2026"
+    assert [p.field for p in validate(pm)] == ["run_id", "date"]
+
+
+# --------------------------------------------------------------------------- symptoms vs the run log
+
+
+def typed(**changes) -> Symptoms:
+    s = complete().symptoms
+    for k, v in changes.items():
+        setattr(s, k, v)
+    return s
+
+
+def check_of(checks, field):
+    (found,) = [c for c in checks if c.field == field]
+    return found
+
+
+def test_typed_symptoms_within_tolerance_are_ok():
+    checks = compare_symptoms(typed(spike_step="313", peak_loss="3.1", lr_at_spike="3.02e-4",
+                                    grad_norm_preclip="15"), REFERENCE)
+    assert [c.field for c in checks] == list(pm_mod.SYMPTOM_FIELDS)
+    assert all(c.ok for c in checks), [c.message for c in checks if not c.ok]
+
+
+def test_typed_symptom_outside_tolerance_says_which_field_and_by_how_much():
+    c = check_of(compare_symptoms(typed(peak_loss="2.1"), REFERENCE), "peak_loss")
+    assert not c.ok
+    assert c.message.startswith("peak_loss: you typed 2.1, the run log says 3.15 (off by 1.05, 33 %; tolerance 5 %)")
+    assert c.off_abs == pytest.approx(1.05) and c.off_rel == pytest.approx(1.05 / 3.15)
+
+
+@pytest.mark.parametrize("field, inside, outside", [
+    ("spike_step", "311", "310"),
+    ("batch_index", "312", "313"),
+    ("pre_spike_ema", "2.5", "2.6"),
+    ("grad_norm_preclip", "15.5", "16"),
+    ("lr_at_spike", "3.02e-4", "3.05e-4"),
+])
+def test_stated_default_tolerances(field, inside, outside):
+    assert check_of(compare_symptoms(typed(**{field: inside}), REFERENCE), field).ok
+    c = check_of(compare_symptoms(typed(**{field: outside}), REFERENCE), field)
+    assert not c.ok and c.message.startswith(f"{field}: you typed {outside},")
+
+
+def test_typing_the_peak_step_as_the_spike_step_gets_a_hint():
+    c = check_of(compare_symptoms(typed(spike_step="315"), REFERENCE), "spike_step")
+    assert not c.ok and c.off_abs == 3
+    assert "315 is the step of the peak; the spike began earlier" in c.message
+
+
+def test_tolerances_can_be_overridden():
+    s = typed(peak_loss="3.4")
+    assert not check_of(compare_symptoms(s, REFERENCE), "peak_loss").ok
+    assert check_of(compare_symptoms(s, REFERENCE, {"peak_loss": 0.1}), "peak_loss").ok
+    assert check_of(compare_symptoms(s, REFERENCE, {"peak_loss": Tolerance("abs", 0.3)}), "peak_loss").ok
+    with pytest.raises(ValueError, match="no symptom field"):
+        compare_symptoms(s, REFERENCE, {"loss": 0.1})
+
+
+def test_prose_dtype_tokens_and_recovery_words_against_the_run_log():
+    checks = compare_symptoms(typed(grad_norm_preclip="about 14", dtype="bfloat16", unusual_tokens=["ß", "x"],
+                                    recovery_loss="did not recover"), REFERENCE)
+    assert "you typed 'about 14', which is not a number" in check_of(checks, "grad_norm_preclip").message
+    assert not check_of(checks, "dtype").ok
+    tokens = check_of(checks, "unusual_tokens")
+    assert not tokens.ok and "missing 'ø'" in tokens.message and "not in the log 'x'" in tokens.message
+    assert not check_of(checks, "recovery_loss").ok
+    ref = dict(REFERENCE, recovery_loss="did not recover", dtype="torch.float32")
+    checks = compare_symptoms(typed(recovery_loss="did not recover"), ref)
+    assert check_of(checks, "recovery_loss").ok and check_of(checks, "dtype").ok
+    nan_ref = dict(REFERENCE, peak_loss=math.nan)
+    assert check_of(compare_symptoms(typed(peak_loss="NaN"), nan_ref), "peak_loss").ok
+    assert not check_of(compare_symptoms(typed(peak_loss="3.15"), nan_ref), "peak_loss").ok
+
+
+def test_a_run_log_without_a_spike_skips_the_step_checks():
+    ref = dict(REFERENCE, spike_step=None)
+    assert "spike_step" not in [c.field for c in compare_symptoms(typed(), ref)]
+    assert "spike_step" not in draft_symptoms(ref).drafted
+
+
+def test_drafted_symptoms_are_reported_until_confirmed():
+    s = draft_symptoms(REFERENCE)
+    assert s.drafted == set(pm_mod.SYMPTOM_FIELDS) and s.confirmed == set()
+    assert s.spike_step == "312" and s.lr_at_spike == "0.0003" and s.unusual_tokens == ["ß", "ø"]
+    assert all(c.ok for c in compare_symptoms(s, REFERENCE))
+    pm = complete()
+    pm.symptoms = s
+    found = validate(pm, sections=[1])
+    assert {p.field for p in found} == set(pm_mod.SYMPTOM_FIELDS)
+    assert all(p.message.startswith("drafted from the run log, not yet confirmed") for p in found)
+    s.confirmed = set(pm_mod.SYMPTOM_FIELDS) - {"peak_loss"}
+    assert [p.field for p in validate(pm, sections=[1])] == ["peak_loss"]
+    s.confirmed.add("peak_loss")
+    assert validate(pm, sections=[1]) == []
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def tricky() -> PostMortem:
+    pm = complete()
+    pm.run_id = "a13_spike-2.v"
+    pm.symptoms = draft_symptoms(REFERENCE)
+    pm.symptoms.confirmed = {"spike_step", "dtype"}
+    pm.symptoms.peak_loss = " about | 3 "
+    pm.symptoms.unusual_tokens = [" the", "a|b", "é\\", '"q"', "ß\n", "\u2028"]
+    pm.hypotheses = [
+        Hypothesis(1, "Adam's v ≈ 0 | huge update \\ no", [5, 7]),
+        Hypothesis(None, '"quoted" start', []),
+        Hypothesis(-2, "  padded  ", [9, 0]),
+        Hypothesis(3, "", [1]),
+    ]
+    pm.evidence = [Evidence(None, "", None, []), Evidence(7, "a\\|b | c", 1, [2, 3]), Evidence(12, "# not a heading", -1, [1])]
+    pm.root_cause = "Two lines\n## 5. Remediation\nthat look like headings."
+    pm.remediation = '"quoted"'
+    pm.verification = Verification(seed="", tolerance=" 0.05", step="step 400",
+                                   expectations=[Expectation("loss | max", "<=", "2.5"), Expectation("", "≈", "")])
+    pm.lesson = "  \t"
+    return pm
+
+
+@pytest.mark.parametrize("make", [complete, tricky, lambda: PostMortem("a13", "2026-11-23"),
+                                  lambda: PostMortem(' — "odd" id', "date — with — dashes —"),
+                                  lambda: PostMortem("x", "", root_cause="multi\n\nparagraph\nroot cause")])
+def test_render_parse_round_trip_is_exact(make):
+    pm = make()
+    text = render_markdown(pm)
+    back = parse_markdown(text)
+    assert back == pm
+    assert render_markdown(back) == text
+
+
+def test_render_format():
+    text = render_markdown(complete())
+    lines = text.split("\n")
+    assert lines[0] == "# Loss spike post-mortem — 2026-11-23 — a13-spike"
+    headings = [line for line in lines if line.startswith("## ")]
+    assert headings == ["## 1. Symptoms", "## 2. Hypotheses (ranked)", "## 3. Discriminating evidence",
+                        "## 4. Root cause", "## 5. Remediation", "## 6. Verification", "## 7. Lesson"]
+    assert "| spike_step | 312 | typed |" in lines
+    assert "| unusual_tokens | [\"ß\", \"ø\"] | typed |" in lines
+    assert "| 1 | A batch of rare pieces pushed Adam's tiny second moments | 5, 6, 7 |" in lines
+    assert "| 7 | per-token loss of the rare pieces is 10x the rest | 1 | 2 |" in lines
+    assert "- Seed: 0" in lines and "- Tolerance ε: 0.05" in lines and "- Step T: 400" in lines
+    assert "| max loss / EMA in steps 300-400 | < | 1.5 |" in lines
+    assert lines[lines.index("## 7. Lesson") + 2] == complete().lesson
+    assert "\\|" in render_markdown(tricky())  # pipes in text are escaped inside tables
+
+
+def test_parse_refuses_text_that_is_not_a_postmortem():
+    with pytest.raises(ValueError, match="first line"):
+        parse_markdown("# Notes\n")
+    broken = render_markdown(complete()).replace("## 4. Root cause\n", "")
+    with pytest.raises(ValueError, match="Root cause"):
+        parse_markdown(broken)
+
+
+# --------------------------------------------------------------------------- saving
+
+
+@pytest.fixture
+def learners(tmp_path, monkeypatch):
+    """A temporary learners folder and current learner 'ana'."""
+    folder = tmp_path / "learners"
+    monkeypatch.setenv("COURSE_LEARNERS_DIR", str(folder))
+    monkeypatch.setenv("LEARNER", "ana")
+    return folder
+
+
+def test_save_writes_the_course_path_and_loads_back(learners):
+    pm = tricky()
+    path = save(pm)
+    assert path == learners / "ana" / "phase-19" / "notes" / "postmortems" / f"{pm.run_id}.md"
+    assert path.read_text(encoding="utf-8") == render_markdown(pm)
+    assert load_saved(pm.run_id) == pm
+    assert load_saved("other-run") is None
+    assert load_saved(pm.run_id, learner="bo") is None
+
+
+def test_second_save_keeps_the_first(learners):
+    first, second = complete(), complete()
+    second.lesson = "A different lesson."
+    save(first)
+    path = save(second)
+    assert load_saved("a13-spike") == second
+    folder = path.parent
+    kept = [p for p in folder.iterdir() if p != path and p.is_file() and p.suffix == ".md"]
+    assert [parse_markdown(p.read_text(encoding="utf-8")) for p in kept] == [first]
+
+
+def test_save_refuses_a_run_id_that_is_not_a_file_name(learners):
+    pm = complete()
+    pm.run_id = "../escape"
+    with pytest.raises(ValueError, match="cannot name a file"):
+        save(pm)
+    assert not learners.exists() or not any(p.is_file() for p in learners.rglob("*"))
+
+
+def test_save_with_lesson_appends_the_lesson_line(learners):
+    from utils.notes import read_lessons
+
+    path, line = save_with_lesson(complete())
+    assert path.is_file()
+    assert line.endswith(" · run a13-spike · " + complete().lesson)
+    assert read_lessons(19) == [line]
+    bad = complete()
+    bad.run_id, bad.lesson = "b-run", "two\nlines"
+    with pytest.raises(ValueError, match="exactly one line"):
+        save_with_lesson(bad)
+    assert load_saved("b-run") is None and read_lessons(19) == [line]
+
+
+# --------------------------------------------------------------------------- forms
+
+
+def fill_widgets(wb, pm: PostMortem) -> None:
+    """Type `pm` into the workbook's widgets, as a learner would (never through .fill())."""
+    s = pm.symptoms
+    for name in pm_mod.SYMPTOM_FIELDS:
+        wb.symptoms.inputs[name].value = list(s.unusual_tokens) if name == "unusual_tokens" else getattr(s, name)
+    while len(wb.hypotheses.rows) < len(pm.hypotheses):
+        wb.hypotheses.add_button.click()
+    for row, h in zip(wb.hypotheses.rows, pm.hypotheses):
+        row["rank"].value, row["text"].value = str(h.rank), h.text
+        row["panels"].value = ", ".join(str(p) for p in h.panels)
+    for row, e in zip(wb.evidence.rows, pm.evidence):
+        row["panel"].value, row["observation"].value = e.panel, e.observation
+        row["favours"].value, row["rules_out"].value = str(e.favours), " ".join(str(r) for r in e.rules_out)
+    wb.root_cause.text.value = pm.root_cause
+    wb.remediation.text.value = pm.remediation
+    v = pm.verification
+    wb.verification.seed.value, wb.verification.tolerance.value, wb.verification.step.value = v.seed, v.tolerance, v.step
+    for row, e in zip(wb.verification.rows, v.expectations):
+        row["metric"].value, row["comparator"].value, row["value"].value = e.metric, e.comparator, e.value
+    wb.lesson.text.value = pm.lesson
+
+
+def test_workbook_collects_what_was_typed(learners):
+    from utils.postmortem_forms import PostMortemWorkbook
+
+    expected = complete()
+    expected.hypotheses.append(Hypothesis(4, "A data-order bug repeated a batch", [6]))
+    expected.evidence.append(Evidence(6, "batch ids are all distinct", favours=1, rules_out=[4]))
+    wb = PostMortemWorkbook("a13-spike", reference=REFERENCE, date="2026-11-23")
+    fill_widgets(wb, expected)
+    assert wb.to_postmortem() == expected
+    assert wb.problems() == []
+    for form in wb.forms.values():
+        form.check_button.click()
+        assert form.messages == [f"✓ §{form.section} {pm_mod.SECTION_TITLES[form.section]}: nothing to fix"]
+
+
+def test_workbook_check_buttons_show_the_validator(learners):
+    from utils.postmortem_forms import PostMortemWorkbook
+
+    wb = PostMortemWorkbook("a13-spike", date="2026-11-23")
+    wb.hypotheses.check_button.click()
+    assert wb.hypotheses.messages == [f"✗ §2 Hypotheses is empty: {SECTION_WHY[2]}"]
+    assert "Hypotheses is empty" in wb.hypotheses.output.outputs[0]["text"]
+    wb.hypotheses.rows[0]["text"].value = "lr too high"
+    wb.hypotheses.rows[0]["panels"].value = "2, 9"
+    wb.hypotheses.rows[1]["text"].value = "rare batch"
+    wb.hypotheses.rows[1]["panels"].value = "7"
+    messages_ = wb.hypotheses.check()
+    assert "✗ §2 only 2 hypotheses: rank at least 3, or the first idea wins by default" in messages_
+    assert "✗ §2 row 1: panel 9 does not exist (the dashboard has panels 1-8)" in messages_
+    # the evidence form sees the hypotheses' ranks through the workbook
+    wb.evidence.rows[0]["panel"].value = 2
+    wb.evidence.rows[0]["observation"].value = "lr flat"
+    wb.evidence.rows[0]["favours"].value = "5"
+    wb.evidence.rows[0]["rules_out"].value = "1"
+    assert "✗ §3 row 1: favours rank 5, but no hypothesis has that rank" in wb.evidence.check()
+    # a panel box holding prose is named, and stops collecting
+    wb.hypotheses.rows[1]["panels"].value = "seven"
+    assert wb.hypotheses.check() == ["✗ §2 row 2 panels: 'seven' is not a whole number; write numbers like 3, 5"]
+    with pytest.raises(ValueError, match="row 2 panels"):
+        wb.to_postmortem()
+    # the other sections still check, and say what they could not check against
+    assert wb.evidence.check() == [
+        "✓ §3 Discriminating evidence: nothing to fix",
+        "! not checked against §2, which cannot be read: §2 row 2 panels: 'seven' is not a whole number; "
+        "write numbers like 3, 5",
+    ]
+
+
+def test_symptoms_form_draft_confirm_and_compare():
+    from utils.postmortem_forms import symptoms_form
+
+    assert symptoms_form().draft_button.disabled
+    form = symptoms_form(REFERENCE)
+    assert all(box.disabled for box in form.confirms.values())
+    form.draft_button.click()
+    assert form.inputs["peak_loss"].value == "3.15" and form.inputs["unusual_tokens"].value == ["ß", "ø"]
+    assert not any(box.disabled or box.value for box in form.confirms.values())
+    assert form.collect() == draft_symptoms(REFERENCE)
+    assert len(form.check()) == len(pm_mod.SYMPTOM_FIELDS)
+    assert all("not yet confirmed" in m for m in form.messages)
+    for box in form.confirms.values():
+        box.value = True
+    assert form.check() == ["✓ §1 Symptoms: nothing to fix"]
+    form.inputs["peak_loss"].value = "2.1"
+    form.compare_button.click()
+    assert ("✗ peak_loss: you typed 2.1, the run log says 3.15 (off by 1.05, 33 %; tolerance 5 %) — not ok"
+            in form.messages)
+    assert sum(m.startswith("✓") for m in form.messages) == len(pm_mod.SYMPTOM_FIELDS) - 1
+
+
+def test_workbook_load_restores_the_saved_answers(learners):
+    from utils.postmortem_forms import PostMortemWorkbook
+
+    wb = PostMortemWorkbook("a13-spike", reference=REFERENCE, date="2026-11-23")
+    assert wb.load() is None and wb.messages == ["no saved post-mortem for a13-spike yet"]
+    expected = complete()
+    expected.symptoms = draft_symptoms(REFERENCE)
+    expected.symptoms.confirmed = {"spike_step", "peak_loss"}
+    expected.evidence[1].panel = 11  # not a dashboard panel: kept, so the validator can say so
+    expected.hypotheses.append(Hypothesis(4, "fourth", [1]))
+    expected.verification.expectations.append(Expectation("grad norm", ">=", "0"))
+    fill_widgets(wb, complete())
+    wb.fill(expected)
+    path = wb.save()
+    assert wb.messages[0].startswith("saved learners/ana/phase-19/notes/postmortems/a13-spike.md")
+
+    reopened = PostMortemWorkbook("a13-spike", reference=REFERENCE, date="2030-01-01")
+    assert reopened.load() == expected
+    assert reopened.to_postmortem() == expected
+    assert reopened.symptoms.inputs["peak_loss"].value == "3.15"
+    assert reopened.symptoms.confirms["peak_loss"].value and not reopened.symptoms.confirms["dtype"].value
+    assert reopened.hypotheses.rows[3]["text"].value == "fourth"
+    assert reopened.evidence.rows[1]["panel"].value == 11
+    assert reopened.lesson.text.value == expected.lesson
+    assert reopened.date == "2026-11-23"
+    assert path.read_text(encoding="utf-8") == render_markdown(expected)
+
+
+def test_workbook_save_with_lesson_button(learners):
+    from utils.notes import read_lessons
+    from utils.postmortem_forms import PostMortemWorkbook
+
+    wb = PostMortemWorkbook("a13-spike", date="2026-11-23")
+    wb.lesson.text.value = "Look at panel 5 before touching the lr."
+    wb.lesson_button.click()
+    assert read_lessons(19)[0].endswith("· run a13-spike · Look at panel 5 before touching the lr.")
+    wb.lesson.text.value = ""
+    wb.lesson_button.click()  # refused, shown, nothing raised
+    assert wb.messages[0].startswith("✗ §7 Lesson is empty") and len(read_lessons(19)) == 1
+
+
+def test_each_section_form_works_alone():
+    from utils import postmortem_forms as forms
+
+    pm = complete()
+    built = {1: forms.symptoms_form(), 2: forms.hypotheses_form(), 3: forms.evidence_form(),
+             4: forms.root_cause_form(), 5: forms.remediation_form(), 6: forms.verification_form(),
+             7: forms.lesson_form()}
+    for n, form in built.items():
+        form.take(copy.deepcopy(pm))
+        out = PostMortem(pm.run_id, pm.date)
+        form.put(out)
+        assert out == PostMortem(pm.run_id, pm.date, **{k: getattr(pm, k) for k in [
+            None, "symptoms", "hypotheses", "evidence", "root_cause", "remediation", "verification", "lesson"][n:n + 1]})
+        assert form.check() == [f"✓ §{n} {pm_mod.SECTION_TITLES[n]}: nothing to fix"], (n, form.messages)

@@ -1,0 +1,207 @@
+"""The instrumented training loop that every experiment of the course runs.
+
+    run = TrainingRun(config_for("broken"))
+    log = run.train()          # a RunLog; log.save("runs/19-spike-001.json")
+
+Each step records loss, per-token losses, LR, gradient norm before and after clipping,
+per-layer activation statistics, Adam moment norms (overall and for the rare pieces'
+embedding rows), the batch's example ids, a batch hash, rare-piece counts, a parameter hash
+and the count of non-finite parameters; held-out loss every ``cfg.heldout_every`` steps.
+Nothing here edits a loss or a gradient: clipping is the ordinary global-norm clip.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+import zlib
+
+import torch
+import torch.nn.functional as F
+
+from . import data_order
+from .config import RunConfig
+from .model import GPTConfig, MiniGPT, param_groups
+from .runlog import STEP_COLUMNS, RunLog
+from .schedule import lr_at, lr_with_jump
+
+LAYERS = ["embedding", "block0", "block1", "final_ln"]
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def rows_to_tensors(rows: list[tuple[int, ...]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad sentences into (inputs, targets): ``<s> tokens`` → ``tokens <s>``; pads are -100."""
+    seqs = [(data_order.tokenizer().vocab["<s>"],) + r + (data_order.tokenizer().vocab["<s>"],) for r in rows]
+    T = max(len(s) for s in seqs) - 1
+    x = torch.zeros(len(seqs), T, dtype=torch.long)
+    y = torch.full((len(seqs), T), -100, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        x[i, : len(s) - 1] = torch.tensor(s[:-1])
+        y[i, : len(s) - 1] = torch.tensor(s[1:])
+    return x, y
+
+
+def param_fingerprint(params: list[torch.Tensor]) -> tuple[str, int]:
+    """(CRC-32 of every parameter's bytes as 8 hex digits, number of non-finite values).
+
+    Cheap enough to run every step: one CRC pass over the bytes, and one fused norm per
+    tensor (a tensor holding a NaN or inf has a non-finite norm); elements are counted only
+    in the rare case some tensor is non-finite.
+    """
+    crc = 0
+    for p in params:
+        crc = zlib.crc32(memoryview(p.detach().contiguous().float().numpy()).cast("B"), crc)
+    norms = torch.stack(torch._foreach_norm([p.detach() for p in params]))
+    nonfinite = 0
+    if not bool(torch.isfinite(norms).all()):
+        nonfinite = sum(int((~torch.isfinite(p.detach())).sum()) for p in params)
+    return f"{crc:08x}", nonfinite
+
+
+class TrainingRun:
+    """Model, optimizer, data order and run log of one run; ``step()`` trains one batch."""
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        torch.set_num_threads(cfg.num_threads)
+        torch.manual_seed(cfg.seed)
+        self.tok = data_order.tokenizer()
+        self.examples = data_order.examples_for(cfg)
+        self.batches = data_order.batches_for(cfg, self.examples)
+        self.model = MiniGPT(GPTConfig(
+            vocab_size=len(self.tok.vocab), n_layer=cfg.n_layer, n_head=cfg.n_head,
+            d_model=cfg.d_model, block_size=cfg.block_size, emb_init_std=cfg.emb_init_std,
+            tied=cfg.tied, learned_positions=cfg.learned_positions))
+        self.params = list(self.model.parameters())
+        self.opt = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.peak_lr,
+                                     betas=cfg.betas, eps=cfg.eps)
+        self.scaler = torch.amp.GradScaler("cpu") if cfg.grad_scaler else None
+        self.rare_ids = [self.tok.vocab[p] for p in data_order.rare_pieces(self.tok)]
+        self.headline_id = self.tok.vocab[data_order.headline_piece(self.tok)]
+        self.heldout_x, self.heldout_y = rows_to_tensors(
+            [tuple(self.tok.encode(t)) for t in data_order.corpus.heldout()])
+        self._acts: list[torch.Tensor] = []
+        for module in [self.model.tok_emb, *self.model.blocks, self.model.ln_f]:
+            module.register_forward_hook(lambda m, i, out: self._acts.append(out.detach().abs().mean()))
+        self.step_index = 0
+        self.log = RunLog(meta=self._meta())
+
+    def _meta(self) -> dict:
+        counts = data_order.piece_counts(self.examples)
+        event_end = self.cfg.event_step + (self.cfg.shard_batches if self.cfg.order == "late-shard" else 1)
+        return {
+            "run_id": self.cfg.run_id, "variant": self.cfg.variant, "seed": self.cfg.seed,
+            "config": self.cfg.to_dict(), "dtype": self.cfg.dtype, "torch": torch.__version__.split("+")[0],
+            "num_threads": self.cfg.num_threads, "n_params": self.model.num_params(),
+            "layers": LAYERS, "pieces": self.tok.id_to_piece,
+            "rare_pieces": data_order.rare_pieces(self.tok),
+            "headline_piece": data_order.headline_piece(self.tok),
+            "piece_counts": {str(k): v for k, v in sorted(counts.items())},
+            "event_step": self.cfg.event_step if self.cfg.order != "plain" else None,
+            "event_end": event_end if self.cfg.order != "plain" else None,
+            "clip": self.cfg.clip, "heldout_every": self.cfg.heldout_every,
+            "rare_example_ids": [e.id for e in self.examples if e.rare],
+        }
+
+    def lr(self, step: int) -> float:
+        c = self.cfg
+        if c.lr_schedule == "jump":
+            return lr_with_jump(step, c.peak_lr, c.warmup, c.total_steps, c.lr_jump_from)
+        return lr_at(step, c.peak_lr, c.warmup, c.total_steps)
+
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean loss over real tokens, per-token losses of the real tokens)."""
+        dtype = DTYPES[self.cfg.dtype]
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            logits = self.model(x)
+        mask = y != -100
+        token_losses = F.cross_entropy(logits.float()[mask], y[mask], reduction="none")
+        return token_losses.mean(), token_losses
+
+    @torch.no_grad()
+    def heldout_loss(self) -> float:
+        self._acts.clear()
+        loss, _ = self._forward_loss(self.heldout_x, self.heldout_y)
+        self._acts.clear()
+        return float(loss)
+
+    def step(self, batch_ids: list[int] | None = None, instrument: bool = True) -> dict:
+        """Train on one batch (default: the data order's batch for this step) and log it."""
+        s = self.step_index
+        batch_ids = self.batches[s] if batch_ids is None else batch_ids
+        rows = [self.examples[i].ids for i in batch_ids]
+        x, y = rows_to_tensors(rows)
+        lr = self.lr(s)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        self._acts.clear()
+        loss, token_losses = self._forward_loss(x, y)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.opt)
+        else:
+            loss.backward()
+        emb_grad = self.model.tok_emb.weight.grad
+        rare_grad = float(emb_grad[self.rare_ids].norm()) if instrument and emb_grad is not None else float("nan")
+        max_norm = self.cfg.clip if self.cfg.clip is not None else float("inf")
+        pre = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
+        post = min(pre, max_norm) if self.cfg.clip is not None else pre
+        if self.scaler is not None:
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            self.opt.step()
+        record = {"loss": loss.item(), "lr": lr, "grad_norm_preclip": pre, "grad_norm_postclip": post,
+                  "batch_ids": list(batch_ids)}
+        if instrument:
+            record.update(self._instruments(rows, y, token_losses, rare_grad))
+        else:
+            record.update({c: None for c in STEP_COLUMNS if c not in record})
+        self.log.append(record)
+        if instrument and (s % self.cfg.heldout_every == 0):
+            self.log.heldout["step"].append(s)
+            self.log.heldout["loss"].append(self.heldout_loss())
+        self.step_index += 1
+        return record
+
+    def _instruments(self, rows, y, token_losses, rare_grad) -> dict:
+        acts = torch.stack(self._acts[: len(LAYERS)]).tolist()
+        states = [self.opt.state[p] for p in self.params if p in self.opt.state]
+        m = torch.stack(torch._foreach_norm([st["exp_avg"] for st in states])).norm()  # as clip_grad_norm_ does
+        v = torch.stack(torch._foreach_norm([st["exp_avg_sq"] for st in states])).norm()
+        emb_state = self.opt.state[self.model.tok_emb.weight]
+        phash, nonfinite = param_fingerprint(self.params)
+        return {
+            "grad_norm_rare_rows": rare_grad, "act_mean_abs": acts,
+            "adam_m_norm": float(m), "adam_v_norm": float(v),
+            "adam_m_rare": float(emb_state["exp_avg"][self.rare_ids].norm()),
+            "adam_v_rare": float(emb_state["exp_avg_sq"][self.rare_ids].norm()),
+            "emb_norm_rare": float(self.model.tok_emb.weight[self.headline_id].detach().norm()),
+            "batch_hash": hashlib.sha1(repr(sorted(rows)).encode()).hexdigest()[:8],
+            "rare_count": sum(r.count(self.headline_id) for r in rows),
+            "token_ids": y[y != -100].tolist(), "token_losses": token_losses.detach().tolist(),
+            "param_hash": phash, "nonfinite_params": nonfinite,
+        }
+
+    def train(self, steps: int | None = None, progress: bool = False) -> RunLog:
+        """Run until ``steps`` (default ``cfg.steps``) and return the run log."""
+        end = self.cfg.steps if steps is None else steps
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=end - self.step_index, desc=self.cfg.run_id, leave=False)
+        t0 = time.perf_counter()
+        while self.step_index < end:
+            self.step()
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        self.log.meta["wall_seconds"] = round(time.perf_counter() - t0, 2)
+        return self.log
+
+
+def run_variant(variant: str, seed: int = 42, progress: bool = False, **overrides) -> RunLog:
+    """Train a named variant (see ``utils.config.VARIANTS``) and return its run log."""
+    from .config import config_for
+    return TrainingRun(config_for(variant, seed=seed, **overrides)).train(progress=progress)
