@@ -44,6 +44,8 @@ CELL_TIMEOUT_S = 600
 DEFAULT_BUILD_LEARNER = "example-complete"
 NBVAL_LINE = re.compile(r"#\s*nbval:\s*(\S+)\s*$")
 CELL_MARKER = re.compile(r"# %%(.*)$")
+# Exercise cells: "# %% [solution] id=ema-50", "# %% [stub] id=ema-50", "# %% [check] id=ema-50".
+ROLE_MARKER = re.compile(r"\[(solution|stub|check)\]\s+id=([a-z0-9][a-z0-9-]*)$")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {
@@ -71,7 +73,17 @@ def _trim_blank_lines(lines: list[str]) -> list[str]:
 
 
 def parse_source(text: str, name: str = "<source>") -> tuple[str, list[tuple[str, str]]]:
-    """Split a percent-format source into (nbval mode, [(cell type, cell source), ...]).
+    """(nbval mode, [(cell type, cell source), ...]) of the master notebook (no stub cells)."""
+    mode, cells = parse_cells(text, name)
+    return mode, [(t, src) for t, src, role, _ in cells if role != "stub"]
+
+
+def parse_cells(text: str, name: str = "<source>") -> tuple[str, list[tuple[str, str, str | None, str | None]]]:
+    """Split a percent-format source into (nbval mode, [(type, source, role, exercise id), ...]).
+
+    Exercise roles: a ``[solution]`` cell runs in the master notebook (CI checks it); its
+    ``[stub]`` twin replaces it in learner copies; a ``[check]`` cell is hidden from learners
+    and re-inserted by the grader after the learner's cell with the same id.
 
     Cell types are "code" and "markdown". Markdown lines must start with "# " (or be "#"
     alone, an empty markdown line); the "# " is removed. Blank lines around a cell are
@@ -86,18 +98,22 @@ def parse_source(text: str, name: str = "<source>") -> tuple[str, list[tuple[str
             raise SourceError(f"{name}:1: nbval mode must be 'strict' or 'lax', not {mode!r}")
         first = 1
 
-    cells: list[tuple[str, list[str], int]] = []
+    cells: list[tuple[str, list[str], int, str | None, str | None]] = []
     for number, line in enumerate(lines[first:], start=first + 1):
         marker = CELL_MARKER.match(line)
         if marker:
             rest = marker.group(1).strip()
+            role = ROLE_MARKER.match(rest)
             if rest == "":
-                cells.append(("code", [], number))
+                cells.append(("code", [], number, None, None))
             elif rest == "[markdown]":
-                cells.append(("markdown", [], number))
+                cells.append(("markdown", [], number, None, None))
+            elif role:
+                cells.append(("code", [], number, role.group(1), role.group(2)))
             else:
                 raise SourceError(
-                    f"{name}:{number}: a cell starts with '# %%' or '# %% [markdown]', not {line!r}"
+                    f"{name}:{number}: a cell starts with '# %%', '# %% [markdown]' or "
+                    f"'# %% [solution|stub|check] id=NAME', not {line!r}"
                 )
         elif not cells:
             if line.strip():
@@ -106,7 +122,7 @@ def parse_source(text: str, name: str = "<source>") -> tuple[str, list[tuple[str
             cells[-1][1].append(line)
 
     result = []
-    for cell_type, body, start in cells:
+    for cell_type, body, start, role, ex_id in cells:
         if cell_type == "markdown":
             stripped = []
             for offset, line in enumerate(body, start=start + 1):
@@ -122,9 +138,14 @@ def parse_source(text: str, name: str = "<source>") -> tuple[str, list[tuple[str
         body = _trim_blank_lines(body)
         if not body:
             raise SourceError(f"{name}:{start}: empty cell")
-        result.append((cell_type, "\n".join(body)))
+        result.append((cell_type, "\n".join(body), role, ex_id))
     if not result:
         raise SourceError(f"{name}: no '# %%' cells found")
+    solutions = {i for _, _, r, i in result if r == "solution"}
+    stubs = {i for _, _, r, i in result if r == "stub"}
+    if solutions != stubs:
+        raise SourceError(f"{name}: every [solution] needs a [stub] with the same id "
+                          f"(unpaired: {sorted(solutions ^ stubs)})")
     return mode, result
 
 
@@ -135,17 +156,30 @@ def _cell_id(cell_type: str, source: str, seen: dict[str, int]) -> str:
     return digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
 
 
-def notebook_from_source(source_path: Path) -> nbformat.NotebookNode:
-    """The unexecuted notebook for one percent-format source file."""
-    mode, cells = parse_source(source_path.read_text(encoding="utf-8"), _shown(source_path))
+def notebook_from_source(source_path: Path, audience: str = "master") -> nbformat.NotebookNode:
+    """The unexecuted notebook for one percent-format source file.
+
+    ``audience="master"``: solutions and hidden checks (what CI runs, in notebooks/).
+    ``audience="learner"``: each solution replaced by its stub, checks left out.
+    """
+    mode, cells = parse_cells(source_path.read_text(encoding="utf-8"), _shown(source_path))
+    stubs = {i: src for _, src, r, i in cells if r == "stub"}
     nb = nbformat.v4.new_notebook()
     seen: dict[str, int] = {}
-    for cell_type, source in cells:
+    for cell_type, source, role, ex_id in cells:
+        if role == "stub" or (audience == "learner" and role == "check"):
+            continue
+        if audience == "learner" and role == "solution":
+            source, role = stubs[ex_id], "stub"
         if cell_type == "code":
             cell = nbformat.v4.new_code_cell(source)
         else:
             cell = nbformat.v4.new_markdown_cell(source)
         cell["id"] = _cell_id(cell_type, source, seen)
+        if role:
+            cell.metadata["course"] = {"role": role, "exercise": ex_id}
+            if role in ("solution", "check"):
+                cell.metadata["jupyter"] = {"source_hidden": True}
         nb.cells.append(cell)
     nb.metadata = nbformat.from_dict(
         {"course": {"nbval": mode}, "kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}

@@ -231,3 +231,12 @@ def test_cli_json_table_and_help(tmp_path, capsys):
 def test_cli_synthetic_writes_labelled_traces(capsys):
     assert D.main(["synthetic", "--n", "2", "--length", "500", "--seed", "3"]) == 0
     assert json.loads(capsys.readouterr().out) == D.synthetic_traces(2, 500, 3)
+
+
+def test_course_defaults_come_from_the_course_tokenizer_and_config():
+    from utils.config import CANONICAL
+    from utils.data_order import tokenizer
+
+    assert D.all_detectors()["threshold"].threshold == pytest.approx(math.log(len(tokenizer().vocab)))
+    assert D.uniform_guess_loss(100) == pytest.approx(math.log(100))
+    assert D.HeldoutProbeDetector().every == CANONICAL.heldout_every

@@ -264,6 +264,10 @@ def test_header_needs_a_file_safe_run_id_and_an_iso_date():
     pm = complete()
     pm.run_id, pm.date = "../x", "23/11/2026"
     assert [p.field for p in validate(pm)] == ["run_id", "date"]
+    pm.run_id, pm.date = "a13.v2", "2026-11-23"  # utils.notes keeps old versions under such names
+    assert [p.field for p in validate(pm)] == ["run_id"]
+    pm.run_id = "19-spike-001.v"
+    assert validate(pm) == []
 
 
 # --------------------------------------------------------------------------- symptoms vs the run log
@@ -627,3 +631,45 @@ def test_each_section_form_works_alone():
         assert out == PostMortem(pm.run_id, pm.date, **{k: getattr(pm, k) for k in [
             None, "symptoms", "hypotheses", "evidence", "root_cause", "remediation", "verification", "lesson"][n:n + 1]})
         assert form.check() == [f"✓ §{n} {pm_mod.SECTION_TITLES[n]}: nothing to fix"], (n, form.messages)
+
+
+def test_forms_display_with_a_stable_plain_text():
+    from utils.postmortem_forms import PostMortemWorkbook
+
+    wb = PostMortemWorkbook("a13-spike", date="2026-11-23")
+    bundle = wb._repr_mimebundle_()
+    assert bundle["text/plain"] == "Post-mortem workbook for a13-spike"
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert wb.evidence._repr_mimebundle_()["text/plain"] == "§3 Discriminating evidence form"
+
+
+def test_round_trip_and_validate_survive_random_text():
+    """Seeded fuzz: any text in any field survives render -> parse, and validate never crashes."""
+    import random
+
+    alphabet = list('ab |\\"#—-\n\r\t \u2028\x85ß€`*_[](),.:') + ["## 4. Root cause", "- Seed:", " — ", "|---|"]
+    rng = random.Random(19)
+
+    def text(n=8):
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, n)))
+
+    def ints():
+        return [rng.randint(-3, 12) for _ in range(rng.randint(0, 3))]
+
+    def maybe_int():
+        return rng.choice([None, rng.randint(-3, 12)])
+
+    for _ in range(300):
+        symptoms = Symptoms(**{f: text() for f in pm_mod.SYMPTOM_FIELDS[:-1]},
+                            unusual_tokens=[text() for _ in range(rng.randint(0, 3))],
+                            drafted=set(rng.sample(pm_mod.SYMPTOM_FIELDS, rng.randint(0, 9))),
+                            confirmed=set(rng.sample(pm_mod.SYMPTOM_FIELDS, rng.randint(0, 9))))
+        pm = PostMortem(text(), text(), symptoms,
+                        [Hypothesis(maybe_int(), text(), ints()) for _ in range(rng.randint(0, 4))],
+                        [Evidence(maybe_int(), text(), maybe_int(), ints()) for _ in range(rng.randint(0, 4))],
+                        text(20), text(20),
+                        Verification(text(), text(), text(),
+                                     [Expectation(text(), text(3), text()) for _ in range(rng.randint(0, 3))]),
+                        text(20))
+        assert parse_markdown(render_markdown(pm)) == pm
+        assert all(isinstance(p, pm_mod.Problem) for p in validate(pm))

@@ -38,6 +38,7 @@ class BPETokenizer:
 
     merges: list[tuple[str, str]] = field(default_factory=list)
     vocab: dict[str, int] = field(default_factory=dict)
+    whole_words: tuple[str, ...] = ()      # words kept as one token (see with_whole_words)
 
     @classmethod
     def train(cls, texts: list[str], min_count: int = 4) -> "BPETokenizer":
@@ -64,6 +65,13 @@ class BPETokenizer:
             vocab.setdefault(p, len(vocab))
         return cls(merges=merges, vocab=vocab)
 
+    def with_whole_words(self, words: tuple[str, ...]) -> "BPETokenizer":
+        """A copy that keeps each of ``words`` as ONE new token (the "re-tokenize" remedy)."""
+        vocab = dict(self.vocab)
+        for w in words:
+            vocab.setdefault(MARK + w, len(vocab))
+        return BPETokenizer(merges=list(self.merges), vocab=vocab, whole_words=tuple(words))
+
     @property
     def id_to_piece(self) -> list[str]:
         out = [""] * len(self.vocab)
@@ -73,6 +81,8 @@ class BPETokenizer:
 
     def split_word(self, word: str) -> list[str]:
         """The pieces of one word (without the marker added: pass e.g. ``"written"``)."""
+        if word in self.whole_words:
+            return [MARK + word]
         syms = tuple(MARK + word)
         for pair in self.merges:
             if len(syms) == 1:

@@ -43,6 +43,7 @@ class RunConfig:
     shard_batches: int = 15              # consecutive rare-only batches in "late-shard"
     extra_rare: bool = False             # add the 15 extra rare sentences (20 rare in all)
     swap: str | None = None              # None, "common-piece" or "no-rare-piece"
+    whole_words: tuple[str, ...] = ()    # tokenize these words as one token each
     stratify_threshold: int | None = None  # no batch holds two occurrences of a piece rarer than this
     stratify_covering: bool = False      # choose the threshold from the counts to cover the rare piece
     # extra patterns (Phase 19)
@@ -52,6 +53,7 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["betas"] = list(self.betas)
+        d["whole_words"] = list(self.whole_words)
         return d
 
 
@@ -70,6 +72,9 @@ VARIANTS: dict[str, dict] = {
     "stratified": dict(**_SHARD, stratify_threshold=10),
     "stratified-covering": dict(**_SHARD, stratify_covering=True),
     "stratified+clip-0.5": dict(**_SHARD, stratify_threshold=10, clip=0.5),
+    # what removes each mechanism (the runs decide; see theory/phase-19)
+    "emb-init-0.02": dict(**_SHARD, emb_init_std=0.02),
+    "retokenized": dict(**_SHARD, whole_words=("written", "bitten")),
 }
 
 SPIKE_VARIANTS = list(VARIANTS)

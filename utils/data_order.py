@@ -78,9 +78,14 @@ def common_replacements(tok: BPETokenizer | None = None) -> dict[str, str]:
     return out
 
 
+def tokenizer_for(cfg: RunConfig) -> BPETokenizer:
+    """The course tokenizer, or its re-tokenized copy when the run keeps whole words."""
+    return tokenizer().with_whole_words(cfg.whole_words) if cfg.whole_words else tokenizer()
+
+
 def examples_for(cfg: RunConfig) -> list[Example]:
     """The run's training sentences: 240 base (+15 extra rare), with the variant's swap."""
-    tok = tokenizer()
+    tok = tokenizer_for(cfg)
     texts = corpus.base_train() + (corpus.extra_rare() if cfg.extra_rare else [])
     swap_ids = {}
     if cfg.swap == "common-piece":
@@ -146,7 +151,7 @@ def piece_counts(examples: list[Example]) -> Counter:
 def covering_threshold(examples: list[Example]) -> int:
     """A stratification threshold chosen from the counts so that it covers the headline piece:
     the next multiple of 5 above its count (20 occurrences → 25)."""
-    count = piece_counts(examples)[tokenizer().vocab[headline_piece()]]
+    count = piece_counts(examples)[tokenizer().vocab[headline_piece()]]  # same id in every tokenizer
     return (count // 5 + 1) * 5
 
 

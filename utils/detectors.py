@@ -55,9 +55,6 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# A loss above ln(vocabulary size) is worse than guessing every token uniformly at random.
-# 8.0 is ln(~3000): the course's fixed threshold means "the model is broken", nothing subtler.
-DEFAULT_LOSS_THRESHOLD = 8.0
 
 
 @dataclass(frozen=True)
@@ -120,10 +117,12 @@ class ThresholdDetector(Detector):
     """Fires when the value exceeds a fixed absolute ``threshold``. No state, O(1).
 
     The crude baseline of the course: on a decaying loss a fixed number is either too high for
-    late training (misses spikes) or too low for early training (fires all the time).
+    late training (misses spikes) or too low for early training (fires all the time). The
+    course's number is ``uniform_guess_loss()``: a loss above it is worse than not having
+    learned anything.
     """
 
-    def __init__(self, threshold: float = DEFAULT_LOSS_THRESHOLD):
+    def __init__(self, threshold: float):
         self.threshold = float(threshold)
 
     def reference(self) -> float:
@@ -379,10 +378,11 @@ def _median_of_sorted(values: list[float]) -> float:
 
 
 class HeldoutProbeDetector(EMADetector):
-    """Watches a held-out probe loss: a small fixed batch evaluated (no gradient) every ``every``
-    steps. Feed it only on those steps (``if probe.due(step): probe.update(probe_loss, step)``).
+    """Watches a held-out probe loss: a fixed held-out set evaluated (no gradient) every
+    ``every`` steps - by default the canonical run's ``heldout_every`` (``utils.config``).
+    Feed it only on those steps (``if probe.due(step): probe.update(probe_loss, step)``).
 
-    It is an EMA detector with probe-sized defaults. The probe is the same batch each time, so
+    It is an EMA detector with probe-sized defaults. The probe is the same data each time, so
     its loss has no batch-to-batch noise and a tighter ``rel_threshold`` (1.2) is safe; probes
     are rare, so the EMA follows quickly (alpha 0.3) and warms up after 3 probes.
     What it adds: the training loss spikes both when the weights are damaged and when one batch
@@ -393,8 +393,12 @@ class HeldoutProbeDetector(EMADetector):
     reason = "probe-above-ema"
 
     def __init__(self, rel_threshold: float = 1.2, alpha: float = 0.3, warmup: int = 3,
-                 every: int = 50):
+                 every: int | None = None):
         super().__init__(alpha=alpha, rel_threshold=rel_threshold, warmup=warmup)
+        if every is None:  # the course run's held-out evaluation interval
+            from utils.config import CANONICAL
+
+            every = CANONICAL.heldout_every
         self.every = int(every)
 
     def due(self, step: int) -> bool:
@@ -432,10 +436,25 @@ def make_grad_norm_detector() -> Detector:
     return CUSUMDetector(k=0.5, h=10.0, alpha=2 / 101, warmup=50)
 
 
+def uniform_guess_loss(vocab_size: int | None = None) -> float:
+    """ln(vocab_size): the cross-entropy of guessing every token with equal probability.
+
+    Without an argument, the vocabulary of the course tokenizer (``utils.data_order``).
+    """
+    if vocab_size is None:
+        from utils.data_order import tokenizer  # imported here: only this default needs it
+
+        vocab_size = len(tokenizer().vocab)
+    return math.log(vocab_size)
+
+
 def all_detectors() -> dict[str, Detector]:
-    """Fresh instances of the course's loss detectors with their default parameters."""
+    """Fresh instances of the course's loss detectors with their default parameters.
+
+    The fixed threshold is ``uniform_guess_loss()`` (ln of the course vocabulary size).
+    """
     return {
-        "threshold": ThresholdDetector(DEFAULT_LOSS_THRESHOLD),
+        "threshold": ThresholdDetector(uniform_guess_loss()),
         "moving-average": MovingAverageDetector(window=50, rel_threshold=1.5),
         "ema": EMADetector(alpha=2 / 51, rel_threshold=1.5, warmup=20),
         "cusum": CUSUMDetector(k=0.5, h=5.0, alpha=2 / 51, warmup=20),
@@ -454,8 +473,9 @@ class LightningSpikeAdapter(Detector):
     How it decides, per batch, in ``on_train_batch_end`` (i.e. AFTER the optimizer step, so the
     spiking batch has already changed the weights):
       - nothing while ``batch_idx < warmup`` (batch_idx restarts at 0 every epoch);
-      - non-finite loss -> spike (with the default finite_only=True; its docstring says the
-        opposite of what the code does);
+      - non-finite loss -> spike with the default finite_only=True. Its docstring says
+        finite_only=False makes non-finite values spikes; in the code, finite_only=False lets nan
+        and -inf pass silently (only +inf still trips the rtol test);
       - a loss not above the previous accepted loss is never a spike;
       - otherwise spike iff |loss - mean| >= rtol * mean (and >= atol if set), mean = running mean
         of the last ``window`` accepted losses (torchmetrics ``Running(MeanMetric)``). With
@@ -517,7 +537,8 @@ def synthetic_traces(n: int, length: int, seed: int) -> list[dict[str, Any]]:
     Calibration data for the detectors, not a training run: every trace carries
     ``"synthetic": True``. Each trace is a noisy decaying loss curve
         loss(t) = floor + (start - floor) * exp(-t / tau), times exp(sigma * N(0, 1)) noise
-    (start 5.5-7, floor 1.5-3, tau 200-1000 steps, sigma 0.02-0.05), and a heavy-tailed gradient
+    (start 4.5-5.3, i.e. just below ln(233) = the uniform-guess loss of the course vocabulary,
+    floor 1-2.5, tau 200-1000 steps, sigma 0.02-0.05), and a heavy-tailed gradient
     norm (log-normal noise with Student-t(4) tails around a slowly falling level).
     Spikes are injected at known steps (from step 200, at least 150 steps apart, none in the last
     30 steps): from step s on, both series are multiplied by 1 + (m - 1) exp(-(t - s) / d), with
@@ -528,7 +549,7 @@ def synthetic_traces(n: int, length: int, seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     traces = []
     for index in range(n):
-        start, floor = rng.uniform(5.5, 7.0), rng.uniform(1.5, 3.0)
+        start, floor = rng.uniform(4.5, 5.3), rng.uniform(1.0, 2.5)
         tau, sigma = rng.uniform(200, 1000), rng.uniform(0.02, 0.05)
         grad_level, grad_sigma = rng.uniform(0.5, 2.0), rng.uniform(0.1, 0.2)
         spikes: list[int] = []

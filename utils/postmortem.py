@@ -124,11 +124,11 @@ REMEDIATION_MAX_WORDS = 40
 # Abbreviations whose final period does not end a sentence (compared in lower case, without
 # the final period).
 ABBREVIATIONS = frozenset(
-    {"e.g", "i.e", "vs", "etc", "cf", "approx", "fig", "eq", "al", "resp", "w.r.t",
-     "ca", "incl", "esp", "no", "nr", "sec", "min", "max", "avg", "std", "dr", "mr", "ms"}
+    {"e.g", "i.e", "vs", "etc", "cf", "approx", "fig", "eq", "al", "resp", "w.r.t", "ca", "incl", "esp"}
 )
 
-_RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# A run id names a file: letters, digits, '.', '_', '-', not ending like a kept version (.v2).
+_RUN_ID_RE = re.compile(r"(?![\s\S]*\.v\d+$)[A-Za-z0-9][A-Za-z0-9._-]*")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _INT_RE = re.compile(r"[+-]?\d+")
 _FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -355,7 +355,8 @@ def _empty(section: int) -> Problem:
 def _check_header(pm: PostMortem) -> list[Problem]:
     out = []
     if not _RUN_ID_RE.fullmatch(pm.run_id):
-        out.append(Problem(0, "run_id", f"{pm.run_id!r} is not a run id (letters, digits, '.', '_', '-')"))
+        out.append(Problem(0, "run_id", f"{pm.run_id!r} is not a run id (letters, digits, '.', '_', '-'; "
+                                        "not ending like a kept version, .v2)"))
     if not _DATE_RE.fullmatch(pm.date):
         out.append(Problem(0, "date", f"{pm.date!r} is not a date written YYYY-MM-DD"))
     return out
@@ -998,7 +999,8 @@ def parse_markdown(text: str) -> PostMortem:
 
 def _check_run_id(run_id: str) -> None:
     if not _RUN_ID_RE.fullmatch(run_id):
-        raise ValueError(f"{run_id!r} cannot name a file: use letters, digits, '.', '_' and '-'")
+        raise ValueError(f"{run_id!r} cannot name a file: use letters, digits, '.', '_' and '-' "
+                         "(and do not end it like a kept version, .v2)")
 
 
 def postmortem_relpath(run_id: str) -> str:

@@ -95,18 +95,24 @@ class SectionForm:
                                 widgets.HBox([self.check_button, *buttons]), self.output]
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = f"§{self.section} {SECTION_TITLES[self.section]} form"  # stable for nbval
+        return bundle
 
     def collect(self):
+        """The section's value read from the widgets (ValueError when a rank/panel box holds no number)."""
         raise NotImplementedError
 
     def fill(self, value) -> None:
+        """Show a section value in the widgets."""
         raise NotImplementedError
 
     def put(self, pm: PostMortem) -> None:
+        """Write `collect()` into its place in `pm`."""
         raise NotImplementedError
 
     def take(self, pm: PostMortem) -> None:
+        """`fill()` the widgets from this section of `pm`."""
         raise NotImplementedError
 
     def show(self, lines: list[str]) -> None:
@@ -154,6 +160,8 @@ class SymptomsForm(SectionForm):
                                        ensure_option=False)
             elif name == "unusual_tokens":
                 box = widgets.TagsInput(value=[], allow_duplicates=False)
+            elif name == "recovery_loss":
+                box = widgets.Text(placeholder="number, or: did not recover / NaN")
             else:
                 box = widgets.Text(placeholder="numbers only")
             box.layout.width = "260px"
@@ -489,7 +497,9 @@ class PostMortemWorkbook:
                                    + [widgets.HBox(buttons), self.status])
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = f"Post-mortem workbook for {self.run_id}"  # stable for nbval
+        return bundle
 
     def _say(self, lines: list[str]) -> None:
         self.messages = list(lines)

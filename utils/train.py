@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data_order
+from .bpe import BOS_ID
 from .config import RunConfig
 from .model import GPTConfig, MiniGPT, param_groups
 from .runlog import STEP_COLUMNS, RunLog
@@ -30,7 +31,7 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 def rows_to_tensors(rows: list[tuple[int, ...]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad sentences into (inputs, targets): ``<s> tokens`` → ``tokens <s>``; pads are -100."""
-    seqs = [(data_order.tokenizer().vocab["<s>"],) + r + (data_order.tokenizer().vocab["<s>"],) for r in rows]
+    seqs = [(BOS_ID,) + r + (BOS_ID,) for r in rows]
     T = max(len(s) for s in seqs) - 1
     x = torch.zeros(len(seqs), T, dtype=torch.long)
     y = torch.full((len(seqs), T), -100, dtype=torch.long)
@@ -64,7 +65,7 @@ class TrainingRun:
         self.cfg = cfg
         torch.set_num_threads(cfg.num_threads)
         torch.manual_seed(cfg.seed)
-        self.tok = data_order.tokenizer()
+        self.tok = data_order.tokenizer_for(cfg)
         self.examples = data_order.examples_for(cfg)
         self.batches = data_order.batches_for(cfg, self.examples)
         self.model = MiniGPT(GPTConfig(
