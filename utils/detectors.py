@@ -18,8 +18,8 @@ Two rules hold for every detector, and they are implemented once, in ``Detector.
 2. A value that is detected as a spike is NOT folded into the baseline either (we skip the
    baseline update on a detected step). A spike therefore cannot raise the bar for the steps
    after it. The price: if the loss really moved to a new, higher level for good, the detector
-   keeps firing. In this course a detection triggers a rollback, and the rollback restores the
-   detector's state together with the model, so this does not come up.
+   keeps firing. In this course a detection triggers a rollback, which restores the detector's
+   state (saved in the checkpoint with ``state_dict()``) together with the model.
 
 The detectors, from crude to careful:
 
@@ -54,7 +54,6 @@ import sys
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
-
 
 
 @dataclass(frozen=True)
