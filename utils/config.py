@@ -37,6 +37,9 @@ class RunConfig:
     emb_init_std: float = 5e-4
     tied: bool = False
     learned_positions: bool = False
+    init_std: float = 0.02               # std of every other weight matrix at init
+    attention: str = "sdpa"              # "sdpa", "manual" or "naive" (see utils.model)
+    final_ln: bool = True
     # data order
     order: str = "plain"                 # "plain", "late-shard", "one-batch", "mixed"
     event_step: int = 312                # where the late shard / rare batch arrives
@@ -75,6 +78,8 @@ VARIANTS: dict[str, dict] = {
     # what removes each mechanism (the runs decide; see theory/phase-19)
     "emb-init-0.02": dict(**_SHARD, emb_init_std=0.02),
     "retokenized": dict(**_SHARD, whole_words=("written", "bitten")),
+    # the source story's own settings with the same late shard: why the course departs from them
+    "story-settings": dict(**_SHARD, peak_lr=3e-4, tied=True, learned_positions=True, emb_init_std=0.02),
 }
 
 SPIKE_VARIANTS = list(VARIANTS)

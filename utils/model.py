@@ -9,6 +9,7 @@ Choices that matter for the §A13 spike (see theory/phase-17):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -27,12 +28,16 @@ class GPTConfig:
     init_std: float = 0.02
     tied: bool = False
     learned_positions: bool = False
+    attention: str = "sdpa"      # "sdpa", "manual" (nanoGPT's explicit path) or "naive" (see below)
+    final_ln: bool = True
 
 
 class SelfAttention(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.n_head = cfg.n_head
+        self.attention = cfg.attention
+        self.max_score: torch.Tensor | None = None   # largest attention logit of the last forward (manual/naive)
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
 
@@ -40,8 +45,30 @@ class SelfAttention(nn.Module):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if self.attention == "sdpa":
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = self._explicit(q, k, v)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+    def _explicit(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Attention written out (Phase 19 patterns). "manual" is nanoGPT's fallback path:
+        ``F.softmax`` subtracts each row's maximum before exponentiating. "naive" writes the
+        softmax as ``exp(s) / sum(exp(s))`` without that subtraction: exp overflows to inf once a
+        logit passes log(max float), about 88.7 in float32 and bfloat16, 11.09 in float16."""
+        T = q.shape[-2]
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))
+        causal = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
+        scores = scores.masked_fill(causal, float("-inf"))
+        self.max_score = scores.detach().max()
+        if self.attention == "manual":
+            att = F.softmax(scores, dim=-1)
+        elif self.attention == "naive":
+            e = torch.exp(scores)
+            att = e / e.sum(dim=-1, keepdim=True)
+        else:
+            raise ValueError(f"unknown attention {self.attention!r}")
+        return att @ v
 
 
 class MLP(nn.Module):
@@ -76,7 +103,7 @@ class MiniGPT(nn.Module):
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos_emb = nn.Embedding(cfg.block_size, cfg.d_model) if cfg.learned_positions else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
-        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.ln_f = nn.LayerNorm(cfg.d_model) if cfg.final_ln else nn.Identity()
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.apply(self._init)
         nn.init.normal_(self.tok_emb.weight, std=cfg.emb_init_std)

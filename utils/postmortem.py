@@ -1030,17 +1030,42 @@ def load_saved(run_id: str, learner: str | None = None) -> PostMortem | None:
     return parse_markdown(path.read_text(encoding="utf-8"))
 
 
+def kept_versions(run_id: str, learner: str | None = None) -> list[Path]:
+    """The earlier versions of a run's post-mortem that `save` kept (``<run-id>.v1.md``, ...), oldest first."""
+    from utils.notes import note_versions
+
+    return note_versions(PHASE, postmortem_relpath(run_id), learner=learner)
+
+
+def _lesson_date(pm: PostMortem):
+    """The post-mortem's own date for its lesson line (today when the header date is not YYYY-MM-DD)."""
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(pm.date) if _DATE_RE.fullmatch(pm.date) else None
+    except ValueError:
+        return None
+
+
 def save_with_lesson(pm: PostMortem, learner: str | None = None) -> tuple[Path, str]:
     """Save the post-mortem and append its one-line lesson to the learner's lessons.
 
+    The lesson line carries the post-mortem's date (``- 2026-11-23 · phase 19 · run <id> · <lesson>``),
+    so saving the same post-mortem again neither changes the file nor repeats the line: a line
+    already in ``lessons.md`` is not appended twice.
     Raises ValueError (before saving anything) when §7 is not exactly one line.
-    Returns (path of the saved post-mortem, what `append_lesson` returned).
+    Returns (path of the saved post-mortem, the lesson line as it stands in lessons.md).
     """
-    from utils.notes import append_lesson
+    from utils.notes import append_lesson, read_lessons
 
     problems = validate(pm, sections=[7])
     if problems:
         raise ValueError(format_problems(problems))
     path = save(pm, learner=learner)
-    line = append_lesson(PHASE, pm.lesson.strip(), run_id=pm.run_id, learner=learner)
+    date = _lesson_date(pm)
+    if date is not None:
+        line = f"- {date.isoformat()} · phase {PHASE} · run {pm.run_id} · {pm.lesson.strip()}"
+        if line in read_lessons(PHASE, learner=learner):
+            return path, line
+    line = append_lesson(PHASE, pm.lesson.strip(), run_id=pm.run_id, learner=learner, today=date)
     return path, line

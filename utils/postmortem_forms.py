@@ -542,23 +542,34 @@ class PostMortemWorkbook:
         """What the validator says about the whole post-mortem."""
         return pmod.validate(self.to_postmortem())
 
-    def save(self):
-        """Save to learners/<name>/phase-19/notes/postmortems/<run-id>.md (earlier versions are kept)."""
+    def _saved_line(self, path, before: list) -> str:
+        """"saved <path>", plus which earlier version was kept aside (never overwritten)."""
         from utils.notes import display_path
 
+        kept = [p for p in pmod.kept_versions(self.run_id, learner=self.learner) if p not in before]
+        line = f"saved {display_path(path)}"
+        return line + (f" (kept the earlier version as {display_path(kept[-1])})" if kept else "")
+
+    def save(self):
+        """Save to learners/<name>/phase-19/notes/postmortems/<run-id>.md (earlier versions are kept)."""
         pm = self.to_postmortem()
+        before = pmod.kept_versions(self.run_id, learner=self.learner)
         path = pmod.save(pm, learner=self.learner)
         left = pmod.validate(pm)
-        self._say([f"saved {display_path(path)}"
+        self._say([self._saved_line(path, before)
                    + (f" ({len(left)} problem(s) left; press Check in each section)" if left else " (complete)")])
         return path
 
     def save_with_lesson(self):
-        """Save, then append the one-line lesson to the learner's lessons."""
-        from utils.notes import display_path
+        """Save, then append the one-line lesson to the learner's lessons (once: saving again does not repeat it)."""
+        from utils.notes import read_lessons
 
-        path, line = pmod.save_with_lesson(self.to_postmortem(), learner=self.learner)
-        self._say([f"saved {display_path(path)}", f"lesson recorded: {line}"])
+        pm = self.to_postmortem()
+        before = pmod.kept_versions(self.run_id, learner=self.learner)
+        lessons_before = read_lessons(pmod.PHASE, learner=self.learner)
+        path, line = pmod.save_with_lesson(pm, learner=self.learner)
+        recorded = "lesson already recorded" if line in lessons_before else "lesson recorded"
+        self._say([self._saved_line(path, before), f"{recorded}: {line}"])
         return path
 
     def load(self) -> PostMortem | None:

@@ -71,7 +71,8 @@ class TrainingRun:
         self.model = MiniGPT(GPTConfig(
             vocab_size=len(self.tok.vocab), n_layer=cfg.n_layer, n_head=cfg.n_head,
             d_model=cfg.d_model, block_size=cfg.block_size, emb_init_std=cfg.emb_init_std,
-            tied=cfg.tied, learned_positions=cfg.learned_positions))
+            tied=cfg.tied, learned_positions=cfg.learned_positions, init_std=cfg.init_std,
+            attention=cfg.attention, final_ln=cfg.final_ln))
         self.params = list(self.model.parameters())
         self.opt = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.peak_lr,
                                      betas=cfg.betas, eps=cfg.eps)
@@ -84,6 +85,7 @@ class TrainingRun:
         for module in [self.model.tok_emb, *self.model.blocks, self.model.ln_f]:
             module.register_forward_hook(lambda m, i, out: self._acts.append(out.detach().abs().mean()))
         self.step_index = 0
+        self.lr_scale = 1.0    # multiplies the scheduled LR (a roll-back's cool-down, Phase 20)
         self.log = RunLog(meta=self._meta())
 
     def _meta(self) -> dict:
@@ -131,7 +133,7 @@ class TrainingRun:
         batch_ids = self.batches[s] if batch_ids is None else batch_ids
         rows = [self.examples[i].ids for i in batch_ids]
         x, y = rows_to_tensors(rows)
-        lr = self.lr(s)
+        lr = self.lr(s) * self.lr_scale
         for g in self.opt.param_groups:
             g["lr"] = lr
         self._acts.clear()

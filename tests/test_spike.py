@@ -1,0 +1,180 @@
+"""Acceptance of the §A13 spike, asserted on fresh runs (issue: spike reproduced for real).
+
+Each run trains the mini-GPT for real (≈ 6 s); runs are shared through the session fixture.
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from utils import corpus, data_order
+from utils.config import VARIANTS, config_for
+
+SHAPE_SEEDS = [42, 43, 44, 45, 46]
+
+
+def has_story_shape(s: dict) -> list[str]:
+    """The names of the acceptance conditions a `broken` run fails (empty = full shape)."""
+    fails = []
+    if not s["loss_ratio"] >= 2.0:
+        fails.append(f"loss ratio {s['loss_ratio']:.2f} < 2")
+    if not s["grad_norm_ratio"] >= 15:
+        fails.append(f"grad-norm ratio {s['grad_norm_ratio']:.1f} < 15")
+    if not (s["rare_piece_nll"] or 0) >= 10:
+        fails.append(f"rare-piece NLL {s['rare_piece_nll']} < 10")
+    if not s["post_event_ratio"] >= 1.25:
+        fails.append(f"post-event ratio {s['post_event_ratio']:.2f} < 1.25")
+    if not s["heldout_rise_sigma"] >= 10:
+        fails.append(f"held-out rise {s['heldout_rise_sigma']:.1f} sigma < 10")
+    if not s["heldout_recovered_by_80"]:
+        fails.append("held-out not back within 3 sigma by 80 steps")
+    return fails
+
+
+def test_corpus_has_the_rare_construction_only_where_designed():
+    train, extra, held = corpus.base_train(), corpus.extra_rare(), corpus.heldout()
+    assert (len(train), len(extra), len(held)) == (240, 15, 200)
+    assert sum(map(corpus.is_rare, train)) == 5 and all(map(corpus.is_rare, extra))
+    assert not any(map(corpus.is_rare, held))
+    assert not set(train) & set(held)
+
+
+def test_tokenizer_makes_tten_a_rare_piece():
+    tok = data_order.tokenizer()
+    assert tok.split_word("written")[-1] == "tten" and tok.split_word("bitten")[-1] == "tten"
+    assert data_order.headline_piece() == "tten"
+    assert tok.piece_counts(corpus.base_train())["tten"] == 5
+    shard = data_order.piece_counts(data_order.examples_for(config_for("broken")))
+    assert shard[tok.vocab["tten"]] == 20
+
+
+def test_broken_order_is_a_late_shard_of_15_rare_batches():
+    cfg = config_for("broken")
+    ex = data_order.examples_for(cfg)
+    batches = data_order.batches_for(cfg, ex)
+    rare_per_batch = [sum(ex[i].rare for i in b) for b in batches]
+    assert all(n == 0 for n in rare_per_batch[:312])
+    assert all(n == 8 for n in rare_per_batch[312:327])
+    assert rare_per_batch[327:].count(8) == 0
+
+
+def test_stratify_never_puts_two_rare_occurrences_in_a_batch():
+    cfg = config_for("stratified-covering")
+    ex = data_order.examples_for(cfg)
+    batches = data_order.batches_for(cfg, ex)
+    threshold = data_order.covering_threshold(ex)
+    assert threshold == 25
+    counts = data_order.piece_counts(ex)
+    for b in batches:
+        seen: dict[int, int] = {}
+        for i in b:
+            for t in set(ex[i].ids):
+                if counts[t] < threshold:
+                    seen[t] = seen.get(t, 0) + 1
+        assert max(seen.values(), default=0) <= 1
+
+
+def test_broken_seed42_has_the_story_shape(symptoms_of):
+    s = symptoms_of("broken", 42)
+    assert s["spike_step"] == 312 and s["peak_step"] == 312
+    assert has_story_shape(s) == []
+    assert s["unusual_tokens"] == ["▁bi", "ri", "▁w", "tten"]
+    assert s["dtype"] == "float32" and s["batch_index"] == 312
+
+
+def test_broken_shape_holds_for_at_least_4_of_5_seeds(symptoms_of):
+    failures = {seed: has_story_shape(symptoms_of("broken", seed)) for seed in SHAPE_SEEDS}
+    assert sum(not f for f in failures.values()) >= 4, failures
+
+
+def test_control_common_piece_removes_the_gradient_spike_not_the_damage(symptoms_of):
+    s = symptoms_of("control-common-piece")
+    assert s["grad_norm_ratio"] < 5
+    assert s["heldout_rise_sigma"] >= 10
+
+
+def test_control_mixed_shard_has_no_spike_and_no_damage(symptoms_of):
+    s = symptoms_of("control-mixed-shard")
+    assert s["grad_norm_ratio"] < 5
+    assert s["heldout_rise_sigma"] < 3
+
+
+def test_control_no_rare_piece_damages_without_gradient_spike(symptoms_of):
+    s = symptoms_of("control-no-rare-piece")
+    assert s["grad_norm_ratio"] < 5 and s["heldout_rise_sigma"] >= 10
+
+
+def test_one_batch_is_a_harmless_gradient_spike(symptoms_of):
+    s = symptoms_of("one-batch")
+    assert s["grad_norm_ratio"] >= 15 and s["heldout_rise_sigma"] < 3
+
+
+def test_healthy_run_has_no_spike(symptoms_of):
+    s = symptoms_of("healthy")
+    assert s["spike_found"] is False and s["grad_norm_ratio"] < 5
+
+
+# The remediation claims the course makes (theory/phase-19/01 and the post-mortem).
+@pytest.mark.parametrize("variant, removes_damage", [
+    ("clip-0.5", False),
+    ("stratified", False),
+    ("stratified+clip-0.5", False),
+    ("stratified-covering", True),
+    ("control-mixed-shard", True),
+    ("emb-init-0.02", False),
+    ("retokenized", False),
+])
+def test_remediation_claims(symptoms_of, variant, removes_damage):
+    s = symptoms_of(variant)
+    assert (s["heldout_rise_sigma"] < 3) is removes_damage, s["heldout_rise_sigma"]
+
+
+def test_clip_cannot_change_the_preclip_norm_spike(symptoms_of):
+    assert symptoms_of("clip-0.5")["grad_norm_ratio"] >= 15
+
+
+def test_retokenizing_keeps_the_gradient_spike(symptoms_of):
+    assert symptoms_of("retokenized")["grad_norm_ratio"] >= 15
+
+
+def test_embedding_init_shrinks_the_gradient_spike(symptoms_of):
+    assert symptoms_of("emb-init-0.02")["grad_norm_ratio"] < symptoms_of("broken")["grad_norm_ratio"] / 4
+
+
+def test_rare_rows_hold_almost_all_of_the_spike_gradient():
+    from utils.train import TrainingRun
+    run = TrainingRun(config_for("broken", steps=313))
+    log = run.train()
+    share = log.steps["grad_norm_rare_rows"][312] / log.steps["grad_norm_preclip"][312]
+    assert share > 0.99
+
+
+def test_spike_cli_prints_the_section1_keys(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "utils.spike", "--variant", "one-batch", "--json",
+                          "--steps", "330", "--save", str(tmp_path / "log.json")],
+                         capture_output=True, text=True, check=True)
+    s = json.loads(out.stdout)
+    for key in ["spike_step", "pre_spike_ema", "peak_loss", "peak_step", "recovery_loss",
+                "grad_norm_preclip", "grad_norm_baseline", "lr_at_spike", "dtype", "batch_index",
+                "unusual_tokens", "rare_piece_nll", "heldout_loss_before", "heldout_loss_peak",
+                "heldout_loss_noise", "post_event_ratio"]:
+        assert key in s
+    assert s["spike_step"] == 312 and s["recovery_loss"] == "run too short"
+    assert (tmp_path / "log.json").exists()
+
+
+def test_spike_cli_refuses_an_unknown_variant():
+    out = subprocess.run([sys.executable, "-m", "utils.spike", "--variant", "nope"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown variant 'nope'" in out.stderr and "broken" in out.stderr
+
+
+def test_every_variant_is_documented_in_the_readme():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    missing = [v for v in VARIANTS if f"`{v}`" not in readme]
+    assert not missing, missing
