@@ -26,13 +26,24 @@
 # | 19 | Diagnosis | reproduce the spike, read the dashboard, match failure patterns, write the post-mortem, remediate |
 # | 20 | Automatic recovery | detectors, checkpoint rollback, the same recovery in PyTorch Lightning |
 #
-# Notebooks, in order (**placeholder: the list below is filled in by the course lead**):
+# Notebooks, in order (theory texts with the same numbers are in `theory/phase-NN/`):
 #
-# <!-- LEAD: replace this placeholder list with links to the real notebooks -->
-# - Phase 17: _to be filled_
-# - Phase 18: _to be filled_
-# - Phase 19: _to be filled_
-# - Phase 20: _to be filled_
+# - Phase 17: [01 corpus and BPE](phase-17-data-and-model/01-corpus-and-bpe.ipynb) ·
+#   [02 mini-GPT baseline](phase-17-data-and-model/02-mini-gpt-baseline.ipynb)
+# - Phase 18: [01 AdamW moments](phase-18-optimizer-and-schedule/01-adamw-moments.ipynb) ·
+#   [02 warmup and cosine](phase-18-optimizer-and-schedule/02-warmup-cosine.ipynb)
+# - Phase 19: [01 reproduce the spike](phase-19-diagnosis/01-reproduce-the-spike.ipynb) ·
+#   [02 dashboard](phase-19-diagnosis/02-dashboard.ipynb) ·
+#   [03 failure patterns](phase-19-diagnosis/03-failure-patterns.ipynb) ·
+#   [04 post-mortem](phase-19-diagnosis/04-post-mortem.ipynb) ·
+#   [05 remediate and verify](phase-19-diagnosis/05-remediate-and-verify.ipynb)
+# - Phase 20: [01 detectors](phase-20-automatic-recovery/01-detectors-calibration.ipynb) ·
+#   [02 rollback](phase-20-automatic-recovery/02-rollback.ipynb) ·
+#   [03 Lightning callback](phase-20-automatic-recovery/03-lightning-callback.ipynb)
+#
+# The notebooks here run the reference solutions of the exercises. To work the exercises
+# yourself, make your own copies (solutions replaced by stubs) in your folder with
+# `python -m utils.learner_copies --learner "<your name>"` and open them from `learners/<your name>/`.
 #
 # **Español.** El curso tiene cuatro fases: 17, datos y modelo; 18, optimizador y calendario
 # de la tasa de aprendizaje; 19, diagnóstico (reproducir el pico, leer el panel, reconocer

@@ -1,6 +1,6 @@
 """Learner copies of the course notebooks: stubs instead of solutions, no hidden checks.
 
-The master notebooks in ``notebooks/phase-NN/`` run the solutions and the hidden checks
+The master notebooks in ``notebooks/phase-NN-<theme>/`` run the solutions and the hidden checks
 (CI runs them). A learner works in a copy of their own::
 
     learners/<name>/phase-NN/<notebook>.ipynb
@@ -11,7 +11,8 @@ by its ``[stub]`` twin (metadata ``course.role = "stub"``, ``course.exercise = <
 ``[check]`` cells are left out. Copies are written unexecuted. An existing learner notebook
 is never overwritten (it is the learner's work): it is kept, and the result says so.
 
-Only sources inside a ``phase-NN`` folder get learner copies (``notebooks/00-start-here``
+The phase comes from the source's folder name (``phase-19-diagnosis`` -> ``phase-19``).
+Only sources inside such a phase folder get learner copies (``notebooks/00-start-here``
 is opened from ``notebooks/`` itself).
 
     python -m utils.learner_copies --learner José              # every phase
@@ -42,7 +43,7 @@ import nbformat
 
 from utils.learner import learners_dir, repo_root, validate_learner_name
 
-PHASE_FOLDER = re.compile(r"phase-(\d{2})$")
+PHASE_FOLDER = re.compile(r"phase-(\d{2})(?:-[A-Za-z0-9_-]+)?$")
 EXAMPLE_COMPLETE = "example-complete"
 EXAMPLE_MISTAKES = "example-mistakes"
 # What the example-mistakes learner typed into the exercise cell that hangs.
@@ -65,13 +66,13 @@ def notebooks_dir() -> Path:
 
 
 def phase_of(source: Path) -> int | None:
-    """The phase of a source from its folder name (``.../phase-19/x.py`` -> 19), else None."""
+    """The phase of a source from its folder name (``.../phase-19-diagnosis/x.py`` -> 19), else None."""
     match = PHASE_FOLDER.match(Path(source).parent.name)
     return int(match.group(1)) if match else None
 
 
 def phase_sources(notebooks_root: Path | None = None, phases: list[int] | None = None) -> list[tuple[int, Path]]:
-    """Every (phase, source) under ``notebooks_root`` in a ``phase-NN`` folder, sorted.
+    """Every (phase, source) under ``notebooks_root`` in a ``phase-NN[-theme]`` folder, sorted.
 
     ``phases`` keeps only those phases (None: all).
     """

@@ -150,8 +150,12 @@ class TrainingRun:
         pre = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
         post = min(pre, max_norm) if self.cfg.clip is not None else pre
         if self.scaler is not None:
-            self.scaler.step(self.opt)
+            scale = self.scaler.get_scale()
+            self.scaler.step(self.opt)            # skipped when the gradients hold inf/nan
             self.scaler.update()
+            if self.scaler.get_scale() < scale:
+                self.log.events.append({"step": s, "kind": "skip", "reason": "non-finite gradients",
+                                        "by": "GradScaler", "scale": self.scaler.get_scale()})
         else:
             self.opt.step()
         record = {"loss": loss.item(), "lr": lr, "grad_norm_preclip": pre, "grad_norm_postclip": post,
@@ -170,9 +174,12 @@ class TrainingRun:
     def _instruments(self, rows, y, token_losses, rare_grad) -> dict:
         acts = torch.stack(self._acts[: len(LAYERS)]).tolist()
         states = [self.opt.state[p] for p in self.params if p in self.opt.state]
+        emb = self.model.tok_emb.weight
+        if not states:       # no update yet (a GradScaler skipped every step so far): moments are 0
+            states = [{"exp_avg": torch.zeros(1), "exp_avg_sq": torch.zeros(1)}]
+        emb_state = self.opt.state.get(emb) or {"exp_avg": torch.zeros_like(emb), "exp_avg_sq": torch.zeros_like(emb)}
         m = torch.stack(torch._foreach_norm([st["exp_avg"] for st in states])).norm()  # as clip_grad_norm_ does
         v = torch.stack(torch._foreach_norm([st["exp_avg_sq"] for st in states])).norm()
-        emb_state = self.opt.state[self.model.tok_emb.weight]
         phash, nonfinite = param_fingerprint(self.params)
         return {
             "grad_norm_rare_rows": rare_grad, "act_mean_abs": acts,

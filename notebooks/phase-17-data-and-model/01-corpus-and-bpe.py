@@ -27,6 +27,7 @@ import utils
 from utils import corpus
 from utils.bpe import MARK, SPECIALS, BPETokenizer
 from utils.data_order import headline_piece, rare_pieces, tokenizer
+from utils.exercises import exercise_todo
 
 DATA = Path(utils.__file__).resolve().parent.parent / "data"   # the shipped text files
 
@@ -251,7 +252,7 @@ assert dict(history)["tt", "en"] == 5 and history.index((("tt", "en"), 5)) > 150
 # - What is left of `tt` lives only in *written* and *bitten*. Their `tt + en` is merged very
 #   late, when the best pair left has only 5 occurrences, just above the stopping count of 4.
 # - `ri` and `▁w` survive in *written* because every other word that starts with `w` or holds
-#   `ri` was merged into something else (`▁will`, `▁wr`, `▁friend`, `▁carried`, ...).
+#   `ri` was merged into something else (`▁will`, `▁we`, `▁wr`, `▁friend`, `▁carried`, ...).
 #
 # So <span data-run="facts" data-key="written_pieces">▁w ri tten</span> and
 # <span data-run="facts" data-key="bitten_pieces">▁bi tten</span>: four pieces,
@@ -335,6 +336,12 @@ print(len(under_10), "pieces occur fewer than 10 times, e.g.", under_10[:8])
 _c = tokenizer().piece_counts(corpus.base_train())
 assert under_10 == sorted(p for p in _c if _c[p] < 10), "pieces-under-10: compare each piece's count with 10"
 assert set(rare_pieces()) <= set(under_10), "pieces-under-10: the four rare pieces must be in your list"
+
+# %%
+ordinary_rare = [p for p in under_10 if p not in rare_pieces(tok)]
+print(f"{len(ordinary_rare)} of the {len(under_10)} are pieces of ordinary words, e.g.",
+      ", ".join(f"{p} ×{counts[p]}" for p in [q for q in ordinary_rare if counts[q] <= 5][:8]))
+assert len(ordinary_rare) >= 24
 
 # %% [markdown]
 # No: dozens of ordinary pieces (`▁cooked`, `▁drank`, ...) are just as rare as `tten`. A

@@ -1,0 +1,296 @@
+# %% [markdown]
+# # 19.2 · Reading the stability dashboard
+#
+# A loss spike is a symptom, not a diagnosis. To tell one cause from another you need to look
+# at the same evidence every time, in the same place. This notebook introduces the course's
+# **stability dashboard**: eight numbered panels, drawn by `utils.dashboard` from a run log
+# (never from typed numbers). The post-mortem you write later cites these panels by number
+# ("panel 3 shows…"), so learn them now.
+#
+# We read the canonical run `19-spike-001`: the mini-GPT of the §A13 grammar tutor, whose
+# loss jumps at step <span data-run="broken" data-key="spike_step">312</span> when a late shard
+# of sentences with the rare piece `tten` arrives as consecutive batches.
+#
+# **Español.** Un pico de pérdida es un síntoma, no un diagnóstico. Para distinguir una causa de
+# otra hay que mirar siempre la misma evidencia en el mismo sitio. Este cuaderno presenta el
+# **panel de estabilidad** del curso: ocho paneles numerados que `utils.dashboard` dibuja a
+# partir del registro de una ejecución. El post-mortem citará estos paneles por su número.
+# Leemos la ejecución canónica `19-spike-001`, cuya pérdida se dispara en el paso
+# <span data-run="broken" data-key="spike_step">312</span>.
+
+# %%
+from utils import dashboard, symptoms
+from utils.dashboard import PANELS, Dashboard, draw, format_summary, largest_spike, step_summary
+from utils.exercises import exercise_todo
+from utils.train import run_variant
+
+log = run_variant("broken")          # the canonical run, seed 42 (a few seconds)
+spike = largest_spike(log)
+print(f"run {log.run_id}: {len(log)} steps, largest spike at step {spike}")
+assert spike == log.meta["event_step"] == 312
+
+# %% [markdown]
+# ## The eight panels
+#
+# | # | Panel | What it shows | What a spike looks like there |
+# |---|---|---|---|
+# | 1 | Loss and 50-step EMA | training loss per step (thin), its 50-step EMA (thick), the held-out loss (orange, same axes) | one step far above the EMA; if the held-out loss rises too, the model lost something it knew (damage) |
+# | 2 | Learning rate | the schedule: warmup, then cosine decay | a jump or a step that coincides with the spike points at the schedule |
+# | 3 | Gradient norm before clipping | the global gradient norm (log scale), the clip threshold (dotted), and the norm of the rare pieces' embedding rows (dots) | a tall peak; if the dots reach it, the gradient sits in a few embedding rows |
+# | 4 | Activations | mean \|activation\| per layer; layer 0 (the embedding output, red) highlighted | a layer whose activations jump or drift up points at that layer |
+# | 5 | Adam moments | norms of Adam's m and v, overall and for the rare rows (dashed) | rare-row moments that wake up from zero: Adam has never seen these rows before |
+# | 6 | Batch composition | `tten` tokens per batch (bars), shard sentences per batch (line), repeated batches (▼) | a block of unusual batches right at the spike |
+# | 7 | Per-token loss histogram | the losses of every token of the selected step (stacked: other tokens, rare pieces, `tten`), the step before as an outline | a heavy right tail, made of the rare pieces |
+# | 8 | Parameter hash / non-finite count | non-finite parameters per step, steps whose parameter hash did not change (skipped updates), the first non-finite step | a count above zero: the run has diverged, not just spiked |
+#
+# Every time panel (all but 7) shares the step axis, a black cursor line at the selected step
+# and dashed purple lines at the run's events (rollbacks, skipped steps; none in this run).
+#
+# **Español.** Paneles: 1, pérdida por paso y su media móvil exponencial de 50 pasos, con la
+# pérdida de validación (naranja) en los mismos ejes; 2, tasa de aprendizaje; 3, norma del
+# gradiente antes del recorte (escala logarítmica), con el umbral de recorte y la norma de las
+# filas de las piezas raras; 4, activaciones medias por capa (la salida del embedding
+# resaltada); 5, momentos de Adam (m y v), globales y de las filas raras; 6, composición del
+# lote (tokens `tten`, frases del fragmento tardío, lotes repetidos); 7, histograma de la
+# pérdida por token en el paso elegido; 8, recuento de parámetros no finitos y pasos en que el
+# hash de los parámetros no cambió. Un pico se ve como un salto sobre la media (1), un pico de
+# gradiente (3), momentos que despiertan (5), lotes inusuales (6) y una cola derecha pesada (7).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for number, name in PANELS.items():
+    print(number, name)
+
+# %% [markdown]
+# ## The whole run
+#
+# The full dashboard, cursor at the spike. On the scale of the whole run the spike is one
+# needle in panels 1 and 3, and panel 6 shows that batches with shard sentences only start
+# at the spike.
+#
+# **Español.** El panel completo, con el cursor en el pico. A la escala de toda la ejecución
+# el pico es una aguja en los paneles 1 y 3, y el panel 6 muestra que los lotes con frases del
+# fragmento solo empiezan en el pico.
+
+# %%
+draw(log, step=spike)
+
+# %% [markdown]
+# ## Zoom: steps 280–420
+#
+# Read the panels in order:
+# panel 1: the loss leaves its EMA for one step, and the held-out loss (orange) climbs for
+# a while after the shard: that rise, not the needle, is the damage;
+# panel 3: the pre-clip norm jumps far above the clip threshold and the rare rows' dots sit
+# on top of it;
+# panel 5: the rare rows' moments start from zero at the spike;
+# panel 6: fifteen consecutive batches made of shard sentences;
+# panel 7: the right tail of the histogram is made of `tten` and the other rare pieces;
+# panel 8: no parameter ever became non-finite: a spike, not a divergence.
+#
+# **Español.** Leemos en orden: en el panel 1 la pérdida se aleja de su media un solo paso y la
+# pérdida de validación sube durante un tiempo después del fragmento (ese es el daño); en el 3
+# la norma antes del recorte salta muy por encima del umbral y los puntos de las filas raras
+# están encima; en el 5 los momentos de las filas raras arrancan de cero; en el 6, quince lotes
+# seguidos del fragmento; en el 7 la cola derecha son las piezas raras; en el 8 ningún
+# parámetro es no finito: es un pico, no una divergencia.
+
+# %%
+draw(log, step=spike, window=(280, 420))
+
+# %% [markdown]
+# ## Three steps in numbers
+#
+# `step_summary(log, step)` gives the numbers behind the cursor, rounded to four significant
+# digits. We compare the step before the spike (311), the spike (312) and the step where the
+# held-out loss peaks (328).
+#
+# **Español.** `step_summary(log, paso)` da los números bajo el cursor, redondeados a cuatro
+# cifras significativas. Comparamos el paso anterior al pico (311), el pico (312) y el paso en
+# que la pérdida de validación alcanza su máximo (328).
+
+# %%
+steps = (311, 312, 328)
+summaries = {s: step_summary(log, s) for s in steps}
+keys = ["loss", "ema", "loss_to_ema", "heldout_loss", "lr", "grad_norm_preclip", "grad_norm_postclip",
+        "grad_norm_rare_rows", "rare_rows_share", "adam_m_rare", "adam_v_rare", "rare_count",
+        "shard_sentences", "nonfinite_params"]
+print(f"{'':20}" + "".join(f"{'step ' + str(s):>12}" for s in steps))
+for k in keys:
+    print(f"{k:20}" + "".join(f"{summaries[s][k]:>12}" for s in steps))
+for s in steps:
+    print(f"step {s} top-3 token losses:", ", ".join(f"{p} {l}" for p, l in summaries[s]["top_token_losses"]))
+
+# %%
+s311, s312, s328 = (summaries[s] for s in steps)
+sym = symptoms.compute(log)
+# 311: an ordinary step, loss close to its EMA, nothing in the rare rows
+assert s311["loss_to_ema"] < 1.2 and s311["grad_norm_rare_rows"] == 0 and s311["rare_count"] == 0
+# 312: the same ratio and norm the §1 symptoms report; almost all of the gradient in the rare rows
+assert abs(s312["loss_to_ema"] - sym["loss_ratio"]) < 1e-2 and s312["loss_to_ema"] > 4
+assert abs(s312["grad_norm_preclip"] - sym["grad_norm_preclip"]) < 0.1
+assert s312["rare_rows_share"] > 0.99 and s312["grad_norm_postclip"] == log.meta["clip"]
+assert {p for p, _ in s312["top_token_losses"]} <= set(log.meta["rare_pieces"])
+assert s311["adam_m_rare"] == 0 and s312["adam_m_rare"] > 0
+# 328: the held-out peak, while the gradient is ordinary and no rare token is in the batch
+assert s328["heldout_step"] == sym["heldout_peak_step"] == 328
+assert abs(s328["heldout_loss"] - sym["heldout_loss_peak"]) < 1e-3
+assert s328["rare_count"] == 0 and s328["grad_norm_preclip"] < 0.05 * s312["grad_norm_preclip"]
+assert all(s["nonfinite_params"] == 0 for s in summaries.values())
+
+# %% [markdown]
+# What the three columns say:
+#
+# - **Step 311** is ordinary: the loss sits at its EMA (about
+#   <span data-run="broken" data-key="pre_spike_ema" data-fmt=".2f">1.02</span>), no `tten` in
+#   the batch, zero gradient in the rare rows, and Adam's rare-row moments are still zero.
+# - **Step 312** is the spike: the loss is
+#   <span data-run="broken" data-key="peak_loss" data-fmt=".2f">4.47</span>,
+#   <span data-run="broken" data-key="loss_ratio" data-fmt=".1f">4.4</span>× the EMA; the pre-clip
+#   gradient norm is <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">216</span>,
+#   <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">144</span>× its median of the
+#   previous 50 steps, and almost all of it (`rare_rows_share`) is in the input-embedding rows of
+#   the rare pieces. The clip at
+#   <span data-run="broken" data-key="clip" data-fmt=".1f">1.0</span> cuts the update down to the
+#   ordinary size. The largest token losses are rare pieces (`tten` reaches
+#   <span data-run="broken" data-key="rare_piece_nll" data-fmt=".1f">13.8</span> nats): the model
+#   had almost never seen them.
+# - **Step 328** looks harmless in panel 3 (an ordinary gradient, no rare token in the batch),
+#   yet the held-out loss peaks there: from
+#   <span data-run="broken" data-key="heldout_loss_before" data-fmt=".2f">1.15</span> before the
+#   shard to <span data-run="broken" data-key="heldout_loss_peak" data-fmt=".2f">1.70</span>
+#   at step <span data-run="broken" data-key="heldout_peak_step">328</span>,
+#   <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">35</span> times its noise.
+#   Fifteen batches of the same twenty sentences made the model forget part of the rest.
+#
+# Two mechanisms, then: a huge but one-step gradient spike (panels 3, 5, 7), and lasting but
+# recoverable damage from the run of same-kind batches (panels 1 and 6).
+#
+# **Español.** El paso 311 es normal: la pérdida está en su media, no hay `tten` en el lote y
+# el gradiente de las filas raras es cero. El paso 312 es el pico: la pérdida es
+# <span data-run="broken" data-key="loss_ratio" data-fmt=".1f">4.4</span> veces la media, la norma
+# del gradiente antes del recorte es
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">144</span> veces su mediana
+# y casi toda está en las filas del embedding de las piezas raras; el recorte la reduce al
+# tamaño normal. El paso 328 parece inofensivo en el panel 3, pero la pérdida de validación
+# llega a su máximo, <span data-run="broken" data-key="heldout_loss_peak" data-fmt=".2f">1.70</span>:
+# quince lotes seguidos de las mismas frases hicieron olvidar parte del resto. Dos mecanismos:
+# un pico de gradiente enorme pero de un solo paso, y un daño duradero pero recuperable.
+
+# %% [markdown]
+# ## Damage without a gradient spike: the control run
+#
+# The control `control-no-rare-piece` keeps the same late shard, but with "written"/"bitten"
+# replaced by ordinary words, so the shard holds no rare piece. Panels 1, 3 and 6 tell the
+# story: the batch composition (panel 6) is the same, the gradient norm (panel 3) stays
+# ordinary (its largest pre-clip norm in the 15 steps from the event is
+# <span data-run="control-no-rare-piece" data-key="grad_norm_ratio" data-fmt=".1f">4.3</span>×
+# its median, against
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">144</span>× in the broken
+# run), yet the held-out loss (panel 1) climbs to
+# <span data-run="control-no-rare-piece" data-key="heldout_loss_peak" data-fmt=".2f">2.62</span>.
+# The loss detector first fires only at step
+# <span data-run="control-no-rare-piece" data-key="spike_step">327</span>, when ordinary data
+# returns and the model turns out to have forgotten it. A dashboard that looked only at
+# panel 3 would miss this run's damage entirely.
+#
+# **Español.** La ejecución de control `control-no-rare-piece` conserva el mismo fragmento
+# tardío pero sin piezas raras. El panel 6 es igual, el panel 3 no muestra ningún pico de
+# gradiente (<span data-run="control-no-rare-piece" data-key="grad_norm_ratio" data-fmt=".1f">4.3</span>
+# veces la mediana), y sin embargo la pérdida de validación sube a
+# <span data-run="control-no-rare-piece" data-key="heldout_loss_peak" data-fmt=".2f">2.62</span>
+# (panel 1). El detector de pérdida solo salta en el paso
+# <span data-run="control-no-rare-piece" data-key="spike_step">327</span>, cuando vuelven los
+# datos normales. Mirar solo el panel 3 no basta.
+
+# %%
+control = run_variant("control-no-rare-piece")
+draw(control, panels=[1, 3, 6], step=312, window=(280, 420))
+
+# %%
+c_sym = symptoms.compute(control)
+print("largest pre-clip grad norm / median, 15 steps from step 312:",
+      f"broken {sym['grad_norm_ratio']:.4g}, control {c_sym['grad_norm_ratio']:.4g}")
+print("held-out loss: before", f"{c_sym['heldout_loss_before']:.4g}", "peak", f"{c_sym['heldout_loss_peak']:.4g}",
+      "at step", c_sym["heldout_peak_step"])
+print("tten tokens in the control's shard batches:", sum(control.steps["rare_count"][312:327]))
+assert c_sym["grad_norm_ratio"] < 10 < sym["grad_norm_ratio"]
+assert c_sym["heldout_loss_peak"] > c_sym["heldout_loss_before"] + 10 * c_sym["heldout_loss_noise"]
+assert sum(control.steps["rare_count"][312:327]) == 0
+assert dashboard.shard_counts(control)[312:327] == dashboard.shard_counts(log)[312:327]
+
+# %% [markdown]
+# ## The interactive dashboard
+#
+# Drag the **step** slider to move the cursor (panel 7 follows it), press **Jump to largest
+# spike**, or choose a **window** of steps. Below the figure, the step's summary. Try steps
+# 311, 312, 313 and 328, and step through the fifteen shard batches: how fast do the loss and
+# the rare rows' gradient fall once the model has seen `tten` a few times?
+#
+# **Español.** Mueve el deslizador **step** para mover el cursor (el panel 7 lo sigue), pulsa
+# **Jump to largest spike** o elige una **ventana** de pasos. Debajo de la figura aparece el
+# resumen del paso. Prueba los pasos 311, 312, 313 y 328, y recorre los quince lotes del
+# fragmento: ¿qué tan rápido bajan la pérdida y el gradiente de las filas raras?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (an interactive widget: run the cell to use it)
+board = Dashboard(log)
+board.widget
+
+# %% [markdown]
+# ## Exercises
+#
+# **1. The rare rows' share of the spike.** From the run log's columns (`log.steps[...]`), compute
+# the share of the step-312 gradient that sits in the rare pieces' embedding rows. Norms do
+# not add up over parameter groups, squared norms do: the share is
+# (`grad_norm_rare_rows` / `grad_norm_preclip`)². Store it in `share_312`.
+#
+# **Español.** **1.** A partir de las columnas del registro, calcula la parte del gradiente del
+# paso 312 que está en las filas de las piezas raras. Las normas no se suman entre grupos de
+# parámetros, sus cuadrados sí: la parte es (`grad_norm_rare_rows` / `grad_norm_preclip`)².
+# Guárdala en `share_312`.
+
+# %% [stub] id=rare-share-312
+share_312 = exercise_todo("rare-share-312", "compute (grad_norm_rare_rows / grad_norm_preclip)**2 at step 312")
+print(f"share of the squared gradient norm in the rare rows at step 312: {share_312:.4f}")
+
+# %% [solution] id=rare-share-312
+share_312 = (log.steps["grad_norm_rare_rows"][312] / log.steps["grad_norm_preclip"][312]) ** 2
+print(f"share of the squared gradient norm in the rare rows at step 312: {share_312:.4f}")
+
+# %% [check] id=rare-share-312
+_ref = step_summary(log, 312)["rare_rows_share"]
+assert abs(share_312 - _ref) < 1e-4, (
+    f"rare-share-312: expected about {_ref}; square the ratio of the two norms at step 312")
+
+# %% [markdown]
+# **2. When does the shard arrive, and when does it come back?** Panel 6 counts, per batch, the
+# examples that belong to the shard: the ids in `log.meta["rare_example_ids"]` that are also in
+# `log.steps["batch_ids"][step]`. Find `first_shard_step`, the first step whose batch holds a
+# shard sentence, and `first_return_step`, the first step after the fifteen shard batches
+# (from `log.meta["event_end"]` on) whose batch holds one again.
+#
+# **Español.** **2.** El panel 6 cuenta, por lote, los ejemplos del fragmento (los ids de
+# `log.meta["rare_example_ids"]` que están en `log.steps["batch_ids"][paso]`). Encuentra
+# `first_shard_step`, el primer paso cuyo lote contiene una frase del fragmento, y
+# `first_return_step`, el primer paso desde `log.meta["event_end"]` cuyo lote vuelve a contener una.
+
+# %% [stub] id=first-shard-step
+first_shard_step, first_return_step = exercise_todo(
+    "first-shard-step", "find the first batch with a shard sentence, and the first one again after the shard")
+print("first shard batch:", first_shard_step, " first one after the shard:", first_return_step)
+
+# %% [solution] id=first-shard-step
+shard_ids = set(log.meta["rare_example_ids"])
+has_shard = [bool(shard_ids & set(ids)) for ids in log.steps["batch_ids"]]
+first_shard_step = has_shard.index(True)
+first_return_step = next(s for s in range(log.meta["event_end"], len(log)) if has_shard[s])
+print("first shard batch:", first_shard_step, " first one after the shard:", first_return_step)
+
+# %% [check] id=first-shard-step
+_counts = dashboard.shard_counts(log)
+_ref = (next(s for s, c in enumerate(_counts) if c),
+        next(s for s in range(log.meta["event_end"], len(log)) if _counts[s]))
+assert (first_shard_step, first_return_step) == _ref, (
+    f"first-shard-step: expected {_ref}; a batch holds a shard sentence when one of its ids is in rare_example_ids")
