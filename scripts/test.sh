@@ -22,6 +22,10 @@ if [[ -d learners ]]; then
     cp -R learners/. "$scratch/learners/"
 fi
 export COURSE_LEARNERS_DIR="$scratch/learners"
+# Runs trained in this session are shared by the tests and every notebook kernel (utils/run_cache.py);
+# the folder is new for each session and removed at the end, so every number is computed fresh.
+mkdir -p "$scratch/runs"
+export COURSE_RUN_CACHE="$scratch/runs"
 echo "[test] LEARNER=$LEARNER, learners folder: a temporary copy of learners/"
 
 # Notebooks under notebooks/, split by their metadata course.nbval (strict or lax).

@@ -9,8 +9,8 @@ copies, see ``utils.learner_copies``) and notes ``phase-NN/notes/`` (see ``utils
 
 Notebooks. For each submitted notebook the grader builds a *graded copy*: the learner's cells
 (outputs cleared) with the instructor's hidden ``[check]`` cells of the master source
-``notebooks/phase-NN-<theme>/<name>.py`` inserted right after the learner's cell of the same exercise
-(the cell whose metadata says ``course.exercise = <id>``). The copy runs under nbval
+``notebooks/phase-NN-<theme>/<name>.py`` inserted right after the learner's cell of the same
+exercise (the cell whose metadata says ``course.exercise = <id>``). The copy runs under nbval
 (``pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=T --junitxml=...``) in a
 subprocess whose working directory is a temporary folder, with ``LEARNER=<name>`` and
 ``COURSE_LEARNERS_DIR`` pointing at a temporary *copy* of that learner's folder, so graded

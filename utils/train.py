@@ -212,6 +212,16 @@ class TrainingRun:
 
 
 def run_variant(variant: str, seed: int = 42, progress: bool = False, **overrides) -> RunLog:
-    """Train a named variant (see ``utils.config.VARIANTS``) and return its run log."""
+    """Train a named variant (see ``utils.config.VARIANTS``) and return its run log.
+
+    Inside a test session (``COURSE_RUN_CACHE`` set) a run trained earlier in the same session
+    is reused: see utils/run_cache.py.
+    """
+    from . import run_cache
     from .config import config_for
-    return TrainingRun(config_for(variant, seed=seed, **overrides)).train(progress=progress)
+    cfg = config_for(variant, seed=seed, **overrides)
+    log = run_cache.load(cfg)
+    if log is None:
+        log = TrainingRun(cfg).train(progress=progress)
+        run_cache.store(cfg, log)
+    return log
