@@ -6,7 +6,9 @@ A theory text or a notebook's markdown never types a run's number bare. It write
 
 and ``tests/test_claims.py`` re-runs the variant (seed 42 unless ``data-seed``), formats
 the value with ``data-fmt`` and fails if the text says anything else. ``data-run="facts"``
-refers to facts of the corpus, tokenizer and model (see ``facts()``).
+refers to facts of the corpus, tokenizer and model (see ``facts()``); ``data-run="rollback-..."``
+to a recovery run of Phase 20 (``utils.rollback.RUNS`` and ``utils.rollback.facts``), and
+``data-run="calibration"`` to the detector calibration (``utils.calibration.facts``).
 
     python -m utils.claims            # list every claim and whether it holds
     python -m utils.claims --fix      # rewrite the spans with the fresh values
@@ -77,6 +79,16 @@ def results_of(run: str, seed: int = 42) -> dict:
 def value_of(run: str, key: str, seed: int = 42):
     if run == "facts":
         return facts()[key]
+    if run.startswith("rollback-"):          # recovery runs of Phase 20 (utils.rollback.RUNS)
+        from . import rollback
+        return rollback.facts(run, seed)[key]
+    if run == "calibration":                 # detector calibration of Phase 20
+        from . import calibration
+        return calibration.facts(run, seed)[key]
+    from .config import PATTERN_VARIANTS
+    if run in PATTERN_VARIANTS or run.startswith("pattern:"):   # Phase 19 failure patterns
+        from . import patterns
+        return patterns.pattern_facts(run.removeprefix("pattern:"), seed)[key]
     return results_of(run, seed)[key]
 
 

@@ -20,9 +20,13 @@ GRAD_SPIKE_RATIO = 15     # the acceptance bar for a gradient spike
 DAMAGE_SIGMA = 3          # a held-out rise above 3σ of its noise counts as damage
 
 
-def compare_variants(names: list[str], seed: int = 42) -> list[dict]:
-    """One row per variant from a fresh run (each variant trains once per process)."""
+def compare_variants(names: list[str], seed: int = 42, progress: bool = True) -> list[dict]:
+    """One row per variant from a fresh run (each variant trains once per process).
+    Shows a progress bar over the variants (a few seconds each) unless ``progress=False``."""
     rows = []
+    if progress:
+        from tqdm.auto import tqdm
+        names = tqdm(names, desc="runs", leave=False)
     for name in names:
         s = claims.results_of(name, seed)
         rows.append({

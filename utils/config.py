@@ -2,6 +2,7 @@
 
 A variant changes only honest things: data order, corpus, model or hyperparameters.
 ``config_for("broken", seed=42)`` is the canonical run (run id ``19-spike-001``).
+``PATTERN_VARIANTS`` holds the classic failure patterns of Phase 19 (see utils.patterns).
 """
 from __future__ import annotations
 
@@ -39,7 +40,6 @@ class RunConfig:
     learned_positions: bool = False
     init_std: float = 0.02               # std of every other weight matrix at init
     attention: str = "sdpa"              # "sdpa", "manual" or "naive" (see utils.model)
-    final_ln: bool = True
     # data order
     order: str = "plain"                 # "plain", "late-shard", "one-batch", "mixed"
     event_step: int = 312                # where the late shard / rare batch arrives
@@ -84,12 +84,29 @@ VARIANTS: dict[str, dict] = {
 
 SPIKE_VARIANTS = list(VARIANTS)
 
+# Phase 19's classic failure patterns (utils.patterns), each a real run of the same mini-GPT on the
+# healthy data order, engineered only through model, precision and hyperparameter choices.
+_FP16 = dict(attention="manual", peak_lr=3e-2, steps=300)     # 10x the course's peak LR
+_JUMP = dict(warmup=250, peak_lr=6e-3, steps=340)
+PATTERN_VARIANTS: dict[str, dict] = {
+    "fp16-overflow": dict(**_FP16, dtype="float16"),
+    "fp16-overflow-scaled": dict(**_FP16, dtype="float16", grad_scaler=True),
+    "fp16-overflow-bf16": dict(**_FP16, dtype="bfloat16"),
+    "lr-discontinuity": dict(**_JUMP, lr_schedule="jump", lr_jump_from=0.1),
+    "lr-continuous": dict(**_JUMP),
+    "optimizer-reset": dict(reset_optimizer_at=300, steps=340),
+    "nan": dict(attention="naive", steps=320),
+    "nan-stable-softmax": dict(attention="manual", steps=320),
+}
+
 
 def config_for(variant: str, seed: int = 42, **overrides) -> RunConfig:
     """The RunConfig of a named variant; raises ValueError listing the known names."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
-    fields = {"run_id": variant, **VARIANTS[variant], **overrides}
+    table = VARIANTS if variant in VARIANTS else PATTERN_VARIANTS
+    if variant not in table:
+        raise ValueError(f"unknown variant {variant!r}; choose one of: "
+                         f"{', '.join([*VARIANTS, *PATTERN_VARIANTS])}")
+    fields = {"run_id": variant, **table[variant], **overrides}
     if seed != 42 and "run_id" not in overrides:
         fields["run_id"] = f"{fields['run_id']}-seed{seed}"
     return replace(CANONICAL, variant=variant, seed=seed, **fields)

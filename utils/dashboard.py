@@ -385,6 +385,15 @@ def _panel_tokens(ax, log, step):
     ax.legend(fontsize=6, loc="upper right")
 
 
+class DashboardFigure(Figure):
+    """A matplotlib Figure that shows itself as a PNG in a notebook even when pyplot (and
+    so the inline backend) was never imported; with the inline backend it is drawn as usual."""
+
+    def _repr_png_(self) -> bytes:
+        import base64
+        return base64.b64decode(figure_png(self))
+
+
 _TIME_DRAWERS = {1: _panel_loss, 2: _panel_lr, 3: _panel_grad, 4: _panel_acts,
                  5: _panel_adam, 6: _panel_batch, 8: _panel_params}
 
@@ -412,7 +421,7 @@ def draw(log: RunLog, panels: list[int] | None = None, step: int | None = None,
     nrows = math.ceil(len(panels) / ncols)
     if figsize is None:
         figsize = (10 if ncols == 2 else 6, FIGSIZE_PER_ROW * nrows + 0.5)
-    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
+    fig = DashboardFigure(figsize=figsize, dpi=DPI, layout="constrained")
     grid = fig.add_gridspec(nrows, ncols)
     x = np.arange(lo, hi + 1)
     first_time = next((p for p in panels if p in TIME_PANELS), None)
@@ -517,14 +526,27 @@ class Dashboard:
         step = self.step_slider.value
         self.figure = draw(self.log, self.panels, step=step, window=tuple(self.window_slider.value))
         self.summary = step_summary(self.log, step)
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:   # pragma: no cover - IPython comes with ipywidgets
-            return
-        if get_ipython() is None:
-            return                          # headless: keep .figure and .summary only
-        self.output.clear_output(wait=True)
-        with self.output:
-            display(self.figure)
-            print(format_summary(self.summary))
+        # The Output's contents are set directly (not captured with ``with output:``), so the
+        # same code runs in a browser, in a headless test and in nbclient's notebook builder.
+        self.output.outputs = (
+            {"output_type": "display_data", "metadata": {},
+             "data": {"image/png": figure_png(self.figure), "text/plain": repr(self.figure)}},
+            {"output_type": "stream", "name": "stdout", "text": format_summary(self.summary) + "\n"},
+        )
+
+
+def figure_png(fig: Figure, colors: int = 128) -> str:
+    """The figure as a base64 PNG string (the form a notebook output stores).
+
+    The image is reduced to a ``colors``-colour palette: about a third of the bytes of a
+    full-colour PNG, so that notebooks which keep their outputs stay light."""
+    import base64
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)   # constrained layout already fits the figure
+    image = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    out = io.BytesIO()
+    image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(out, format="PNG", optimize=True)
+    return base64.b64encode(out.getvalue()).decode("ascii")

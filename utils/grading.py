@@ -3,6 +3,7 @@
     python -m utils.grading --learner José            # one learner (repeatable)
     python -m utils.grading --all                     # every folder under learners/
         [--out grading-out] [--jobs 2] [--timeout 300] [--notebook-timeout 1800]
+        [--notebooks notebooks]                       # where the master sources are
 
 ``learners/<name>/`` holds what a learner hands in: notebooks ``phase-NN/*.ipynb`` (their
 copies, see ``utils.learner_copies``) and notes ``phase-NN/notes/`` (see ``utils.notes``).
@@ -148,11 +149,14 @@ class GradedCopy:
 
     ``roles[k]`` is ``("check", id, n)`` for the n-th check cell of exercise ``id``,
     ``("exercise", id, 0)`` for a learner's exercise cell, ``("cell", None, 0)`` otherwise.
-    ``missing`` lists (id, number of checks) of the exercises whose cell was not found.
+    ``where[k]`` says which cell of the submitted notebook code cell k is ("cell 7 (`x = 1`)"),
+    for messages about the learner's own cells. ``missing`` lists (id, number of checks) of
+    the exercises whose cell was not found.
     """
 
     notebook: nbformat.NotebookNode
     roles: list[tuple[str, str | None, int]]
+    where: list[str]
     missing: list[tuple[str, int]]
 
 
@@ -178,7 +182,7 @@ def graded_copy(submitted: nbformat.NotebookNode, exercises: dict[str, Exercise]
         for index, cell in enumerate(cells):
             if cell.cell_type == "code" and call.search(cell.source):
                 anchor[ex_id] = index
-    out, roles = [], []
+    out, roles, where = [], [], []
     for index, cell in enumerate(cells):
         anchored = [e for e, i in anchor.items() if i == index]
         if cell.cell_type == "code":
@@ -186,6 +190,9 @@ def graded_copy(submitted: nbformat.NotebookNode, exercises: dict[str, Exercise]
             cell.execution_count = None
             own = anchored[0] if anchored else _exercise_of(cell)
             roles.append(("exercise", own, 0) if own in exercises else ("cell", None, 0))
+            first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+            first = first if len(first) <= 40 else first[:39] + "…"
+            where.append(f"cell {index + 1} (`{first}`)" if first else f"cell {index + 1}")
         out.append(cell)
         for ex_id in anchored:
             for n, text in enumerate(exercises[ex_id].checks):
@@ -193,11 +200,12 @@ def graded_copy(submitted: nbformat.NotebookNode, exercises: dict[str, Exercise]
                 check.metadata["course"] = {"role": "check", "exercise": ex_id}
                 out.append(check)
                 roles.append(("check", ex_id, n))
+                where.append(f"check {ex_id}")
     nb.cells = out
     for number, cell in enumerate(nb.cells):
         cell["id"] = f"graded-{number}"  # unique ids, whatever the learner's notebook held
     missing = [(e, len(ex.checks)) for e, ex in exercises.items() if ex.checks and e not in anchor]
-    return GradedCopy(nb, roles, missing)
+    return GradedCopy(nb, roles, where, missing)
 
 
 # --------------------------------------------------------------------------- running nbval
@@ -234,6 +242,8 @@ def failure_message(text: str) -> str:
     timeout = _TIMEOUT.search(text)
     if timeout:
         return f"timed out after {float(timeout.group(1)):g} s"
+    if "Kernel dead" in text or "Kernel died" in text:
+        return "the kernel was dead: an earlier cell ended the Python process (exit, crash or memory)"
     lines = [line.rstrip() for line in text.strip().splitlines()]
     for start in range(len(lines) - 1, -1, -1):
         match = _EXCEPTION_LINE.match(lines[start])
@@ -242,6 +252,8 @@ def failure_message(text: str) -> str:
             rest = " ".join([match.group(2) or ""] + lines[start + 1:]).strip()
             if name == "AssertionError":
                 return _short(rest) if rest else "AssertionError (the check failed, no message)"
+            if name == "ExerciseNotDone":
+                return "not done: the cell still calls exercise_todo(...)"
             return _short(f"{name}: {rest}" if rest else name)
     for line in lines:
         if line.startswith("Cell ") and ":" in line:
@@ -302,14 +314,16 @@ class Run:
 
 
 def run_nbval(nb: nbformat.NotebookNode, rel: str, learner: str, learner_folder: Path,
-              cell_timeout: float, notebook_timeout: float) -> Run:
+              cell_timeout: float, notebook_timeout: float, env: dict | None = None) -> Run:
     """Run a graded copy under nbval in a temporary folder; never raises for the notebook's sake.
 
     The temporary folder holds ``work/<rel>`` (the graded copy; the kernel starts in its
     folder), ``learners/<learner>/`` (a copy of ``learner_folder``, the only learners folder
-    the graded code sees through ``COURSE_LEARNERS_DIR``) and the junit XML.
+    the graded code sees through ``COURSE_LEARNERS_DIR``), ``runs/`` (a run cache of its own,
+    ``COURSE_RUN_CACHE``: a run trained twice in the notebook is trained once) and the junit XML. ``env`` is the
+    environment to start from (default: ``os.environ``).
     """
-    with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="grading-", ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         notes_copy = root / "learners" / learner
         shutil.copytree(learner_folder, notes_copy, symlinks=True)
@@ -318,9 +332,12 @@ def run_nbval(nb: nbformat.NotebookNode, rel: str, learner: str, learner_folder:
         target.write_text(nbformat.writes(nb), encoding="utf-8")
         (root / "work" / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         junit = root / "junit.xml"
-        env = dict(os.environ)
+        (root / "runs").mkdir()
+        env = dict(os.environ if env is None else env)
+        # The run cache (utils.run_cache) is private to this notebook: graded code could write
+        # anything into a shared one, and other learners' checks would then read it.
         env.update(LEARNER=learner, COURSE_LEARNERS_DIR=str(root / "learners"), MPLBACKEND="Agg",
-                   PYTHONDONTWRITEBYTECODE="1")
+                   PYTHONDONTWRITEBYTECODE="1", COURSE_RUN_CACHE=str(root / "runs"))
         command = [
             sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
             f"--nbval-cell-timeout={cell_timeout:g}",
@@ -351,7 +368,7 @@ def run_nbval(nb: nbformat.NotebookNode, rel: str, learner: str, learner_folder:
 
 
 def grade_results(graded: GradedCopy, run: Run) -> tuple[list[Check], list[str]]:
-    """Per check: pass/fail with its message; and the other cells that failed ("Cell N: ...")."""
+    """Per check: pass/fail with its message; and the learner's other cells that failed."""
     exercise_cells: dict[str, list[int]] = {}
     for k, (role, ex_id, _) in enumerate(graded.roles):
         if role == "exercise" and ex_id is not None:
@@ -365,7 +382,7 @@ def grade_results(graded: GradedCopy, run: Run) -> tuple[list[Check], list[str]]
         outcome = run.cells.get(k)
         if role != "check":
             if outcome is not None and outcome.outcome in ("fail", "timeout") and role == "cell":
-                others.append(f"Cell {k}: {outcome.message}")
+                others.append(f"{graded.where[k]}: {outcome.message}")
             continue
         name = ex_id if counts[ex_id] == 1 else f"{ex_id} ({n + 1})"
         if run.error:
@@ -394,7 +411,7 @@ def grade_results(graded: GradedCopy, run: Run) -> tuple[list[Check], list[str]]
 
 
 def grade_notebook(path: Path, rel: str, learner: str, learner_folder: Path, source: Path | None,
-                   cell_timeout: float, notebook_timeout: float) -> NotebookGrade:
+                   cell_timeout: float, notebook_timeout: float, env: dict | None = None) -> NotebookGrade:
     """Grade one submitted notebook (``rel`` like ``phase-17/x.ipynb``) against its master source."""
     if source is None:
         return NotebookGrade(rel, "not graded", note=f"no master source {Path(rel).stem}.py in a "
@@ -408,7 +425,7 @@ def grade_notebook(path: Path, rel: str, learner: str, learner_folder: Path, sou
                         f"the notebook could not be read: {_short(str(err))}")
                   for e, ex in exercises.items() for n in range(len(ex.checks))]
         return NotebookGrade(rel, "not graded", checks, note=f"not a readable notebook: {type(err).__name__}")
-    run = run_nbval(graded.notebook, rel, learner, learner_folder, cell_timeout, notebook_timeout)
+    run = run_nbval(graded.notebook, rel, learner, learner_folder, cell_timeout, notebook_timeout, env)
     checks, others = grade_results(graded, run)
     if run.stopped:
         status, note = "stopped", run.error
@@ -467,11 +484,12 @@ def reference_symptoms() -> dict:
 
 
 def grade_notes(learner: str, snapshot_root: Path, phases_done: list[int],
-                reference: dict | None) -> list[Check]:
+                reference: dict | str | None) -> list[Check]:
     """The notes checks of one learner, read from ``snapshot_root/<learner>/``.
 
     ``phases_done``: the phases with a submitted notebook. ``reference``: the run log's §1
-    symptoms (needed only when the learner has a post-mortem).
+    symptoms (needed only when the learner has a post-mortem), or a string saying why the
+    reference run failed (then the §1 comparison fails with that message).
     """
     from utils import postmortem
     from utils.notes import read_lessons
@@ -510,6 +528,10 @@ def grade_notes(learner: str, snapshot_root: Path, phases_done: list[int],
                                 _short("; ".join(str(p) for p in problems))))
         if reference is None:
             raise ValueError("grade_notes needs the reference symptoms to check a post-mortem")
+        if isinstance(reference, str):
+            checks.append(Check(f"{label}: §1 vs run log ({REFERENCE_VARIANT}, seed {REFERENCE_SEED})",
+                                False, _short(f"not compared: {reference}")))
+            continue
         compared = postmortem.compare_symptoms(pm.symptoms, reference)
         wrong = [c.message for c in compared if not c.ok]
         checks.append(Check(
@@ -558,18 +580,16 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
     for name in names:
         if not (root / name).is_dir():
             raise FileNotFoundError(f"no folder learners/{name}/")
-    with tempfile.TemporaryDirectory(prefix="grading-snapshot-") as snap:
+    base_env = dict(os.environ)  # read once, here: grade_notes changes os.environ for a moment
+    with tempfile.TemporaryDirectory(prefix="grading-snapshot-", ignore_cleanup_errors=True) as snap:
         snapshot = Path(snap)
         for name in names:
             shutil.copytree(root / name, snapshot / name, symlinks=True)
         results = {name: LearnerGrade(name) for name in names}
-        tasks = []
+        tasks, done_phases = [], {}
         for name in names:
             submitted = submitted_notebooks(snapshot / name)
-            phases_done = sorted({int(rel[6:8]) for rel in submitted})
-            if reference is None and postmortem_files(snapshot / name):
-                reference = reference_symptoms()
-            results[name].notes = grade_notes(name, snapshot, phases_done, reference)
+            done_phases[name] = sorted({int(rel[6:8]) for rel in submitted})
             started = {int(d.name[6:8]) for d in (snapshot / name).iterdir()
                        if d.is_dir() and _PHASE_DIR.match(d.name)}
             for phase, source in phase_sources(nb_root, sorted(started)):
@@ -583,7 +603,7 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
             name, rel, path, source = task
             try:
                 graded = grade_notebook(path, rel, name, snapshot / name, source, cell_timeout,
-                                        notebook_timeout)
+                                        notebook_timeout, base_env)
             except Exception as err:  # the grader's own failure on one notebook stops nothing else
                 graded = NotebookGrade(rel, "error", note=_short(f"grader error: {type(err).__name__}: {err}"))
             if progress:
@@ -591,8 +611,17 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
             return graded
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for (name, *_), graded in zip(tasks, pool.map(one, tasks)):
-                results[name].notebooks.append(graded)
+            futures = [pool.submit(one, task) for task in tasks]
+            # Meanwhile, in this thread: the reference run (once) and the notes.
+            for name in names:
+                if reference is None and postmortem_files(snapshot / name):
+                    try:
+                        reference = reference_symptoms()
+                    except Exception as err:  # reported in each post-mortem's §1 check
+                        reference = f"the reference run failed: {type(err).__name__}: {err}"
+                results[name].notes = grade_notes(name, snapshot, done_phases[name], reference)
+            for (name, *_), future in zip(tasks, futures):
+                results[name].notebooks.append(future.result())
     return [results[name] for name in names]
 
 
@@ -690,6 +719,8 @@ def main(argv: list[str] | None = None) -> int:
     who.add_argument("--learner", action="append", help="a learner's name (repeatable)")
     who.add_argument("--all", action="store_true", help="every learner folder under learners/")
     parser.add_argument("--out", type=Path, default=None, help=f"report folder (default {DEFAULT_OUT}/)")
+    parser.add_argument("--notebooks", type=Path, default=None,
+                        help="folder of the master sources (default notebooks/)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="notebooks graded at once (default: min(2, CPU count))")
     parser.add_argument("--timeout", type=float, default=DEFAULT_CELL_TIMEOUT_S,
@@ -706,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out if args.out is not None else repo_root() / DEFAULT_OUT
     started = time.monotonic()
     try:
-        grades = grade(names, jobs=args.jobs, cell_timeout=args.timeout,
+        grades = grade(names, notebooks_root=args.notebooks, jobs=args.jobs, cell_timeout=args.timeout,
                        notebook_timeout=args.notebook_timeout,
                        progress=None if args.quiet else lambda m: print(f"  {m}", flush=True))
     except (FileNotFoundError, LearnerNameError) as err:

@@ -22,13 +22,16 @@ is opened from ``notebooks/`` itself).
 ``--examples`` (re)writes the submitted notebooks of the two example learners,
 ``learners/example-complete/`` (every exercise solved: the master's solution typed into the
 stub cell) and ``learners/example-mistakes/`` (typical mistakes, see
-``example_mistakes_notebooks``). It overwrites only those two folders' notebooks, never their
-notes.
+``example_mistakes_notebooks``). It overwrites only those two folders' notebooks. When
+example-mistakes has no post-mortem yet, it also writes that learner's notes
+(``write_example_mistakes_notes``: it trains the broken run once, a few seconds); notes are
+never overwritten.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib.util
 import os
 import re
@@ -254,6 +257,84 @@ def make_example_submissions(
     return sorted(wanted)
 
 
+MISTAKES_WRONG_SPIKE_STEP = "328"  # the held-out peak step, typed where the spike step belongs
+MISTAKES_LESSONS = {
+    17: "a rare piece like tten gets an embedding row that almost never trains",
+    18: "warmup and the peak learning rate set how far one bad batch can push the weights",
+    20: "a detector that watches only for NaN misses a finite loss spike",
+}
+
+
+def example_mistakes_postmortem(reference: dict):
+    """The example-mistakes post-mortem of run 19-spike-001: complete except for two mistakes.
+
+    §1 is drafted from ``reference`` (the broken run's ``utils.symptoms.compute``) and confirmed,
+    except ``spike_step``, typed as 328: the step of the held-out loss peak, not the step where
+    the training loss spiked (a wrong symptom). §3 (discriminating evidence) is left empty (a
+    missing section). Everything else is valid.
+    """
+    from utils.config import CANONICAL
+    from utils.postmortem import Expectation, Hypothesis, PostMortem, Verification, draft_symptoms
+
+    symptoms = draft_symptoms(reference)
+    symptoms.confirmed = set(symptoms.drafted) - {"spike_step"}
+    symptoms.drafted.discard("spike_step")
+    symptoms.spike_step = MISTAKES_WRONG_SPIKE_STEP
+    limit = reference["heldout_loss_before"] + 3 * reference["heldout_loss_noise"]
+    return PostMortem(
+        run_id=reference["run_id"],
+        date="2026-11-23",
+        symptoms=symptoms,
+        hypotheses=[
+            Hypothesis(1, "The late shard's consecutive batches of rare-participle sentences made the "
+                          "model forget ordinary sentences", [1, 6]),
+            Hypothesis(2, "The rare piece tten's untrained embedding rows gave a gradient spike that "
+                          "damaged the shared weights", [3, 7]),
+            Hypothesis(3, "The learning rate jumped at the spike step", [2]),
+        ],
+        evidence=[],
+        root_cause=("Feeding the late shard as consecutive batches of the same rare-participle sentences "
+                    "made the model forget ordinary sentences for a while."),
+        remediation="Shuffle the shard's sentences into the training stream instead of feeding them as one block.",
+        verification=Verification(
+            seed=str(reference["seed"]), tolerance="0.05", step=str(CANONICAL.steps),
+            expectations=[Expectation("held-out loss peak after step 312", "<", f"{limit:.3g}")]),
+        lesson="Check panel 6 for runs of same-kind batches before blaming the gradient spike.",
+    )
+
+
+def write_example_mistakes_notes(reference: dict | None = None, learners_root: Path | None = None) -> list[str]:
+    """Write example-mistakes' notes through ``utils.notes`` (never overwriting); what was written.
+
+    The post-mortem ``example_mistakes_postmortem`` (saved without its lesson) and one lesson
+    line for phases 17, 18 and 20 (``MISTAKES_LESSONS``), none for phase 19: a third mistake.
+    ``reference`` defaults to a fresh run of the broken variant (seed 42).
+    """
+    from utils import postmortem
+    from utils.notes import append_lesson, display_path, read_lessons
+
+    if reference is None:
+        from utils.grading import reference_symptoms
+
+        reference = reference_symptoms()
+    old = os.environ.get("COURSE_LEARNERS_DIR")
+    if learners_root is not None:
+        os.environ["COURSE_LEARNERS_DIR"] = str(learners_root)
+    try:
+        written = [display_path(postmortem.save(example_mistakes_postmortem(reference), learner=EXAMPLE_MISTAKES))]
+        for day, (phase, text) in enumerate(sorted(MISTAKES_LESSONS.items()), start=20):
+            if not read_lessons(phase, learner=EXAMPLE_MISTAKES):
+                append_lesson(phase, text, learner=EXAMPLE_MISTAKES, today=datetime.date(2026, 11, day))
+                written.append(f"{EXAMPLE_MISTAKES} phase {phase} lesson")
+    finally:
+        if learners_root is not None:
+            if old is None:
+                os.environ.pop("COURSE_LEARNERS_DIR", None)
+            else:
+                os.environ["COURSE_LEARNERS_DIR"] = old
+    return written
+
+
 def _shown(path: Path, root: Path) -> str:
     """``learners/<name>/...`` for a path inside the learners folder (never absolute)."""
     try:
@@ -276,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.examples:
         for path in make_example_submissions(learners_root=root):
             print(f"wrote {_shown(path, root)}")
+        if not (root / EXAMPLE_MISTAKES / "phase-19" / "notes" / "postmortems").is_dir():
+            print("training the broken run once for the example-mistakes post-mortem ...", flush=True)
+            for line in write_example_mistakes_notes(learners_root=root):
+                print(f"wrote {line}")
         return 0
     try:
         results = make_learner_copies(args.learner, phases=args.phase, learners_root=root)

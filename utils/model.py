@@ -29,7 +29,6 @@ class GPTConfig:
     tied: bool = False
     learned_positions: bool = False
     attention: str = "sdpa"      # "sdpa", "manual" (nanoGPT's explicit path) or "naive" (see below)
-    final_ln: bool = True
 
 
 class SelfAttention(nn.Module):
@@ -38,6 +37,7 @@ class SelfAttention(nn.Module):
         self.n_head = cfg.n_head
         self.attention = cfg.attention
         self.max_score: torch.Tensor | None = None   # largest attention logit of the last forward (manual/naive)
+        self.min_score: torch.Tensor | None = None   # smallest visible (unmasked) logit of the last forward
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
 
@@ -55,10 +55,13 @@ class SelfAttention(nn.Module):
         """Attention written out (Phase 19 patterns). "manual" is nanoGPT's fallback path:
         ``F.softmax`` subtracts each row's maximum before exponentiating. "naive" writes the
         softmax as ``exp(s) / sum(exp(s))`` without that subtraction: exp overflows to inf once a
-        logit passes log(max float), about 88.7 in float32 and bfloat16, 11.09 in float16."""
+        logit passes log(max float), about 88.7 in float32 and bfloat16, 11.09 in float16.
+        In float16 ``q @ kᵀ`` itself overflows once a product leaves ±65504: a row whose every
+        visible logit is -inf has a softmax of 0/0 = nan (``min_score`` shows it)."""
         T = q.shape[-2]
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))
         causal = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
+        self.min_score = scores.detach().masked_fill(causal, float("inf")).min()
         scores = scores.masked_fill(causal, float("-inf"))
         self.max_score = scores.detach().max()
         if self.attention == "manual":
@@ -103,7 +106,7 @@ class MiniGPT(nn.Module):
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos_emb = nn.Embedding(cfg.block_size, cfg.d_model) if cfg.learned_positions else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
-        self.ln_f = nn.LayerNorm(cfg.d_model) if cfg.final_ln else nn.Identity()
+        self.ln_f = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.apply(self._init)
         nn.init.normal_(self.tok_emb.weight, std=cfg.emb_init_std)

@@ -2,8 +2,8 @@
 
 Only active when the environment variable ``COURSE_RUN_CACHE`` names a folder (scripts/test.sh
 points it at a fresh temporary folder for each session, so nothing survives the session and every
-number is still computed fresh). The key is the run's full config plus a hash of the code that
-trains it, so a changed config or a changed module never reuses an old log.
+number is still computed fresh). The key is the run's full config, a hash of the code that
+trains it and the CPU kernel path, so a changed config or a changed module never reuses an old log.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import RunConfig
 from .runlog import RunLog
 
-TRAINING_MODULES = ["corpus", "bpe", "model", "schedule", "config", "data_order", "train", "runlog"]
+TRAINING_MODULES = ["cpu_kernels", "corpus", "bpe", "model", "schedule", "config", "data_order", "train", "runlog"]
 
 
 def _code_hash() -> str:
@@ -31,7 +31,9 @@ def cache_path(cfg: RunConfig) -> Path | None:
     folder = os.environ.get("COURSE_RUN_CACHE")
     if not folder:
         return None
-    key = hashlib.sha256((json.dumps(cfg.to_dict(), sort_keys=True) + _code_hash()).encode()).hexdigest()[:20]
+    from .cpu_kernels import capability
+    key = hashlib.sha256((json.dumps(cfg.to_dict(), sort_keys=True) + _code_hash() + capability())
+                         .encode()).hexdigest()[:20]
     return Path(folder) / f"{cfg.run_id}-{key}.json"
 
 
@@ -49,3 +51,48 @@ def store(cfg: RunConfig, log: RunLog) -> None:
     path = cache_path(cfg)
     if path is not None:
         log.save(path)       # atomic: temp file + rename
+
+
+def _train_one(job: tuple[str, str, int]) -> str:
+    """Train one run into the cache (a worker of ``warm``): ("variant" | "rollback", name, seed)."""
+    kind, name, seed = job
+    if kind == "rollback":
+        from .rollback import RUNS, run_with_rollback
+        variant, policy = RUNS[name]
+        run_with_rollback(variant, seed=seed, policy=policy)
+    else:
+        from .train import run_variant
+        run_variant(name, seed=seed)
+    return f"{kind} {name} seed {seed}"
+
+
+def course_runs() -> list[tuple[str, str, int]]:
+    """Every run the tests and notebooks quote: the spike variants, the shape seeds, the failure
+    patterns and the Phase 20 recovery runs."""
+    from .config import PATTERN_VARIANTS, VARIANTS
+    from .rollback import RUNS
+    jobs = [("variant", v, 42) for v in [*VARIANTS, *PATTERN_VARIANTS]]
+    jobs += [("variant", "broken", seed) for seed in (43, 44, 45, 46)]
+    return jobs + [("rollback", name, 42) for name in RUNS]
+
+
+def warm(jobs: int = 2) -> int:
+    """Train every course run into the cache with ``jobs`` processes (one thread each, as always).
+    Returns the number of runs. Used by scripts/test.sh before the tests, so that a 2-core machine
+    trains two runs at a time instead of one."""
+    import multiprocessing as mp
+    if cache_path(RunConfig()) is None:
+        raise SystemExit("COURSE_RUN_CACHE is not set: nothing to warm")
+    todo = course_runs()
+    with mp.get_context("spawn").Pool(jobs) as pool:
+        for done in pool.imap_unordered(_train_one, todo):
+            print(f"[cache] {done}", flush=True)
+    return len(todo)
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m utils.run_cache", description="Train every course run into COURSE_RUN_CACHE.")
+    ap.add_argument("--jobs", type=int, default=2)
+    n = warm(ap.parse_args().jobs)
+    print(f"[cache] {n} runs ready")

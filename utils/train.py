@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 import zlib
 
 import torch
 import torch.nn.functional as F
 
-from . import data_order
+from . import cpu_kernels, data_order
 from .bpe import BOS_ID
 from .config import RunConfig
 from .model import GPTConfig, MiniGPT, param_groups
@@ -64,6 +65,8 @@ class TrainingRun:
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
         torch.set_num_threads(cfg.num_threads)
+        if (note := cpu_kernels.warning()) is not None:
+            warnings.warn(note, stacklevel=2)
         torch.manual_seed(cfg.seed)
         self.tok = data_order.tokenizer_for(cfg)
         self.examples = data_order.examples_for(cfg)
@@ -72,7 +75,7 @@ class TrainingRun:
             vocab_size=len(self.tok.vocab), n_layer=cfg.n_layer, n_head=cfg.n_head,
             d_model=cfg.d_model, block_size=cfg.block_size, emb_init_std=cfg.emb_init_std,
             tied=cfg.tied, learned_positions=cfg.learned_positions, init_std=cfg.init_std,
-            attention=cfg.attention, final_ln=cfg.final_ln))
+            attention=cfg.attention))
         self.params = list(self.model.parameters())
         self.opt = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.peak_lr,
                                      betas=cfg.betas, eps=cfg.eps)
@@ -94,7 +97,8 @@ class TrainingRun:
         return {
             "run_id": self.cfg.run_id, "variant": self.cfg.variant, "seed": self.cfg.seed,
             "config": self.cfg.to_dict(), "dtype": self.cfg.dtype, "torch": torch.__version__.split("+")[0],
-            "num_threads": self.cfg.num_threads, "n_params": self.model.num_params(),
+            "num_threads": self.cfg.num_threads, "cpu_kernels": cpu_kernels.capability(),
+            "n_params": self.model.num_params(),
             "layers": LAYERS, "pieces": self.tok.id_to_piece,
             "rare_pieces": data_order.rare_pieces(self.tok),
             "headline_piece": data_order.headline_piece(self.tok),
@@ -104,6 +108,18 @@ class TrainingRun:
             "clip": self.cfg.clip, "heldout_every": self.cfg.heldout_every,
             "rare_example_ids": [e.id for e in self.examples if e.rare],
         }
+
+    def reload_without_optimizer_state(self) -> None:
+        """What a resume does that restores the model but forgets the optimizer (the
+        optimizer-reset pattern, ``cfg.reset_optimizer_at``): the weights come back from a
+        checkpoint written at this step, and AdamW starts from scratch (m = v = 0, step count 0,
+        so its bias correction restarts too). Recorded in ``log.events``."""
+        state = {k: v.clone() for k, v in self.model.state_dict().items()}   # the checkpoint
+        self.model.load_state_dict(state)
+        self.opt = torch.optim.AdamW(param_groups(self.model, self.cfg.weight_decay), lr=self.cfg.peak_lr,
+                                     betas=self.cfg.betas, eps=self.cfg.eps)
+        self.log.events.append({"step": self.step_index, "kind": "reload", "restored": ["model"],
+                                "not_restored": ["optimizer"]})
 
     def lr(self, step: int) -> float:
         c = self.cfg
@@ -130,6 +146,8 @@ class TrainingRun:
     def step(self, batch_ids: list[int] | None = None, instrument: bool = True) -> dict:
         """Train on one batch (default: the data order's batch for this step) and log it."""
         s = self.step_index
+        if s == self.cfg.reset_optimizer_at:
+            self.reload_without_optimizer_state()
         batch_ids = self.batches[s] if batch_ids is None else batch_ids
         rows = [self.examples[i].ids for i in batch_ids]
         x, y = rows_to_tensors(rows)
@@ -165,6 +183,11 @@ class TrainingRun:
         else:
             record.update({c: None for c in STEP_COLUMNS if c not in record})
         self.log.append(record)
+        if self.cfg.attention != "sdpa":    # explicit attention: also log its largest logit (panel 4)
+            scores = torch.stack([b.attn.max_score for b in self.model.blocks])
+            self.log.steps.setdefault("attn_max_score", []).append(float(scores.max()))
+            lows = torch.stack([b.attn.min_score for b in self.model.blocks])
+            self.log.steps.setdefault("attn_min_score", []).append(float(lows.min()))
         if instrument and (s % self.cfg.heldout_every == 0):
             self.log.heldout["step"].append(s)
             self.log.heldout["loss"].append(self.heldout_loss())

@@ -3,6 +3,8 @@
     rows = check_expectations(["heldout_rise_sigma < 3", "grad_norm_ratio < 15"], log)
     print(format_table(rows))
     rows = check_verification(pm.verification, log)   # §6 as written: seed, ε, step T, expectations
+    print(format_matrix({"clip-0.5": rows_a, "control-mixed-shard": rows_b}))   # one line per run
+    print(format_comparison({"broken": symptoms_a, "clip-0.5": symptoms_b}))     # the event metrics
 
 A metric is a key of ``utils.symptoms.compute`` (``heldout_rise_sigma``, ``grad_norm_ratio``,
 ``loss_ratio``, ``post_event_ratio``, ``peak_loss``, ...): the rerun's numbers are computed the
@@ -181,4 +183,37 @@ def format_table(rows: list[ExpectationRow], title: str | None = None) -> str:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip())
     passed = sum(r.ok for r in rows)
     lines.append(f"{passed} of {len(rows)} pass" + (" — verified" if all_passed(rows) else ""))
+    return "\n".join(lines)
+
+
+def format_matrix(checks: dict[str, list[ExpectationRow]]) -> str:
+    """Several runs checked against the same expectations: one line per run, one column per
+    expectation (the run's value and ✓ or ✗), then how many pass."""
+    if not checks:
+        return ""
+    columns = [r.expectation for r in next(iter(checks.values()))]
+    cells = {name: [f"{_fmt(r.actual)} {'✓' if r.ok else '✗'}" for r in rows] for name, rows in checks.items()}
+    widths = [max([len(c)] + [len(v[i]) for v in cells.values() if i < len(v)]) for i, c in enumerate(columns)]
+    first = max(len("run"), *(len(n) for n in checks))
+    lines = ["  ".join(["run".ljust(first)] + [c.rjust(w) for c, w in zip(columns, widths)] + ["passed"])]
+    for name, rows in checks.items():
+        verdict = f"{sum(r.ok for r in rows)} of {len(rows)}" + (" — verified" if all_passed(rows) else "")
+        lines.append("  ".join([name.ljust(first)] + [v.rjust(w) for v, w in zip(cells[name], widths)] + [verdict]))
+    return "\n".join(lines)
+
+
+def format_comparison(results: dict[str, dict]) -> str:
+    """The event metrics of several runs (``utils.symptoms.compute`` dicts), one line per run, with
+    the course's two verdicts: a gradient spike (grad ratio ≥ ``utils.compare.GRAD_SPIKE_RATIO``)
+    and lasting damage (held-out rise ≥ ``utils.compare.DAMAGE_SIGMA`` σ of its noise)."""
+    from .compare import DAMAGE_SIGMA, GRAD_SPIKE_RATIO
+
+    first = max(len("variant"), *(len(n) for n in results))
+    lines = [f"{'variant':{first}}  {'loss÷EMA':>8}  {'grad ratio':>10}  {'held-out rise':>13}  "
+             f"{'post-event':>10}  gradient spike  damage"]
+    for name, r in results.items():
+        spike = "yes" if r["grad_norm_ratio"] >= GRAD_SPIKE_RATIO else "no"
+        damage = "yes" if r["heldout_rise_sigma"] >= DAMAGE_SIGMA else "no"
+        lines.append(f"{name:{first}}  {r['loss_ratio']:8.2f}  {r['grad_norm_ratio']:9.1f}×  "
+                     f"{r['heldout_rise_sigma']:11.1f} σ  {r['post_event_ratio']:10.2f}  {spike:14}  {damage}")
     return "\n".join(lines)

@@ -188,7 +188,7 @@ assert merge_step(_final) is None, "bpe-merge-step: after the last merge your st
 
 # %%
 segs, history = start, []          # history[k] = (pair, count) of merge number k + 1
-while (result := merge_step(segs)) is not None:
+while len(history) < 1000 and (result := merge_step(segs)) is not None:   # 1000: a safety stop
     pair, count, segs = result
     history.append((pair, count))
 

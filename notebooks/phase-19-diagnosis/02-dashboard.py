@@ -98,6 +98,16 @@ draw(log, step=spike)
 # %%
 draw(log, step=spike, window=(280, 420))
 
+# %%
+# what the text above reads off panels 6 and 8
+shard = dashboard.shard_counts(log)
+print("shard batches:", log.meta["event_step"], "…", log.meta["event_end"] - 1,
+      f"({log.meta['event_end'] - log.meta['event_step']} batches, {len(log.meta['rare_example_ids'])} shard sentences)")
+print("non-finite parameters at any step:", max(log.steps["nonfinite_params"]))
+assert log.meta["event_end"] - log.meta["event_step"] == 15 and len(log.meta["rare_example_ids"]) == 20
+assert all(shard[s] > 0 for s in range(312, 327)) and not any(shard[:312])
+assert max(log.steps["nonfinite_params"]) == 0
+
 # %% [markdown]
 # ## Three steps in numbers
 #
@@ -142,25 +152,26 @@ assert all(s["nonfinite_params"] == 0 for s in summaries.values())
 # What the three columns say:
 #
 # - **Step 311** is ordinary: the loss sits at its EMA (about
-#   <span data-run="broken" data-key="pre_spike_ema" data-fmt=".2f">1.02</span>), no `tten` in
+#   <span data-run="broken" data-key="pre_spike_ema" data-fmt=".2f">1.01</span>), no `tten` in
 #   the batch, zero gradient in the rare rows, and Adam's rare-row moments are still zero.
 # - **Step 312** is the spike: the loss is
-#   <span data-run="broken" data-key="peak_loss" data-fmt=".2f">4.47</span>,
-#   <span data-run="broken" data-key="loss_ratio" data-fmt=".1f">4.4</span>× the EMA; the pre-clip
-#   gradient norm is <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">216</span>,
-#   <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">144</span>× its median of the
+#   <span data-run="broken" data-key="peak_loss" data-fmt=".2f">4.75</span>,
+#   <span data-run="broken" data-key="loss_ratio" data-fmt=".1f">4.7</span>× the EMA; the pre-clip
+#   gradient norm is <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">129</span>,
+#   <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">83</span>× its median of the
 #   previous 50 steps, and almost all of it (`rare_rows_share`) is in the input-embedding rows of
 #   the rare pieces. The clip at
 #   <span data-run="broken" data-key="clip" data-fmt=".1f">1.0</span> cuts the update down to the
 #   ordinary size. The largest token losses are rare pieces (`tten` reaches
-#   <span data-run="broken" data-key="rare_piece_nll" data-fmt=".1f">13.8</span> nats): the model
+#   <span data-run="broken" data-key="rare_piece_nll" data-fmt=".1f">15.9</span> nats): the model
 #   had almost never seen them.
-# - **Step 328** looks harmless in panel 3 (an ordinary gradient, no rare token in the batch),
+# - **Step 328** looks harmless in panel 3 (a gradient norm a small fraction of the spike's, no
+#   rare token in the batch),
 #   yet the held-out loss peaks there: from
-#   <span data-run="broken" data-key="heldout_loss_before" data-fmt=".2f">1.15</span> before the
-#   shard to <span data-run="broken" data-key="heldout_loss_peak" data-fmt=".2f">1.70</span>
+#   <span data-run="broken" data-key="heldout_loss_before" data-fmt=".2f">1.14</span> before the
+#   shard to <span data-run="broken" data-key="heldout_loss_peak" data-fmt=".2f">1.75</span>
 #   at step <span data-run="broken" data-key="heldout_peak_step">328</span>,
-#   <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">35</span> times its noise.
+#   <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">19</span> times its noise.
 #   Fifteen batches of the same twenty sentences made the model forget part of the rest.
 #
 # Two mechanisms, then: a huge but one-step gradient spike (panels 3, 5, 7), and lasting but
@@ -168,12 +179,12 @@ assert all(s["nonfinite_params"] == 0 for s in summaries.values())
 #
 # **Español.** El paso 311 es normal: la pérdida está en su media, no hay `tten` en el lote y
 # el gradiente de las filas raras es cero. El paso 312 es el pico: la pérdida es
-# <span data-run="broken" data-key="loss_ratio" data-fmt=".1f">4.4</span> veces la media, la norma
+# <span data-run="broken" data-key="loss_ratio" data-fmt=".1f">4.7</span> veces la media, la norma
 # del gradiente antes del recorte es
-# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">144</span> veces su mediana
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">83</span> veces su mediana
 # y casi toda está en las filas del embedding de las piezas raras; el recorte la reduce al
 # tamaño normal. El paso 328 parece inofensivo en el panel 3, pero la pérdida de validación
-# llega a su máximo, <span data-run="broken" data-key="heldout_loss_peak" data-fmt=".2f">1.70</span>:
+# llega a su máximo, <span data-run="broken" data-key="heldout_loss_peak" data-fmt=".2f">1.75</span>:
 # quince lotes seguidos de las mismas frases hicieron olvidar parte del resto. Dos mecanismos:
 # un pico de gradiente enorme pero de un solo paso, y un daño duradero pero recuperable.
 
@@ -184,11 +195,11 @@ assert all(s["nonfinite_params"] == 0 for s in summaries.values())
 # replaced by ordinary words, so the shard holds no rare piece. Panels 1, 3 and 6 tell the
 # story: the batch composition (panel 6) is the same, the gradient norm (panel 3) stays
 # ordinary (its largest pre-clip norm in the 15 steps from the event is
-# <span data-run="control-no-rare-piece" data-key="grad_norm_ratio" data-fmt=".1f">4.3</span>×
+# <span data-run="control-no-rare-piece" data-key="grad_norm_ratio" data-fmt=".1f">4.2</span>×
 # its median, against
-# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">144</span>× in the broken
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">83</span>× in the broken
 # run), yet the held-out loss (panel 1) climbs to
-# <span data-run="control-no-rare-piece" data-key="heldout_loss_peak" data-fmt=".2f">2.62</span>.
+# <span data-run="control-no-rare-piece" data-key="heldout_loss_peak" data-fmt=".2f">2.86</span>.
 # The loss detector first fires only at step
 # <span data-run="control-no-rare-piece" data-key="spike_step">327</span>, when ordinary data
 # returns and the model turns out to have forgotten it. A dashboard that looked only at
@@ -196,9 +207,9 @@ assert all(s["nonfinite_params"] == 0 for s in summaries.values())
 #
 # **Español.** La ejecución de control `control-no-rare-piece` conserva el mismo fragmento
 # tardío pero sin piezas raras. El panel 6 es igual, el panel 3 no muestra ningún pico de
-# gradiente (<span data-run="control-no-rare-piece" data-key="grad_norm_ratio" data-fmt=".1f">4.3</span>
+# gradiente (<span data-run="control-no-rare-piece" data-key="grad_norm_ratio" data-fmt=".1f">4.2</span>
 # veces la mediana), y sin embargo la pérdida de validación sube a
-# <span data-run="control-no-rare-piece" data-key="heldout_loss_peak" data-fmt=".2f">2.62</span>
+# <span data-run="control-no-rare-piece" data-key="heldout_loss_peak" data-fmt=".2f">2.86</span>
 # (panel 1). El detector de pérdida solo salta en el paso
 # <span data-run="control-no-rare-piece" data-key="spike_step">327</span>, cuando vuelven los
 # datos normales. Mirar solo el panel 3 no basta.

@@ -1,0 +1,512 @@
+# %% [markdown]
+# # 19.4 · The loss-spike post-mortem, one section at a time
+#
+# You have reproduced the spike of run `19-spike-001` (the §A13 grammar tutor, variant `broken`,
+# seed 42), read its dashboard and matched it against the failure patterns. Now you write it up.
+# A **post-mortem** is the short document a team writes after an incident so that the next one
+# is shorter: what was seen, what it could have been, what decided between the candidates, the
+# one cause, the smallest fix, how to prove the fix worked, and the one line to remember.
+#
+# The course's template has seven sections, always in this order. This notebook walks them one
+# at a time: for each, why it exists (and what goes wrong when it is skipped), the dashboard
+# panels it draws on, and a form to fill in. A validator checks each section, §1 is compared with
+# the run log, and the whole post-mortem is saved to
+# `learners/<you>/phase-19/notes/postmortems/19-spike-001.md`, its lesson to `lessons.md`.
+# The theory text `theory/phase-19/04-loss-spike-post-mortem.md` shows the finished document.
+#
+# **Español.** Ya reprodujiste el pico de la ejecución `19-spike-001`, leíste su panel y lo
+# comparaste con los patrones de fallo. Ahora lo pones por escrito. Un **post-mortem** es el
+# documento breve que se escribe tras un incidente para que el siguiente dure menos: qué se vio,
+# qué podía ser, qué decidió entre las candidatas, la causa, el arreglo más pequeño, cómo probar
+# que funcionó y la línea que hay que recordar. La plantilla tiene siete secciones; este cuaderno
+# las recorre una a una, con su porqué, los paneles que usa y un formulario. Se guarda en
+# `learners/<tú>/phase-19/notes/postmortems/19-spike-001.md`.
+
+# %%
+from IPython.core.pylabtools import print_figure
+from IPython.display import Image
+
+from utils import dashboard, postmortem, symptoms
+from utils.compare import DAMAGE_SIGMA, GRAD_SPIKE_RATIO
+from utils.exercises import exercise_todo
+from utils.postmortem import (PANELS, SECTION_HEADINGS, SECTION_WHY, Evidence, Expectation, Hypothesis,
+                              PostMortem, Verification)
+from utils.postmortem_forms import PostMortemWorkbook
+from utils.train import run_variant
+from utils import verification
+
+RUN_ID = "19-spike-001"
+log = run_variant("broken", seed=42)       # the canonical run (a few seconds)
+sym = symptoms.compute(log)                # what the run log says: the reference for §1
+assert log.run_id == RUN_ID and sym["spike_step"] == 312
+
+
+def panels(run_log, numbers, rows=1, step=312, window=(280, 420)):
+    """The dashboard panels `numbers` of a run, as a small image (the post-mortem cites them by number)."""
+    fig = dashboard.draw(run_log, panels=numbers, step=step, window=window, figsize=(9, 0.4 + 1.6 * rows))
+    return Image(print_figure(fig, "png", dpi=60))
+
+
+print(f"run {log.run_id}: {len(log)} steps, spike at step {sym['spike_step']}, "
+      f"loss {sym['peak_loss']:.3g} = {sym['loss_ratio']:.2g}× its EMA")
+
+# %% [markdown]
+# The post-mortem lives in a **workbook**: seven forms, one per section, that share one
+# post-mortem. If you saved answers before, `wb.load()` puts them back into the forms, so
+# you can close the notebook and continue later.
+#
+# **Español.** El post-mortem vive en un **cuaderno de trabajo** con siete formularios, uno por
+# sección. Si ya guardaste respuestas, `wb.load()` las vuelve a poner en los formularios.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (what it says depends on whether you saved this post-mortem before)
+wb = PostMortemWorkbook(RUN_ID, reference=sym)
+wb.load()
+print(wb.messages[0])
+
+# %% [markdown]
+# ## The template
+#
+# The file starts with `# Loss spike post-mortem — <date> — <run-id>` and then has exactly these
+# seven numbered sections. Each exists because skipping it breaks something specific; the
+# validator uses the same words when it finds a section empty.
+#
+# **Español.** El archivo empieza con `# Loss spike post-mortem — <fecha> — <id de ejecución>` y
+# tiene exactamente estas siete secciones numeradas. Cada una existe porque saltársela rompe algo
+# concreto; el validador usa las mismas palabras cuando encuentra una sección vacía.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for n, heading in SECTION_HEADINGS.items():
+    print(f"{heading[3:]:28} skipped: {SECTION_WHY[n]}")
+
+# %% [markdown]
+# ## §1 Symptoms — numbers only
+#
+# **Why.** Symptoms are what anyone can check: the step, the losses, the gradient norm, the
+# learning rate, the dtype, the batch and its unusual tokens. Written as numbers, they let the
+# next person tell whether *their* spike is this one. Skip them (or write "the loss went up a
+# lot") and every later section floats: nobody can tell whether the remediation changed
+# anything. The validator refuses prose in a numeric field ("about 4" is not a number).
+#
+# **Panels.** 1 (loss and EMA: spike step, EMA before, peak, recovery), 2 (learning rate),
+# 3 (pre-clip gradient norm), 7 (per-token losses of the spike's batch: the unusual tokens).
+# The batch index and dtype come from the run log's header and panel 6.
+#
+# **Español.** **Por qué.** Los síntomas son lo que cualquiera puede comprobar: el paso, las
+# pérdidas, la norma del gradiente, la tasa de aprendizaje, el tipo numérico, el lote y sus
+# tokens inusuales. Escritos como números permiten saber si otro pico es este mismo. Sin ellos
+# nada de lo que sigue se puede comprobar. El validador rechaza texto en un campo numérico.
+# **Paneles.** 1, 2, 3 y 7.
+
+# %%
+panels(log, [1, 2, 3, 7], rows=2)
+
+# %%
+s312 = dashboard.step_summary(log, 312)
+for key in ["loss", "ema", "loss_to_ema", "lr", "grad_norm_preclip", "rare_rows_share", "top_token_losses"]:
+    print(f"{key:18} {s312[key]}")
+assert abs(s312["loss"] - sym["peak_loss"]) < 1e-3 and s312["rare_rows_share"] > 0.99
+
+# %% [markdown]
+# Fill the form below. **Draft from the run log** pre-fills every field from
+# `utils.symptoms.compute(log)` and marks it *drafted*: a drafted field counts only once you have
+# checked it on the dashboard and ticked **confirm** (the validator names every drafted field
+# still unconfirmed). **Compare with the run log** checks what you typed against the run log
+# within stated tolerances, so you can also type the numbers yourself from the panels and see how
+# close your reading was.
+#
+# **Español.** Rellena el formulario. **Draft from the run log** lo rellena a partir del registro
+# y marca cada campo como *borrador*: solo cuenta cuando lo has comprobado en el panel y marcado
+# **confirm**. **Compare with the run log** compara lo que escribiste con el registro dentro de
+# unas tolerancias fijas.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+wb.symptoms
+
+# %% [markdown]
+# The tolerances, and what the comparison says about three typical misreadings: the step where
+# the *held-out* loss peaks typed as the spike step, the gradient *ratio* typed in place of the
+# norm, and only the headline piece among the unusual tokens.
+#
+# **Español.** Las tolerancias, y lo que dice la comparación de una lectura típica de los paneles.
+
+# %%
+for name, tol in postmortem.DEFAULT_TOLERANCES.items():
+    print(f"{name:18} {tol.describe()}")
+typed = postmortem.draft_symptoms(sym)
+typed.spike_step = str(sym["heldout_peak_step"])
+typed.grad_norm_preclip = f"{sym['grad_norm_ratio']:.0f}"
+typed.unusual_tokens = [sym["rare_piece"]]
+checks = postmortem.compare_symptoms(typed, sym)
+print()
+for c in checks:
+    print(("✓ " if c.ok else "✗ ") + c.message)
+assert [c.field for c in checks if not c.ok] == ["spike_step", "grad_norm_preclip", "unusual_tokens"]
+
+# %% [markdown]
+# ## §2 Hypotheses — at least three, ranked, each citing panels
+#
+# **Why.** The first explanation that comes to mind wins by default unless it has rivals. Writing
+# three or more, ranked, each with the panels that support it, forces you to look at the panels
+# you had not looked at yet, and gives §3 something to discriminate between. Skipped, the
+# post-mortem confirms whatever you believed before opening the dashboard.
+#
+# **Panels.** The four we have not used yet: 4 (activations), 5 (Adam moments), 6 (batch
+# composition), 8 (non-finite parameters). Candidates for this run include: the run of
+# consecutive shard batches (panels 1, 6); the rare piece's gradient spike damaging the shared
+# weights (3, 5, 7); a learning-rate jump (2); a numerical overflow (8).
+#
+# **Español.** **Por qué.** La primera explicación gana por defecto si no tiene rivales. Escribir
+# tres o más, ordenadas y cada una con sus paneles, obliga a mirar los paneles que aún no miraste
+# y da a la §3 algo entre lo que decidir. **Paneles.** 4, 5, 6 y 8. Candidatas: la racha de lotes
+# consecutivos del fragmento (1, 6); el pico de gradiente de la pieza rara (3, 5, 7); un salto de
+# la tasa de aprendizaje (2); un desbordamiento numérico (8).
+
+# %%
+panels(log, [4, 5, 6, 8], rows=2)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+wb.hypotheses
+
+# %% [markdown]
+# ## §3 Discriminating evidence — here the controls are the evidence
+#
+# **Why.** Evidence that fits every hypothesis decides nothing. A row of §3 names a panel, an
+# observation, the hypothesis it favours and the ones it **rules out**; the validator refuses a
+# row that rules nothing out and complains while a rival is still standing. Skipped, the root
+# cause is a guess.
+#
+# For this run the decisive evidence is not in the broken run's panels at all: it comes from
+# **control runs**, each changing one thing of the broken run and keeping the seed.
+#
+# | variant | what it changes |
+# |---|---|
+# | `control-common-piece` | the shard's rare pieces are spelled with well-trained pieces: same sentences, same order, no rare piece |
+# | `control-no-rare-piece` | "written"/"bitten" become "read"/"taken": the shard holds no rare word |
+# | `control-mixed-shard` | the same 20 sentences, shuffled into the stream from the start: no run of shard batches |
+# | `one-batch` | the rare sentences all in the single batch at step 312: the rare piece without the run of batches |
+#
+# **Español.** **Por qué.** Una evidencia compatible con todas las hipótesis no decide nada.
+# Cada fila de la §3 nombra un panel, una observación, la hipótesis que favorece y las que
+# **descarta**. Aquí la evidencia decisiva viene de **ejecuciones de control** que cambian una sola
+# cosa: piezas raras escritas con piezas comunes; sin palabras raras; el fragmento barajado desde
+# el principio; las frases raras en un único lote.
+
+# %%
+CONTROLS = ["control-common-piece", "control-no-rare-piece", "control-mixed-shard", "one-batch"]
+logs = {"broken": log, **{name: run_variant(name, seed=42) for name in CONTROLS}}
+results = {name: symptoms.compute(run) for name, run in logs.items()}
+print(f"gradient spike: grad ratio ≥ {GRAD_SPIKE_RATIO}; damage: held-out rise ≥ {DAMAGE_SIGMA} σ of its noise\n")
+print(verification.format_comparison(results))
+
+# %% [markdown]
+# Read the table column by column. `one-batch` has the gradient spike
+# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f">66</span>×) and no damage
+# (<span data-run="one-batch" data-key="heldout_rise_sigma" data-fmt=".1f">1.8</span> σ,
+# below the `DAMAGE_SIGMA` = 3 σ bar); `control-common-piece` has the damage
+# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f">29</span> σ)
+# and no gradient spike by the course's bar
+# (<span data-run="control-common-piece" data-key="grad_norm_ratio" data-fmt=".1f">9.5</span>×,
+# below `GRAD_SPIKE_RATIO` = 15×; not quiet either: a run of unfamiliar batches lifts the gradient
+# norm several times above its median, but far less than the rare piece does).
+# So the two travel separately: **the rare piece causes the gradient spike**, and **the run of
+# consecutive same-kind batches causes the damage**. `control-mixed-shard` has neither, by the same
+# two bars
+# (<span data-run="control-mixed-shard" data-key="grad_norm_ratio" data-fmt=".1f">8.7</span>×,
+# <span data-run="control-mixed-shard" data-key="heldout_rise_sigma" data-fmt=".1f">0.9</span> σ):
+# the same sentences do no harm when they are spread out. The panels show it: in `one-batch` the
+# needle of panel 3 is there and the held-out loss of panel 1 barely moves; in
+# `control-common-piece` panel 3 shows only a low bump and the held-out loss climbs.
+#
+# **Español.** `one-batch` tiene el pico de gradiente
+# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f">66</span>×) y ningún daño;
+# `control-common-piece` tiene el daño
+# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f">29</span> σ)
+# y ningún pico de gradiente según el umbral del curso
+# (<span data-run="control-common-piece" data-key="grad_norm_ratio" data-fmt=".1f">9.5</span>×, por
+# debajo de 15×, aunque no es plano: una racha de lotes desconocidos sube la norma varias veces). Los dos mecanismos van por separado: **la pieza rara causa el pico
+# de gradiente** y **la racha de lotes consecutivos del mismo tipo causa el daño**.
+# `control-mixed-shard` no tiene ninguno de los dos.
+
+# %%
+panels(logs["one-batch"], [1, 3])
+
+# %%
+panels(logs["control-common-piece"], [1, 3])
+
+# %% [markdown]
+# ### Exercise: which runs are damaged without a gradient spike?
+#
+# From `results`, list (sorted) the variants whose held-out rise is at least `DAMAGE_SIGMA` while
+# their gradient ratio stays below `GRAD_SPIKE_RATIO`. These runs are the evidence that rules out
+# "the gradient spike did the damage".
+#
+# **Español.** A partir de `results`, lista (ordenadas) las variantes con daño (subida ≥
+# `DAMAGE_SIGMA`) pero sin pico de gradiente (cociente < `GRAD_SPIKE_RATIO`).
+
+# %% [stub] id=damage-without-spike
+damage_without_spike = exercise_todo("damage-without-spike", "list the damaged runs that have no gradient spike")
+
+# %% [solution] id=damage-without-spike
+damage_without_spike = sorted(name for name, r in results.items()
+                              if r["heldout_rise_sigma"] >= DAMAGE_SIGMA and r["grad_norm_ratio"] < GRAD_SPIKE_RATIO)
+print(damage_without_spike)
+
+# %% [check] id=damage-without-spike
+assert damage_without_spike == ["control-common-piece", "control-no-rare-piece"], \
+    "damage-without-spike: expected the two controls whose shard holds no rare piece"
+
+# %%
+r = results
+assert r["one-batch"]["grad_norm_ratio"] >= GRAD_SPIKE_RATIO and r["one-batch"]["heldout_rise_sigma"] < DAMAGE_SIGMA
+for name in ["control-common-piece", "control-no-rare-piece"]:
+    assert r[name]["grad_norm_ratio"] < GRAD_SPIKE_RATIO and r[name]["heldout_rise_sigma"] >= DAMAGE_SIGMA
+assert r["control-mixed-shard"]["grad_norm_ratio"] < GRAD_SPIKE_RATIO
+assert r["control-mixed-shard"]["heldout_rise_sigma"] < DAMAGE_SIGMA
+assert max(log.steps["nonfinite_params"]) == 0 and sym["dtype"] == "float32"     # panel 8: no overflow
+assert abs(log.steps["lr"][312] - log.steps["lr"][311]) < 1e-3 * log.steps["lr"][311]  # panel 2: no jump
+
+# %% [markdown]
+# Two more rows come from the broken run itself: panel 2 shows the learning rate moving smoothly
+# through step 312 (a change of less than 0.1 % from step 311), and panel 8 shows no non-finite
+# parameter at any step. Fill your evidence rows; rank numbers refer to your §2.
+#
+# **Español.** Dos filas más salen de la propia ejecución: el panel 2 muestra una tasa de
+# aprendizaje suave en el paso 312 y el panel 8 ningún parámetro no finito.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+wb.evidence
+
+# %% [markdown]
+# ## §4 Root cause — exactly one sentence
+#
+# **Why.** One sentence forces a decision: which of the standing explanations is *the* cause, and
+# through which mechanism. Two sentences usually mean two causes and no decision, and a
+# remediation that treats a symptom. The validator counts sentences (it knows that "e.g.", "2.5"
+# and "1e-8" do not end one).
+#
+# **Panels.** 1 and 6 over the whole run: the shard's fifteen consecutive batches (panel 6) and
+# the held-out loss that rises after them and recovers once ordinary data returns (panel 1).
+#
+# **Español.** **Por qué.** Una sola frase obliga a decidir cuál es *la* causa y por qué
+# mecanismo; dos frases suelen ser dos causas y ninguna decisión. **Paneles.** 1 y 6 sobre toda
+# la ejecución.
+
+# %%
+panels(log, [1, 6], window=None)
+
+# %%
+two = PostMortem(RUN_ID, "2026-11-23", root_cause="The shard came as one block. The rare piece spiked the gradient.")
+print(postmortem.format_problems(postmortem.validate(two, sections=[4])))
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+wb.root_cause
+
+# %% [markdown]
+# ## §5 Remediation — the smallest change
+#
+# **Why.** The smallest change that removes the root cause is the one you can test, explain and
+# keep. A plan of five changes cannot be verified (which one worked?) and usually hides the one
+# that mattered. Skipped, the post-mortem changes nothing. The validator stops at 40 words.
+#
+# **Panels.** 6 and 1 of `control-mixed-shard`: the same sentences, shuffled in from the start,
+# so no batch is a shard batch and the held-out loss stays flat.
+#
+# **Español.** **Por qué.** El cambio más pequeño que elimina la causa es el que se puede probar,
+# explicar y conservar; un plan de cinco cambios no se puede verificar. **Paneles.** 6 y 1 de
+# `control-mixed-shard`.
+
+# %%
+panels(logs["control-mixed-shard"], [1, 6])
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+wb.remediation
+
+# %% [markdown]
+# ## §6 Verification — seed, ε, step T, numeric expectations
+#
+# **Why.** "It looks better" is not a verification. §6 says how to rerun (the seed), how far a
+# number may miss because reruns differ (ε), up to which step T (after the spike), and which
+# numbers must hold: each a metric, a comparator and a value. The metrics are the keys of
+# `utils.symptoms.compute`, so the next notebook checks them against fresh runs with
+# `utils.verification.check_expectations`. Skipped, nobody can tell whether the fix worked.
+#
+# A good expectation fails on the broken run and passes on the fixed one. Below, the worked
+# example's expectations against the broken run and against `control-mixed-shard`.
+#
+# **Español.** **Por qué.** "Se ve mejor" no es una verificación. La §6 dice con qué semilla
+# repetir, cuánto puede desviarse un número (ε), hasta qué paso T y qué números deben cumplirse.
+# Las métricas son las claves de `utils.symptoms.compute`. Una buena expectativa falla en la
+# ejecución rota y se cumple en la arreglada.
+
+# %%
+EXPECTATIONS = [f"heldout_rise_sigma < {DAMAGE_SIGMA}", "post_event_ratio < 1.1", "loss_ratio < 1.5",
+                f"grad_norm_ratio < {GRAD_SPIKE_RATIO}"]
+for name in ["broken", "control-mixed-shard"]:
+    rows = verification.check_expectations(EXPECTATIONS, results[name], tolerance=0.05)
+    print(verification.format_table(rows, title=f"— {name}"), end="\n\n")
+    assert verification.all_passed(rows) == (name == "control-mixed-shard")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+wb.verification
+
+# %% [markdown]
+# ## §7 Lesson — one line
+#
+# **Why.** The lesson is what you will actually remember next time, so it must fit in one line:
+# it is appended to `learners/<you>/phase-19/notes/lessons.md`, one line per post-mortem, and
+# read again before the next run. Skipped, the next run repeats this one.
+#
+# **Panels.** None new: a good lesson names the panel to look at first next time.
+#
+# **Español.** **Por qué.** La lección es lo que de verdad recordarás, así que cabe en una línea:
+# se añade a `lessons.md`. Sin ella, la próxima ejecución repite esta.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+wb.lesson
+
+# %% [markdown]
+# ## The whole post-mortem: check, save, reopen
+#
+# Below, all seven forms together with **Save** and **Save + record lesson** (earlier versions are
+# never overwritten: a changed post-mortem keeps the previous one as `19-spike-001.v1.md`).
+#
+# **Español.** Abajo, los siete formularios juntos con **Save** y **Save + record lesson** (las
+# versiones anteriores nunca se sobrescriben).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+wb
+
+# %% [markdown]
+# ### Exercise: your post-mortem
+#
+# Fill the seven forms above, then run the cell below: it reads your answers from the forms. The
+# master copy of this notebook fills them with the course's worked example instead (the numbers
+# are the run's, the text cites panels), which is what the next cells show. The check wants no
+# problem left and a §1 that matches the run log within the tolerances.
+#
+# **Español.** Rellena los siete formularios y ejecuta la celda siguiente, que lee tus respuestas.
+# La copia maestra del cuaderno los rellena con el ejemplo resuelto del curso.
+
+# %% [stub] id=postmortem-19-spike-001
+pm = wb.to_postmortem()   # your seven sections, as typed in the forms above
+
+# %% [solution] id=postmortem-19-spike-001
+DATE = "2026-11-23"          # a fixed date, so that the worked example is the same on every build
+ob, cc, nr, mx = (results[name] for name in ["one-batch", "control-common-piece", "control-no-rare-piece",
+                                               "control-mixed-shard"])
+first = postmortem.draft_symptoms(sym)        # §1 from the run log, each field marked drafted ...
+first.confirmed = set(first.drafted)          # ... and confirmed after checking it on panels 1, 2, 3, 6, 7
+example = PostMortem(
+    run_id=RUN_ID, date=DATE, symptoms=first,
+    hypotheses=[
+        Hypothesis(1, "The late shard's 15 consecutive batches of the same 20 rare-participle sentences made "
+                      "the model forget ordinary sentences", [1, 6]),
+        Hypothesis(2, f"The rare piece tten's never-trained embedding rows gave a gradient spike of "
+                      f"{sym['grad_norm_ratio']:.0f}× whose update damaged the shared weights", [3, 5, 7]),
+        Hypothesis(3, "The learning rate jumped at the spike step", [2]),
+        Hypothesis(4, "A numerical overflow (inf/NaN) corrupted the weights", [8]),
+    ],
+    evidence=[
+        Evidence(2, f"the lr moves smoothly through the spike ({log.steps['lr'][311]:.6f} at 311, "
+                    f"{log.steps['lr'][312]:.6f} at 312)", favours=1, rules_out=[3]),
+        Evidence(8, "no non-finite parameter at any step, dtype float32", favours=1, rules_out=[4]),
+        Evidence(3, f"one-batch (the rare sentences in batch 312 only): gradient spike {ob['grad_norm_ratio']:.0f}×, "
+                    f"held-out rise {ob['heldout_rise_sigma']:.1f} σ: the spike alone does no damage",
+                 favours=1, rules_out=[2]),
+        Evidence(1, f"control-common-piece (no rare piece, same shard): no gradient spike "
+                    f"({cc['grad_norm_ratio']:.1f}×, below the {GRAD_SPIKE_RATIO}× bar) yet held-out rise "
+                    f"{cc['heldout_rise_sigma']:.0f} σ",
+                 favours=1, rules_out=[2]),
+        Evidence(1, f"control-no-rare-piece (written/bitten → read/taken): {nr['grad_norm_ratio']:.1f}×, "
+                    f"held-out rise {nr['heldout_rise_sigma']:.0f} σ", favours=1, rules_out=[2]),
+        Evidence(6, f"control-mixed-shard (the same sentences shuffled in): {mx['grad_norm_ratio']:.1f}×, "
+                    f"held-out rise {mx['heldout_rise_sigma']:.1f} σ", favours=1, rules_out=[2]),
+    ],
+    root_cause=(f"Feeding the late shard as 15 consecutive batches of the same 20 rare-participle sentences "
+                f"from step 312 made the model fit that narrow pattern and forget ordinary sentences "
+                f"(held-out loss {sym['heldout_loss_before']:.2f} → {sym['heldout_loss_peak']:.2f}, "
+                f"{sym['heldout_rise_sigma']:.0f} σ), while the rare piece tten's never-trained embedding rows "
+                f"only added a large, harmless one-step gradient spike ({sym['grad_norm_ratio']:.0f}×)."),
+    remediation=("Shuffle the shard's sentences into the training stream from the start (data order 'mixed', "
+                 "variant control-mixed-shard) instead of feeding them as 15 consecutive batches."),
+    verification=Verification(seed="42", tolerance="0.05", step=str(len(log)),
+                              expectations=[verification.as_expectation(e) for e in EXPECTATIONS]),
+    lesson=("A gradient spike is not the damage: check panel 6 for runs of same-kind batches and the "
+            "held-out loss on panel 1 before blaming a rare token."),
+)
+wb.fill(example)              # the forms now hold the worked example ...
+pm = wb.to_postmortem()       # ... and this is what they give back
+assert pm == example
+
+# %% [check] id=postmortem-19-spike-001
+assert postmortem.validate(pm) == [], "postmortem-19-spike-001: " + postmortem.format_problems(postmortem.validate(pm))
+assert all(c.ok for c in postmortem.compare_symptoms(pm.symptoms, sym)), \
+    "postmortem-19-spike-001: §1 does not match the run log; press Compare in §1"
+
+# %% [markdown]
+# The validator on the whole post-mortem (it names every empty section and every problem), and
+# §1 compared with the run log:
+#
+# **Español.** El validador sobre todo el post-mortem y la §1 comparada con el registro:
+
+# %%
+problems = postmortem.validate(pm)
+print(postmortem.format_problems(problems) if problems else "no problems")
+mismatches = [c.message for c in postmortem.compare_symptoms(pm.symptoms, sym) if not c.ok]
+print("\n".join(mismatches) if mismatches else "§1 matches the run log within the tolerances")
+
+# %% [markdown]
+# The markdown file it becomes (the course's fixed format, which `postmortem.parse_markdown` reads
+# back exactly):
+#
+# **Español.** El archivo markdown en que se convierte (formato fijo, que se vuelve a leer exacto):
+
+# %%
+text = postmortem.render_markdown(pm)
+print(text)
+assert postmortem.parse_markdown(text) == pm
+
+# %% [markdown]
+# Save it with its lesson. Saving the same post-mortem again changes nothing; a changed one
+# keeps the earlier version beside it.
+#
+# **Español.** Guárdalo con su lección. Guardar el mismo post-mortem otra vez no cambia nada; uno
+# distinto conserva la versión anterior a su lado.
+
+# %%
+try:
+    wb.save_with_lesson()
+except ValueError as err:      # §7 is not one line yet: save the work in progress without a lesson
+    wb.save()
+    print(f"lesson not recorded: {err}")
+print("\n".join(wb.messages))
+
+# %% [markdown]
+# Reopening the notebook later: a fresh workbook loads the saved answers back into its forms.
+#
+# **Español.** Al volver a abrir el cuaderno, un cuaderno de trabajo nuevo carga las respuestas
+# guardadas en sus formularios.
+
+# %%
+reopened = PostMortemWorkbook(RUN_ID, reference=sym)
+assert reopened.load() == pm and reopened.to_postmortem() == pm
+print(reopened.messages[0])
+print("§4 in the reopened form:", reopened.root_cause.text.value[:60] + " …")
+
+# %% [markdown]
+# Next: `05-remediate-and-verify` applies the remediations, reruns with seed 42 and checks your
+# §6 against every new run.
+#
+# **Español.** Siguiente: `05-remediate-and-verify` aplica los remedios, repite con la semilla 42 y
+# comprueba tu §6 con cada ejecución nueva.

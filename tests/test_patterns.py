@@ -1,0 +1,178 @@
+"""The classic failure patterns, asserted on real runs (utils.patterns, Phase 19).
+
+Every run trains the mini-GPT for real; runs are shared within the process through
+``patterns.cached_run`` (the stability-check tests reuse them).
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+from utils import claims, patterns
+from utils import stability_check as sc
+from utils.config import PATTERN_VARIANTS, VARIANTS, config_for
+
+FLOAT32_EXP_LIMIT = math.log(3.4028234663852886e38)     # exp(x) overflows float32 above ≈ 88.72
+
+
+@pytest.fixture(scope="module")
+def run():
+    """run(name) -> the shared RunLog of a fresh run of that variant, seed 42."""
+    return patterns.cached_run
+
+
+def finite(xs) -> bool:
+    return all(math.isfinite(x) for x in xs)
+
+
+# ---------------------------------------------------------------- variants and configs
+def test_pattern_variants_only_change_honest_knobs():
+    allowed = {"attention", "peak_lr", "steps", "dtype", "grad_scaler", "warmup", "lr_schedule",
+               "lr_jump_from", "reset_optimizer_at"}
+    for name, fields in PATTERN_VARIANTS.items():
+        assert set(fields) <= allowed, name
+        assert config_for(name).order == "plain", f"{name} uses the healthy data order"
+        assert config_for(name).steps <= 420
+    assert not set(PATTERN_VARIANTS) & set(VARIANTS)
+
+
+def test_unknown_name_is_refused():
+    with pytest.raises(ValueError, match="fp16-overflow"):
+        config_for("no-such-pattern")
+
+
+# ---------------------------------------------------------------- fp16 overflow
+def test_fp16_without_scaling_overflows_and_never_recovers(run):
+    log = run("fp16-overflow")
+    k = sc.first_nonfinite(log)["loss"]
+    assert k is not None and k > config_for("fp16-overflow").warmup
+    assert finite(log.steps["loss"][:k]) and not any(math.isfinite(v) for v in log.steps["loss"][k:])
+    nf = log.steps["nonfinite_params"]
+    assert nf[k - 1] == 0 and all(n > 0 for n in nf[k:]), "the overflowed step's update poisons the weights"
+    # the mechanism: attention logits grow until q·k leaves float16's range (±65504 before the
+    # 1/√32). On the pinned kernels it is the NEGATIVE side: single -inf logits appear well before
+    # the crash and are harmless (they get softmax weight 0, the loss stays finite); the loss is
+    # nan once a whole row of visible logits is -inf (0/0). The positive side never overflows.
+    high, low = log.steps["attn_max_score"], log.steps["attn_min_score"]
+    limit = patterns.FP16_MAX / math.sqrt(32)
+    assert 0.5 * limit < max(high[:k]) and max(high[: k + 1]) < limit, "the largest logit grows but stays finite"
+    assert low[k] == -math.inf, "a visible logit overflowed to -inf at the crash"
+    harmless = [s for s in range(k) if low[s] == -math.inf]
+    assert harmless and finite(log.steps["loss"][s] for s in harmless), "earlier -inf logits did not make a nan"
+    assert min(v for v in low[: harmless[0]]) < -0.5 * limit, "the negative side grew towards the limit first"
+
+
+def test_bf16_twin_survives_the_same_run(run):
+    log = run("fp16-overflow-bf16")
+    k = sc.first_nonfinite(run("fp16-overflow"))["loss"]
+    assert len(log) == len(run("fp16-overflow")) > k
+    assert finite(log.steps["loss"]) and max(log.steps["nonfinite_params"]) == 0
+    assert max(log.steps["attn_max_score"]) > patterns.FP16_MAX / math.sqrt(32), "past the float16 limit"
+
+
+def test_grad_scaler_keeps_weights_finite_by_skipping_steps(run):
+    log = run("fp16-overflow-scaled")
+    assert max(log.steps["nonfinite_params"]) == 0, "no non-finite update was ever applied"
+    skips = [e for e in log.events if e["kind"] == "skip"]
+    bad_loss = [s for s, v in enumerate(log.steps["loss"]) if not math.isfinite(v)]
+    assert bad_loss and set(bad_loss) <= {e["step"] for e in skips}, "every forward overflow was skipped"
+    # what it cannot do: the forward pass still overflows (the scaler only skips that update), and
+    # every overflow halves the scale
+    scales = [e["scale"] for e in skips]
+    assert all(b == a / 2 for a, b in zip(scales, scales[1:]) if b < a)
+    # the texts say the scale does not collapse on this run (it ends at 2048 on the pinned kernels)
+    assert scales[-1] >= 1 and not any(g == 0.0 for g in log.steps["grad_norm_preclip"])
+    assert log.meta["config"]["grad_scaler"] and log.steps["loss"][bad_loss[0]] != log.steps["loss"][bad_loss[0]]
+
+
+# ---------------------------------------------------------------- LR discontinuity
+def test_lr_jumps_by_the_designed_factor_at_the_end_of_warmup(run):
+    cfg = config_for("lr-discontinuity")
+    lr = run("lr-discontinuity").steps["lr"]
+    assert lr[cfg.warmup] / lr[cfg.warmup - 1] == pytest.approx(1 / cfg.lr_jump_from, rel=1e-6)
+    jump = sc.lr_jump(run("lr-discontinuity"))
+    assert jump["step"] == cfg.warmup
+    h = sc.heldout_rise(run("lr-discontinuity"), cfg.warmup)
+    assert h["sigma"] >= 10 and h["peak"] > h["before"] + 0.5
+
+
+def test_continuous_schedule_has_no_jump_and_no_damage(run):
+    log = run("lr-continuous")
+    assert sc.lr_jump(log)["step"] is None
+    assert sc.heldout_rise(log, config_for("lr-continuous").warmup)["sigma"] < 3
+    assert finite(log.steps["loss"])
+
+
+# ---------------------------------------------------------------- optimizer reset
+def test_optimizer_reset_shows_on_the_moments_and_as_a_loss_bump(run):
+    log, ref = run("optimizer-reset"), run("healthy")
+    at = config_for("optimizer-reset").reset_optimizer_at
+    assert log.steps["loss"][:at] == ref.steps["loss"][:at], "identical until the reload"
+    v, m = log.steps["adam_v_norm"], log.steps["adam_m_norm"]
+    assert v[at - 1] / v[at] > 20, "second moments restart from 0 (AdamW v = 0.001·g²)"
+    assert m[at - 1] / m[at] > 1.5 and m[at] == pytest.approx(0.1 * log.steps["grad_norm_postclip"][at], rel=1e-3)
+    diffs = [a - b for a, b in zip(log.steps["loss"][at: at + 20], ref.steps["loss"][at: at + 20])]
+    assert sum(d > 0 for d in diffs) >= 14 and sum(diffs) / len(diffs) > 0.05
+    assert [e["kind"] for e in log.events] == ["reload"] and log.events[0]["step"] == at
+
+
+def test_resume_with_optimizer_state_replays_exactly_and_without_it_is_the_reset(run):
+    at, steps = 300, 310
+    ref, reset = run("healthy"), run("optimizer-reset")
+    assert patterns.resume(at=at, steps=steps).steps["loss"] == ref.steps["loss"][:steps]
+    assert patterns.resume(at=at, steps=steps, with_optimizer=False).steps["loss"] == reset.steps["loss"][:steps]
+
+
+# ---------------------------------------------------------------- nan, no recovery
+def test_nan_run_poisons_the_weights_for_good(run):
+    log = run("nan")
+    k = patterns.first_bad_step(log)
+    nf = log.steps["nonfinite_params"]
+    assert k is not None and k > 100
+    assert all(n == 0 for n in nf[:k]) and all(n == log.meta["n_params"] for n in nf[k:]), "never returns to 0"
+    assert finite(log.steps["loss"][:k]) and sc.first_nonfinite(log)["loss"] == k
+    # the mechanism: exp() of an attention logit above ln(float32 max) is inf, inf / inf = nan
+    attn = log.steps["attn_max_score"]
+    assert max(attn[:k]) < FLOAT32_EXP_LIMIT < attn[k]
+    assert patterns.last_clean_hash(log) == log.steps["param_hash"][k - 1]
+
+
+def test_stable_softmax_from_the_start_survives(run):
+    log = run("nan-stable-softmax")
+    assert finite(log.steps["loss"]) and max(log.steps["nonfinite_params"]) == 0
+
+
+def test_rollback_to_the_last_finite_checkpoint_then_fix_recovers(run):
+    k = patterns.first_bad_step(run("nan"))
+    fixed = patterns.train_with_rollback("nan", every=25, fix="manual")
+    [rb] = [e for e in fixed.events if e["kind"] == "rollback"]
+    assert rb["step"] == k and rb["to"] == (k // 25) * 25
+    assert rb["param_hash"] == run("nan").steps["param_hash"][rb["to"] - 1], "the checkpoint is a clean logged state"
+    assert len(fixed) == config_for("nan").steps and max(fixed.steps["nonfinite_params"]) == 0
+    assert fixed.steps["attn_max_score"][k] > FLOAT32_EXP_LIMIT, "the same logit, now with max-subtraction"
+    assert fixed.steps["loss"][: rb["to"]] == run("nan").steps["loss"][: rb["to"]]
+
+
+def test_rollback_without_a_fix_hits_the_same_nan_again():
+    k = patterns.first_bad_step(patterns.cached_run("nan"))
+    log = patterns.train_with_rollback("nan", fix=None, max_rollbacks=1)
+    kinds = [(e["kind"], e["step"]) for e in log.events]
+    assert kinds == [("rollback", k), ("stop", k)]
+
+
+# ---------------------------------------------------------------- facts for claim spans
+def test_claims_can_quote_pattern_facts(run):
+    k = sc.first_nonfinite(run("fp16-overflow"))["loss"]
+    assert claims.value_of("fp16-overflow", "first_nonfinite_step") == k
+    assert claims.value_of("pattern:broken", "pattern") == "long-tail-token"
+    [c] = claims.claims_in(f'<span data-run="fp16-overflow" data-key="first_nonfinite_step">{k + 1}</span>')
+    assert c.expected() == str(k) != c.text
+
+
+def test_first_bad_step_reads_panel_8_only(run):
+    log = copy.deepcopy(run("healthy"))
+    assert patterns.first_bad_step(log) is None
+    log.steps["nonfinite_params"][200:] = [3] * (len(log) - 200)
+    assert patterns.first_bad_step(log) == 200
