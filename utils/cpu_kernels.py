@@ -13,7 +13,11 @@ course pins them, as it pins the thread count:
 
 The variables are read once, at the first operation that needs them, so they must be set before
 any tensor work: ``import utils`` sets them (unless you set them yourself), and
-``scripts/start.sh`` and ``scripts/test.sh`` export them for every kernel. Costs about 5 % speed.
+``scripts/start.sh`` and ``scripts/test.sh`` export them for every kernel.
+
+The price is speed: the portable kernels make a training step about 2.4x slower than the AVX-512
+ones on the course's 2-core machine (``benchmarks/bench_kernel_paths.py`` prints the ratio for
+yours). The course pays it so that a number in a text is the number a learner gets.
 """
 from __future__ import annotations
 

@@ -55,7 +55,9 @@ def store(cfg: RunConfig, log: RunLog) -> None:
 
 def _train_one(job: tuple[str, str, int]) -> str:
     """Train one run into the cache (a worker of ``warm``): ("variant" | "rollback", name, seed)."""
+    import time
     kind, name, seed = job
+    t0 = time.perf_counter()
     if kind == "rollback":
         from .rollback import RUNS, run_with_rollback
         variant, policy = RUNS[name]
@@ -63,7 +65,7 @@ def _train_one(job: tuple[str, str, int]) -> str:
     else:
         from .train import run_variant
         run_variant(name, seed=seed)
-    return f"{kind} {name} seed {seed}"
+    return f"{kind} {name} seed {seed} ({time.perf_counter() - t0:.0f} s)"
 
 
 def course_runs() -> list[tuple[str, str, int]]:
