@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from utils.cpu_kernels import PINNED
+
 PATHS = {
     "pinned (default / COMPATIBLE)": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
     "machine's own (unpinned)": {"ATEN_CPU_CAPABILITY": "", "MKL_CBWR": ""},
@@ -44,7 +46,7 @@ def main() -> int:
     args = ap.parse_args()
     rows = []
     for name, env in PATHS.items():
-        child_env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "DNNL_MAX_CPU_ISA")}
+        child_env = {k: v for k, v in os.environ.items() if k not in PINNED}
         child_env.update({k: v for k, v in env.items() if v})
         if not any(env.values()):        # unpinned: keep utils from setting the defaults
             child_env.update({"ATEN_CPU_CAPABILITY": "", "MKL_CBWR": "AUTO", "DNNL_MAX_CPU_ISA": "ALL"})

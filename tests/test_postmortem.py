@@ -429,15 +429,6 @@ def test_parse_refuses_text_that_is_not_a_postmortem():
 # --------------------------------------------------------------------------- saving
 
 
-@pytest.fixture
-def learners(tmp_path, monkeypatch):
-    """A temporary learners folder and current learner 'ana'."""
-    folder = tmp_path / "learners"
-    monkeypatch.setenv("COURSE_LEARNERS_DIR", str(folder))
-    monkeypatch.setenv("LEARNER", "ana")
-    return folder
-
-
 def test_save_writes_the_course_path_and_loads_back(learners):
     pm = tricky()
     path = save(pm)

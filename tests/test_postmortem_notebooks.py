@@ -169,14 +169,6 @@ def test_tables_show_each_row_and_the_verdict():
 # --------------------------------------------------------------------------- postmortem save fixes
 
 
-@pytest.fixture
-def learners(tmp_path, monkeypatch):
-    folder = tmp_path / "learners"
-    monkeypatch.setenv("COURSE_LEARNERS_DIR", str(folder))
-    monkeypatch.setenv("LEARNER", "ana")
-    return folder
-
-
 def test_saving_the_same_post_mortem_twice_records_its_lesson_once(learners, example):
     from utils.notes import read_lessons
 
