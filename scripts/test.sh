@@ -33,7 +33,8 @@ echo "[test] LEARNER=$LEARNER, learners folder: a temporary copy of learners/"
 # halves the time the first stage would spend training them one after the other.
 echo "[test] training the course runs into the session cache (python -m utils.run_cache)"
 cache_start=$SECONDS
-"$python" -m utils.run_cache --jobs "${COURSE_TEST_JOBS:-2}" || { echo "[test] training the runs failed"; exit 1; }
+jobs="${COURSE_TEST_JOBS:-2}"
+"$python" -m utils.run_cache --jobs "$jobs" || { echo "[test] training the runs failed"; exit 1; }
 echo "[test] runs trained in $((SECONDS - cache_start)) s"
 
 # Notebooks under notebooks/, split by their metadata course.nbval (strict or lax).
@@ -55,6 +56,12 @@ EOF
 summary=()
 failed=0
 nbval_flags=(--nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider)
+# The tests and notebooks then run $jobs at a time (pytest-xdist); --dist loadfile keeps each test file,
+# and each notebook's cells, in one worker and in order. COURSE_TEST_JOBS=1 runs everything in one process.
+parallel=()
+if (( jobs > 1 )); then
+    parallel=(-n "$jobs" --dist loadfile)
+fi
 
 stage() {  # stage <notebooks|units> <label> <command...>: run it, remember a one-line summary
     local kind=$1 label=$2; shift 2
@@ -73,7 +80,7 @@ stage() {  # stage <notebooks|units> <label> <command...>: run it, remember a on
     fi
 }
 
-stage units "1. unit tests" "$python" -m pytest tests -q -p no:cacheprovider "$@"
+stage units "1. unit tests" "$python" -m pytest tests -q -p no:cacheprovider "${parallel[@]}" "$@"
 
 if (( ${#strict[@]} )); then
     stage notebooks "2. strict notebooks (${#strict[@]}, --nbval)" \
@@ -84,7 +91,7 @@ fi
 
 if (( ${#lax[@]} )); then
     stage notebooks "3. other notebooks (${#lax[@]}, --nbval-lax)" \
-        "$python" -m pytest -q "${nbval_flags[@]}" --nbval-lax "${lax[@]}"
+        "$python" -m pytest -q "${nbval_flags[@]}" "${parallel[@]}" --nbval-lax "${lax[@]}"
 else
     summary+=("ok      3. other notebooks (none found)")
 fi

@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils import grading, learner_copies
+from utils import grading, learner_copies, postmortem
 from utils.learner_copies import (
     EXAMPLE_COMPLETE,
     EXAMPLE_MISTAKES,
@@ -235,6 +235,21 @@ def test_example_complete_passes_everything(graded_class):
     assert [f"{pm}: format", f"{pm}: header"] + [f"{pm}: §{n} {SECTION_TITLES[n]}" for n in range(1, 8)] \
         + [f"{pm}: §1 vs run log (broken, seed 42)"] == [n for n in names if n.startswith(pm)]
     assert not grade.not_submitted
+    # §1 typed on this grader's floating-point path is compared exactly, otherwise on what paths share
+    message = {c.name: c.message for c in grade.notes}[f"{pm}: §1 vs run log (broken, seed 42)"]
+    if _same_path_as_the_grader(EXAMPLE_COMPLETE):
+        assert message == "9 symptoms within tolerance"
+    else:
+        assert message.startswith("§1 typed on another floating-point path") and message.endswith("all 9 agree")
+
+
+def _same_path_as_the_grader(learner: str) -> bool:
+    """Was this example learner's post-mortem written on the floating-point path of this machine?"""
+    from utils import claims
+
+    text = (REAL_LEARNERS / learner / "phase-19" / "notes" / "postmortems" / "19-spike-001.md").read_text(encoding="utf-8")
+    written = postmortem.written_fingerprint(postmortem.parse_markdown(text).symptoms)
+    return written == postmortem.run_fingerprint(claims.results_of("broken", 42))
 
 
 def test_example_mistakes_fails_exactly_where_it_went_wrong(graded_class):
@@ -258,8 +273,71 @@ def test_example_mistakes_fails_exactly_where_it_went_wrong(graded_class):
         f"{pm}: §1 vs run log (broken, seed 42)",               # a wrong symptom
     ])
     assert failed[f"{pm}: §3 Discriminating evidence"].startswith("§3 Discriminating evidence is empty")
-    assert failed[f"{pm}: §1 vs run log (broken, seed 42)"].startswith(
-        "spike_step: you typed 328, the run log says 312")
+    wrong = failed[f"{pm}: §1 vs run log (broken, seed 42)"]
+    assert "spike_step: you typed 328, the run log says 312" in wrong     # the step is the same on every path
+    assert wrong.startswith("spike_step: you typed 328") == _same_path_as_the_grader(EXAMPLE_MISTAKES)
+
+
+# A synthetic broken run (seed 42) of a grader on path 0badcafe, shaped like utils.symptoms.compute.
+GRADER_RUN = {
+    "variant": "broken", "seed": 42, "run_id": "19-spike-001", "param_hash": "0badcafe",
+    "spike_step": 312, "peak_step": 312, "pre_spike_ema": 1.0, "peak_loss": 4.0, "recovery_loss": 1.05,
+    "grad_norm_preclip": 150.0, "grad_norm_baseline": 1.5, "lr_at_spike": 2.909e-3, "dtype": "float32",
+    "batch_index": 312, "unusual_tokens": ["▁bi", "ri", "▁w", "tten"],
+}
+SECTION1 = "post-mortem 19-spike-001.md: §1 vs run log (broken, seed 42)"
+
+
+def _grade_section1(tmp_path, symptoms: postmortem.Symptoms, grader: dict) -> grading.Check:
+    """The §1 check of a learner whose post-mortem holds `symptoms`, graded against `grader`."""
+    folder = tmp_path / "lia" / "phase-19" / "notes" / "postmortems"
+    folder.mkdir(parents=True)
+    pm = postmortem.PostMortem("19-spike-001", "2026-11-23", symptoms=symptoms)
+    (folder / "19-spike-001.md").write_text(postmortem.render_markdown(pm), encoding="utf-8")
+    (check,) = [c for c in grading.grade_notes("lia", tmp_path, [], grader) if c.name == SECTION1]
+    return check
+
+
+def _typed(**changes) -> postmortem.Symptoms:
+    values = dict(spike_step="312", pre_spike_ema="1.0", peak_loss="4.0", recovery_loss="1.05",
+                  grad_norm_preclip="150", lr_at_spike="0.002909", dtype="float32", batch_index="312",
+                  unusual_tokens=["▁bi", "ri", "▁w", "tten"], fingerprint="0badcafe")
+    values.update(changes)
+    return postmortem.Symptoms(**values)
+
+
+def test_section1_typed_on_the_graders_path_is_compared_exactly(tmp_path):
+    check = _grade_section1(tmp_path / "a", _typed(), GRADER_RUN)
+    assert check.passed and check.message == "9 symptoms within tolerance"
+    check = _grade_section1(tmp_path / "b", _typed(grad_norm_preclip="95"), GRADER_RUN)
+    assert not check.passed
+    assert check.message.startswith("grad_norm_preclip: you typed 95, the run log says 150 (off by 55")
+    # no recorded path: written on the reference path, so exact against a grader on that path
+    from utils.reference_path import REFERENCE
+
+    on_reference = dict(GRADER_RUN, param_hash=REFERENCE["param_hash"])
+    check = _grade_section1(tmp_path / "c", _typed(grad_norm_preclip="95", fingerprint=""), on_reference)
+    assert not check.passed and check.message.startswith("grad_norm_preclip: you typed 95")
+
+
+def test_section1_typed_on_another_path_is_checked_on_what_paths_share(tmp_path):
+    other = dict(pre_spike_ema="1.1", peak_loss="4.9", recovery_loss="1.2", grad_norm_preclip="95",
+                 fingerprint="1a2b3c4d")
+    check = _grade_section1(tmp_path / "a", _typed(**other), GRADER_RUN)
+    assert check.passed, check.message
+    assert check.message == ("§1 typed on another floating-point path (1a2b3c4d; this run log: 0badcafe), so only "
+                             "what every path shares and the spike's shape were compared: all 9 agree")
+    check = _grade_section1(tmp_path / "b", _typed(**other, spike_step="328"), GRADER_RUN)
+    assert not check.passed
+    assert check.message.startswith("§1 typed on another floating-point path (1a2b3c4d; this run log: 0badcafe)")
+    assert "spike_step: you typed 328, the run log says 312" in check.message
+    check = _grade_section1(tmp_path / "c", _typed(**dict(other, grad_norm_preclip="12")), GRADER_RUN)
+    assert not check.passed and "grad_norm_preclip: you typed 12 (at least 15× the run log's median 1.5" in check.message
+    # no recorded path counts as the reference path: another path for this grader
+    check = _grade_section1(tmp_path / "d", _typed(**dict(other, fingerprint="")), GRADER_RUN)
+    assert check.passed and "another floating-point path" in check.message
+    report = grading.learner_report(grading.LearnerGrade("lia", notes=[check]))
+    assert "another floating-point path" in report
 
 
 def test_a_notebook_that_deletes_things_is_graded_and_stops_nothing(graded_class):

@@ -44,47 +44,55 @@ def test_unknown_name_is_refused():
 
 
 # ---------------------------------------------------------------- fp16 overflow
+FP16_SCORE_LIMIT = patterns.FP16_MAX / math.sqrt(32)      # a float16 q·k beyond ±65504 is ±inf, before the 1/√32
+
+
 def test_fp16_without_scaling_overflows_and_never_recovers(run):
     log = run("fp16-overflow")
     k = sc.first_nonfinite(log)["loss"]
-    assert k is not None and k > config_for("fp16-overflow").warmup
+    # it overflows, well inside the run: on every path we measured between steps 95 and 122 of 200
+    assert k is not None and 50 <= k <= len(log) - 50, k
     assert finite(log.steps["loss"][:k]) and not any(math.isfinite(v) for v in log.steps["loss"][k:])
     nf = log.steps["nonfinite_params"]
-    assert nf[k - 1] == 0 and all(n > 0 for n in nf[k:]), "the overflowed step's update poisons the weights"
-    # the mechanism: attention logits grow until q·k leaves float16's range (±65504 before the
-    # 1/√32). On the pinned kernels it is the NEGATIVE side: single -inf logits appear well before
-    # the crash and are harmless (they get softmax weight 0, the loss stays finite); the loss is
-    # nan once a whole row of visible logits is -inf (0/0). The positive side never overflows.
+    assert nf[k - 1] == 0 and all(n == log.meta["n_params"] for n in nf[k:]), "the overflowed step's update poisons every weight"
+    # the mechanism: the attention logits grow from ~0 to float16's limit (±65504 before the 1/√32),
+    # then a product overflows. Which side goes first (the largest logit to +inf, or a whole row of
+    # visible logits to -inf) depends on the floating-point path; so does whether a -inf logit that
+    # is harmless (weight 0, loss finite) appears before the crash.
     high, low = log.steps["attn_max_score"], log.steps["attn_min_score"]
-    limit = patterns.FP16_MAX / math.sqrt(32)
-    assert 0.5 * limit < max(high[:k]) and max(high[: k + 1]) < limit, "the largest logit grows but stays finite"
-    assert low[k] == -math.inf, "a visible logit overflowed to -inf at the crash"
-    harmless = [s for s in range(k) if low[s] == -math.inf]
-    assert harmless and finite(log.steps["loss"][s] for s in harmless), "earlier -inf logits did not make a nan"
-    assert min(v for v in low[: harmless[0]]) < -0.5 * limit, "the negative side grew towards the limit first"
+    assert max(abs(high[0]), abs(low[0])) < 1, "the logits start near 0"
+    peak = max(abs(v) for v in [*high[:k], *low[:k]] if math.isfinite(v))
+    assert 0.5 * FP16_SCORE_LIMIT < peak <= FP16_SCORE_LIMIT, "they grew to the float16 limit before the crash"
+    assert not (math.isfinite(high[k]) and math.isfinite(low[k])), "at the crash the logits are no longer finite"
 
 
 def test_bf16_twin_survives_the_same_run(run):
-    log = run("fp16-overflow-bf16")
-    k = sc.first_nonfinite(run("fp16-overflow"))["loss"]
-    assert len(log) == len(run("fp16-overflow")) > k
+    log, fp16 = run("fp16-overflow-bf16"), run("fp16-overflow")
+    assert len(log) == len(fp16) > sc.first_nonfinite(fp16)["loss"]
     assert finite(log.steps["loss"]) and max(log.steps["nonfinite_params"]) == 0
-    assert max(log.steps["attn_max_score"]) > patterns.FP16_MAX / math.sqrt(32), "past the float16 limit"
+    assert max(log.steps["attn_max_score"]) > FP16_SCORE_LIMIT, "past the float16 limit, fine in bfloat16's range"
 
 
 def test_grad_scaler_keeps_weights_finite_by_skipping_steps(run):
     log = run("fp16-overflow-scaled")
+    assert log.meta["config"]["grad_scaler"] and log.meta["dtype"] == "float16"
     assert max(log.steps["nonfinite_params"]) == 0, "no non-finite update was ever applied"
     skips = [e for e in log.events if e["kind"] == "skip"]
+    skipped = {e["step"] for e in skips}
     bad_loss = [s for s, v in enumerate(log.steps["loss"]) if not math.isfinite(v)]
-    assert bad_loss and set(bad_loss) <= {e["step"] for e in skips}, "every forward overflow was skipped"
-    # what it cannot do: the forward pass still overflows (the scaler only skips that update), and
-    # every overflow halves the scale
+    assert bad_loss and set(bad_loss) <= skipped, "every forward overflow was skipped"
+    # the everyday behaviour: a few skips at the start, while the scale (65536 at first) finds its level
+    warmup = log.meta["config"]["warmup"]
+    assert 1 <= sum(s < 10 for s in skipped)
+    # what it cannot do: a forward overflow is not a gradient problem. The logits keep their size, the
+    # forward pass overflows again on most of the later batches (every late skip is a nan loss), each
+    # skip halves the scale, and it falls below 1: the run stops learning, with finite weights.
+    late = sorted(s for s in skipped if s >= warmup)
+    assert late and all(not math.isfinite(log.steps["loss"][s]) for s in late)
+    assert len(late) >= 0.5 * (len(log) - bad_loss[0]), "most steps from the first overflow on are skipped"
     scales = [e["scale"] for e in skips]
-    assert all(b == a / 2 for a, b in zip(scales, scales[1:]) if b < a)
-    # the texts say the scale does not collapse on this run (it ends at 2048 on the pinned kernels)
-    assert scales[-1] >= 1 and not any(g == 0.0 for g in log.steps["grad_norm_preclip"])
-    assert log.meta["config"]["grad_scaler"] and log.steps["loss"][bad_loss[0]] != log.steps["loss"][bad_loss[0]]
+    assert all(b == a / 2 for a, b in zip(scales, scales[1:])), "each skip halves the scale"
+    assert scales[-1] < 1
 
 
 # ---------------------------------------------------------------- LR discontinuity

@@ -365,6 +365,122 @@ def test_drafted_symptoms_are_reported_until_confirmed():
     assert validate(pm, sections=[1]) == []
 
 
+# --------------------------------------------------------------------------- floating-point paths
+
+# A synthetic broken run (variant and seed of utils.reference_path.REFERENCE), shaped like
+# utils.symptoms.compute's output: the spike is 4x its EMA, the gradient norm 100x its median.
+SPIKE_RUN = {
+    "variant": "broken", "seed": 42, "param_hash": "0badcafe",
+    "spike_step": 312, "peak_step": 312, "heldout_peak_step": 328,
+    "pre_spike_ema": 1.0, "peak_loss": 4.0, "recovery_loss": 1.05, "grad_norm_preclip": 150.0,
+    "grad_norm_baseline": 1.5, "lr_at_spike": 2.909e-3, "dtype": "float32", "batch_index": 312,
+    "unusual_tokens": ["▁bi", "ri", "▁w", "tten"],
+}
+
+
+def other_path_symptoms(**changes) -> Symptoms:
+    """§1 as typed from the same spike on another path: every path-dependent number differs by
+    more than the tolerances, the rest is the same."""
+    values = dict(spike_step="312", pre_spike_ema="1.1", peak_loss="4.9", recovery_loss="1.2",
+                  grad_norm_preclip="95", lr_at_spike="0.002909", dtype="float32", batch_index="312",
+                  unusual_tokens=["▁bi", "ri", "▁w", "tten"], fingerprint="1a2b3c4d")
+    values.update(changes)
+    return Symptoms(**values)
+
+
+def test_the_path_is_recorded_read_back_and_validated():
+    from utils.reference_path import REFERENCE as REF_PATH
+
+    pm = complete()
+    text = render_markdown(pm)
+    assert f"- {pm_mod.PATH_LABEL}:" not in text                      # none recorded: as before
+    assert parse_markdown(text).symptoms.fingerprint == ""
+    assert pm_mod.written_fingerprint(pm.symptoms) == REF_PATH["param_hash"]
+    pm.symptoms.fingerprint = "1a2b3c4d"
+    text = render_markdown(pm)
+    lines = text.split("\n")
+    assert lines[lines.index("## 1. Symptoms") + 2] == "- Floating-point path: 1a2b3c4d"
+    assert parse_markdown(text) == pm and validate(pm) == []
+    pm.symptoms.fingerprint = "about here"
+    assert [str(p) for p in validate(pm, sections=[1])] == [
+        "§1 fingerprint: 'about here' is not a floating-point path (8 hex digits, as the form records it "
+        "from the run log): leave it as written"]
+    assert parse_markdown(render_markdown(pm)) == pm
+    with pytest.raises(ValueError, match="more than once"):
+        parse_markdown(text.replace("- Floating-point path: 1a2b3c4d", "- Floating-point path: 1a2b3c4d\n"
+                                    "- Floating-point path: 0badcafe"))
+
+
+def test_the_run_logs_path_is_known_only_for_the_reference_run():
+    assert pm_mod.run_fingerprint(SPIKE_RUN) == "0badcafe"
+    assert draft_symptoms(SPIKE_RUN).fingerprint == "0badcafe"
+    assert pm_mod.run_fingerprint(dict(SPIKE_RUN, variant="one-batch")) is None
+    assert pm_mod.run_fingerprint(dict(SPIKE_RUN, seed=43)) is None
+    assert pm_mod.run_fingerprint(REFERENCE) is None and draft_symptoms(REFERENCE).fingerprint == ""
+
+
+def test_on_the_same_path_every_number_is_compared_exactly():
+    mine = draft_symptoms(SPIKE_RUN)
+    report = pm_mod.check_symptoms(mine, SPIKE_RUN)
+    assert report.same_path and report.ok and report.path_note() == ""
+    assert report.summary() == "9 symptoms within tolerance"
+    mine.grad_norm_preclip = "95"
+    report = pm_mod.check_symptoms(mine, SPIKE_RUN)
+    assert not report.ok and report.summary().startswith("grad_norm_preclip: you typed 95, the run log says 150")
+    # a §1 that records no path was written on the reference path: exact against a reference-path run
+    from utils.reference_path import REFERENCE as REF_PATH
+
+    on_reference = dict(SPIKE_RUN, param_hash=REF_PATH["param_hash"])
+    mine.fingerprint = ""
+    assert pm_mod.check_symptoms(mine, on_reference).same_path
+    assert not pm_mod.check_symptoms(mine, on_reference).ok
+    # ... and counts as another path against any other run
+    assert not pm_mod.check_symptoms(mine, SPIKE_RUN).same_path
+    # a run log whose path cannot be told is compared exactly (as before paths were recorded)
+    assert not pm_mod.check_symptoms(other_path_symptoms(), dict(SPIKE_RUN, param_hash=None)).ok
+
+
+def test_on_another_path_the_shared_symptoms_and_the_shape_are_compared():
+    report = pm_mod.check_symptoms(other_path_symptoms(), SPIKE_RUN)
+    assert not report.same_path and report.ok, report.wrong
+    assert [c.field for c in report.checks] == list(pm_mod.SYMPTOM_FIELDS)
+    assert report.summary() == ("§1 typed on another floating-point path (1a2b3c4d; this run log: 0badcafe), "
+                                "so only what every path shares and the spike's shape were compared: all 9 agree")
+    # the exact comparison would have failed every path-dependent number
+    exact = {c.field: c.ok for c in compare_symptoms(other_path_symptoms(), SPIKE_RUN)}
+    assert [f for f, ok in exact.items() if not ok] == ["pre_spike_ema", "peak_loss", "recovery_loss",
+                                                         "grad_norm_preclip"]
+
+
+@pytest.mark.parametrize("changes, field, says", [
+    ({"spike_step": "328"}, "spike_step", "spike_step: you typed 328, the run log says 312"),
+    ({"batch_index": "313"}, "batch_index", "batch_index: you typed 313, the run log says 312"),
+    ({"lr_at_spike": "3e-4"}, "lr_at_spike", "lr_at_spike: you typed 3e-4, the run log says 0.002909"),
+    ({"dtype": "bfloat16"}, "dtype", "dtype: you typed bfloat16, the run log says float32"),
+    ({"unusual_tokens": ["tten"]}, "unusual_tokens", "missing '▁bi', 'ri', '▁w'"),
+    ({"peak_loss": "1.9"}, "peak_loss", "peak_loss: you typed 1.9, 1.73× your pre-spike EMA"),
+    ({"pre_spike_ema": "about 1"}, "pre_spike_ema peak_loss recovery_loss",   # no EMA, no ratio to read
+     "pre_spike_ema: you typed about 1 on another path"),
+    ({"grad_norm_preclip": "20"}, "grad_norm_preclip", "at least 15× the run log's median 1.5 before the spike"),
+    ({"recovery_loss": "3.9"}, "recovery_loss", "recovered on every path"),
+    ({"recovery_loss": "did not recover"}, "recovery_loss", "the run log says 1.05"),
+])
+def test_on_another_path_a_wrong_shared_symptom_or_a_shapeless_spike_fails(changes, field, says):
+    report = pm_mod.check_symptoms(other_path_symptoms(**changes), SPIKE_RUN)
+    assert [c.field for c in report.checks if not c.ok] == field.split()
+    assert says in report.wrong[0] and report.wrong[0].endswith("not ok")
+    assert report.summary().startswith("§1 typed on another floating-point path (1a2b3c4d; this run log: 0badcafe)")
+
+
+def test_on_another_path_words_and_missing_values_follow_the_run_log():
+    diverged = dict(SPIKE_RUN, recovery_loss="did not recover", spike_step=None)
+    report = pm_mod.check_symptoms(other_path_symptoms(recovery_loss="did not recover"), diverged)
+    assert report.ok and "spike_step" not in [c.field for c in report.checks]
+    assert not pm_mod.check_symptoms(other_path_symptoms(), diverged).ok
+    no_baseline = {k: v for k, v in SPIKE_RUN.items() if k != "grad_norm_baseline"}
+    assert pm_mod.check_symptoms(other_path_symptoms(grad_norm_preclip="20"), no_baseline).ok
+
+
 # --------------------------------------------------------------------------- markdown
 
 
@@ -567,6 +683,31 @@ def test_symptoms_form_draft_confirm_and_compare():
     assert sum(m.startswith("✓") for m in form.messages) == len(pm_mod.SYMPTOM_FIELDS) - 1
 
 
+def test_symptoms_form_records_the_path_of_its_run_log(learners):
+    from utils.postmortem_forms import PostMortemWorkbook, symptoms_form
+
+    assert symptoms_form().collect().fingerprint == "" and symptoms_form(REFERENCE).collect().fingerprint == ""
+    form = symptoms_form(SPIKE_RUN)
+    assert form.collect().fingerprint == "0badcafe"               # typed by hand: this machine's path
+    assert "0badcafe" in form.path_label.value
+    form.fill(other_path_symptoms())                              # a post-mortem saved on another path ...
+    assert form.collect().fingerprint == "1a2b3c4d" and "1a2b3c4d" in form.path_label.value
+    checks = form.compare()                                       # ... compared on what every path shares
+    assert all(c.ok for c in checks)
+    assert form.messages[0].startswith("! §1 typed on another floating-point path (1a2b3c4d; this run log: 0badcafe)")
+    form.draft()                                                  # drafting reads this run log: its path
+    assert form.collect().fingerprint == "0badcafe"
+    form.fill(Symptoms(spike_step="312"))                         # a file that records none: the reference path
+    assert form.collect().fingerprint == "" and "counts as the reference path" in form.path_label.value
+    # the path goes into the saved file and comes back
+    wb = PostMortemWorkbook("a13-spike", reference=SPIKE_RUN, date="2026-11-23")
+    pm = complete()
+    pm.symptoms = draft_symptoms(SPIKE_RUN)
+    wb.fill(pm)
+    assert wb.to_postmortem() == pm and "- Floating-point path: 0badcafe" in wb.save().read_text(encoding="utf-8")
+    assert PostMortemWorkbook("a13-spike", reference=SPIKE_RUN).load() == pm
+
+
 def test_workbook_load_restores_the_saved_answers(learners):
     from utils.postmortem_forms import PostMortemWorkbook
 
@@ -654,7 +795,8 @@ def test_round_trip_and_validate_survive_random_text():
         symptoms = Symptoms(**{f: text() for f in pm_mod.SYMPTOM_FIELDS[:-1]},
                             unusual_tokens=[text() for _ in range(rng.randint(0, 3))],
                             drafted=set(rng.sample(pm_mod.SYMPTOM_FIELDS, rng.randint(0, 9))),
-                            confirmed=set(rng.sample(pm_mod.SYMPTOM_FIELDS, rng.randint(0, 9))))
+                            confirmed=set(rng.sample(pm_mod.SYMPTOM_FIELDS, rng.randint(0, 9))),
+                            fingerprint=rng.choice(["", "d904fde0", text()]))
         pm = PostMortem(text(), text(), symptoms,
                         [Hypothesis(maybe_int(), text(), ints()) for _ in range(rng.randint(0, 4))],
                         [Evidence(maybe_int(), text(), maybe_int(), ints()) for _ in range(rng.randint(0, 4))],

@@ -5,6 +5,8 @@ through module fixtures (and, inside scripts/test.sh, with the notebooks: COURSE
 """
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from dataclasses import replace
 
@@ -116,19 +118,71 @@ def test_retry_budget_exhaustion_stops_with_a_clear_report():
         result.raise_if_gave_up()
 
 
-def test_at_a_1_5x_loss_bar_the_loop_chases_harmless_arrivals_and_gives_up(course_run):
-    """Why COURSE_POLICY uses 2x: at 1.5x, after the shard is skipped, the rare sentences arriving one
-    at a time in the ordinary stream lift the loss above 1.5x (not 2x) its EMA; the loop rolls back
-    for them until its budget is spent. The 2x course run makes none of those roll-backs."""
+@functools.lru_cache(maxsize=1)
+def _broken_trainer() -> RollbackTrainer:
+    return RollbackTrainer(config_for("broken"), COURSE_POLICY)
+
+
+def rare_sentences(batch_index: int) -> int:
+    """How many rare sentences the batch of that global index holds (the broken data order)."""
+    trainer = _broken_trainer()
+    return sum(trainer.run.examples[i].rare for i in trainer.batches[batch_index])
+
+
+def test_at_a_1_5x_loss_bar_the_loop_chases_harmless_arrivals_the_2x_bar_ignores(course_run):
+    """Why COURSE_POLICY uses 2x: at 1.5x, after the shard is skipped, a rare sentence arriving in
+    the ordinary stream can lift the loss above 1.5x (not 2x) its EMA; the loop rolls back for it
+    too, and pays with more roll-backs and more thrown-away steps. Whether it then also spends its
+    whole budget and gives up depends on the floating-point path (it gave up on two of the three
+    paths measured, and completed on the reference one), so only the robust part is asserted."""
     result = named_run("rollback-broken-1.5x")
-    assert result.status == "gave-up" and result.rollbacks == COURSE_POLICY.max_retries
-    later = [e["detection"] for e in rollbacks(result.log)[1:]]
-    give_up = result.log.events[-1]["detection"]
-    assert later and all(1.5 <= d["value"] / d["reference"] < COURSE_POLICY.loss_threshold
-                         for d in later + [give_up])
     assert course_run.status == "completed"
-    course_steps = [e["step"] for e in rollbacks(course_run.log)]
-    assert not set(e["step"] for e in rollbacks(result.log)[1:]) & set(course_steps)
+    later = [e for e in result.log.events if e["kind"] in ("rollback", "give-up")][1:]
+    between = [e for e in later
+               if 1.5 <= e["detection"]["value"] / e["detection"]["reference"] < COURSE_POLICY.loss_threshold]
+    assert between, "no detection between 1.5x and 2x its EMA"
+    for e in between:
+        if e["kind"] == "rollback":      # a give-up event records no batch
+            assert e["symptoms"]["batch_index"] > 326 and rare_sentences(e["symptoms"]["batch_index"]) > 0
+    assert result.rollbacks > course_run.rollbacks
+    assert result.steps_discarded > course_run.steps_discarded
+    if result.status == "gave-up":
+        assert result.rollbacks == COURSE_POLICY.max_retries and "retry budget exhausted" in result.reason
+    else:
+        assert result.status == "completed" and len(result.log) == 420
+
+
+def test_later_roll_backs_of_the_course_run_are_for_rare_sentences_after_the_shard(course_run):
+    """On some floating-point paths the course run rolls back once more, for a later batch whose rare
+    sentences lift the loss above 2x its EMA; on the reference path it does not. Every roll-back
+    after the first is after the shard, on a batch that holds a rare sentence."""
+    first, *later = rollbacks(course_run.log)
+    assert first["step"] == 312 and len(later) <= COURSE_POLICY.max_retries - 1
+    for e in later:
+        assert e["symptoms"]["batch_index"] > 326 and rare_sentences(e["symptoms"]["batch_index"]) > 0
+
+
+def test_a_grad_norm_detector_in_the_loop_adds_roll_backs_without_a_clear_gain(course_run):
+    """The grad-norm detector also fires on later batches with a rare sentence (gradient spikes like
+    one-batch's): at least one roll-back comes from it, the run needs at least as many roll-backs as
+    the course run, and it stays under 3 noise like the course run (which one ends lower differs
+    between floating-point paths)."""
+    result = named_run("rollback-broken-grad")
+    assert result.status == "completed" and result.rollbacks >= course_run.rollbacks
+    by_grad = [e for e in rollbacks(result.log) if e["series"] == "grad_norm"]
+    assert by_grad and all(rare_sentences(e["symptoms"]["batch_index"]) > 0 for e in by_grad)
+    assert symptoms.compute(result.log)["heldout_rise_sigma"] < 3
+
+
+def test_skipping_the_shard_alone_is_far_from_the_damage_and_the_cooldown_keeps_it_under_3_noise(
+        course_run, plain_broken):
+    """Skipping the rest of the shard removes most of the damage; without the cool-down one of the
+    measured floating-point paths still ended just above 3 noise, with it every one stayed under."""
+    skip_only = named_run("rollback-broken-skip-only")
+    assert skip_only.status == "completed"
+    rise = symptoms.compute(skip_only.log)["heldout_rise_sigma"]
+    assert rise < 10 and rise < symptoms.compute(plain_broken)["heldout_rise_sigma"] / 3
+    assert symptoms.compute(course_run.log)["heldout_rise_sigma"] < 3
 
 
 def test_a_corrupted_latest_checkpoint_falls_back_to_the_previous_good_one(tmp_path):
@@ -177,15 +231,19 @@ def plain_no_rare():
 def test_the_probe_catches_the_damage_without_a_gradient_spike(plain_no_rare):
     """control-no-rare-piece: same damage as broken but no gradient spike. The probe (32
     held-out sentences every 8 steps) fires at the first probe inside the shard and the rollback
-    keeps the held-out loss within 3 noise of its level. The other detectors, on the plain run:
+    removes most of the damage: the held-out rise stays below the damage bar (10 noise) and under a
+    tenth of the plain run's (under 3 noise on the reference path, just above on another path we
+    measured: the probe sees the damage 8 steps late). The other detectors, on the plain run:
     the grad-norm detector never fires during the shard, Lightning's default first at 327 (after
     the damage), our EMA default at 312 (the shard's sentences are unfamiliar: well above 1.5x its
     EMA)."""
     result = named_run("rollback-no-rare-probe")
     first = rollbacks(result.log)[0]
     assert first["series"] == "probe" and first["step"] == 320 and first["restored_step"] == 300
-    s = symptoms.compute(result.log)
-    assert (s["heldout_loss_peak"] - s["heldout_loss_before"]) / s["heldout_loss_noise"] < 3
+    rise, plain_rise = (symptoms.compute(log)["heldout_rise_sigma"] for log in (result.log, plain_no_rare))
+    assert plain_rise >= 10 and rise < 10 and rise < plain_rise / 10
+    by_loss = named_run("rollback-no-rare-loss")       # the course policy's loss detector
+    assert symptoms.compute(by_loss.log)["heldout_rise_sigma"] < 3
     # what the plain run shows to the other detectors
     loss, grad = plain_no_rare.steps["loss"], plain_no_rare.steps["grad_norm_preclip"]
     grad_detector, lightning = make_grad_norm_detector(), LightningSpikeAdapter()
@@ -317,3 +375,23 @@ def test_calibration_labels_come_from_the_designed_data_order_not_the_curve():
     assert labels_for(log_of({"order": "plain", "reset_optimizer_at": 300})) == [300]
     diverged = trace_of("nan", log_of({"order": "plain"}, loss=(1.0, 1.1, math.nan, math.nan)))
     assert diverged["spikes"] == [2] and len(diverged["loss"]) == 3, "cut right after the first NaN"
+    finite = trace_of("nan", log_of({"order": "plain"}, loss=(1.0, 1.1, 1.2)))
+    assert finite["spikes"] == [] and len(finite["loss"]) == 3, "a run that stays finite has no label"
+
+
+def test_on_the_quiet_runs_the_ratio_detectors_never_fire_and_the_scale_detectors_rarely():
+    """healthy and control-mixed-shard have no designed event. The EMA and moving-average detectors
+    (and Lightning's default) never fire on their loss on any floating-point path measured; CUSUM
+    and robust z, which divide by a measured noise scale, fire now and then on some paths."""
+    from utils import calibration
+    from utils import detectors as D
+
+    quiet = [t for t in calibration.real_traces() if t["name"] in calibration.QUIET_VARIANTS]
+    assert [t["name"] for t in quiet] == ["healthy", "control-mixed-shard"] and not any(t["spikes"] for t in quiet)
+    detectors = {**D.all_detectors(), "lightning": D.LightningSpikeAdapter()}
+    n_fires = {name: sum(len(calibration.fires(t["loss"], copy.deepcopy(d))) for t in quiet)
+               for name, d in detectors.items() if name != "threshold"}
+    assert n_fires["ema"] == n_fires["moving-average"] == n_fires["lightning"] == 0, n_fires
+    assert n_fires["cusum"] <= 4 and n_fires["robust-z"] <= 4, n_fires
+    facts = calibration.facts()
+    assert all(facts[f"quiet_{name}_fires"] == n for name, n in n_fires.items())

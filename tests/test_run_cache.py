@@ -1,4 +1,4 @@
-"""The session run cache: on only when COURSE_RUN_CACHE is set, keyed by config and code."""
+"""The session run cache: on only when COURSE_RUN_CACHE is set, keyed by config, code and kernel path."""
 from __future__ import annotations
 
 import pytest
@@ -25,6 +25,14 @@ def test_a_different_config_is_a_different_entry(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_RUN_CACHE", str(tmp_path))
     assert run_cache.cache_path(config_for("broken")) != run_cache.cache_path(config_for("broken", clip=0.5))
     assert run_cache.cache_path(config_for("broken")) != run_cache.cache_path(config_for("broken", seed=43))
+
+
+def test_another_kernel_setting_is_a_different_entry(monkeypatch, tmp_path):
+    # (an MKL branch changes the numbers without changing what torch reports as its capability)
+    monkeypatch.setenv("COURSE_RUN_CACHE", str(tmp_path))
+    pinned = run_cache.cache_path(config_for("broken"))
+    monkeypatch.setenv("MKL_CBWR", "AUTO")
+    assert run_cache.cache_path(config_for("broken")) != pinned
 
 
 def test_a_damaged_cache_file_is_ignored(monkeypatch, tmp_path):

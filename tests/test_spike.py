@@ -1,6 +1,12 @@
 """Acceptance of the §A13 spike, asserted on fresh runs (issue: spike reproduced for real).
 
 Each run trains the mini-GPT for real (≈ 6 s); runs are shared through the session fixture.
+
+The runs are chaotic in the last floating-point bits, so the numbers differ between machines
+(utils/reference_path.py); these tests assert the conclusions, with the course's bars
+(utils/compare.py: gradient spike ≥ 15×, damage ≥ 10 σ, no damage < 3 σ) and margins measured on
+three paths: the reference path (A), the same machine with MKL_CBWR=AUTO (B), and the machine
+the texts were first measured on (X). Comments give the values as A / B / X.
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import sys
 import pytest
 
 from utils import corpus, data_order
-from utils.compare import GRAD_SPIKE_RATIO
+from utils.compare import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA, damage_verdict
 from utils.config import VARIANTS, config_for
 
 SHAPE_SEEDS = [42, 43, 44, 45, 46]
@@ -29,8 +35,8 @@ def has_story_shape(s: dict) -> list[str]:
         fails.append(f"rare-piece NLL {s['rare_piece_nll']} < 10")
     if not s["post_event_ratio"] >= 1.25:
         fails.append(f"post-event ratio {s['post_event_ratio']:.2f} < 1.25")
-    if not s["heldout_rise_sigma"] >= 10:
-        fails.append(f"held-out rise {s['heldout_rise_sigma']:.1f} sigma < 10")
+    if not s["heldout_rise_sigma"] >= DAMAGE_SIGMA:
+        fails.append(f"held-out rise {s['heldout_rise_sigma']:.1f} sigma < {DAMAGE_SIGMA}")
     if not s["heldout_recovered_by_80"]:
         fails.append("held-out not back within 3 sigma by 80 steps")
     return fails
@@ -88,13 +94,15 @@ def test_broken_seed42_has_the_story_shape(symptoms_of):
 
 
 def test_broken_shape_holds_for_at_least_4_of_5_seeds(symptoms_of):
+    # 5 of 5 on A and X; 4 on B, where seed 46's post-event ratio is 1.24 (bar 1.25) and seed 44's 1.27
     failures = {seed: has_story_shape(symptoms_of("broken", seed)) for seed in SHAPE_SEEDS}
     assert sum(not f for f in failures.values()) >= 4, failures
 
 
-# The issue asked for < 5x (the feasibility study's numbers). On the pinned CPU kernels the
-# swaps give 9.5x and 8.7x: below the course's gradient-spike bar (utils.compare, 15x) and an
-# order of magnitude below `broken`. The runs win: the bar is the course's one definition.
+# The issue asked for < 5x (the feasibility study's numbers). The swaps give 3.4x / 4.6x / 9.5x
+# (common piece) and 2.7x / 3.0x / 4.2x (no rare piece): below the course's gradient-spike bar
+# (utils.compare, 15x) and at least 5x below `broken` (149x / 162x / 83x). The runs win: the bar is
+# the course's one definition.
 NO_SPIKE = GRAD_SPIKE_RATIO
 
 
@@ -102,23 +110,42 @@ def test_control_common_piece_removes_the_gradient_spike_not_the_damage(symptoms
     s = symptoms_of("control-common-piece")
     assert s["grad_norm_ratio"] < NO_SPIKE
     assert s["grad_norm_ratio"] * 5 < symptoms_of("broken", 42)["grad_norm_ratio"]
-    assert s["heldout_rise_sigma"] >= 10
+    assert s["heldout_rise_sigma"] >= DAMAGE_SIGMA                      # 31 / 36 / 29 sigma
 
 
 def test_control_mixed_shard_has_no_spike_and_no_damage(symptoms_of):
     s = symptoms_of("control-mixed-shard")
-    assert s["grad_norm_ratio"] < NO_SPIKE
-    assert s["heldout_rise_sigma"] < 3
+    assert s["grad_norm_ratio"] < NO_SPIKE                              # 1.5x / 2.3x / 8.7x
+    assert s["heldout_rise_sigma"] < NOISE_SIGMA                        # 0.2 / 0.6 / 0.9 sigma
 
 
 def test_control_no_rare_piece_damages_without_gradient_spike(symptoms_of):
     s = symptoms_of("control-no-rare-piece")
-    assert s["grad_norm_ratio"] < NO_SPIKE and s["heldout_rise_sigma"] >= 10
+    assert s["grad_norm_ratio"] < NO_SPIKE and s["heldout_rise_sigma"] >= DAMAGE_SIGMA   # 46 / 63 / 55 sigma
+
+
+def test_control_no_rare_piece_loss_jumps_when_the_shard_comes_and_when_it_goes():
+    """Two loss jumps, each above the spike detector's 1.5x its EMA: at 312 (the shard) and at 327
+    (ordinary data returns). Which one is larger, and so which one §1 reports as the spike step,
+    depends on the path: 327 on A and X, 312 on B."""
+    from utils import symptoms
+    from utils.runlog import ema
+    from utils.train import run_variant
+
+    log = run_variant("control-no-rare-piece", seed=42)
+    loss, e = log.steps["loss"], ema(log.steps["loss"])
+    assert loss[312] / e[311] >= symptoms.SPIKE_RATIO and loss[327] / e[326] >= symptoms.SPIKE_RATIO
+    assert symptoms.compute(log)["spike_step"] in (312, 327)
 
 
 def test_one_batch_is_a_harmless_gradient_spike(symptoms_of):
+    """The rare piece alone: the gradient spike (137x / 164x / 66x) without the damage. Its held-out
+    rise (1.7 / 4.5 / 1.8 sigma) stays below the damage bar and under a quarter of broken's on
+    every path; below the 3-sigma noise bar on A and X, not on B."""
     s = symptoms_of("one-batch")
-    assert s["grad_norm_ratio"] >= GRAD_SPIKE_RATIO and s["heldout_rise_sigma"] < 3
+    assert s["grad_norm_ratio"] >= GRAD_SPIKE_RATIO
+    assert damage_verdict(s["heldout_rise_sigma"]) != "yes"
+    assert s["heldout_rise_sigma"] * 4 < symptoms_of("broken", 42)["heldout_rise_sigma"]
 
 
 def test_healthy_run_has_no_spike(symptoms_of):
@@ -126,31 +153,63 @@ def test_healthy_run_has_no_spike(symptoms_of):
     assert s["spike_found"] is False and s["grad_norm_ratio"] < 5
 
 
-# The remediation claims the course makes (theory/phase-19/01 and the post-mortem).
-@pytest.mark.parametrize("variant, removes_damage", [
-    ("clip-0.5", False),
-    ("stratified", False),
-    ("stratified+clip-0.5", False),
-    ("stratified-covering", True),
-    ("control-mixed-shard", True),
-    ("emb-init-0.02", False),
-    ("retokenized", False),
+# The remediation claims the course makes (theory/phase-19/01, 04 and notebook 05): the held-out
+# damage verdict of each run (utils.compare.damage_verdict), with the verdicts it takes on the
+# paths we measured. Held-out rise in sigma, A / B / X:
+#   clip-0.5 23 / 27 / 14, stratified 34 / 6.1 / 22, stratified+clip-0.5 16 / 14 / 23,
+#   stratified-covering 8.1 / 1.7 / 2.5, control-mixed-shard 0.2 / 0.6 / 0.9,
+#   emb-init-0.02 49 / 49 / 64, retokenized 50 / 68 / 36 (broken 21 / 34 / 19).
+@pytest.mark.parametrize("variant, verdicts", [
+    ("clip-0.5", {"yes"}),                   # the damage stays
+    ("stratified", {"yes", "small"}),        # the damage is not removed (above the noise bar)
+    ("stratified+clip-0.5", {"yes"}),
+    ("stratified-covering", {"no", "small"}),  # no damage on B and X; small (8 sigma) on A
+    ("control-mixed-shard", {"no"}),         # the root-cause fix: no damage on every path
+    ("emb-init-0.02", {"yes"}),
+    ("retokenized", {"yes"}),
 ])
-def test_remediation_claims(symptoms_of, variant, removes_damage):
+def test_remediation_claims(symptoms_of, variant, verdicts):
     s = symptoms_of(variant)
-    assert (s["heldout_rise_sigma"] < 3) is removes_damage, s["heldout_rise_sigma"]
+    assert damage_verdict(s["heldout_rise_sigma"]) in verdicts, s["heldout_rise_sigma"]
+
+
+def test_stratified_covering_cuts_the_damage_well_below_brokens(symptoms_of):
+    """Whether stratified-covering falls below the 3-sigma noise bar depends on the path; on every
+    path its rise is under half of broken's (8.1 of 21 / 1.7 of 34 / 2.5 of 19 sigma). No other
+    candidate but the shuffled shard does that on every path."""
+    broken = symptoms_of("broken")["heldout_rise_sigma"]
+    assert symptoms_of("stratified-covering")["heldout_rise_sigma"] * 2 < broken
+    for other in ["clip-0.5", "stratified+clip-0.5", "emb-init-0.02", "retokenized"]:
+        assert symptoms_of(other)["heldout_rise_sigma"] >= DAMAGE_SIGMA, other
+
+
+def test_stratified_covering_moves_the_gradient_spike_before_the_event_window():
+    """Stratifying with the covering threshold spreads the shard from step 310 on: the first `tten`
+    sentences arrive two steps before the designed event step, and the rare rows' gradient spike
+    comes with them (94x / 24x / 26x its median). The event window read from 312 (12.9x / 11.9x /
+    12.4x) does not see it: the spike is moved, not removed."""
+    from utils import dashboard
+    from utils.stability_check import grad_spike
+    from utils.train import run_variant
+
+    log = run_variant("stratified-covering", seed=42)
+    shard = dashboard.shard_counts(log)
+    assert shard.index(1) == 310 and not any(shard[:310])
+    spike = grad_spike(log)
+    assert spike["step"] in (310, 311) and spike["ratio"] >= GRAD_SPIKE_RATIO
 
 
 def test_clip_cannot_change_the_preclip_norm_spike(symptoms_of):
-    assert symptoms_of("clip-0.5")["grad_norm_ratio"] >= 15
+    assert symptoms_of("clip-0.5")["grad_norm_ratio"] >= GRAD_SPIKE_RATIO      # 257x / 297x / 248x
 
 
 def test_retokenizing_keeps_the_gradient_spike(symptoms_of):
-    assert symptoms_of("retokenized")["grad_norm_ratio"] >= 15
+    assert symptoms_of("retokenized")["grad_norm_ratio"] >= GRAD_SPIKE_RATIO   # 57x / 74x / 158x
 
 
 def test_embedding_init_shrinks_the_gradient_spike(symptoms_of):
-    # the study saw more than 4x; the pinned runs give 83 -> 37 (2.3x): smaller, still a spike
+    # the study saw more than 4x; the runs give 149 -> 12 (A), 162 -> 12.5 (B), 83 -> 37 (X): less
+    # than half on every path; below the 15x bar on A and B, still above it on X
     assert symptoms_of("emb-init-0.02")["grad_norm_ratio"] < symptoms_of("broken")["grad_norm_ratio"] / 2
 
 

@@ -2,6 +2,20 @@
 
     rows = compare_variants(["broken", "clip-0.5", "stratified-covering"])
     print(markdown_table(rows))
+
+The course's bars, the same on every floating-point path (utils/reference_path.py):
+
+- a **gradient spike**: the largest pre-clip gradient norm of the event window at least
+  ``GRAD_SPIKE_RATIO`` (15) times its median before;
+- **damage**: a held-out rise of at least ``DAMAGE_SIGMA`` (10) σ of its noise before the event;
+- **no damage**: a rise below ``NOISE_SIGMA`` (3) σ, no more than the noise moves it.
+
+Between the last two bars a rise is **small**: more than noise on that path, well below damage.
+The bars are far apart because the rises are chaotic and their σ is measured on a handful of
+noisy evaluations: on another floating-point path the same variant can move to a neighbouring
+verdict (stratified-covering: small on the reference path, no on two others), but in every run
+we measured none moved from damage to no damage. tests/test_spike.py asserts what holds on every
+path we measured.
 """
 from __future__ import annotations
 
@@ -14,10 +28,21 @@ COLUMNS = {
     "heldout_rise_sigma": "held-out rise (σ)",
     "post_event_ratio": "post-event ratio",
     "gradient_spike": "gradient spike?",
-    "damage": "lasting damage?",
+    "damage": "held-out damage?",
 }
 GRAD_SPIKE_RATIO = 15     # the acceptance bar for a gradient spike
-DAMAGE_SIGMA = 3          # a held-out rise above 3σ of its noise counts as damage
+DAMAGE_SIGMA = 10         # a held-out rise of at least 10σ of its noise is damage
+NOISE_SIGMA = 3           # below 3σ the held-out loss moved no more than its noise: no damage
+
+
+def damage_verdict(rise_sigma: float | None) -> str:
+    """"yes" (rise ≥ DAMAGE_SIGMA), "no" (< NOISE_SIGMA) or "small" (in between) for a held-out rise
+    in units of its noise; "?" when there is no rise to judge."""
+    if rise_sigma is None or rise_sigma != rise_sigma:
+        return "?"
+    if rise_sigma >= DAMAGE_SIGMA:
+        return "yes"
+    return "no" if rise_sigma < NOISE_SIGMA else "small"
 
 
 def compare_variants(names: list[str], seed: int = 42, progress: bool = True) -> list[dict]:
@@ -36,7 +61,7 @@ def compare_variants(names: list[str], seed: int = 42, progress: bool = True) ->
             "heldout_rise_sigma": s["heldout_rise_sigma"],
             "post_event_ratio": s["post_event_ratio"],
             "gradient_spike": "yes" if s["grad_norm_ratio"] >= GRAD_SPIKE_RATIO else "no",
-            "damage": "yes" if s["heldout_rise_sigma"] >= DAMAGE_SIGMA else "no",
+            "damage": damage_verdict(s["heldout_rise_sigma"]),
         })
     return rows
 

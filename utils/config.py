@@ -86,7 +86,7 @@ SPIKE_VARIANTS = list(VARIANTS)
 
 # Phase 19's classic failure patterns (utils.patterns), each a real run of the same mini-GPT on the
 # healthy data order, engineered only through model, precision and hyperparameter choices.
-_FP16 = dict(attention="manual", peak_lr=3e-2, steps=300)     # 10x the course's peak LR
+_FP16 = dict(attention="manual", peak_lr=6e-2, steps=200)     # 20x the course's peak LR
 _JUMP = dict(warmup=250, peak_lr=6e-3, steps=340)
 PATTERN_VARIANTS: dict[str, dict] = {
     "fp16-overflow": dict(**_FP16, dtype="float16"),
@@ -95,8 +95,8 @@ PATTERN_VARIANTS: dict[str, dict] = {
     "lr-discontinuity": dict(**_JUMP, lr_schedule="jump", lr_jump_from=0.1),
     "lr-continuous": dict(**_JUMP),
     "optimizer-reset": dict(reset_optimizer_at=300, steps=340),
-    "nan": dict(attention="naive", steps=320),
-    "nan-stable-softmax": dict(attention="manual", steps=320),
+    "nan": dict(attention="naive", peak_lr=6e-3, steps=200),            # 2x the course's peak LR
+    "nan-stable-softmax": dict(attention="manual", peak_lr=6e-3, steps=200),
 }
 
 

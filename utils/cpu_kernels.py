@@ -7,17 +7,21 @@ course pins them, as it pins the thread count:
 
 - ``ATEN_CPU_CAPABILITY=default``: PyTorch's own kernels (softmax, LayerNorm, GELU, AdamW, ...)
   take their portable path instead of the widest vector unit the CPU has;
-- ``MKL_CBWR=COMPATIBLE``: MKL's matrix products take the branch that gives the same bits on
-  every x86-64 processor (MKL's "conditional numerical reproducibility");
+- ``MKL_CBWR=COMPATIBLE``: MKL's matrix products take its portable SSE2 branch (MKL's
+  "conditional numerical reproducibility"; it promises the same bits run after run, not across
+  every vendor's processor);
 - ``DNNL_MAX_CPU_ISA=SSE41``: the same for oneDNN, which serves some half-precision work.
 
 The variables are read once, at the first operation that needs them, so they must be set before
 any tensor work: ``import utils`` sets them (unless you set them yourself), and
 ``scripts/start.sh`` and ``scripts/test.sh`` export them for every kernel.
 
-The price is speed: the portable kernels make a training step about 2.4x slower than the AVX-512
-ones on the course's 2-core machine (``benchmarks/bench_kernel_paths.py`` prints the ratio for
-yours). The course pays it so that a number in a text is the number a learner gets.
+The pin makes a machine repeat its own runs bit for bit and narrows how many different results
+exist, but it does not make every CPU agree: two cloud machines with this very pin gave the
+canonical spike's gradient norm as 129.4 and 214.5. That is why the texts' numbers are those of a
+named reference path, and the course's conclusions are tested on every path
+(``utils/reference_path.py``). The price of the pin is speed: the portable kernels make a training
+step about 2x slower than the AVX-512 ones (``benchmarks/bench_kernel_paths.py`` prints the ratio).
 """
 from __future__ import annotations
 

@@ -26,8 +26,18 @@ lesson line of that phase (``utils.notes.read_lessons``). Once phase 19 is hande
 post-mortem exists), every post-mortem ``phase-19/notes/postmortems/<run-id>.md`` must parse
 (``utils.postmortem.parse_markdown``), have no problems in any section
 (``utils.postmortem.validate``), and its §1 symptoms must match a fresh run of the ``broken``
-variant (seed 42) within the stated tolerances (``utils.postmortem.compare_symptoms`` against
+variant (seed 42) within the stated tolerances (``utils.postmortem.check_symptoms`` against
 ``utils.symptoms.compute``; the run is trained once per grading run).
+
+Floating-point paths. The runs are chaotic in the last bits: a learner's machine may compute on
+another floating-point path than the grader's and give the same spike with other numbers
+(``utils/reference_path.py``). A post-mortem records the path its §1 was typed on (the
+fingerprint the form writes, ``- Floating-point path: …``; none recorded = the reference path),
+the grader's run gives its own (the run's final ``param_hash``). On the same path every §1
+number is compared within the tolerances. On different paths the check compares only what every
+path shares (spike step, learning rate, dtype, batch, unusual tokens) and the spike's shape
+(peak ≥ 2× the EMA, gradient norm ≥ 15× the median before, recovered), and its message says
+that §1 was typed on another path.
 
 Output (``--out``, default ``grading-out/``, which git ignores): ``<learner>.md`` per learner
 (notebook -> check -> pass/FAIL with the message; notes -> check -> pass/FAIL) and the class
@@ -476,7 +486,9 @@ def postmortem_files(folder: Path) -> list[Path]:
 
 
 def reference_symptoms() -> dict:
-    """The §1 symptoms of a fresh run of the broken variant (seed 42): a real ~6 s training run."""
+    """The §1 symptoms of a fresh run of the broken variant (seed 42): a real ~6 s training run.
+
+    Its ``param_hash`` (the final parameter CRC) is this grader's floating-point path."""
     from utils import symptoms
     from utils.train import run_variant
 
@@ -532,11 +544,9 @@ def grade_notes(learner: str, snapshot_root: Path, phases_done: list[int],
             checks.append(Check(f"{label}: §1 vs run log ({REFERENCE_VARIANT}, seed {REFERENCE_SEED})",
                                 False, _short(f"not compared: {reference}")))
             continue
-        compared = postmortem.compare_symptoms(pm.symptoms, reference)
-        wrong = [c.message for c in compared if not c.ok]
-        checks.append(Check(
-            f"{label}: §1 vs run log ({REFERENCE_VARIANT}, seed {REFERENCE_SEED})", not wrong,
-            _short("; ".join(wrong)) if wrong else f"{len(compared)} symptoms within tolerance"))
+        report = postmortem.check_symptoms(pm.symptoms, reference)
+        checks.append(Check(f"{label}: §1 vs run log ({REFERENCE_VARIANT}, seed {REFERENCE_SEED})",
+                            report.ok, _short(report.summary())))
     return checks
 
 

@@ -10,7 +10,7 @@ pattern            run(s)                      what is chosen                   
 long-tail-token    broken, one-batch           a never-trained rare piece (§A13)        3, 7
 data-order         control-no-rare-piece       15 consecutive same-kind batches         1, 6
 fp16-overflow      fp16-overflow               float16 autocast, no loss scaling,       8, 4, 1
-                                               explicit attention, LR 10× the course's
+                                               explicit attention, LR 20× the course's
 lr-discontinuity   lr-discontinuity            warmup ends at 0.1× peak, then jumps     2, 1
 optimizer-reset    optimizer-reset             step 300 reloads the model, not AdamW    5, 1
 nan-non-recovery   nan                         softmax written without max-subtraction  8, 4
@@ -214,6 +214,10 @@ def _facts(name: str, seed: int) -> dict:
         "attn_min_score_before": low[k - 1] if low and k else None,
         "attn_min_score_at": low[k] if low and k is not None and k < len(low) else None,
         "attn_abs_score_before": max(abs(attn[k - 1]), abs(low[k - 1])) if low and attn and k else None,
+        # the largest finite logit magnitude, either side, before the first non-finite step
+        "attn_abs_score_peak_before": max((abs(v) for v in [*(attn or [])[:k], *(low or [])[:k]] if math.isfinite(v)),
+                                          default=None) if k is not None else None,
+        "overflow_side": _overflow_side(attn, low, k),
         # negative-side overflow: steps whose smallest visible logit is already -inf (float16) while
         # the loss is still finite (a row with some -inf logits is fine; a row of only -inf is 0/0)
         "attn_min_inf_first_step": next((s for s, v in enumerate(low or []) if v == -math.inf), None),
@@ -224,6 +228,11 @@ def _facts(name: str, seed: int) -> dict:
             (e["step"] for e in skips if e["step"] >= cfg["warmup"]), None),
         "final_loss_scale": skips[-1]["scale"] if skips else None,
         "skips_before_warmup": sum(e["step"] < cfg["warmup"] for e in skips),
+        # GradScaler runs: how the skips go on once the forward pass has overflowed
+        "steps_from_first_overflow": len(log) - bad["loss"] if bad["loss"] is not None else None,
+        "skips_from_first_overflow": (sum(e["step"] >= bad["loss"] for e in skips)
+                                      if bad["loss"] is not None else None),
+        "scale_below_one_step": next((e["step"] for e in skips if e["scale"] < 1), None),
         "zero_grad_steps": sum(1 for g in log.steps["grad_norm_preclip"] if g == 0.0),
         "lr_jump_step": jump["step"], "lr_jump_factor": jump["factor"],
         "lr_before_jump": jump["lr_before"], "lr_after_jump": jump["lr_after"],
@@ -245,6 +254,20 @@ def _facts(name: str, seed: int) -> dict:
     if name == "nan":
         facts.update(_rollback_facts(seed))
     return facts
+
+
+def _overflow_side(high: list | None, low: list | None, k: int | None) -> str | None:
+    """Which logged attention logit was no longer finite at step ``k`` (the first non-finite
+    step): "positive" (the largest is +inf), "negative" (the smallest visible one is -inf),
+    "both", "nan" (a nan reached the logits, e.g. from an earlier layer's softmax) or "none"
+    (both finite: the overflow was elsewhere)."""
+    if not high or not low or k is None or k >= len(high):
+        return None
+    hi, lo = high[k], low[k]
+    if math.isnan(hi) or math.isnan(lo):
+        return "nan"
+    side = {(True, False): "positive", (False, True): "negative", (True, True): "both"}
+    return side.get((hi == math.inf, lo == -math.inf), "none")
 
 
 def _reset_facts(log: RunLog, at: int, n: int = 20) -> dict:

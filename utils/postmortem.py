@@ -17,6 +17,9 @@ This module is pure logic (no widgets; `utils.postmortem_forms` is the thin ipyw
 - `validate(pm)` -> list of `Problem` (an empty section is itself named as a problem);
 - `compare_symptoms(...)` -> the learner's typed symptoms against the run log, within stated
   tolerances (`DEFAULT_TOLERANCES`);
+- `check_symptoms(...)` -> the same, aware of floating-point paths: §1 records the path its
+  numbers were read on (`Symptoms.fingerprint`, see `utils/reference_path.py`); against a run
+  log of another path only what every path shares is compared (`compare_symptoms_across_paths`);
 - `draft_symptoms(reference)` -> symptoms pre-filled from the run log, marked as drafted until
   the learner confirms each field;
 - `render_markdown(pm)` / `parse_markdown(text)` -> an exact round trip;
@@ -36,6 +39,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
+
+from utils.compare import GRAD_SPIKE_RATIO
+from utils.reference_path import REFERENCE
 
 PHASE = 19
 POSTMORTEM_FOLDER = "postmortems"
@@ -101,6 +107,22 @@ FLOAT_FIELDS = ("pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_precli
 # A diverged run can log NaN or inf for losses and the gradient norm.
 NONFINITE_OK_FIELDS = ("pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_preclip")
 
+# The runs are chaotic in the last bits of floating-point arithmetic: two machines give the same
+# spike with other numbers (utils/reference_path.py). §1 therefore records on which path its
+# numbers were read: the fingerprint of that machine (the final parameter CRC of the broken run,
+# seed 42), written as "- Floating-point path: d904fde0" above the table. A post-mortem that
+# records none counts as written on the reference path.
+PATH_LABEL = "Floating-point path"
+_FINGERPRINT_RE = re.compile(r"[0-9a-f]{8}")
+# Which §1 fields every path shares. A path is known only for the course's broken run (see
+# `run_fingerprint`), whose spike is built into its data order: the shard's first batch comes at
+# the same step on every machine, and the data order, the schedule and the dtype do not depend on
+# rounding, so the spike's step, batch, unusual tokens, learning rate and dtype are the same.
+PATH_INDEPENDENT_FIELDS: tuple[str, ...] = ("spike_step", "lr_at_spike", "dtype", "batch_index", "unusual_tokens")
+# The shape a spike has on every path (tests/test_spike.py, has_story_shape): the peak at least
+# twice the EMA before it, the pre-clip gradient norm at least GRAD_SPIKE_RATIO times its median.
+SHAPE_LOSS_RATIO = 2.0
+
 SYMPTOM_HINTS: dict[str, str] = {
     "spike_step": "the step where the spike began (a whole number)",
     "pre_spike_ema": "the 50-step EMA of the loss just before the spike (a number)",
@@ -158,6 +180,10 @@ class Symptoms:
     `drafted` names the fields that `draft_symptoms` filled from the run log; `confirmed` names
     the fields the learner ticked as checked. A drafted field that is not confirmed is reported
     by `validate`. Numbers passed in are stored as text (312 -> "312").
+
+    `fingerprint` names the floating-point path the numbers were read on: the fingerprint
+    (``utils.reference_path.fingerprint()``) of the machine whose run the learner read, which the
+    form records from the run log it drafts from. "" means not recorded: the reference path.
     """
 
     spike_step: str = ""
@@ -171,10 +197,12 @@ class Symptoms:
     unusual_tokens: list[str] = field(default_factory=list)
     drafted: set[str] = field(default_factory=set)
     confirmed: set[str] = field(default_factory=set)
+    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         for name in SYMPTOM_FIELDS[:-1]:
             setattr(self, name, _as_text(getattr(self, name)))
+        self.fingerprint = _as_text(self.fingerprint)
         self.unusual_tokens = [str(t) for t in self.unusual_tokens]
         self.drafted = set(self.drafted)
         self.confirmed = set(self.confirmed)
@@ -183,7 +211,7 @@ class Symptoms:
             raise ValueError(f"not symptom fields: {sorted(unknown)}")
 
     def is_empty(self) -> bool:
-        """True when no field holds anything."""
+        """True when no field holds anything (the recorded path alone is no symptom)."""
         return not self.unusual_tokens and all(not getattr(self, n).strip() for n in SYMPTOM_FIELDS[:-1])
 
 
@@ -392,6 +420,9 @@ def _check_symptoms(s: Symptoms) -> list[Problem]:
     for i, token in enumerate(s.unusual_tokens, start=1):
         if token == "":
             out.append(Problem(1, "unusual_tokens", f"token {i} is empty"))
+    if s.fingerprint and not _FINGERPRINT_RE.fullmatch(s.fingerprint):
+        out.append(Problem(1, "fingerprint", f"{s.fingerprint!r} is not a floating-point path (8 hex digits, "
+                                             "as the form records it from the run log): leave it as written"))
     ema, peak = values.get("pre_spike_ema"), values.get("peak_loss")
     if ema is not None and peak is not None and math.isfinite(ema) and math.isfinite(peak) and peak <= ema:
         out.append(Problem(1, "peak_loss", f"{s.peak_loss.strip()} is not above the pre-spike EMA "
@@ -713,7 +744,9 @@ def compare_symptoms(pm_symptoms: Symptoms, reference: dict, tolerances: dict | 
     not None are checked (a run log without a spike has spike_step None). `tolerances` overrides defaults,
     per field, with a `Tolerance` or a bare amount (keeping the default's kind).
     Each message reads like "peak_loss: you typed 2.1, the run log says 3.15
-    (off by 1.05, 33 %; tolerance 5 %) — not ok".
+    (off by 1.05, 33 %; tolerance 5 %) — not ok". The tolerances assume §1 and the run log come
+    from the same floating-point path; `check_symptoms` chooses between this and
+    `compare_symptoms_across_paths`.
     """
     tols = _merge_tolerances(tolerances)
     peak_step = _ref_number("spike_step", reference.get("peak_step"))
@@ -774,12 +807,147 @@ def _compare_tokens(typed: list[str], expected: list[str], tol: Tolerance) -> Sy
                         json.dumps(expected, ensure_ascii=False), float(off), rel, tol, ok, msg)
 
 
+def run_fingerprint(reference: dict) -> str | None:
+    """The floating-point path a run log's symptoms were computed on, or None when it cannot be told.
+
+    The path of a machine is the final parameter CRC of its ``broken`` run with seed 42
+    (``utils.reference_path.fingerprint()``), so it can be read off that run's symptoms
+    (``utils.symptoms.compute`` gives ``param_hash``). For any other run, or symptoms without
+    ``param_hash``, it cannot. (A broken run cut short would give another CRC: it then looks like
+    another path, and §1 is checked on what every path shares, the side that wrongs nobody.)
+    """
+    if reference.get("variant") != REFERENCE["variant"] or reference.get("seed") != REFERENCE["seed"]:
+        return None
+    value = reference.get("param_hash")
+    return value if isinstance(value, str) and value else None
+
+
+def written_fingerprint(symptoms: Symptoms) -> str:
+    """The path §1 was written on: the recorded one, else the reference path."""
+    return symptoms.fingerprint.strip() or REFERENCE["param_hash"]
+
+
+def _typed_float(symptoms: Symptoms, name: str) -> float | None:
+    number = parse_number(getattr(symptoms, name), allow_nonfinite=True)
+    return None if number is None else float(number)
+
+
+def compare_symptoms_across_paths(pm_symptoms: Symptoms, reference: dict,
+                                  tolerances: dict | None = None) -> list[SymptomCheck]:
+    """§1 written on another floating-point path against this run log: one check per field.
+
+    The fields every path shares (`PATH_INDEPENDENT_FIELDS`: the step, learning rate, dtype,
+    batch and unusual tokens) are compared as `compare_symptoms` does. The numbers that depend on
+    the path are checked for the spike's shape instead, which every path has: the peak at least
+    `SHAPE_LOSS_RATIO` times the typed EMA, the pre-clip gradient norm at least
+    `GRAD_SPIKE_RATIO` times this run log's median before the spike (that median hardly depends
+    on the path), and a recovery loss nearer the EMA than the peak (or the same word as the log).
+    """
+    tols = _merge_tolerances(tolerances)
+    exact = {c.field: c for c in compare_symptoms(pm_symptoms, reference, tolerances)}
+    ema, peak = _typed_float(pm_symptoms, "pre_spike_ema"), _typed_float(pm_symptoms, "peak_loss")
+    shape_ok = ema is not None and peak is not None and math.isfinite(ema) and math.isfinite(peak) and ema > 0
+    checks = []
+    for name in SYMPTOM_FIELDS:
+        if name not in exact:
+            continue                       # not in the run log (a run without a spike)
+        if name in PATH_INDEPENDENT_FIELDS:
+            checks.append(exact[name])
+            continue
+        typed, tol = getattr(pm_symptoms, name).strip(), tols[name]
+        if name == "pre_spike_ema":
+            ok = shape_ok
+            msg = (f"pre_spike_ema: you typed {typed or '(nothing)'} on another path (this run log says "
+                   f"{exact[name].expected}; compared through the loss ratio) — {'ok' if ok else 'not ok'}")
+        elif name == "peak_loss":
+            ratio = peak / ema if shape_ok else None
+            ok = ratio is not None and ratio >= SHAPE_LOSS_RATIO
+            shown = f"{ratio:.3g}" if ratio is not None else "not a ratio of two numbers"
+            msg = (f"peak_loss: you typed {typed or '(nothing)'}, {shown}× your pre-spike EMA "
+                   f"(a spike on every path: at least {_fmt(SHAPE_LOSS_RATIO)}×) — {'ok' if ok else 'not ok'}")
+        elif name == "grad_norm_preclip":
+            norm, base = _typed_float(pm_symptoms, name), _ref_number(name, reference.get("grad_norm_baseline"))
+            if base is None or not math.isfinite(base) or base <= 0:
+                ok = norm is not None and math.isfinite(norm) and norm > 0
+                bar = "a positive number"
+            else:
+                ok = norm is not None and math.isfinite(norm) and norm >= GRAD_SPIKE_RATIO * base
+                bar = f"at least {GRAD_SPIKE_RATIO}× the run log's median {_fmt(base)} before the spike"
+            msg = f"grad_norm_preclip: you typed {typed or '(nothing)'} ({bar}) — {'ok' if ok else 'not ok'}"
+        else:                               # recovery_loss
+            expected = _ref_recovery(reference[name])
+            if isinstance(expected, str) or _is_recovery_word(typed):
+                checks.append(exact[name])  # words ("did not recover", "NaN") are the same on every path
+                continue
+            rec = _typed_float(pm_symptoms, name)
+            ok = shape_ok and rec is not None and math.isfinite(rec) and abs(rec - ema) < abs(rec - peak)
+            msg = (f"recovery_loss: you typed {typed or '(nothing)'} (recovered on every path: nearer your "
+                   f"pre-spike EMA than your peak) — {'ok' if ok else 'not ok'}")
+        checks.append(SymptomCheck(name, getattr(pm_symptoms, name), exact[name].expected, None, None, tol, ok, msg))
+    return checks
+
+
+@dataclass(frozen=True)
+class SymptomsReport:
+    """§1 against a run log, knowing on which floating-point path each was computed.
+
+    ``written_on``: the post-mortem's path (the reference path when it records none);
+    ``run_on``: the run log's path (None: cannot be told, then compared as the same path).
+    """
+
+    written_on: str
+    run_on: str | None
+    checks: list[SymptomCheck]
+
+    @property
+    def same_path(self) -> bool:
+        return self.run_on is None or self.run_on == self.written_on
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def wrong(self) -> list[str]:
+        return [c.message for c in self.checks if not c.ok]
+
+    def path_note(self) -> str:
+        """"" on the same path; else one sentence saying the exact numbers were not compared."""
+        if self.same_path:
+            return ""
+        return (f"§1 typed on another floating-point path ({self.written_on}; this run log: {self.run_on}), "
+                "so only what every path shares and the spike's shape were compared")
+
+    def summary(self) -> str:
+        """One line: what is wrong, or that §1 matches (and how, when the paths differ)."""
+        note = self.path_note()
+        if self.wrong:
+            return (note + ": " if note else "") + "; ".join(self.wrong)
+        if note:
+            return f"{note}: all {len(self.checks)} agree"
+        return f"{len(self.checks)} symptoms within tolerance"
+
+
+def check_symptoms(pm_symptoms: Symptoms, reference: dict, tolerances: dict | None = None) -> SymptomsReport:
+    """§1 against a run log, path-aware: exactly (`compare_symptoms`) when §1 was written on the run
+    log's floating-point path, else on what every path shares (`compare_symptoms_across_paths`).
+
+    A §1 that records no path counts as written on the reference path; a run log whose path cannot
+    be told (`run_fingerprint` is None) counts as on §1's path.
+    """
+    written, run = written_fingerprint(pm_symptoms), run_fingerprint(reference)
+    if run is None or run == written:
+        return SymptomsReport(written, run, compare_symptoms(pm_symptoms, reference, tolerances))
+    return SymptomsReport(written, run, compare_symptoms_across_paths(pm_symptoms, reference, tolerances))
+
+
 def draft_symptoms(reference: dict) -> Symptoms:
     """Symptoms filled from the run log, each filled field marked drafted (and not confirmed).
 
     Numbers are written with 4 significant digits, as a learner would read them off a panel.
+    The run log's floating-point path is recorded (`run_fingerprint`; "" when it cannot be told).
     """
-    s = Symptoms()
+    s = Symptoms(fingerprint=run_fingerprint(reference) or "")
     for name in SYMPTOM_FIELDS:
         if name not in reference or (reference[name] is None and name != "recovery_loss"):
             continue
@@ -864,6 +1032,8 @@ def render_markdown(pm: PostMortem) -> str:
     lines = [TITLE + SEP + _encode(pm.date, forbid=("—",)) + SEP + _encode(pm.run_id), ""]
 
     lines += [SECTION_HEADINGS[1], ""]
+    if s.fingerprint:
+        lines += [f"- {PATH_LABEL}: {_encode(s.fingerprint)}", ""]
     rows = []
     for name in SYMPTOM_FIELDS:
         value = json.dumps(s.unusual_tokens, ensure_ascii=False) if name == "unusual_tokens" else getattr(s, name)
@@ -965,7 +1135,13 @@ def parse_markdown(text: str) -> PostMortem:
             drafted.add(name)
         if is_confirmed:
             confirmed.add(name)
-    symptoms = Symptoms(**values, unusual_tokens=tokens, drafted=drafted, confirmed=confirmed)
+    prefix = f"- {PATH_LABEL}:"
+    recorded = [line for line in bodies[1] if line.startswith(prefix)]
+    if len(recorded) > 1:
+        raise ValueError(f"§1 records its floating-point path more than once ({prefix!r})")
+    fingerprint = _decode(recorded[0][len(prefix):].removeprefix(" ")) if recorded else ""
+    symptoms = Symptoms(**values, unusual_tokens=tokens, drafted=drafted, confirmed=confirmed,
+                        fingerprint=fingerprint)
 
     hypotheses = [Hypothesis(_int_or_none(r), _uncell(t), parse_int_list(p))
                   for r, t, p in _table_rows(bodies[2], 3)]

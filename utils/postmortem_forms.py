@@ -11,6 +11,10 @@ dataclasses there, and its Check button shows what `postmortem.validate` says ab
 
 Every form is built headless (no kernel needed): tests set `.value` on widgets and call the
 click handlers (`form.check()`, `form.draft()`, ...) directly.
+
+The §1 form records on which floating-point path its numbers were read (the fingerprint of the
+machine whose run log it was given, `postmortem.run_fingerprint`); the saved file keeps it, so
+that a check on another machine compares §1 on what every path shares (`postmortem.check_symptoms`).
 """
 
 from __future__ import annotations
@@ -143,13 +147,22 @@ class SectionForm:
 
 
 class SymptomsForm(SectionForm):
-    """§1: one text box per symptom, a confirm box per drafted field, Draft and Compare buttons."""
+    """§1: one text box per symptom, a confirm box per drafted field, Draft and Compare buttons.
+
+    The form records on which floating-point path the numbers were read (`fingerprint`, shown
+    above the boxes): the path of its run log `reference` (`postmortem.run_fingerprint`), i.e. of
+    the machine the notebook runs on, for what is typed or drafted here. A loaded post-mortem keeps
+    the path it was saved with.
+    """
 
     section = 1
 
     def __init__(self, reference: dict | None = None) -> None:
         super().__init__()
         self.reference = reference
+        self.fingerprint = self._run_log_path()
+        self.path_label = widgets.HTML()
+        self._show_path()
         self.drafted: set[str] = set()
         self.inputs: dict[str, widgets.Widget] = {}
         self.confirms: dict[str, widgets.Checkbox] = {}
@@ -177,7 +190,17 @@ class SymptomsForm(SectionForm):
         self.compare_button = widgets.Button(description="Compare with the run log", disabled=reference is None)
         self.compare_button.layout.width = "200px"
         self.compare_button.on_click(lambda _button: self.compare())
-        self._assemble(*rows, buttons=(self.draft_button, self.compare_button))
+        self._assemble(self.path_label, *rows, buttons=(self.draft_button, self.compare_button))
+
+    def _run_log_path(self) -> str:
+        """The floating-point path of the run log this form drafts from ("" when it has none, or
+        when it is not the broken run with seed 42)."""
+        return (pmod.run_fingerprint(self.reference) or "") if self.reference is not None else ""
+
+    def _show_path(self) -> None:
+        what = html.escape(self.fingerprint) if self.fingerprint else "not recorded (counts as the reference path)"
+        self.path_label.value = (f"<i>{pmod.PATH_LABEL} of these numbers: {what} "
+                                 f"(see utils/reference_path.py)</i>")
 
     def draft(self) -> Symptoms:
         """Fill every field from the run log, marked drafted and not confirmed."""
@@ -189,19 +212,25 @@ class SymptomsForm(SectionForm):
         return drafted
 
     def compare(self) -> list[pmod.SymptomCheck]:
-        """Compare what is typed with the run log, within the stated tolerances."""
+        """Compare what is typed with the run log, within the stated tolerances (on what every
+        floating-point path shares when the numbers were read on another path than the log's)."""
         if self.reference is None:
             raise ValueError("no run log to compare with")
-        checks = pmod.compare_symptoms(self.collect(), self.reference)
-        self.show([f"{'✓' if c.ok else '✗'} {c.message}" for c in checks])
-        return checks
+        report = pmod.check_symptoms(self.collect(), self.reference)
+        note = [f"! {report.path_note()}"] if report.path_note() else []
+        self.show(note + [f"{'✓' if c.ok else '✗'} {c.message}" for c in report.checks])
+        return report.checks
 
     def collect(self) -> Symptoms:
         values = {name: box.value for name, box in self.inputs.items()}
         confirmed = {name for name, box in self.confirms.items() if box.value}
-        return Symptoms(**values, drafted=set(self.drafted), confirmed=confirmed)
+        return Symptoms(**values, drafted=set(self.drafted), confirmed=confirmed, fingerprint=self.fingerprint)
 
     def fill(self, value: Symptoms) -> None:
+        """Show `value`, keeping the path it records ("" for a post-mortem that records none: the
+        reference path, as everywhere else)."""
+        self.fingerprint = value.fingerprint
+        self._show_path()
         self.drafted = set(value.drafted)
         for name in SYMPTOM_FIELDS:
             self.inputs[name].value = list(value.unusual_tokens) if name == "unusual_tokens" else getattr(value, name)

@@ -3,7 +3,8 @@
 Only active when the environment variable ``COURSE_RUN_CACHE`` names a folder (scripts/test.sh
 points it at a fresh temporary folder for each session, so nothing survives the session and every
 number is still computed fresh). The key is the run's full config, a hash of the code that
-trains it and the CPU kernel path, so a changed config or a changed module never reuses an old log.
+trains it and the CPU kernel path (capability and the pinned variables), so a changed config,
+a changed module or another kernel path never reuses an old log.
 """
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from pathlib import Path
 from .config import RunConfig
 from .runlog import RunLog
 
-TRAINING_MODULES = ["cpu_kernels", "corpus", "bpe", "model", "schedule", "config", "data_order", "train", "runlog"]
+# The code a run's numbers depend on. (utils/config.py and utils/cpu_kernels.py are not listed: the key
+# holds the run's full config and the kernel path themselves, so editing one variant's entry does not
+# invalidate every other run.)
+TRAINING_MODULES = ["corpus", "bpe", "model", "schedule", "data_order", "train", "runlog"]
 
 
 def _code_hash() -> str:
@@ -31,8 +35,9 @@ def cache_path(cfg: RunConfig) -> Path | None:
     folder = os.environ.get("COURSE_RUN_CACHE")
     if not folder:
         return None
-    from .cpu_kernels import capability
-    key = hashlib.sha256((json.dumps(cfg.to_dict(), sort_keys=True) + _code_hash() + capability())
+    from .cpu_kernels import PINNED, capability
+    path = capability() + "".join(f"|{name}={os.environ.get(name, '')}" for name in sorted(PINNED))
+    key = hashlib.sha256((json.dumps(cfg.to_dict(), sort_keys=True) + _code_hash() + path)
                          .encode()).hexdigest()[:20]
     return Path(folder) / f"{cfg.run_id}-{key}.json"
 

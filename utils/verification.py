@@ -205,15 +205,16 @@ def format_matrix(checks: dict[str, list[ExpectationRow]]) -> str:
 def format_comparison(results: dict[str, dict]) -> str:
     """The event metrics of several runs (``utils.symptoms.compute`` dicts), one line per run, with
     the course's two verdicts: a gradient spike (grad ratio ≥ ``utils.compare.GRAD_SPIKE_RATIO``)
-    and lasting damage (held-out rise ≥ ``utils.compare.DAMAGE_SIGMA`` σ of its noise)."""
-    from .compare import DAMAGE_SIGMA, GRAD_SPIKE_RATIO
+    and held-out damage (``utils.compare.damage_verdict``: yes from ``DAMAGE_SIGMA`` σ of its
+    noise, no below ``NOISE_SIGMA`` σ, small in between)."""
+    from .compare import GRAD_SPIKE_RATIO, damage_verdict
 
     first = max(len("variant"), *(len(n) for n in results))
     lines = [f"{'variant':{first}}  {'loss÷EMA':>8}  {'grad ratio':>10}  {'held-out rise':>13}  "
              f"{'post-event':>10}  gradient spike  damage"]
     for name, r in results.items():
         spike = "yes" if r["grad_norm_ratio"] >= GRAD_SPIKE_RATIO else "no"
-        damage = "yes" if r["heldout_rise_sigma"] >= DAMAGE_SIGMA else "no"
+        damage = damage_verdict(r["heldout_rise_sigma"])
         lines.append(f"{name:{first}}  {r['loss_ratio']:8.2f}  {r['grad_norm_ratio']:9.1f}×  "
                      f"{r['heldout_rise_sigma']:11.1f} σ  {r['post_event_ratio']:10.2f}  {spike:14}  {damage}")
     return "\n".join(lines)

@@ -141,14 +141,14 @@ plt.show()
 # ## 4. Step 312: the first gradient of the rare rows
 #
 # Now the first rare batch. Its gradient norm before clipping is
-# <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">129</span>,
-# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">83</span>× the median of
+# <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">214</span>,
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">149</span>× the median of
 # the previous 50 steps, almost all of it in the rare embedding rows (Phase 17 showed why a tiny
 # row gets a large gradient). Clipping scales the whole gradient down to norm 1. Then Adam
 # takes its step. We keep copies of the state *before* the step to compare afterwards.
 #
 # **Español.** Ahora llega el primer lote raro. La norma de su gradiente antes del recorte es
-# 216, 144 veces la mediana de los 50 pasos anteriores, casi toda en las filas raras. El recorte
+# <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">214</span>, <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">149</span> veces la mediana de los 50 pasos anteriores, casi toda en las filas raras. El recorte
 # reduce el gradiente entero a norma 1 y Adam da su paso. Guardamos el estado *anterior*.
 
 # %%

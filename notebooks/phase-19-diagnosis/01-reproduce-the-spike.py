@@ -102,23 +102,32 @@ controls = compare_variants(["broken", "one-batch", "control-common-piece",
 print(markdown_table(controls))
 
 # %% [markdown]
-# Read the table column by column. The gradient spike comes with the rare piece (`broken`,
-# `one-batch`) and goes when the piece goes (both swaps). "Goes" means below the course's bar of
-# 15× its median (`GRAD_SPIKE_RATIO` in `utils/compare.py`), not "no rise at all": the swaps still
-# rise a few times their median, `control-common-piece` the most, close to an order of magnitude
-# less than `broken`. The damage comes with the run of
-# consecutive same-kind batches (`broken` and both swaps) and goes when the shard is shuffled in.
-# `one-batch` has the spike and no damage: **the rare piece causes a large, harmless gradient spike; the
-# data order causes the damage.**
+# The two verdict columns use the course's bars (`utils/compare.py`): a **gradient spike** is a
+# pre-clip norm at least 15× its median (`GRAD_SPIKE_RATIO`); **damage** is a held-out rise of at
+# least 10 σ of its noise (`DAMAGE_SIGMA`), **no** damage a rise below 3 σ (`NOISE_SIGMA`), and
+# **small** what lies between. The numbers in the table are this machine's: on another
+# floating-point path the runs give other numbers (`utils/reference_path.py`), and the course's
+# conclusions are the ones that hold on every path we measured, with these bars.
 #
-# **Español.** La pieza rara causa el pico de gradiente (inofensivo); el orden de los datos causa el daño.
-# Sin la pieza rara el gradiente aún sube unas veces su mediana, pero queda bajo la barra de 15× del curso.
+# Read the table column by column. The gradient spike comes with the rare piece (`broken`,
+# `one-batch`) and goes when the piece goes (both swaps). "Goes" means below the bar, not "no rise
+# at all": the swaps still rise a few times their median, `control-common-piece` the most, and at
+# least five times less than `broken`. The damage comes with the run of consecutive same-kind
+# batches (`broken` and both swaps) and goes when the shard is shuffled in. `one-batch` has the
+# spike and not the damage (its held-out rise stays far below the damage bar on every path):
+# **the rare piece causes a large, harmless gradient spike; the data order causes the damage.**
+#
+# **Español.** Las columnas usan las barras del curso: pico de gradiente ≥ 15× su mediana; daño ≥ 10 σ
+# del ruido, ningún daño < 3 σ, "small" entre ambas. Los números son los de esta máquina; las
+# conclusiones son las que se cumplen en todos los caminos de coma flotante medidos. La pieza rara
+# causa el pico de gradiente (inofensivo); el orden de los datos causa el daño. Sin la pieza rara el
+# gradiente aún sube unas veces su mediana, pero queda bajo la barra de 15× del curso.
 
 # %%
 from utils.compare import GRAD_SPIKE_RATIO
 
 by = {r["variant"]: r for r in controls}
-assert by["one-batch"]["gradient_spike"] == "yes" and by["one-batch"]["damage"] == "no"
+assert by["one-batch"]["gradient_spike"] == "yes" and by["one-batch"]["damage"] != "yes"
 assert by["control-common-piece"]["gradient_spike"] == "no" and by["control-common-piece"]["damage"] == "yes"
 assert by["control-mixed-shard"]["gradient_spike"] == "no" and by["control-mixed-shard"]["damage"] == "no"
 # the swaps' rise is far below broken's, not just under the bar
@@ -142,22 +151,53 @@ print(markdown_table(remedies))
 # %% [markdown]
 # - **clip 0.5 does not help.** A clip threshold cannot change the pre-clip norm, and clip 1.0 already
 #   binds on most steps; Adam's per-weight step hardly depends on the overall gradient scale.
-#   The story said otherwise: the runs win.
-# - **stratified (< 10 occurrences) does not help**: `tten` occurs 20 times, so the rule never touches it.
-# - **stratified-covering removes the damage**: at most one rare sentence per batch spreads the shard out.
-# - **shuffling the data (`control-mixed-shard`) removes the root cause.**
-# - **an ordinary embedding init (`emb-init-0.02`) shrinks the gradient spike but does not remove it**
-#   (about half of `broken`'s, still above the bar), and the damage stays.
+#   The damage stays on every path. The story said otherwise: the runs win.
+# - **stratified (< 10 occurrences) does not remove the damage**: `tten` occurs 20 times, so the
+#   rule never touches it and the shard still arrives as a block. (How large the damage is then
+#   depends on the floating-point path: above `broken`'s on the reference path, smaller on one
+#   other path we measured, never below the noise.)
+# - **stratified-covering cuts the damage to a fraction of `broken`'s**: at most one rare sentence per
+#   batch spreads the shard out. On every path we measured its held-out rise stays under half of
+#   `broken`'s; whether it also falls below the 3 σ of noise depends on the path: on the reference
+#   path it is <span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f">8.1</span> σ,
+#   "small"; on the two other paths we measured it was below 3 σ. It moves the gradient spike
+#   rather than removing it: the first `tten` sentence now comes at step
+#   <span data-run="pattern:stratified-covering" data-key="grad_spike_step">310</span>, where the
+#   pre-clip norm jumps <span data-run="pattern:stratified-covering" data-key="grad_ratio" data-fmt=".0f">104</span>×
+#   its median, before the window from step 312 that the table reads.
+# - **shuffling the data (`control-mixed-shard`) removes the root cause**: no damage on every path.
+# - **an ordinary embedding init (`emb-init-0.02`) shrinks the gradient spike**, to less than half of
+#   `broken`'s on every path (on the reference path to
+#   <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f">12</span>×, below the
+#   15× bar; on another path we measured it stayed above the bar), **and the damage stays**.
 # - **re-tokenizing hides the piece, not the problem**: the whole-word tokens are just as rare.
 #
-# **Español.** El recorte a 0,5 no ayuda; estratificar con umbral 10 tampoco; estratificar cubriendo la
-# pieza y barajar los datos eliminan el daño; la inicialización 0,02 reduce el pico sin quitarlo y deja
-# el daño; re-tokenizar esconde la pieza, no el problema.
+# **Español.** El recorte a 0,5 no ayuda; estratificar con umbral 10 no quita el daño; estratificar
+# cubriendo la pieza reduce el daño a una fracción del de `broken` (según el camino de coma flotante,
+# por debajo del ruido o no) y adelanta el pico de gradiente al paso
+# <span data-run="pattern:stratified-covering" data-key="grad_spike_step">310</span>; barajar los
+# datos elimina el daño; la inicialización 0,02 reduce el pico a menos de la mitad y deja el daño;
+# re-tokenizar esconde la pieza, no el problema.
 
 # %%
 by = {r["variant"]: r for r in remedies}
-assert by["clip-0.5"]["damage"] == "yes" and by["stratified"]["damage"] == "yes"
-assert by["stratified-covering"]["damage"] == "no" and by["control-mixed-shard"]["damage"] == "no"
+assert by["clip-0.5"]["damage"] == "yes" and by["stratified"]["damage"] != "no"
+assert by["stratified-covering"]["damage"] != "yes" and by["control-mixed-shard"]["damage"] == "no"
+assert by["stratified-covering"]["heldout_rise_sigma"] * 2 < by["broken"]["heldout_rise_sigma"]
 assert by["retokenized"]["gradient_spike"] == "yes" and by["retokenized"]["damage"] == "yes"
 emb = by["emb-init-0.02"]
-assert emb["gradient_spike"] == "yes" and emb["damage"] == "yes" and emb["grad_norm_ratio"] < by["broken"]["grad_norm_ratio"]
+assert emb["damage"] == "yes" and emb["grad_norm_ratio"] * 2 < by["broken"]["grad_norm_ratio"]
+
+# %% [markdown]
+# The gradient spike that stratified-covering moved: the largest pre-clip norm of the whole run,
+# against the median of the 50 steps before it (`utils.stability_check.grad_spike`, panel 3).
+#
+# **Español.** El pico de gradiente que `stratified-covering` adelantó: la mayor norma de toda la
+# ejecución frente a la mediana de los 50 pasos anteriores.
+
+# %%
+from utils.stability_check import grad_spike
+
+moved = grad_spike(run_variant("stratified-covering", seed=42))
+print(f"stratified-covering: largest gradient spike at step {moved['step']}, {moved['ratio']:.0f}× its median")
+assert moved["step"] < 312 and moved["ratio"] >= GRAD_SPIKE_RATIO

@@ -13,7 +13,7 @@
 # |---|---|---|---|
 # | long-tail token | `broken`, `one-batch` | a never-trained rare piece arrives late | 3, 7 |
 # | data order | `control-no-rare-piece` | 15 consecutive batches of one kind | 1, 6 |
-# | fp16 overflow | `fp16-overflow` | float16, no loss scaling, explicit attention, LR 10× the course's | 8, 4, 1 |
+# | fp16 overflow | `fp16-overflow` | float16, no loss scaling, explicit attention, LR 20× the course's | 8, 4, 1 |
 # | LR discontinuity | `lr-discontinuity` | warmup ends at 0.1× the peak, then jumps to it | 2, 1 |
 # | optimizer reset | `optimizer-reset` | step 300 reloads the model but not AdamW's state | 5, 1 |
 # | non-recovery NaN | `nan` | softmax written as `exp(s)/sum(exp(s))` | 8, 4 |
@@ -72,13 +72,13 @@ def logit_figure(curves: dict, limit: float, limit_label: str, start: int = 0,
 #
 # The §A13 story. At step 312 a batch holds the rare piece `tten`, whose embedding row has never
 # been trained: the pre-clip gradient norm jumps to
-# <span data-run="pattern:broken" data-key="grad_ratio" data-fmt=".0f">83</span>× its median
+# <span data-run="pattern:broken" data-key="grad_ratio" data-fmt=".0f">149</span>× its median
 # (panel 3), almost all of it in the rare pieces' rows. `broken` also feeds the shard as 15
 # consecutive batches, which damages the held-out loss: **two patterns in one run**. The check
 # ranks them by how many times each signal exceeds its own alarm line: the gradient spike is
-# <span data-run="pattern:broken" data-key="score_long-tail-token" data-fmt=".1f">2.8</span>× its
+# <span data-run="pattern:broken" data-key="score_long-tail-token" data-fmt=".1f">5.0</span>× its
 # line (30×), the held-out rise
-# <span data-run="pattern:broken" data-key="score_data-order" data-fmt=".1f">1.9</span>× its line
+# <span data-run="pattern:broken" data-key="score_data-order" data-fmt=".1f">2.1</span>× its line
 # (10σ), so `long-tail-token` comes first and `data-order` is the runner-up. Stronger evidence is
 # not more harm: the runner-up is the one that costs the run its progress.
 #
@@ -112,9 +112,9 @@ assert v.pattern == "long-tail-token" and v.scores["data-order"] == 0
 #
 # The same 15 consecutive shard batches, with *written*/*bitten* replaced by common words: no
 # rare piece, so no gradient spike (panel 3 stays below its line), yet the held-out loss rises
-# <span data-run="pattern:control-no-rare-piece" data-key="heldout_rise_sigma" data-fmt=".0f">55</span>σ
-# of its noise (panel 1). The loss itself only looks odd when ordinary data comes back at step
-# 327. Panel 6 shows the cause: a run of
+# <span data-run="pattern:control-no-rare-piece" data-key="heldout_rise_sigma" data-fmt=".0f">46</span>σ
+# of its noise (panel 1). The training loss jumps when the shard arrives (step 312) and again when
+# ordinary data comes back (step 327), and falls in between: the shard is easy. Panel 6 shows the cause: a run of
 # <span data-run="pattern:control-no-rare-piece" data-key="same_kind_run">15</span> batches made of one
 # kind of sentence. Remedy (notebook 05): a data order that spreads them (`stratified-covering`).
 #
@@ -134,92 +134,97 @@ assert v.pattern == "data-order" and v.scores["long-tail-token"] == 0
 # ## 3 · fp16 overflow: `fp16-overflow`
 #
 # Float16 holds values up to 65504. The run computes under `torch.autocast` with float16, without
-# loss scaling, at LR <span data-run="fp16-overflow" data-key="peak_lr" data-fmt="g">0.03</span>
-# (10× the course's), with the explicit attention of nanoGPT's fallback path, which materialises
+# loss scaling, at LR <span data-run="fp16-overflow" data-key="peak_lr" data-fmt="g">0.06</span>
+# (20× the course's), with the explicit attention of nanoGPT's fallback path, which materialises
 # `q @ kᵀ` in float16 before dividing by √32. A high LR makes attention logits grow (a known
 # instability of transformers), on both sides of zero; after the √32 the float16 limit is
-# ±<span data-run="fp16-overflow" data-key="fp16_score_limit" data-fmt=".0f">11580</span>. The runs
-# show that the **negative** side overflows, not the largest logit (an earlier version of this
-# notebook, measured on other CPU kernels, said the largest one did; the pinned runs disagree, and
-# the runs win). The largest logit is
-# <span data-run="fp16-overflow" data-key="attn_max_score_before" data-fmt=".0f">7856</span> at the
-# step before the crash, below the limit. The smallest visible logit (`attn_min_score`) is already
-# <span data-run="fp16-overflow" data-key="attn_min_score_before" data-fmt=".0f">-inf</span> on
-# <span data-run="fp16-overflow" data-key="attn_min_inf_steps_before">34</span> steps before the
-# crash, from step <span data-run="fp16-overflow" data-key="attn_min_inf_first_step">154</span> on:
-# harmless as long as each row keeps one finite logit, because a -inf logit simply gets weight 0.
-# At step <span data-run="fp16-overflow" data-key="first_nonfinite_step">232</span> a whole row of
-# visible logits is -inf (for the first position of a sequence, which sees only itself, one
-# overflowing product is enough): the softmax computes 0/0 = nan, the loss is nan, and the update writes nan
-# into every weight: panel 8 counts
+# ±<span data-run="fp16-overflow" data-key="fp16_score_limit" data-fmt=".0f">11580</span>. The
+# logits start near 0 and climb to that limit: their largest magnitude before the crash is
+# <span data-run="fp16-overflow" data-key="attn_abs_score_peak_before" data-fmt=".0f">11136</span>.
+# At step <span data-run="fp16-overflow" data-key="first_nonfinite_step">95</span> a product
+# overflows, the loss is nan, and the update writes nan into every weight: panel 8 counts
 # <span data-run="fp16-overflow" data-key="nonfinite_params_last">456448</span> non-finite
-# parameters from then on.
+# parameters from then on, to the end of the run.
+#
+# *Which* logit overflows first depends on the floating-point path (the runs are chaotic). On the
+# reference run it is the <span data-run="fp16-overflow" data-key="overflow_side">positive</span>
+# side: the largest logit becomes +inf, and the softmax's max-subtraction computes inf − inf =
+# nan. On other paths we measured, a whole row of visible logits went to -inf (0/0 = nan; a single
+# -inf logit is harmless, it gets weight 0, and can show up steps before the crash), or both sides
+# went at once, or the nan came from the first layer into the second. What holds on every path we
+# measured: the logits reach the limit, the run overflows well before its end, and it never
+# recovers. (An earlier version of this run used half this LR; it overflowed within its steps on
+# one machine and not on another. At this LR the logits reach the limit within about 100 steps on
+# every path we tried.)
 #
 # **Español.** Float16 llega hasta 65504. La ejecución usa `torch.autocast` en float16, sin
-# escalado de la pérdida, con una tasa 10× la del curso y la atención explícita que calcula
-# `q @ kᵀ` en float16. Con tasa alta los logits de atención crecen. Desborda el lado **negativo**:
-# cuando toda una fila de logits visibles es -inf, la softmax da 0/0 = nan, la pérdida es nan y la
-# actualización escribe nan en todos los pesos (panel 8). El logit máximo no llega al límite.
+# escalado de la pérdida, con una tasa 20× la del curso y la atención explícita que calcula
+# `q @ kᵀ` en float16. Con tasa alta los logits de atención crecen hasta el límite de float16;
+# entonces un producto desborda, la pérdida es nan y la actualización escribe nan en todos los
+# pesos (panel 8), para siempre. Qué lado desborda primero (el logit máximo a +inf, o una fila
+# entera a -inf) depende de la ruta de coma flotante.
 
 # %%
 fp16 = run("fp16-overflow")
 k = sc.first_nonfinite(fp16)["loss"]          # the first nan loss: the forward pass that overflowed
 limit = patterns.FP16_MAX / math.sqrt(32)
-draw(fp16, panels=[1, 4, 8], step=k, window=(k - 70, len(fp16) - 1))
+draw(fp16, panels=[1, 4, 8], step=k, window=(max(0, k - 70), len(fp16) - 1))
 
 # %%
 v = walk("fp16-overflow")
 high, low = fp16.steps["attn_max_score"], fp16.steps["attn_min_score"]
-print(f"first nan loss at step {k}; largest logit before it {max(high[:k]):.5g} (limit {limit:.5g}); "
-      f"smallest logit at step {k}: {low[k]}; steps before {k} with a -inf logit: {sum(math.isinf(x) for x in low[:k])}")
-assert (v.pattern, v.runner_up) == ("fp16-overflow", "nan-non-recovery") and k > config_for("fp16-overflow").warmup
-# the claim of the text: the negative side overflowed, the positive side never reached the limit
-assert max(high[:k + 1]) < limit and low[k] == -math.inf
+peak = max(abs(x) for x in [*high[:k], *low[:k]] if math.isfinite(x))
+print(f"first nan loss at step {k} of {len(fp16)}; largest logit magnitude before it {peak:.5g} (limit {limit:.5g}); "
+      f"at step {k}: largest logit {high[k]}, smallest {low[k]}")
+assert (v.pattern, v.runner_up) == ("fp16-overflow", "nan-non-recovery") and 50 <= k <= len(fp16) - 50
+# the claims of the text: the logits grew to the float16 limit, then overflowed (either side)
+assert 0.5 * limit < peak <= limit and not (math.isfinite(high[k]) and math.isfinite(low[k]))
 assert sc.first_nonfinite(fp16)["params"] == k and fp16.steps["nonfinite_params"][-1] == fp16.meta["n_params"]
 
 # %% [markdown]
 # **Remedies.** The same run in **bfloat16** (float32's exponent range, fewer mantissa bits)
-# survives all 300 steps, although its largest logit reaches
-# <span data-run="fp16-overflow-bf16" data-key="attn_max_score_peak" data-fmt=".0f">26112</span>,
-# above the float16 limit. The same run in float16 **with a
-# GradScaler** keeps every weight finite, but watch how: a GradScaler exists for the opposite
-# problem, small gradients that *underflow* in float16; it multiplies the loss by a scale (65536
-# at first), and when the scaled gradients overflow it skips the step and halves the scale.
-# Against a *forward* overflow that is no cure: the logits keep growing and the forward pass
-# overflows again later on this run's own path (first nan loss at step
-# <span data-run="fp16-overflow-scaled" data-key="first_nonfinite_loss_step">295</span>); the
-# scaler only skips those updates
-# (<span data-run="fp16-overflow-scaled" data-key="skipped_steps">5</span> skipped steps in all, the
-# first after warmup at step
-# <span data-run="fp16-overflow-scaled" data-key="first_skip_after_warmup">295</span>). The scale ends
-# at <span data-run="fp16-overflow-scaled" data-key="final_loss_scale" data-fmt=".1e">2.0e+03</span>.
-# An earlier version of this notebook, measured on other kernels, said the scale fell below 1 until
-# the gradients underflowed; the pinned runs do not show that
-# (<span data-run="fp16-overflow-scaled" data-key="zero_grad_steps">0</span> steps with a gradient of
-# exactly 0; mean of the last 10 finite losses
-# <span data-run="fp16-overflow-scaled" data-key="loss_last10" data-fmt=".2f">2.13</span>). The
-# weights are finite, but the forward pass is not fixed: the last held-out evaluation is
-# <span data-run="fp16-overflow-scaled" data-key="heldout_last" data-fmt=".2f">nan</span>, and with
-# more steps the logits only grow. bf16 fixes the range; the growth itself is fixed by a lower LR
-# (or a normalisation of q and k).
+# survives all <span data-run="fp16-overflow-bf16" data-key="steps">200</span> steps, although its
+# largest logit reaches
+# <span data-run="fp16-overflow-bf16" data-key="attn_max_score_peak" data-fmt=".0f">36864</span>,
+# far above the float16 limit. It is still a poor run (the LR is still 20× too high); bf16 removes
+# the crash, not the growth.
+#
+# The same run in float16 **with a GradScaler** keeps every weight finite, but watch how. A
+# GradScaler exists for the opposite problem, small gradients that *underflow* in float16: it
+# multiplies the loss by a scale (65536 at first), and when the scaled gradients overflow it skips
+# the step and halves the scale. The first
+# <span data-run="fp16-overflow-scaled" data-key="skips_before_warmup">3</span> skips of this run
+# are that everyday behaviour, while the scale finds its level. Against a *forward* overflow it is
+# no cure: the logits grow as before, and from the first nan loss (step
+# <span data-run="fp16-overflow-scaled" data-key="first_nonfinite_loss_step">130</span>) the
+# forward pass overflows again on most of the following batches (a skip leaves the weights as they
+# were), so the scaler skips <span data-run="fp16-overflow-scaled" data-key="skips_from_first_overflow">69</span>
+# of the <span data-run="fp16-overflow-scaled" data-key="steps_from_first_overflow">70</span> steps
+# from there to the end. Each skip halves the scale: it is below 1 from step
+# <span data-run="fp16-overflow-scaled" data-key="scale_below_one_step">143</span> on and ends at
+# <span data-run="fp16-overflow-scaled" data-key="final_loss_scale" data-fmt=".1e">1.4e-17</span>,
+# where it protects nothing: a batch that does not overflow gets its gradients scaled down until
+# they can round to exactly 0 (<span data-run="fp16-overflow-scaled" data-key="zero_grad_steps">1</span>
+# such step on this run). Finite weights, but a run that has stopped learning; its last held-out
+# evaluation overflows too
+# (<span data-run="fp16-overflow-scaled" data-key="heldout_last" data-fmt=".2f">nan</span>).
+# bf16 fixes the range; the growth itself is fixed by a lower LR (or a normalisation of q and k).
 #
 # *On a GPU.* Tensor cores multiply float16 and accumulate in float32, but store the result in
 # float16, so the same product overflows the same way; CUDA's autocast runs softmax in float32
 # (CPU autocast here runs it in float16), and fused attention kernels keep the logits in float32
-# inside the kernel, so this failure needs the explicit (eager) attention path. What a GPU run
-# adds is the everyday GradScaler behaviour: a few skipped steps at the start, while the scale
-# finds its level (this run skipped
-# <span data-run="fp16-overflow-scaled" data-key="skips_before_warmup">3</span> of them during warmup).
+# inside the kernel, so this failure needs the explicit (eager) attention path. A GradScaler's
+# everyday behaviour there is the same as here: a few skipped steps at the start, and a rare skip
+# later. Skips that keep coming, each with a nan loss, are this pattern.
 #
 # **Español.** **Remedios.** En **bfloat16** (el rango de float32) la misma ejecución sobrevive.
 # Con un **GradScaler** en float16 los pesos siguen finitos, pero el escalador existe para el
 # problema contrario (gradientes pequeños que se pierden en float16): salta los pasos con
-# gradientes no finitos y reduce la escala; contra un desbordamiento en la pasada hacia delante no
-# sirve: vuelve a desbordar más tarde y solo se saltan esas actualizaciones (la escala termina en
-# <span data-run="fp16-overflow-scaled" data-key="final_loss_scale" data-fmt=".0f">2048</span>, no por
-# debajo de 1, y la última validación es nan). En una GPU los núcleos tensoriales
-# acumulan en float32 pero guardan en float16, así que el producto desborda igual; los núcleos de
-# atención fusionados mantienen los logits en float32.
+# gradientes no finitos y reduce la escala a la mitad. Contra un desbordamiento en la pasada hacia
+# delante no sirve: desde el primer nan la mayoría de los lotes vuelven a desbordar, se salta la
+# mayoría de las actualizaciones y la escala cae por debajo de 1: pesos finitos, pero la ejecución ya no
+# aprende. En una GPU los núcleos tensoriales acumulan en float32 pero guardan en float16, así que
+# el producto desborda igual; los núcleos de atención fusionados mantienen los logits en float32.
 
 # %%
 curves = {f"{name}: largest": run(name).steps["attn_max_score"]
@@ -237,14 +242,17 @@ print(f"fp16 + GradScaler: {len(skips)} skipped steps, non-finite weights ever: 
 for name in ["fp16-overflow-bf16", "fp16-overflow-scaled"]:
     print(name, "→", sc.check(run(name)).pattern)
 assert all(math.isfinite(x) for x in bf16.steps["loss"]) and max(bf16.steps["nonfinite_params"]) == 0
-assert max(bf16.steps["attn_max_score"]) > limit
+assert len(bf16) == len(fp16) and max(bf16.steps["attn_max_score"]) > limit
 warmup = config_for("fp16-overflow-scaled").warmup
+first = sc.first_nonfinite(scaled)["loss"]
 late = [e["step"] for e in skips if e["step"] >= warmup]
-print("skips after warmup:", late, " their losses:", [scaled.steps["loss"][s] for s in late])
+print(f"first nan loss at step {first}; skips after warmup: {len(late)} of the {len(scaled) - first} steps from "
+      f"step {first} on, their losses finite: {sum(math.isfinite(scaled.steps['loss'][s]) for s in late)}")
 assert max(scaled.steps["nonfinite_params"]) == 0
-# the scaler does not cure the forward overflow: every late skip is a nan loss, not just a big gradient
+# the scaler does not cure the forward overflow: every late skip is a nan loss, not just a big gradient,
+# most steps from the first overflow on are skipped, and the halved scale ends below 1
 assert late and all(not math.isfinite(scaled.steps["loss"][s]) for s in late)
-assert skips[-1]["scale"] >= 1          # what the pinned runs show (the old text said < 1)
+assert len(late) >= 0.5 * (len(scaled) - first) and skips[-1]["scale"] < 1
 
 # %% [markdown]
 # ## 4 · LR discontinuity: `lr-discontinuity`
@@ -256,12 +264,12 @@ assert skips[-1]["scale"] >= 1          # what the pinned runs show (the old tex
 # <span data-run="lr-discontinuity" data-key="lr_jump_factor" data-fmt=".0f">10</span>× step on
 # panel 2. The model, settled at a small LR, cannot take it: the held-out loss goes from
 # <span data-run="lr-discontinuity" data-key="heldout_before" data-fmt=".2f">1.27</span> to
-# <span data-run="lr-discontinuity" data-key="heldout_peak" data-fmt=".2f">2.26</span> within a few
-# steps (<span data-run="lr-discontinuity" data-key="heldout_rise_sigma" data-fmt=".0f">16</span>σ).
+# <span data-run="lr-discontinuity" data-key="heldout_peak" data-fmt=".2f">2.20</span> within a few
+# steps (<span data-run="lr-discontinuity" data-key="heldout_rise_sigma" data-fmt=".0f">15</span>σ).
 # The gradient spike on panel 3 comes *after* the loss has started to rise, and none of it sits in
 # rare rows. Remedy: a continuous schedule (`lr-continuous`: same peak, warmup ending at it), whose
 # held-out loss never goes above
-# <span data-run="lr-continuous" data-key="heldout_peak_after_warmup" data-fmt=".2f">1.49</span>
+# <span data-run="lr-continuous" data-key="heldout_peak_after_warmup" data-fmt=".2f">1.39</span>
 # after warmup.
 #
 # **Español.** Un error de calendario: el calentamiento solo llega a 0,1× el pico y la tasa salta
@@ -285,15 +293,15 @@ assert cont["sigma"] < 3
 #
 # At step 300 the run is "resumed from a checkpoint" that restored the weights but not AdamW's
 # moments (`RunConfig.reset_optimizer_at`). Panel 5 shows it at once: the second-moment norm falls
-# <span data-run="optimizer-reset" data-key="v_drop_factor" data-fmt=".0f">167</span>× in one step
+# <span data-run="optimizer-reset" data-key="v_drop_factor" data-fmt=".0f">62</span>× in one step
 # (with β2 = 0.999 it cannot fall by more than 0.1 % per step on its own), the first-moment norm
-# <span data-run="optimizer-reset" data-key="m_drop_factor" data-fmt=".1f">2.2</span>× (to 0.1 × the
+# <span data-run="optimizer-reset" data-key="m_drop_factor" data-fmt=".1f">2.1</span>× (to 0.1 × the
 # clipped gradient). With m and v both fresh, Adam's bias correction makes the first updates
 # ±LR for every weight, far larger than usual. On the same batches as the uninterrupted `healthy`
 # run, the loss is higher in
 # <span data-run="optimizer-reset" data-key="loss_bump_steps_higher">17</span> of the
 # <span data-run="optimizer-reset" data-key="loss_bump_steps">20</span> steps after the reload, by
-# <span data-run="optimizer-reset" data-key="loss_bump_mean" data-fmt=".2f">0.07</span> on average.
+# <span data-run="optimizer-reset" data-key="loss_bump_mean" data-fmt=".2f">0.09</span> on average.
 # Remedy: save and load the optimizer state with the model; then the resumed run is identical to
 # the uninterrupted one, loss for loss.
 #
@@ -317,11 +325,12 @@ assert v.pattern == "optimizer-reset" and same
 #
 # A model choice: the attention softmax written as `exp(s) / sum(exp(s))`, without subtracting
 # the row's maximum first (`F.softmax` does subtract it). exp overflows float32 above
-# <span data-run="nan" data-key="exp_overflow_fp32" data-fmt=".2f">88.72</span>. At the course's
-# ordinary settings the largest attention logit grows with training; at step
-# <span data-run="nan" data-key="first_bad_step">242</span> it goes from
-# <span data-run="nan" data-key="attn_max_score_before" data-fmt=".1f">80.7</span> to
-# <span data-run="nan" data-key="attn_max_score_at" data-fmt=".1f">94.6</span>: inf / inf = nan, the
+# <span data-run="nan" data-key="exp_overflow_fp32" data-fmt=".2f">88.72</span>. At a peak LR of
+# <span data-run="nan" data-key="peak_lr" data-fmt="g">0.006</span> the largest attention logit
+# grows with training; at step
+# <span data-run="nan" data-key="first_bad_step">109</span> it goes from
+# <span data-run="nan" data-key="attn_max_score_before" data-fmt=".1f">86.8</span> to
+# <span data-run="nan" data-key="attn_max_score_at" data-fmt=".1f">100.5</span>: inf / inf = nan, the
 # loss is nan, and the update writes nan into every weight. Panel 8 finds that step without any
 # guessing: it logs a hash of the parameters and their non-finite count after every update, so the
 # first bad step is the first count above 0, and the hash of the step before it identifies the last
@@ -329,7 +338,7 @@ assert v.pattern == "optimizer-reset" and same
 #
 # **Español.** Una elección de modelo: la softmax de atención escrita como `exp(s)/sum(exp(s))`,
 # sin restar el máximo. exp desborda float32 por encima de 88,72; en el paso
-# <span data-run="nan" data-key="first_bad_step">242</span> un logit pasa de
+# <span data-run="nan" data-key="first_bad_step">109</span> un logit pasa de
 # ahí, inf/inf = nan y la actualización escribe nan en todos los pesos. El panel 8 encuentra ese
 # paso: el primer recuento de parámetros no finitos mayor que 0. Nunca vuelve a 0.
 
@@ -370,19 +379,19 @@ assert all(n > 0 for n in nan_log.steps["nonfinite_params"][first_bad:]), "first
 # **Remedy: roll back to the last finite checkpoint, then fix the cause.**
 # `patterns.train_with_rollback` keeps an in-memory checkpoint (weights and AdamW state) every 25
 # steps. When panel 8's count goes above 0 (step
-# <span data-run="nan" data-key="rollback_from">242</span>) it reloads the checkpoint of step
-# <span data-run="nan" data-key="rollback_to">225</span>, whose parameter hash matches the log's
+# <span data-run="nan" data-key="rollback_from">109</span>) it reloads the checkpoint of step
+# <span data-run="nan" data-key="rollback_to">100</span>, whose parameter hash matches the log's
 # clean state, and switches the softmax to the max-subtracting one (the same function, without the
 # overflow). The run then finishes with finite weights; its loss over the last 10 steps is
-# <span data-run="nan" data-key="rollback_loss_last10" data-fmt=".2f">1.03</span>. A reload *without*
+# <span data-run="nan" data-key="rollback_loss_last10" data-fmt=".2f">1.33</span>. A reload *without*
 # the fix replays the same batches on the same weights and hits the same nan again at step
-# <span data-run="nan" data-key="reload_only_fails_again_at">242</span>: the overflow is deterministic.
+# <span data-run="nan" data-key="reload_only_fails_again_at">109</span>: the overflow is deterministic.
 # (Phase 20 does the same with checkpoints on disk: `utils.checkpoint`.)
 #
 # **Español.** **Remedio: volver al último punto de control finito y corregir la causa.** Se
 # guarda un punto de control en memoria cada 25 pasos; en el paso
-# <span data-run="nan" data-key="rollback_from">242</span> se recarga el del
-# <span data-run="nan" data-key="rollback_to">225</span> y se
+# <span data-run="nan" data-key="rollback_from">109</span> se recarga el del
+# <span data-run="nan" data-key="rollback_to">100</span> y se
 # cambia la softmax por la que resta el máximo. La ejecución termina con pesos finitos. Recargar
 # *sin* corregir repite el mismo nan en el mismo paso: el desbordamiento es determinista.
 
@@ -398,7 +407,7 @@ assert rb[0]["step"] == nan_bad and rb[0]["param_hash"] == run("nan").steps["par
 assert [e["kind"] for e in again.events] == ["rollback", "stop"] and again.events[-1]["step"] == nan_bad
 logit_figure({"nan (exp without max-subtraction)": run("nan").steps["attn_max_score"],
               f"rolled back at {nan_bad}, softmax fixed": fixed.steps["attn_max_score"]},
-             math.log(3.4028234663852886e38), "ln(float32 max) = 88.72", start=200, log_scale=False)
+             math.log(3.4028234663852886e38), "ln(float32 max) = 88.72", start=max(0, nan_bad - 80), log_scale=False)
 
 # %% [markdown]
 # ## 7 · No pattern: `healthy`

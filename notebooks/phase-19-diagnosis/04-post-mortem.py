@@ -27,7 +27,7 @@ from IPython.core.pylabtools import print_figure
 from IPython.display import Image
 
 from utils import dashboard, postmortem, symptoms
-from utils.compare import DAMAGE_SIGMA, GRAD_SPIKE_RATIO
+from utils.compare import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA
 from utils.exercises import exercise_todo
 from utils.postmortem import (PANELS, SECTION_HEADINGS, SECTION_WHY, Evidence, Expectation, Hypothesis,
                               PostMortem, Verification)
@@ -117,10 +117,19 @@ assert abs(s312["loss"] - sym["peak_loss"]) < 1e-3 and s312["rare_rows_share"] >
 # within stated tolerances, so you can also type the numbers yourself from the panels and see how
 # close your reading was.
 #
+# The form also records **on which floating-point path** you read these numbers: the runs are
+# chaotic in the last bits, so another machine gives the same spike with other numbers
+# (`utils/reference_path.py`). The form takes the path from the run log (its final parameter
+# CRC, panel 8) and the file keeps it above the §1 table (`- Floating-point path: …`). Whoever
+# checks your §1 on another path compares exactly only what every path shares (the spike step,
+# the learning rate, the dtype, the batch, its unusual tokens) and the spike's shape.
+#
 # **Español.** Rellena el formulario. **Draft from the run log** lo rellena a partir del registro
 # y marca cada campo como *borrador*: solo cuenta cuando lo has comprobado en el panel y marcado
 # **confirm**. **Compare with the run log** compara lo que escribiste con el registro dentro de
-# unas tolerancias fijas.
+# unas tolerancias fijas. El formulario guarda además en qué *camino de coma flotante* leíste los
+# números (otra máquina da el mismo pico con otros números); quien corrija tu §1 en otro camino
+# compara exactamente solo lo que todos comparten y la forma del pico.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -200,34 +209,38 @@ wb.hypotheses
 CONTROLS = ["control-common-piece", "control-no-rare-piece", "control-mixed-shard", "one-batch"]
 logs = {"broken": log, **{name: run_variant(name, seed=42) for name in CONTROLS}}
 results = {name: symptoms.compute(run) for name, run in logs.items()}
-print(f"gradient spike: grad ratio ≥ {GRAD_SPIKE_RATIO}; damage: held-out rise ≥ {DAMAGE_SIGMA} σ of its noise\n")
+print(f"gradient spike: grad ratio ≥ {GRAD_SPIKE_RATIO}; damage: held-out rise ≥ {DAMAGE_SIGMA} σ of its noise "
+      f"(small from {NOISE_SIGMA} σ, no damage below)\n")
 print(verification.format_comparison(results))
 
 # %% [markdown]
 # Read the table column by column. `one-batch` has the gradient spike
-# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f">66</span>×) and no damage
-# (<span data-run="one-batch" data-key="heldout_rise_sigma" data-fmt=".1f">1.8</span> σ,
-# below the `DAMAGE_SIGMA` = 3 σ bar); `control-common-piece` has the damage
-# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f">29</span> σ)
+# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f">137</span>×) and no damage
+# (<span data-run="one-batch" data-key="heldout_rise_sigma" data-fmt=".1f">1.7</span> σ, within
+# the `NOISE_SIGMA` = 3 σ of noise here; on every floating-point path we measured it stays far
+# below the `DAMAGE_SIGMA` = 10 σ damage bar, though on one it lands just above the noise bar);
+# `control-common-piece` has the damage
+# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f">31</span> σ)
 # and no gradient spike by the course's bar
-# (<span data-run="control-common-piece" data-key="grad_norm_ratio" data-fmt=".1f">9.5</span>×,
+# (<span data-run="control-common-piece" data-key="grad_norm_ratio" data-fmt=".1f">3.4</span>×,
 # below `GRAD_SPIKE_RATIO` = 15×; not quiet either: a run of unfamiliar batches lifts the gradient
 # norm several times above its median, but far less than the rare piece does).
 # So the two travel separately: **the rare piece causes the gradient spike**, and **the run of
 # consecutive same-kind batches causes the damage**. `control-mixed-shard` has neither, by the same
 # two bars
-# (<span data-run="control-mixed-shard" data-key="grad_norm_ratio" data-fmt=".1f">8.7</span>×,
-# <span data-run="control-mixed-shard" data-key="heldout_rise_sigma" data-fmt=".1f">0.9</span> σ):
+# (<span data-run="control-mixed-shard" data-key="grad_norm_ratio" data-fmt=".1f">1.5</span>×,
+# <span data-run="control-mixed-shard" data-key="heldout_rise_sigma" data-fmt=".1f">0.2</span> σ):
 # the same sentences do no harm when they are spread out. The panels show it: in `one-batch` the
 # needle of panel 3 is there and the held-out loss of panel 1 barely moves; in
 # `control-common-piece` panel 3 shows only a low bump and the held-out loss climbs.
 #
 # **Español.** `one-batch` tiene el pico de gradiente
-# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f">66</span>×) y ningún daño;
+# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f">137</span>×) y ningún daño
+# (muy por debajo del umbral de daño de 10 σ en todos los caminos de coma flotante medidos);
 # `control-common-piece` tiene el daño
-# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f">29</span> σ)
+# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f">31</span> σ)
 # y ningún pico de gradiente según el umbral del curso
-# (<span data-run="control-common-piece" data-key="grad_norm_ratio" data-fmt=".1f">9.5</span>×, por
+# (<span data-run="control-common-piece" data-key="grad_norm_ratio" data-fmt=".1f">3.4</span>×, por
 # debajo de 15×, aunque no es plano: una racha de lotes desconocidos sube la norma varias veces). Los dos mecanismos van por separado: **la pieza rara causa el pico
 # de gradiente** y **la racha de lotes consecutivos del mismo tipo causa el daño**.
 # `control-mixed-shard` no tiene ninguno de los dos.
@@ -263,10 +276,11 @@ assert damage_without_spike == ["control-common-piece", "control-no-rare-piece"]
 # %%
 r = results
 assert r["one-batch"]["grad_norm_ratio"] >= GRAD_SPIKE_RATIO and r["one-batch"]["heldout_rise_sigma"] < DAMAGE_SIGMA
+assert r["one-batch"]["heldout_rise_sigma"] * 4 < r["broken"]["heldout_rise_sigma"]   # a fraction of broken's
 for name in ["control-common-piece", "control-no-rare-piece"]:
     assert r[name]["grad_norm_ratio"] < GRAD_SPIKE_RATIO and r[name]["heldout_rise_sigma"] >= DAMAGE_SIGMA
 assert r["control-mixed-shard"]["grad_norm_ratio"] < GRAD_SPIKE_RATIO
-assert r["control-mixed-shard"]["heldout_rise_sigma"] < DAMAGE_SIGMA
+assert r["control-mixed-shard"]["heldout_rise_sigma"] < NOISE_SIGMA
 assert max(log.steps["nonfinite_params"]) == 0 and sym["dtype"] == "float32"     # panel 8: no overflow
 assert abs(log.steps["lr"][312] - log.steps["lr"][311]) < 1e-3 * log.steps["lr"][311]  # panel 2: no jump
 
@@ -347,7 +361,7 @@ wb.remediation
 # ejecución rota y se cumple en la arreglada.
 
 # %%
-EXPECTATIONS = [f"heldout_rise_sigma < {DAMAGE_SIGMA}", "post_event_ratio < 1.1", "loss_ratio < 1.5",
+EXPECTATIONS = [f"heldout_rise_sigma < {NOISE_SIGMA}", "post_event_ratio < 1.1", "loss_ratio < 1.5",
                 f"grad_norm_ratio < {GRAD_SPIKE_RATIO}"]
 for name in ["broken", "control-mixed-shard"]:
     rows = verification.check_expectations(EXPECTATIONS, results[name], tolerance=0.05)
@@ -451,20 +465,23 @@ assert pm == example
 
 # %% [check] id=postmortem-19-spike-001
 assert postmortem.validate(pm) == [], "postmortem-19-spike-001: " + postmortem.format_problems(postmortem.validate(pm))
-assert all(c.ok for c in postmortem.compare_symptoms(pm.symptoms, sym)), \
-    "postmortem-19-spike-001: §1 does not match the run log; press Compare in §1"
+assert postmortem.check_symptoms(pm.symptoms, sym).ok, \
+    "postmortem-19-spike-001: §1 does not match the run log; press Compare in §1: " + \
+    postmortem.check_symptoms(pm.symptoms, sym).summary()
 
 # %% [markdown]
 # The validator on the whole post-mortem (it names every empty section and every problem), and
-# §1 compared with the run log:
+# §1 compared with the run log (`postmortem.check_symptoms`: exactly when §1 was read on this
+# machine's floating-point path, on what every path shares otherwise):
 #
 # **Español.** El validador sobre todo el post-mortem y la §1 comparada con el registro:
 
 # %%
 problems = postmortem.validate(pm)
 print(postmortem.format_problems(problems) if problems else "no problems")
-mismatches = [c.message for c in postmortem.compare_symptoms(pm.symptoms, sym) if not c.ok]
-print("\n".join(mismatches) if mismatches else "§1 matches the run log within the tolerances")
+report = postmortem.check_symptoms(pm.symptoms, sym)
+print(report.path_note() or "§1 was read on this machine's floating-point path")
+print("\n".join(report.wrong) if report.wrong else "§1 matches the run log within the tolerances")
 
 # %% [markdown]
 # The markdown file it becomes (the course's fixed format, which `postmortem.parse_markdown` reads

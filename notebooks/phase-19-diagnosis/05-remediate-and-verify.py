@@ -23,7 +23,7 @@ from IPython.core.pylabtools import print_figure
 from IPython.display import Image
 
 from utils import dashboard, data_order, postmortem, symptoms, verification
-from utils.compare import DAMAGE_SIGMA, GRAD_SPIKE_RATIO
+from utils.compare import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA
 from utils.config import config_for
 from utils.exercises import exercise_todo
 from utils.learner import LearnerNameError, repo_root
@@ -88,7 +88,8 @@ REMEDIATIONS = ["clip-0.5", "stratified", "stratified+clip-0.5", "stratified-cov
 NOT_TAKEN = ["retokenized"]
 logs = {name: run_variant(name, seed=42) for name in ["broken", *REMEDIATIONS, *NOT_TAKEN]}
 results = {name: symptoms.compute(run) for name, run in logs.items()}
-print(f"gradient spike: grad ratio ≥ {GRAD_SPIKE_RATIO}; damage: held-out rise ≥ {DAMAGE_SIGMA} σ of its noise\n")
+print(f"gradient spike: grad ratio ≥ {GRAD_SPIKE_RATIO}; damage: held-out rise ≥ {DAMAGE_SIGMA} σ of its noise "
+      f"(small from {NOISE_SIGMA} σ, no damage below)\n")
 print(verification.format_comparison(results))
 
 # %% [markdown]
@@ -114,7 +115,7 @@ print(verification.format_table(checks["control-mixed-shard"], title="— contro
 
 # %% [markdown]
 # The same check with the worked example's §6, whatever you wrote: the course's claims about the
-# remediations rest on these rows.
+# remediations rest on these rows. Its held-out row asks for no damage (below the 3 σ of noise).
 #
 # **Español.** La misma comprobación con la §6 del ejemplo resuelto: las afirmaciones del curso
 # sobre los remedios se apoyan en estas filas.
@@ -123,51 +124,76 @@ print(verification.format_table(checks["control-mixed-shard"], title="— contro
 course = {name: verification.check_verification(example.verification, run) for name, run in logs.items()}
 verified = sorted(name for name, rows in course.items() if verification.all_passed(rows))
 print("verified with the worked example's §6:", ", ".join(verified))
-assert verified == ["control-mixed-shard", "stratified-covering"]
-for name in ["broken", "clip-0.5", "stratified", "stratified+clip-0.5", "emb-init-0.02", "retokenized"]:
+# the shuffled shard is verified on every floating-point path; stratified-covering on some (see below)
+assert "control-mixed-shard" in verified and set(verified) <= {"control-mixed-shard", "stratified-covering"}
+for name in ["broken", "clip-0.5", "stratified+clip-0.5", "emb-init-0.02", "retokenized"]:
     assert results[name]["heldout_rise_sigma"] >= DAMAGE_SIGMA, name          # the damage stays
-assert results["stratified-covering"]["heldout_rise_sigma"] < DAMAGE_SIGMA
-assert results["control-mixed-shard"]["heldout_rise_sigma"] < DAMAGE_SIGMA
+assert results["stratified"]["heldout_rise_sigma"] >= NOISE_SIGMA            # not removed either
+covering = results["stratified-covering"]["heldout_rise_sigma"]
+assert covering < DAMAGE_SIGMA and covering * 2 < results["broken"]["heldout_rise_sigma"]
+assert results["control-mixed-shard"]["heldout_rise_sigma"] < NOISE_SIGMA
 assert results["control-mixed-shard"]["grad_norm_ratio"] < GRAD_SPIKE_RATIO
 
 # %% [markdown]
 # ## What the runs say
 #
-# **Two remediations remove the damage; the others do not.** Shuffling the shard in
-# (`control-mixed-shard`) removes the root cause: no run of same-kind batches, and the rare piece is
-# learned early from a sentence here and there. Its held-out rise is
-# <span data-run="control-mixed-shard" data-key="heldout_rise_sigma" data-fmt=".1f">0.9</span> σ
-# and its gradient ratio <span data-run="control-mixed-shard" data-key="grad_norm_ratio" data-fmt=".1f">8.7</span>×.
-# `stratified-covering` gets there too, with much less margin
-# (<span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f">2.5</span> σ
-# against the 3 σ bar,
-# <span data-run="stratified-covering" data-key="grad_norm_ratio" data-fmt=".1f">12.4</span>× against
-# the 15× bar), by allowing at most one `tten` sentence per batch, which spreads the shard out (panel 6 below); it
-# is a data-order fix like the first, but it needs a threshold that actually covers the piece, and at 25 the rule catches many ordinary pieces too, so it reorders much of the
-# stream (Exercise 1 counts how much).
+# The numbers below are the reference path's (`utils/reference_path.py`); your machine may give
+# others, the conclusions hold on every path we measured.
 #
-# `stratified` with the threshold 10 changes nothing that matters: `tten` occurs 20 times with the
+# **One remediation removes the damage on every path; one more cuts it to a fraction; the others
+# do not.** Shuffling the shard in (`control-mixed-shard`) removes the root cause: no run of
+# same-kind batches, and the rare piece is learned early from a sentence here and there. Its
+# held-out rise is
+# <span data-run="control-mixed-shard" data-key="heldout_rise_sigma" data-fmt=".1f">0.2</span> σ
+# and its gradient ratio <span data-run="control-mixed-shard" data-key="grad_norm_ratio" data-fmt=".1f">1.5</span>×,
+# and every path we measured agrees: no damage, no gradient spike.
+#
+# `stratified-covering` is a data-order fix like the first: it allows at most one `tten` sentence
+# per batch, which spreads the shard out (panel 6 below). It needs a threshold that actually covers
+# the piece, and at 25 the rule catches many ordinary pieces too, so it reorders much of the
+# stream (Exercise 1 counts how much). On every path we measured it cut the held-out rise to less
+# than half of the broken run's, but whether it gets under the 3 σ of noise depends on the path:
+# on the reference path it stays at
+# <span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f">8.1</span> σ
+# (against <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">21</span> σ), so
+# the worked example's §6 fails on its held-out row; on the two other paths we measured it was
+# below 3 σ and §6 passed. A fix that passes its verification on some machines and not on others
+# has too little margin to be the one you keep. Its gradient ratio,
+# <span data-run="stratified-covering" data-key="grad_norm_ratio" data-fmt=".1f">12.9</span>×
+# against the 15× bar, flatters it too: the ratio is read from the designed event step 312 on, and
+# stratifying moved the first `tten` sentence to step
+# <span data-run="pattern:stratified-covering" data-key="grad_spike_step">310</span>, where the
+# pre-clip norm jumps <span data-run="pattern:stratified-covering" data-key="grad_ratio" data-fmt=".0f">104</span>×
+# its median. The rare piece's gradient spike is moved, not removed; it was harmless anyway.
+#
+# `stratified` with the threshold 10 does not remove the damage: `tten` occurs 20 times with the
 # shard, so the rule never touches it and the shard still arrives as a block of full shard batches
-# (held-out rise <span data-run="stratified" data-key="heldout_rise_sigma" data-fmt=".0f">22</span> σ).
-# Adding clip 0.5 to it changes nothing either.
+# (held-out rise <span data-run="stratified" data-key="heldout_rise_sigma" data-fmt=".0f">34</span> σ
+# on the reference path; on every path we measured above the 3 σ of noise). Adding clip 0.5 to it
+# leaves the damage too.
 #
 # `emb-init-0.02` treats the harmless mechanism: with ordinary-sized embedding rows the gradient
-# spike shrinks from <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">83</span>× to
-# <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f">37</span>× (still a spike
-# by the 15× bar), and the damage stays: the held-out rise is
-# <span data-run="emb-init-0.02" data-key="heldout_rise_sigma" data-fmt=".0f">64</span> σ, more than
-# the broken run's <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">19</span> σ.
+# spike shrinks from <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">149</span>× to
+# <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f">12</span>× (less than half
+# on every path we measured; below the 15× bar on the reference path, not on every path), and the
+# damage stays: the held-out rise is
+# <span data-run="emb-init-0.02" data-key="heldout_rise_sigma" data-fmt=".0f">49</span> σ, more than
+# the broken run's <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">21</span> σ
+# (more on every path we measured).
 #
-# **Español.** **Dos remedios eliminan el daño; los demás no.** Barajar el fragmento
-# (`control-mixed-shard`) elimina la causa: no hay racha de lotes del mismo tipo (subida
-# <span data-run="control-mixed-shard" data-key="heldout_rise_sigma" data-fmt=".1f">0.9</span> σ).
-# `stratified-covering` también, con poco margen
-# (<span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f">2.5</span> σ,
-# frente al umbral de 3 σ), porque reparte el fragmento con una frase por lote. `stratified` con umbral 10 no toca `tten`
-# (20 apariciones). `emb-init-0.02` reduce el pico de gradiente a
-# <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f">37</span>× (sigue siendo
-# un pico) pero el daño sigue, incluso mayor
-# (<span data-run="emb-init-0.02" data-key="heldout_rise_sigma" data-fmt=".0f">64</span> σ).
+# **Español.** Los números son los del camino de referencia; las conclusiones se cumplen en todos
+# los caminos medidos. **Un remedio elimina el daño en todos los caminos, otro lo reduce a una
+# fracción, los demás no.** Barajar el fragmento (`control-mixed-shard`) elimina la causa (subida
+# <span data-run="control-mixed-shard" data-key="heldout_rise_sigma" data-fmt=".1f">0.2</span> σ).
+# `stratified-covering` reparte el fragmento con una frase por lote y reduce la subida a menos de la
+# mitad de la de `broken` en todos los caminos medidos; que quede por debajo de 3 σ depende del
+# camino (<span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f">8.1</span> σ
+# en el de referencia), y su pico de gradiente solo se adelanta al paso
+# <span data-run="pattern:stratified-covering" data-key="grad_spike_step">310</span>. `stratified`
+# con umbral 10 no toca `tten` (20 apariciones). `emb-init-0.02` reduce el pico de gradiente a
+# <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f">12</span>× (menos de la
+# mitad) pero el daño sigue, incluso mayor
+# (<span data-run="emb-init-0.02" data-key="heldout_rise_sigma" data-fmt=".0f">49</span> σ).
 
 # %%
 shard = {name: dashboard.shard_counts(logs[name]) for name in ["broken", "stratified", "stratified-covering"]}
@@ -176,18 +202,26 @@ for name, per_batch in shard.items():
           f"batches holding a shard sentence: {sum(n > 0 for n in per_batch)}")
 assert sum(n == 8 for n in shard["stratified"]) >= 8          # still a block of full shard batches
 assert max(shard["stratified-covering"]) == 1                 # at most one shard sentence per batch
+from utils.stability_check import grad_spike
+
+moved = grad_spike(logs["stratified-covering"])               # the largest pre-clip norm of the run
+print(f"stratified-covering: first shard sentence at step {shard['stratified-covering'].index(1)}, "
+      f"largest gradient spike at step {moved['step']} ({moved['ratio']:.0f}× its median)")
+assert shard["stratified-covering"].index(1) <= moved["step"] < 312 and moved["ratio"] >= GRAD_SPIKE_RATIO
 panels(logs["stratified-covering"], [1, 6])
 
 # %% [markdown]
 # ## Clip 0.5 did not help
 #
 # The incident story recommended clipping at 0.5. The runs say it did not help: the held-out loss
-# still rises <span data-run="clip-0.5" data-key="heldout_rise_sigma" data-fmt=".0f">14</span> σ
-# (against <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">19</span> σ without
-# it: somewhat less, and still far above the 3 σ bar for damage) and the pre-clip gradient still
-# jumps <span data-run="clip-0.5" data-key="grad_norm_ratio" data-fmt=".0f">248</span>× its median
+# still rises <span data-run="clip-0.5" data-key="heldout_rise_sigma" data-fmt=".0f">23</span> σ
+# (against <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">21</span> σ without
+# it: about the same, a little more on some floating-point paths and a little less on others, and
+# on every path we measured above the 10 σ bar for damage) and the pre-clip gradient still
+# jumps <span data-run="clip-0.5" data-key="grad_norm_ratio" data-fmt=".0f">257</span>× its median
 # (more than the broken run's
-# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">83</span>×). A clip
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">149</span>×, on every path we
+# measured). A clip
 # threshold cannot prevent a pre-clip norm: it acts after the norm is measured, on an update that
 # was already being clipped almost every step (the ordinary norm is about 1.5, above both thresholds),
 # and Adam divides each update by the running size of its own gradients, so shrinking every
@@ -196,10 +230,10 @@ panels(logs["stratified-covering"], [1, 6])
 #
 # **Español.** La historia recomendaba recortar a 0,5. Las ejecuciones dicen que no ayudó: la
 # pérdida de validación sigue subiendo
-# <span data-run="clip-0.5" data-key="heldout_rise_sigma" data-fmt=".0f">14</span> σ (algo menos que
-# sin recorte, muy por encima del umbral de 3 σ) y el gradiente
+# <span data-run="clip-0.5" data-key="heldout_rise_sigma" data-fmt=".0f">23</span> σ (más o menos lo
+# mismo que sin recorte, por encima del umbral de daño de 10 σ en todos los caminos medidos) y el gradiente
 # antes del recorte sigue saltando
-# <span data-run="clip-0.5" data-key="grad_norm_ratio" data-fmt=".0f">248</span>× su mediana. Un
+# <span data-run="clip-0.5" data-key="grad_norm_ratio" data-fmt=".0f">257</span>× su mediana. Un
 # umbral de recorte no puede cambiar una norma medida antes del recorte, y Adam divide cada
 # actualización por el tamaño de sus propios gradientes. El daño viene de *qué* datos ve el modelo
 # durante quince pasos seguidos.
@@ -222,16 +256,16 @@ panels(logs["clip-0.5"], [1, 3])
 # disappears? Because the new tokens are just as rare: `▁written` and `▁bitten` occur only in the
 # same 20 sentences, their embedding rows are just as untrained, and the shard still arrives as
 # fifteen consecutive batches. The run keeps a
-# <span data-run="retokenized" data-key="grad_norm_ratio" data-fmt=".0f">158</span>× gradient
-# spike and a <span data-run="retokenized" data-key="heldout_rise_sigma" data-fmt=".0f">36</span> σ
+# <span data-run="retokenized" data-key="grad_norm_ratio" data-fmt=".0f">57</span>× gradient
+# spike and a <span data-run="retokenized" data-key="heldout_rise_sigma" data-fmt=".0f">50</span> σ
 # held-out rise. Retokenizing hides the piece from panel 7, not the problem from panel 1: the
 # unusual tokens of §1 change names, the post-mortem does not.
 #
 # **Español.** ¿Por qué no tokenizar "written" y "bitten" como palabras enteras? Porque los tokens
 # nuevos son igual de raros y el fragmento sigue llegando en quince lotes seguidos: la ejecución
 # conserva un pico de gradiente de
-# <span data-run="retokenized" data-key="grad_norm_ratio" data-fmt=".0f">158</span>× y una subida
-# de <span data-run="retokenized" data-key="heldout_rise_sigma" data-fmt=".0f">36</span> σ.
+# <span data-run="retokenized" data-key="grad_norm_ratio" data-fmt=".0f">57</span>× y una subida
+# de <span data-run="retokenized" data-key="heldout_rise_sigma" data-fmt=".0f">50</span> σ.
 # Re-tokenizar esconde la pieza, no el problema.
 
 # %%
@@ -353,14 +387,17 @@ print(verification.format_matrix(mine_checks))
 # %% [markdown]
 # ## Summary
 #
-# The post-mortem's §5 (shuffle the shard in) is verified by its §6 on a rerun with seed 42; the
-# data-order fix `stratified-covering` passes too. Clipping harder, stratifying with a threshold
-# that misses the piece, a larger embedding init and retokenizing all fail: each leaves the run of
-# same-kind batches in place. If your own §6 passed on the broken run, or failed on the fix, go back
+# The post-mortem's §5 (shuffle the shard in) is verified by its §6 on a rerun with seed 42, on
+# every floating-point path we measured. The data-order fix `stratified-covering` cuts the damage
+# to a fraction on every path but passes §6 only on some: too little margin. Clipping harder,
+# stratifying with a threshold that misses the piece, a larger embedding init and retokenizing all
+# fail: each leaves the run of same-kind batches in place. If your own §6 passed on the broken run, or failed on the fix, go back
 # to `04-post-mortem` and sharpen it.
 #
 # **Español.** El §5 del post-mortem (barajar el fragmento) queda verificado por su §6 en una
-# repetición con la semilla 42; `stratified-covering` también pasa. Recortar más, estratificar con
+# repetición con la semilla 42, en todos los caminos de coma flotante medidos;
+# `stratified-covering` reduce el daño a una fracción pero pasa la §6 solo en algunos caminos.
+# Recortar más, estratificar con
 # un umbral que no cubre la pieza, una inicialización mayor y re-tokenizar fallan: todos dejan en
 # su sitio la racha de lotes del mismo tipo. Si tu §6 pasó en la ejecución rota o falló en el
 # arreglo, vuelve a `04-post-mortem` y afínala.

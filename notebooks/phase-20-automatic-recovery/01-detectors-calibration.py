@@ -91,23 +91,34 @@ for t in real:
 for run in ("broken", "one-batch", "control-no-rare-piece"):
     for name in ("moving-average", "ema", "cusum", "robust-z"):
         assert first_fires(by_name[run]["loss"], D.all_detectors()[name], n=1) == [312], (run, name)
-quiet_fires = {(run, name): len(calibration.fires(by_name[run]["loss"], D.all_detectors()[name]))
-               for run in ("healthy", "control-mixed-shard") for name in ("moving-average", "ema", "cusum", "robust-z")}
+quiet_fires = {name: {run: calibration.fires(by_name[run]["loss"], detector)
+                      for run in calibration.QUIET_VARIANTS for detector in [D.all_detectors()[name]]}
+               for name in ("moving-average", "ema", "cusum", "robust-z")}
+quiet_fires["lightning"] = {run: calibration.fires(by_name[run]["loss"], D.LightningSpikeAdapter())
+                            for run in calibration.QUIET_VARIANTS}
 print("fires on the runs without an event:", quiet_fires)
-assert all(n == 0 for n in quiet_fires.values()), quiet_fires
+for name in ("moving-average", "ema", "lightning"):        # never, on every path we measured
+    assert not any(quiet_fires[name].values()), (name, quiet_fires[name])
+for name in ("cusum", "robust-z"):                          # now and then, on some paths
+    assert sum(map(len, quiet_fires[name].values())) <= 4, (name, quiet_fires[name])
 
 # %% [markdown]
 # Read it against the labels. The fixed threshold (ln <span data-run="facts" data-key="vocab_size">233</span>, the loss of a uniform guess) fires
-# only at the very first step and never at a spike: a loss that has fallen to 1 can spike 4× and
+# at most at the very first step and never at a spike: a loss that has fallen to 1 can spike 4× and
 # stay under it. Lightning's default misses `control-no-rare-piece` at 312 (the shard's sentences
 # lift the loss to between 2× and 3× the EMA, below its 3× bar) and sees that run only at <span data-run="calibration" data-key="no-rare_lightning_first_fire">327</span>, when ordinary data meets the damaged
 # model. The relative detectors all fire at 312 in `broken`, `one-batch` and
-# `control-no-rare-piece`; in `healthy` and `control-mixed-shard` none of them fires at all.
+# `control-no-rare-piece`. In `healthy` and `control-mixed-shard` the two ratio detectors (EMA and
+# moving average) never fire, on every floating-point path we measured. CUSUM and robust z, which
+# divide by a noise scale they measure, fire now and then on a quiet run, and where they do depends
+# on the path: on the reference run CUSUM fires <span data-run="calibration" data-key="quiet_cusum_fires">0</span> and robust z <span data-run="calibration" data-key="quiet_robust-z_fires">2</span> times on the two quiet
+# runs; on the other paths we measured, neither fired, or both did.
 #
-# **Español.** El umbral fijo sólo dispara en el primer paso. Lightning, con sus valores por
+# **Español.** El umbral fijo dispara, como mucho, en el primer paso. Lightning, con sus valores por
 # defecto, no ve `control-no-rare-piece` en 312 (por debajo de su umbral de 3×) y sólo lo ve
-# cuando vuelven los datos normales. Los detectores relativos disparan en 312 en las tres ejecuciones con evento y nunca
-# en `healthy` ni en `control-mixed-shard`.
+# cuando vuelven los datos normales. Los detectores relativos disparan en 312 en las tres ejecuciones con evento.
+# En `healthy` y `control-mixed-shard` el EMA y la media móvil nunca disparan (en todas las rutas
+# de coma flotante que medimos); CUSUM y robust z dan alguna falsa alarma, según la ruta.
 
 # %% [markdown]
 # ## Moving the threshold
@@ -150,7 +161,8 @@ ema_real = {r["threshold"]: r for r in curves[("ema", "real")]}
 ema_syn = {r["threshold"]: r for r in curves[("ema", "synthetic")]}
 full_recall = [x for x, r in ema_real.items() if r["recall"] == 1.0]
 print("EMA thresholds with recall 1 on the real runs:", full_recall)
-assert max(full_recall) == 1.5 and ema_real[1.75]["recall"] < 1
+assert all(ema_real[x]["recall"] == 1.0 for x in (1.1, 1.2, 1.3, 1.4, 1.5))   # on every path we measured
+assert ema_real[2.0]["recall"] < 1                                            # ... and a label lost at 2
 assert all(ema_syn[x]["recall"] == 1.0 and ema_syn[x]["false_alarms"] == 0 for x in (1.3, 1.5, 2.0))
 assert ema_syn[1.1]["false_alarms"] > 100 and ema_real[1.2]["false_alarms"] > 40
 
@@ -160,38 +172,47 @@ assert ema_syn[1.1]["false_alarms"] > 100 and ema_real[1.2]["false_alarms"] > 40
 # `utils.rollback` uses `EMADetector(rel_threshold=1.5)` on the training loss. The numbers:
 #
 # - **Recall 1 on both sets**: <span data-run="calibration" data-key="real_ema_recall">1.0</span> on the real runs, <span data-run="calibration" data-key="synthetic_ema_recall">1.0</span> on the synthetic
-#   spikes, with median delay <span data-run="calibration" data-key="real_ema_median_delay">0.0</span> steps. 1.5 is the largest threshold on the grid that keeps
-#   every real label (recall 1 at <span data-run="calibration" data-key="real_ema_full_recall_thresholds">1.1, 1.2, 1.3, 1.4, 1.5</span>; at 1.75 it drops to
-#   <span data-run="calibration" data-key="real_ema_1.75_recall">0.8</span>).
-# - **No false alarm where there is no event**: none on `healthy` or `control-mixed-shard`, and
-#   <span data-run="calibration" data-key="synthetic_ema_false_alarms_per_10k">0.0</span> per 10k synthetic steps. Its <span data-run="calibration" data-key="real_ema_false_alarms_per_10k">33.333</span> per 10k real steps are the
-#   fires at steps <span data-run="calibration" data-key="no-rare_ema_false_alarm_steps">338, 339, 340, 341, 342, 344, 346</span> of `control-no-rare-piece`, where the damaged model's loss is still 1.5×
-#   its EMA: late fires on a real problem (in the recovery loop the first fire has already rolled
-#   the run back, so they never happen).
+#   spikes, with median delay <span data-run="calibration" data-key="real_ema_median_delay">0.0</span> steps. 1.5 keeps every real label on every floating-point
+#   path we measured. How far above it recall stays 1 depends on the path (on the reference run:
+#   recall 1 at <span data-run="calibration" data-key="real_ema_full_recall_thresholds">1.1, 1.2, 1.3, 1.4, 1.5, 1.75</span>, 1.75 included on some paths and not on others); at 2 a
+#   label is lost on every path (recall <span data-run="calibration" data-key="real_ema_2_recall">0.8</span> here). 1.5 is the largest grid value that is safe
+#   everywhere we looked.
+# - **No false alarm where there is no event**: none on `healthy` or `control-mixed-shard` on any
+#   path we measured, and <span data-run="calibration" data-key="synthetic_ema_false_alarms_per_10k">0.0</span> per 10k synthetic steps. Its <span data-run="calibration" data-key="real_ema_false_alarms_per_10k">14.286</span> per 10k real steps
+#   are late fires after an event: at steps <span data-run="calibration" data-key="no-rare_ema_false_alarm_steps">338, 339</span> of `control-no-rare-piece`, where the
+#   damaged model's loss is still 1.5× its EMA, and on some paths one in `one-batch`, a dozen steps
+#   after its rare batch (reference run: <span data-run="calibration" data-key="one-batch_ema_false_alarm_steps">325</span>). In the recovery loop the first fire has
+#   already rolled the run back, so they never happen.
 # - **Cheap and visible**: two numbers of state (O(1), checkpointed with `state_dict()`), and its
 #   reference is the EMA line that panel 1 of the dashboard draws.
 #
 # The moving average at 1.5× scores the same on the synthetic set and has fewer late fires on the
-# real runs (<span data-run="calibration" data-key="real_moving-average_false_alarms_per_10k">28.571</span> per 10k): an equal choice by these numbers; it keeps a 50-value window.
-# CUSUM (h = 5) has <span data-run="calibration" data-key="synthetic_cusum_false_alarms_per_10k">2.5</span> false alarms per 10k synthetic steps (none on `healthy` or `control-mixed-shard`);
-# robust-z <span data-run="calibration" data-key="synthetic_robust-z_false_alarms_per_10k">13.0</span>. Lightning's default catches only
+# real runs (<span data-run="calibration" data-key="real_moving-average_false_alarms_per_10k">9.524</span> per 10k): an equal choice by these numbers; it keeps a 50-value window.
+# CUSUM (h = 5) has <span data-run="calibration" data-key="synthetic_cusum_false_alarms_per_10k">2.5</span> false alarms per 10k synthetic steps and, on some paths, one on a quiet
+# real run; robust-z <span data-run="calibration" data-key="synthetic_robust-z_false_alarms_per_10k">13.0</span> synthetic ones, and a few on the quiet runs. Lightning's default catches only
 # <span data-run="calibration" data-key="synthetic_lightning-spike-detection_recall">0.6338</span> of the synthetic spikes and <span data-run="calibration" data-key="real_lightning-spike-detection_recall">0.6</span> of the real labels: its 3× bar is above
 # most spikes.
 #
 # **Español.** Por defecto: un detector EMA con umbral 1,5× sobre la pérdida de entrenamiento.
 # Detecta todas las etiquetas reales y todos los picos sintéticos con retardo 0; no da falsas
 # alarmas donde no hay evento (sus disparos "falsos" son pasos tardíos de un modelo dañado);
-# guarda sólo dos números de estado. La media móvil empata; CUSUM y robust-z dan más falsas
-# alarmas; Lightning, con su umbral de 3×, pierde muchos picos.
+# guarda sólo dos números de estado. 1,5 detecta todas las etiquetas reales en todas las rutas de
+# coma flotante que medimos (1,75 sólo en algunas; 2 pierde una en todas). La media móvil empata;
+# CUSUM y robust-z dan más falsas alarmas; Lightning, con su umbral de 3×, pierde muchos picos.
 
 # %%
 assert real_table["ema"]["recall"] == 1.0 and synthetic_table["ema"]["recall"] == 1.0
 assert synthetic_table["ema"]["false_alarms_per_10k"] == 0.0
 late = [s for s in calibration.fires(by_name["control-no-rare-piece"]["loss"], D.EMADetector()) if s > 337]
 print("EMA fires after the last label window in control-no-rare-piece:", late)
-assert late and ", ".join(map(str, late)) == calibration.facts()["no-rare_ema_false_alarm_steps"]  # its only false alarms
-for quiet in ("healthy", "control-mixed-shard"):
+assert late and ", ".join(map(str, late)) == calibration.facts()["no-rare_ema_false_alarm_steps"]  # its false alarms there
+for t in real:          # every EMA false alarm on a real run is a late fire after that run's first label
+    outside = [s for s in calibration.fires(t["loss"], D.EMADetector())
+               if not any(x <= s <= x + calibration.TOLERANCE for x in t["spikes"])]
+    assert all(t["spikes"] and s > t["spikes"][0] for s in outside), (t["name"], outside)
+for quiet in calibration.QUIET_VARIANTS:
     assert calibration.fires(by_name[quiet]["loss"], D.EMADetector()) == []
+assert real_table["moving-average"]["false_alarms_per_10k"] < real_table["ema"]["false_alarms_per_10k"]
 assert synthetic_table["cusum"]["false_alarms_per_10k"] > 0 and synthetic_table["robust-z"]["false_alarms_per_10k"] > 0
 assert real_table["lightning-spike-detection"]["recall"] < 1 and synthetic_table["lightning-spike-detection"]["recall"] < 0.7
 
@@ -203,11 +224,15 @@ assert real_table["lightning-spike-detection"]["recall"] < 1 and synthetic_table
 # full peak (the end of warmup, <span data-run="calibration" data-key="lr-discontinuity_label">250</span>), `optimizer-reset` at the step the model is
 # reloaded without its AdamW state (<span data-run="calibration" data-key="optimizer-reset_label">300</span>). `fp16-overflow` and `nan` have no designed
 # step: their label is the first non-finite loss, and the trace is cut right after it (every later
-# loss is NaN as well, and a loop stops or rolls back at the first one).
+# loss is NaN as well, and a loop stops or rolls back at the first one). Whether these two runs go
+# non-finite within their steps at all depends on the floating-point path (on the reference run:
+# `fp16-overflow` at <span data-run="calibration" data-key="fp16-overflow_label">95</span>, `nan` at <span data-run="calibration" data-key="nan_label">109</span>; "none" means it stayed finite); a run that
+# stays finite has no label, and the cell below says which of yours did.
 #
 # **Español.** Los patrones de la fase 19 son un segundo grupo de ejecuciones reales: el salto de
 # la LR se etiqueta en el paso del salto, el reinicio del optimizador en el paso del reinicio, y
-# las ejecuciones que acaban en NaN en su primera pérdida no finita (la traza se corta ahí).
+# las ejecuciones que acaban en NaN en su primera pérdida no finita (la traza se corta ahí). Que
+# lleguen a NaN dentro de sus pasos depende de la ruta de coma flotante.
 
 # %%
 patterns = calibration.pattern_traces()
@@ -217,7 +242,7 @@ pattern_table = D.evaluate(patterns)
 print("\npattern runs\n" + D.format_table(pattern_table))
 print()
 for t in patterns:
-    start = t["spikes"][0] - 10
+    start = t["spikes"][0] - 10 if t["spikes"] else 200    # a run that stayed finite has no label
     row = {name: first_fires(t["loss"], d, start=start, n=3)
            for name, d in {"ema": D.EMADetector(), "lightning": D.LightningSpikeAdapter()}.items()}
     row["grad-norm"] = first_fires(t["grad_norm"], D.make_grad_norm_detector(), start=start, n=3)
@@ -228,34 +253,43 @@ for t in patterns:
 # What the pattern runs add:
 #
 # - **An LR jump is a loss spike the EMA sees, Lightning does not.** The EMA fires at step
-#   <span data-run="calibration" data-key="lr-discontinuity_ema_first_fire">252</span>, two steps after the jump; the loss then stays on a new, higher level, so
-#   the EMA keeps firing (<span data-run="calibration" data-key="lr-discontinuity_ema_fires">26</span> fires in all: rule 2, a detected value never becomes
+#   <span data-run="calibration" data-key="lr-discontinuity_ema_first_fire">252</span>, a couple of steps after the jump; the loss then stays on a new, higher level, so
+#   the EMA keeps firing (<span data-run="calibration" data-key="lr-discontinuity_ema_fires">28</span> fires in all: rule 2, a detected value never becomes
 #   the baseline). The table counts the fires after the 10-step window as false alarms; in the
 #   recovery loop the first fire has already rolled the run back. Lightning's 3× bar and the
 #   grad-norm detector never fire there.
 # - **An optimizer reset is invisible in the loss at this LR**: <span data-run="calibration" data-key="optimizer-reset_ema_fires">0</span> EMA fires, no
 #   detector sees it (panel 5 of the dashboard, the Adam moments, does).
-# - **Non-finite runs are caught by the non-finite rule**, by every detector, at the first NaN.
-#   The probe is no earlier: in `fp16-overflow` its forward pass overflows at the same step as the
-#   training batch, and in `nan` it never fires before the trace ends (`fp16-overflow`: probe at <span data-run="calibration" data-key="fp16-overflow_probe_first_fire">232</span>, first non-finite
-#   training loss at <span data-run="calibration" data-key="fp16-overflow_label">232</span>; `nan`: <span data-run="calibration" data-key="nan_probe_first_fire">None</span> and <span data-run="calibration" data-key="nan_label">242</span>).
+# - **Non-finite runs are caught by the non-finite rule**, by every detector, at the first NaN,
+#   wherever a run goes non-finite. The held-out probe is no reliable early warning for them: its
+#   own forward pass runs in the same precision, and what it shows depends on the path as much as
+#   the runs do. On some paths it fires with the first non-finite training loss or never; on
+#   others it fires at a held-out jump (or a NaN of its own forward pass) that the training loss
+#   never shows (reference run: the probe's first fire is <span data-run="calibration" data-key="fp16-overflow_probe_first_fire">None</span> in `fp16-overflow` and <span data-run="calibration" data-key="nan_probe_first_fire">None</span> in `nan`, None meaning never before the trace ends).
 #
 # **Español.** El EMA ve el salto de la LR dos pasos después (y sigue disparando mientras la
 # pérdida se queda alta); Lightning y el detector del gradiente no lo ven. El reinicio del
 # optimizador no se ve en la pérdida. Las ejecuciones que acaban en NaN las detecta todo el mundo
-# por la regla de los valores no finitos; la sonda no llega antes (en `fp16-overflow`, en el mismo
-# paso; en `nan`, nunca antes del final de la traza).
+# por la regla de los valores no finitos; lo que muestra la sonda en ellas depende de la ruta de
+# coma flotante: no es un aviso previo fiable.
 
 # %%
 pattern_by_name = {t["name"]: t for t in patterns}
 jump = pattern_by_name["lr-discontinuity"]
-assert first_fires(jump["loss"], D.EMADetector(), start=240, n=1) == [252]
+jump_first = first_fires(jump["loss"], D.EMADetector(), start=240, n=1)
+assert jump_first and jump["spikes"][0] <= jump_first[0] <= jump["spikes"][0] + calibration.TOLERANCE
 assert first_fires(jump["loss"], D.LightningSpikeAdapter(), start=240, n=1) == []
 assert calibration.fires(pattern_by_name["optimizer-reset"]["loss"], D.EMADetector()) == []
 for name in ("fp16-overflow", "nan"):
     t = pattern_by_name[name]
-    assert t["spikes"][0] == len(t["loss"]) - 1            # the trace is cut right after the first NaN
-    assert not [s for s in calibration.probe_fires(t) if s < t["spikes"][0]], name   # the probe is not earlier
+    if not t["spikes"]:
+        print(f"{name}: stayed finite for all its {len(t['loss'])} steps on this floating-point path")
+        continue
+    label = t["spikes"][0]
+    assert label == len(t["loss"]) - 1                      # the trace is cut right after the first NaN
+    for detector in (D.EMADetector(), D.LightningSpikeAdapter()):    # the non-finite rule, at the label
+        assert calibration.fires(t["loss"], detector)[-1] == label, name
+    print(f"{name}: first non-finite loss at step {label}; every detector fires there")
 
 # %% [markdown]
 # ## The gradient norm: before, or with, the loss?
@@ -265,18 +299,20 @@ for name in ("fp16-overflow", "nan"):
 # `make_grad_norm_detector`). In the §A13 runs it comes **with** it: the spike is one batch whose
 # rare pieces hit untrained embedding rows, and the step's loss and gradient are computed from
 # that same batch. The grad-norm detector (CUSUM on log norms, h = 10) fires at step
-# <span data-run="calibration" data-key="broken_grad_first_fire">313</span> in `broken`, one step after the loss detector (<span data-run="calibration" data-key="broken_ema_first_fire">312</span>): it does
-# not lead. In `control-no-rare-piece`, the same damage with no gradient spike, it fires
-# <span data-run="calibration" data-key="no-rare_grad_fires">1</span> time, at step <span data-run="calibration" data-key="no-rare_grad_first_fire">331</span>, after ordinary data has returned: never
-# while the shard does its damage. And it fires in `one-batch` (at
-# <span data-run="calibration" data-key="one-batch_grad_first_fire">320</span>), whose spike does no damage. On the synthetic traces it has recall
+# <span data-run="calibration" data-key="broken_grad_first_fire">312</span> in `broken`, with the loss detector (<span data-run="calibration" data-key="broken_ema_first_fire">312</span>) or, on some floating-point
+# paths, one step after it: it does not lead on any path we measured. In `control-no-rare-piece`,
+# the same damage with no gradient spike, it never fires while the shard does its damage: at most
+# once, after ordinary data has returned (<span data-run="calibration" data-key="no-rare_grad_fires">1</span> fire on the reference run). On some paths it
+# also fires in `one-batch`, whose spike does no damage (<span data-run="calibration" data-key="one-batch_grad_fires">0</span> fires on the reference run).
+# On the synthetic traces it has recall
 # <span data-run="calibration" data-key="synthetic_grad-norm_recall">1.0</span> with <span data-run="calibration" data-key="synthetic_grad-norm_false_alarms_per_10k">2.167</span> false alarms per 10k steps (there the gradient spike is injected at
 # the loss spike's step by construction, so it cannot lead).
 #
 # **Español.** El pico de la norma del gradiente puede adelantarse al de la pérdida, pero en el
-# §A13 no se adelanta (312 la pérdida, 313 el gradiente): ambos salen del mismo lote. El detector
-# del gradiente no ve nada en `control-no-rare-piece` mientras dura el fragmento (mismo daño, sin
-# pico de gradiente; dispara una vez después) y sí dispara en `one-batch`, que no hace daño.
+# §A13 no se adelanta (dispara con la pérdida o un paso después): ambos salen del mismo lote. El
+# detector del gradiente no ve nada en `control-no-rare-piece` mientras dura el fragmento (mismo
+# daño, sin pico de gradiente; como mucho dispara una vez después) y, según la ruta de coma
+# flotante, también dispara en `one-batch`, que no hace daño.
 
 # %%
 for t in real:
@@ -378,10 +414,22 @@ my_synthetic_false_alarms = next(r["false_alarms"] for r in curves[("ema", "synt
 print(my_threshold, my_synthetic_false_alarms)
 
 # %% [check] id=pick-threshold
-assert my_threshold == 1.5, "pick-threshold: look for the largest threshold whose real recall is 1.0"
-assert my_synthetic_false_alarms == 0, "pick-threshold: count the synthetic false alarms at that threshold"
+assert my_threshold in ema_real and ema_real[my_threshold]["recall"] == 1.0 and not any(
+    r["recall"] == 1.0 for x, r in ema_real.items() if x > my_threshold), \
+    "pick-threshold: look for the largest threshold whose real recall is 1.0"
+assert my_synthetic_false_alarms == ema_syn[my_threshold]["false_alarms"] == 0, \
+    "pick-threshold: count the synthetic false alarms at that threshold"
 
 # %% [markdown]
+# Your answer depends on the floating-point path of your machine (on the reference run it is
+# <span data-run="calibration" data-key="real_ema_largest_full_recall">1.75</span>): the real runs are chaotic in their last bits, and one label sits close to the bar.
+# The course's default stays at 1.5, the largest value that keeps every label on every path we
+# measured, with no synthetic false alarm.
+#
+# **Español.** Tu respuesta depende de la ruta de coma flotante de tu máquina; el valor por
+# defecto del curso sigue siendo 1,5, el mayor que detecta todas las etiquetas en todas las rutas
+# que medimos.
+#
 # Next: `02-rollback` puts this detector in the training loop and rolls the run back when it fires.
 #
 # **Español.** Siguiente: `02-rollback` pone este detector en el bucle de entrenamiento y hace

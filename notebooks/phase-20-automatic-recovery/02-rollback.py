@@ -70,7 +70,7 @@ print(COURSE_POLICY)
 # ## Without recovery
 #
 # The reference: the `broken` run trained as in Phase 19. Its held-out loss rises
-# <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">19</span> σ above its level before the event (σ = <span data-run="broken" data-key="heldout_loss_noise" data-fmt=".4f">0.0315</span>, the spread of the
+# <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">21</span> σ above its level before the event (σ = <span data-run="broken" data-key="heldout_loss_noise" data-fmt=".4f">0.0273</span>, the spread of the
 # held-out loss over the 60 steps before step 312), peaking at step <span data-run="broken" data-key="heldout_peak_step">328</span>.
 #
 # **Español.** Sin recuperación, la pérdida de validación de `broken` sube muchas veces su ruido
@@ -120,17 +120,22 @@ for name, r in results.items():
 # %%
 course, skip_only = results["rollback-broken"], results["rollback-broken-skip-only"]
 grad, strict = results["rollback-broken-grad"], results["rollback-broken-1.5x"]
-assert strict.status == "gave-up" and COURSE_POLICY.loss_threshold == 2.0
+assert COURSE_POLICY.loss_threshold == 2.0
+assert course.status == "completed" and rise(course.log) < 3          # the course policy removes the damage
+# the 1.5× bar also fires on later arrivals that the 2× bar lets through, and pays for them
 later = [e["detection"] for e in strict.log.events if e["kind"] in ("rollback", "give-up")][1:]
-assert all(1.5 <= d["value"] / d["reference"] < 2.0 for d in later)    # above 1.5×, below 2×
+between = [round(d["value"] / d["reference"], 2) for d in later
+           if 1.5 <= d["value"] / d["reference"] < COURSE_POLICY.loss_threshold]
+assert between and strict.rollbacks > course.rollbacks and strict.steps_discarded > course.steps_discarded
+assert strict.status == "completed" or strict.rollbacks == COURSE_POLICY.max_retries   # which one: the path
 assert results["rollback-broken-quarantine-only"].status == "gave-up"
-assert results["rollback-broken-retries"].rollbacks > 10
-assert course.status == "completed" and rise(course.log) < 3
-assert skip_only.status == "completed" and rise(skip_only.log) < 3 and rise(course.log) < rise(skip_only.log)
-assert grad.status == "completed" and grad.steps_discarded > course.steps_discarded
-print(strict.reason)
-print("after the shard, 1.5× bar: loss ÷ EMA at the later detections",
-      [round(d["value"] / d["reference"], 2) for d in later])
+assert results["rollback-broken-retries"].status == "completed" and results["rollback-broken-retries"].rollbacks > 10
+assert skip_only.status == "completed" and rise(skip_only.log) < 10   # far from the damage, not always under 3 σ
+assert grad.status == "completed" and rise(grad.log) < 3 and grad.rollbacks >= course.rollbacks
+assert any(e["series"] == "grad_norm" for e in grad.log.events if e["kind"] == "rollback")
+print(f"1.5× bar: {strict.status}; " + (strict.reason or "no give-up"))
+print("1.5× bar: loss ÷ EMA at the later detections", [round(d["value"] / d["reference"], 2) for d in later],
+      "- between 1.5 and 2:", between)
 print(results["rollback-broken-quarantine-only"].reason)
 
 # %% [markdown]
@@ -138,10 +143,13 @@ print(results["rollback-broken-quarantine-only"].reason)
 #
 # - **At 1.5× the loop chases harmless arrivals.** The first roll-back, at step
 #   <span data-run="rollback-broken-1.5x" data-key="first_detection_step">312</span>, skips the shard; after it the rare sentences reach the model one at a
-#   time in the ordinary stream, and each first arrival lifts the loss to 1.5–1.8× its EMA (the
-#   ratios above), the harmless kind of spike `one-batch` shows. The loop rolls back for them until
-#   its budget is spent and gives up at step
-#   <span data-run="rollback-broken-1.5x" data-key="give_up_step">316</span>. That is why the course policy's loss bar is 2×, not the
+#   time in the ordinary stream, and a first arrival can lift the loss to between 1.5× and 2× its
+#   EMA (the ratios above), the kind of spike `one-batch` shows, far below the damage bar. The 1.5× loop rolls back
+#   for those too, the 2× loop does not: on every floating-point path we measured the 1.5× run
+#   needed more roll-backs and threw away more steps. Whether it then also spends its whole budget
+#   and gives up depends on the path: on the reference run it
+#   <span data-run="rollback-broken-1.5x" data-key="status">completed</span> after <span data-run="rollback-broken-1.5x" data-key="rollbacks">2</span> roll-backs (<span data-run="rollback-broken-1.5x" data-key="steps_discarded">38</span> steps thrown away),
+#   on two other paths it gave up. That is why the course policy's loss bar is 2×, not the
 #   calibration's 1.5×: the right bar for a detector that only reports is not the right bar for one
 #   that rolls the run back.
 # - **Quarantining two batches is not enough.** The shard is 15 consecutive batches: after the
@@ -152,28 +160,35 @@ print(results["rollback-broken-quarantine-only"].reason)
 #   retry also quarantines the healthy batch trained just before the spike. So the steps before
 #   312 change as well, and with them the baseline its held-out rise is measured against: its
 #   rise column does not compare with the others.
-# - **Skipping the rest of the shard is what does the work.** With the 14 next batches skipped the
-#   run completes (<span data-run="rollback-broken-skip-only" data-key="rollbacks">2</span> roll-backs) and the held-out loss rises only
-#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f">1.1</span> σ, under the 3 σ bar, even without a cool-down. The rare
-#   sentences still come back later, one or two per batch, in the shuffled stream (pre-clip gradient
-#   norms up to <span data-run="rollback-broken-skip-only" data-key="max_grad_norm_after_event" data-fmt=".0f">44</span> after the event), but on these runs they do little harm.
-# - **A 50-step cool-down at half the LR** (the course policy) brings the rise down further, to
-#   <span data-run="rollback-broken" data-key="heldout_rise_sigma" data-fmt=".2f">-0.05</span> σ, for the same price: <span data-run="rollback-broken" data-key="steps_discarded">40</span>
-#   thrown-away steps (<span data-run="rollback-broken" data-key="rollbacks">2</span> roll-backs, the second at step
-#   <span data-run="rollback-broken" data-key="last_detection_step">326</span> on a batch with a rare sentence). It is a margin, not a necessity,
-#   on this run.
-# - **Adding the grad-norm detector only costs**: it also fires on batches that hold a rare sentence
-#   (like `one-batch`, a gradient spike without damage); the run completes, but with
-#   <span data-run="rollback-broken-grad" data-key="rollbacks">3</span> roll-backs and <span data-run="rollback-broken-grad" data-key="steps_discarded">66</span> thrown-away steps, for a held-out rise of
-#   <span data-run="rollback-broken-grad" data-key="heldout_rise_sigma" data-fmt=".1f">1.0</span> σ: no better than without it.
+# - **Skipping the rest of the shard is what does most of the work.** With the 14 next batches
+#   skipped the run completes (<span data-run="rollback-broken-skip-only" data-key="rollbacks">1</span> roll-back(s)) and the held-out loss rises
+#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f">1.1</span> σ on the reference run, far from the damage of the run without recovery, even without a
+#   cool-down. The rare sentences still come back later, one or two per batch, in the shuffled
+#   stream (pre-clip gradient norms up to <span data-run="rollback-broken-skip-only" data-key="max_grad_norm_after_event" data-fmt=".0f">85</span> after the event), and at the full LR they do
+#   some harm: on one of the floating-point paths we measured, skipping alone ended just above the
+#   3 σ bar.
+# - **A 50-step cool-down at half the LR** (the course policy) keeps the rise under 3 σ on every
+#   path we measured (<span data-run="rollback-broken" data-key="heldout_rise_sigma" data-fmt=".2f">0.94</span> σ on the reference run; on each path it was lower
+#   than with skipping alone), for <span data-run="rollback-broken" data-key="steps_discarded">13</span> thrown-away steps
+#   (<span data-run="rollback-broken" data-key="rollbacks">1</span> roll-back(s) here). On some paths the loop rolls back once more, after the
+#   shard, for a later batch whose rare sentences lift the loss above 2× its EMA; the cell below
+#   lists such later roll-backs of your run. The cool-down is part of the policy, not a decoration.
+# - **Adding the grad-norm detector buys nothing clear**: it also fires on later batches that hold
+#   a rare sentence (a gradient spike like `one-batch`'s; at least one of its roll-backs comes from
+#   the gradient norm on every path we measured). The run completes under 3 σ, as the course policy
+#   does without it, with at least as many roll-backs
+#   (<span data-run="rollback-broken-grad" data-key="rollbacks">2</span> roll-backs, <span data-run="rollback-broken-grad" data-key="steps_discarded">38</span> thrown-away steps, a rise of
+#   <span data-run="rollback-broken-grad" data-key="heldout_rise_sigma" data-fmt=".1f">0.6</span> σ on the reference run); whether its held-out rise ends lower or higher than
+#   the course policy's differs from path to path.
 #
-# **Español.** Con el umbral a 1,5× el bucle persigue las llegadas inofensivas de las frases raras
-# tras saltar el fragmento y se rinde: por eso la política del curso usa 2×. Poner en cuarentena dos
-# lotes no basta: el fragmento son 15 lotes seguidos y el detector vuelve a disparar en cada
-# reintento; con 30 reintentos pasa, tras muchas vueltas atrás. Saltar el resto del fragmento es lo
-# que funciona: la validación sube menos de 3 σ incluso sin enfriar la LR; enfriarla (×0,5 durante
-# 50 pasos) da más margen. Añadir el detector de gradiente sólo cuesta: más vueltas atrás y más
-# pasos tirados, sin mejor resultado.
+# **Español.** Con el umbral a 1,5× el bucle persigue también las llegadas inofensivas de las frases
+# raras tras saltar el fragmento: en todas las rutas de coma flotante que medimos vuelve atrás más
+# veces que a 2×, y en algunas se rinde. Por eso la política del curso usa 2×. Poner en cuarentena
+# dos lotes no basta: el fragmento son 15 lotes seguidos y el detector vuelve a disparar en cada
+# reintento; con 30 reintentos pasa, tras muchas vueltas atrás. Saltar el resto del fragmento hace
+# casi todo el trabajo, pero sin enfriar la LR la validación quedó en una ruta justo por encima de
+# 3 σ; enfriarla (×0,5 durante 50 pasos) la mantiene por debajo en todas. El detector de gradiente
+# no aporta nada claro: al menos tantas vueltas atrás, sin un resultado mejor en todas las rutas.
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3))
@@ -212,10 +227,15 @@ trained = course.log.meta["batch_indices"]
 print("global batch index of steps 305-316:", trained[305:317])
 assert not set(trained) & set(course.quarantined)
 first_skip = [e for e in course.log.events if e["kind"] == "quarantine"][0]
-second = [e for e in course.log.events if e["kind"] == "rollback"][1]
-rare_in_batch = [trainer.run.examples[i].rare for i in trainer.batches[second["symptoms"]["batch_index"]]]
-print(f"batch {second['symptoms']['batch_index']} (second detection): rare sentences {sum(rare_in_batch)}")
-assert second["symptoms"]["batch_index"] > first_skip["skipped_batches"][-1] and any(rare_in_batch)  # after the shard
+first_rollback, *later_rollbacks = [e for e in course.log.events if e["kind"] == "rollback"]
+assert first_rollback["step"] == 312 and first_rollback["restored_step"] == 300
+assert first_skip["skipped_batches"] == list(range(313, 327))               # the rest of the shard
+for e in later_rollbacks:                     # on some paths: a later batch with a rare sentence
+    batch = e["symptoms"]["batch_index"]
+    n_rare = sum(trainer.run.examples[i].rare for i in trainer.batches[batch])
+    print(f"later roll-back at step {e['step']}: batch {batch}, rare sentences {n_rare}")
+    assert batch > first_skip["skipped_batches"][-1] and n_rare > 0          # after the shard
+print(f"{len(later_rollbacks)} roll-back(s) after the first one on this floating-point path")
 
 # %%
 show(dashboard.draw(course.log, panels=[1, 2, 3, 6], step=312, window=(280, 420), figsize=(9, 3.6)))
@@ -247,22 +267,25 @@ assert draft.spike_step == "312" and "tten" in draft.unusual_tokens
 # `control-no-rare-piece` does the same damage as `broken` (the shard's sentences use *read* /
 # *taken*, so there is no rare piece and no gradient spike). Which detectors see it?
 #
-# - the grad-norm detector: never while the shard does its damage (once, after it, at step
-#   <span data-run="calibration" data-key="no-rare_grad_first_fire">331</span>; 20.1);
+# - the grad-norm detector: never while the shard does its damage (at most once, after it: on the reference run at step
+#   <span data-run="calibration" data-key="no-rare_grad_first_fire">336</span>; 20.1);
 # - Lightning's `SpikeDetection` at its defaults: first at step <span data-run="calibration" data-key="no-rare_lightning_first_fire">327</span>, when
 #   ordinary data returns to a model the shard has already damaged;
 # - our EMA loss detector (the course policy's 2×): at step <span data-run="rollback-no-rare-loss" data-key="first_detection_step">312</span>, and the course policy then keeps
-#   the held-out loss within <span data-run="rollback-no-rare-loss" data-key="heldout_rise_sigma" data-fmt=".1f">0.2</span> σ. But it fires there because the shard's sentences are
+#   the held-out rise under 3 σ (<span data-run="rollback-no-rare-loss" data-key="heldout_rise_sigma" data-fmt=".1f">1.3</span> σ on the reference run). But it fires there because the shard's sentences are
 #   *unfamiliar* (above 2× the EMA at once: the ratio is printed below), not because anything is damaged yet: it fires just the same on
 #   `one-batch`, which does no damage;
 # - the held-out probe (32 held-out sentences, no gradient, every 8 steps), with the loss detector
-#   switched off: at step <span data-run="rollback-no-rare-probe" data-key="first_detection_step">320</span>, the first probe after the damage began, and the
-#   held-out loss stays within <span data-run="rollback-no-rare-probe" data-key="heldout_rise_sigma" data-fmt=".1f">1.5</span> σ. It watches the damage itself.
+#   switched off: at step <span data-run="rollback-no-rare-probe" data-key="first_detection_step">320</span>, the first probe after the damage began. It watches the
+#   damage itself, and 8 steps late: the held-out rise stays a small fraction of the
+#   <span data-run="control-no-rare-piece" data-key="heldout_rise_sigma" data-fmt=".0f">46</span> σ of the run without recovery, under 3 σ on the reference run
+#   (<span data-run="rollback-no-rare-probe" data-key="heldout_rise_sigma" data-fmt=".1f">1.0</span> σ) but just above it on one other path we measured.
 #
 # **Español.** `control-no-rare-piece` hace el mismo daño sin pieza rara ni pico de gradiente.
 # El detector de gradiente no lo ve durante el fragmento; Lightning lo ve tarde; nuestro EMA dispara en 312 porque
 # las frases son desconocidas (igual que en `one-batch`, que no hace daño); la sonda de
-# validación dispara porque mide el daño mismo.
+# validación dispara porque mide el daño mismo, ocho pasos más tarde: la subida queda en una
+# pequeña fracción de la de la ejecución sin recuperación.
 
 # %%
 no_rare = run_variant("control-no-rare-piece")
@@ -280,9 +303,10 @@ for label, r in (("EMA loss detector", by_loss), ("probe only", by_probe)):
           f"{e['detection']['reference']:.3f}); held-out rise {rise(r.log):.1f} σ; "
           f"{r.steps_discarded} steps thrown away")
 print(f"without recovery: held-out rise {rise(no_rare):.0f} σ")
-assert grad_fires and not [st for st in grad_fires if 312 <= st < 327] and lightning_fires[0] == 327
+assert not [st for st in grad_fires if 312 <= st < 327] and lightning_fires[0] == 327
 assert [e for e in by_probe.log.events if e["kind"] == "rollback"][0]["step"] == 320
-assert rise(by_probe.log) < 3 and rise(by_loss.log) < 3 and rise(no_rare) > 10
+assert rise(no_rare) >= 10 and rise(by_loss.log) < 3
+assert rise(by_probe.log) < 10 and rise(by_probe.log) < rise(no_rare) / 10   # most of the damage removed
 
 # %% [markdown]
 # What the probe costs: one forward pass (no backward) over its 32 sentences every 8 steps, i.e.
@@ -353,10 +377,11 @@ assert abs(extra_per_kept - course.steps_discarded / 420) < 1e-9, "recovery-cost
 #   of 15 batches, and dropping 2 only moved the spike one batch on.
 # - Measure the held-out loss after recovering: it is what says whether the recovery worked
 #   (skipping the shard alone left a
-#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f">1.1</span> σ rise, the cool-down
-#   <span data-run="rollback-broken" data-key="heldout_rise_sigma" data-fmt=".2f">-0.05</span> σ).
+#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f">1.1</span> σ rise on the reference run and just over 3 σ on another path, the
+#   cool-down <span data-run="rollback-broken" data-key="heldout_rise_sigma" data-fmt=".2f">0.94</span> σ here and under 3 σ on every path we measured).
 # - A bar that is right for reporting spikes can be wrong for rolling back: at 1.5× the loop chased
-#   the harmless first arrivals of the rare sentences and gave up; at 2× it completed.
+#   the harmless first arrivals of the rare sentences, with more roll-backs on every path and a
+#   give-up on some; at 2× it completed on all.
 # - The training loss mixes "unusual batch" with "damaged model"; a small held-out probe watches
 #   the damage itself, for a forward pass every few steps.
 #
