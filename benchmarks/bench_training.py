@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from utils.config import config_for
-from utils.model import GPTConfig, MiniGPT, param_groups
-from utils.train import TrainingRun, rows_to_tensors
+from utils.model import GPTConfig, MiniGPT
+from utils.train import TrainingRun, adamw_for, rows_to_tensors
 
 
 def bare_stepper(run: TrainingRun):
@@ -25,7 +25,7 @@ def bare_stepper(run: TrainingRun):
     cfg = run.cfg
     torch.manual_seed(cfg.seed)
     model = MiniGPT(GPTConfig(vocab_size=len(run.tok.vocab)))
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.peak_lr, betas=cfg.betas, eps=cfg.eps)
+    opt = adamw_for(model, cfg)
     params = list(model.parameters())
 
     def step(s: int) -> None:

@@ -14,8 +14,6 @@ bash scripts/setup.sh || { echo "[test] setup failed"; exit 1; }
 python=.venv/bin/python
 
 export MPLBACKEND=Agg
-# The CPU code paths the course's numbers depend on (the values of utils/cpu_kernels.py).
-export ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE DNNL_MAX_CPU_ISA=SSE41
 export LEARNER="${LEARNER:-ci-learner}"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/course-test.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT

@@ -7,8 +7,7 @@ Learner notes:               learner, notes
 Phase 19 (diagnosis):        dashboard, patterns, stability_check, postmortem
 Phase 20 (recovery):         detectors, checkpoint, rollback, lightning_rollback
 Grading:                     grading
-Reproducibility:             cpu_kernels (imported first: it pins the CPU code paths)
-"""
-from . import cpu_kernels
 
-cpu_kernels.pin()
+Importing the package sets nothing: runs use the CPU kernels PyTorch picks, one thread, and
+their seed (see theory/why-runs-differ.md for why two machines still give two samples).
+"""

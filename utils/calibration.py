@@ -18,8 +18,7 @@ The Phase 19 pattern runs (``utils.patterns``) are a second group, labelled the 
 - ``fp16-overflow`` and ``nan``: no designed step; the label is the first non-finite loss, and the
   trace is cut right after it (every later loss is NaN too, and a loop stops or rolls back at the
   first one, so they are not further events). Whether such a run goes non-finite within its steps
-  at all depends on the floating-point path (the runs are chaotic, see ``utils.reference_path``);
-  a run that stays finite has no label, and every fire on it counts as a false alarm.
+  at all depends on the seed and the machine (the runs are chaotic); a run that stays finite has no label, and every fire on it counts as a false alarm.
 A fire at s .. s + tolerance (10 steps) detects the label at s (``utils.detectors.evaluate``).
 The synthetic traces (``utils.detectors.synthetic_traces``) are labelled by construction: a
 noise model with spikes injected at known steps. They are SYNTHETIC, never a training run.
@@ -75,26 +74,26 @@ def trace_of(name: str, log: RunLog) -> dict:
             "heldout_step": [s for s, _ in held], "heldout": [v for _, v in held]}
 
 
-@lru_cache(maxsize=1)
-def _real() -> tuple:
+@lru_cache(maxsize=None)
+def _real(seed: int) -> tuple:
     from .train import run_variant
-    return tuple(trace_of(v, run_variant(v)) for v in REAL_VARIANTS)
+    return tuple(trace_of(v, run_variant(v, seed=seed)) for v in REAL_VARIANTS)
 
 
-def real_traces() -> list[dict]:
-    """Labelled traces of the course runs in ``REAL_VARIANTS`` (seed 42; trained once per process)."""
-    return copy.deepcopy(list(_real()))
+def real_traces(seed: int = 42) -> list[dict]:
+    """Labelled traces of the course runs in ``REAL_VARIANTS`` (trained once per process and seed)."""
+    return copy.deepcopy(list(_real(seed)))
 
 
-@lru_cache(maxsize=1)
-def _patterns() -> tuple:
-    from .patterns import run_pattern
-    return tuple(trace_of(name, run_pattern(name)) for name in PATTERN_RUNS)
+@lru_cache(maxsize=None)
+def _patterns(seed: int) -> tuple:
+    from .patterns import cached_run
+    return tuple(trace_of(name, cached_run(name, seed)) for name in PATTERN_RUNS)
 
 
-def pattern_traces() -> list[dict]:
-    """Labelled traces of the Phase 19 pattern runs in ``PATTERN_RUNS`` (seed 42)."""
-    return copy.deepcopy(list(_patterns()))
+def pattern_traces(seed: int = 42) -> list[dict]:
+    """Labelled traces of the Phase 19 pattern runs in ``PATTERN_RUNS``."""
+    return copy.deepcopy(list(_patterns(seed)))
 
 
 @lru_cache(maxsize=1)
@@ -154,9 +153,9 @@ def probe_fires(trace: dict) -> list[int]:
     return fires(trace["heldout"], D.HeldoutProbeDetector(), trace["heldout_step"])
 
 
-@lru_cache(maxsize=1)
-def _facts() -> dict:
-    real, syn, pat = real_traces(), synthetic(), pattern_traces()
+@lru_cache(maxsize=None)
+def _facts(seed: int) -> dict:
+    real, syn, pat = real_traces(seed), synthetic(), pattern_traces(seed)
     out: dict = {}
     for where, traces in (("real", real), ("synthetic", syn), ("patterns", pat)):
         out[f"{where}_labels"] = sum(len(t["spikes"]) for t in traces)
@@ -208,6 +207,6 @@ def facts(run: str = "calibration", seed: int = 42) -> dict:
     EMA threshold of the grid with recall 1 on the real runs), ``no-rare_ema_false_alarm_steps``,
     ``quiet_robust-z_fires`` (fires of a detector on the loss of the runs without an event,
     ``QUIET_VARIANTS``; ``quiet_lightning_fires`` for Lightning's default)."""
-    if run != "calibration" or seed != 42:
-        raise KeyError(f"no calibration facts for run {run!r}, seed {seed}")
-    return _facts()
+    if run != "calibration":
+        raise KeyError(f"no calibration facts for run {run!r}")
+    return _facts(seed)

@@ -1,21 +1,24 @@
-"""Numbers quoted in prose, checked against real runs.
+"""Numbers quoted in prose, and the check that keeps them true.
 
-A theory text or a notebook's markdown never types a run's number bare. It writes
+A theory text or a notebook's markdown never types a run's number bare. It writes a span:
 
-    <span data-run="broken" data-key="loss_ratio" data-fmt=".1f">4.4</span>×
+    <span data-run="facts" data-key="vocab_size">233</span>                      a fact
+    <span data-run="broken" data-key="loss_ratio" data-fmt=".1f">3.9–4.6</span>× a measured range
 
-and ``tests/test_claims.py`` re-runs the variant (seed 42 unless ``data-seed``), formats
-the value with ``data-fmt`` and fails if the text says anything else. A run's number is the
-value of the course's reference run (``utils/reference_path.py``): it is checked exactly on a
-machine on the reference floating-point path; on another path the same code gives another
-sample of the same chaos, so there only the facts (no training involved) are checked, and the
-conclusions are left to the behaviour tests. ``data-run="facts"``
-refers to facts of the corpus, tokenizer and model (see ``facts()``); ``data-run="rollback-..."``
-to a recovery run of Phase 20 (``utils.rollback.RUNS`` and ``utils.rollback.facts``), and
-``data-run="calibration"`` to the detector calibration (``utils.calibration.facts``).
+- ``data-run="facts"``: a deterministic fact of the corpus, tokenizer or model (``facts()``),
+  checked exactly.
+- any other run: the range the quantity took over seeds 42-46 and every CPU kernel path of the
+  measuring machine (``utils/ranges.py``, table ``theory/ranges.json``). The span's text must
+  be that range, and a fresh run of the default seed on the machine running the check must lie
+  inside it. ``data-seed="43"`` narrows a span to one seed (over the kernel paths).
 
-    python -m utils.claims            # list every claim and whether it holds
-    python -m utils.claims --fix      # rewrite the spans with the fresh values (reference path only)
+Runs are named as in ``utils.config`` (variants and failure patterns), ``pattern:<variant>``
+(the stability check of a spike variant, ``utils.patterns``), ``rollback-...`` (Phase 20
+recovery runs, ``utils.rollback.RUNS``) and ``calibration`` (``utils.calibration.facts``).
+
+    python -m utils.claims             # every span: text vs table, and your fresh run vs the range
+    python -m utils.claims --measure   # re-measure the table (seeds × kernel paths; ~25 min on 2 cores)
+    python -m utils.claims --fix       # rewrite the spans' texts from the table (no training)
 """
 from __future__ import annotations
 
@@ -23,9 +26,12 @@ import argparse
 import html
 import json
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from . import ranges
 
 SPAN = re.compile(r'<span data-run="(?P<run>[^"]+)" data-key="(?P<key>[^"]+)"'
                   r'(?: data-seed="(?P<seed>\d+)")?(?: data-fmt="(?P<fmt>[^"]*)")?>(?P<text>[^<]*)</span>')
@@ -41,14 +47,30 @@ class Claim:
     fmt: str
     text: str
 
-    def expected(self) -> str:
-        value = value_of(self.run, self.key, self.seed)
-        return format(value, self.fmt) if self.fmt else str(value)
+    seeded: bool = False          # data-seed given: the range of that one seed
 
     @property
-    def depends_on_path(self) -> bool:
-        """True for a number produced by training (it differs between floating-point paths)."""
-        return self.run != "facts"
+    def is_fact(self) -> bool:
+        return self.run == "facts"
+
+    def measured(self, table: dict | None = None) -> list:
+        """The table's samples for this span (empty for a fact)."""
+        table = ranges.load() if table is None else table
+        return ranges.samples(table, self.run, self.key, self.seed if self.seeded else None)
+
+    def expected(self, table: dict | None = None) -> str:
+        """What the span must say: the fact, or the measured range."""
+        if self.is_fact:
+            value = facts()[self.key]
+            return format(value, self.fmt) if self.fmt else str(value)
+        return ranges.range_text(self.measured(table), self.fmt)
+
+    def fresh(self):
+        """This machine's value from a fresh run of the span's seed (42 unless data-seed)."""
+        return value_of(self.run, self.key, self.seed)
+
+    def fresh_holds(self, table: dict | None = None) -> bool:
+        return self.is_fact or ranges.holds(self.fresh(), self.measured(table), self.fmt)
 
 
 @lru_cache(maxsize=1)
@@ -85,24 +107,30 @@ def results_of(run: str, seed: int = 42) -> dict:
     return _RESULTS[(run, seed)]
 
 
-def value_of(run: str, key: str, seed: int = 42):
+def run_values(run: str, seed: int = 42) -> dict:
+    """Every quotable quantity of one named run (see the module docstring for the names)."""
     if run == "facts":
-        return facts()[key]
+        return facts()
     if run.startswith("rollback-"):          # recovery runs of Phase 20 (utils.rollback.RUNS)
         from . import rollback
-        return rollback.facts(run, seed)[key]
+        return rollback.facts(run, seed)
     if run == "calibration":                 # detector calibration of Phase 20
         from . import calibration
-        return calibration.facts(run, seed)[key]
+        return calibration.facts(run, seed)
     from .config import PATTERN_VARIANTS
     if run in PATTERN_VARIANTS or run.startswith("pattern:"):   # Phase 19 failure patterns
         from . import patterns
-        return patterns.pattern_facts(run.removeprefix("pattern:"), seed)[key]
-    return results_of(run, seed)[key]
+        return patterns.pattern_facts(run.removeprefix("pattern:"), seed)
+    return results_of(run, seed)
+
+
+def value_of(run: str, key: str, seed: int = 42):
+    return run_values(run, seed)[key]
 
 
 def claims_in(text: str, file: str = "") -> list[Claim]:
-    return [Claim(file, m["run"], m["key"], int(m["seed"] or 42), html.unescape(m["fmt"] or ""), m["text"])
+    return [Claim(file, m["run"], m["key"], int(m["seed"] or 42), html.unescape(m["fmt"] or ""), m["text"],
+                  seeded=m["seed"] is not None)
             for m in SPAN.finditer(text)]
 
 
@@ -125,51 +153,80 @@ def all_claims(root: Path = ROOT) -> list[Claim]:
     return [c for f in prose_files(root) for c in claims_in(text_of(f), str(f.relative_to(root)))]
 
 
-def fix_file(path: Path) -> int:
-    """Rewrite every span in ``path`` (a .md or a notebook .py source) with fresh values."""
+def fix_file(path: Path, table: dict | None = None) -> int:
+    """Rewrite every span in ``path`` (a .md or a notebook .py source) with the table's ranges."""
+    table = ranges.load() if table is None else table
     text = path.read_text(encoding="utf-8")
     changed = 0
+
     def repl(m: re.Match) -> str:
         nonlocal changed
         c = claims_in(m.group(0))[0]
-        new = c.expected()
+        new = c.expected(table)
         changed += new != c.text
         return m.group(0).replace(f">{c.text}</span>", f">{new}</span>")
     path.write_text(SPAN.sub(repl, text), encoding="utf-8")
     return changed
 
 
+def source_files(root: Path = ROOT) -> list[Path]:
+    """Files whose spans ``--fix`` rewrites: theory/*.md, README.md and the notebooks' .py sources."""
+    files = sorted((root / "theory").rglob("*.md")) + [root / "README.md"] + sorted((root / "notebooks").rglob("*.py"))
+    return [f for f in files if f.exists() and SPAN.search(f.read_text(encoding="utf-8"))]
+
+
+def quoted_pairs(claims: list[Claim]) -> list[tuple[str, str, int | None]]:
+    """Every (run, key, seed-or-None) that prose quotes from a training run."""
+    return sorted({(c.run, c.key, c.seed if c.seeded else None) for c in claims if not c.is_fact},
+                  key=lambda t: (t[0], t[1], t[2] or 0))
+
+
+def worker(seed: int) -> None:
+    """``--worker SEED``: read a JSON list of run names on stdin, print {"run|key": value} for every
+    scalar quantity of those runs with ``seed`` (so a later span on the same run needs no re-measure)."""
+    out = {}
+    for run in json.loads(sys.stdin.read()):
+        for key, v in run_values(run, seed).items():
+            if v is None or isinstance(v, (bool, int, float, str)):
+                out[f"{run}|{key}"] = v
+    print(json.dumps(out))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m utils.claims", description=__doc__.splitlines()[0])
     ap.add_argument("--fix", nargs="*", type=Path, metavar="FILE",
-                    help="rewrite spans in these files (default: theory/*.md, README.md, notebooks/**/*.py)")
+                    help="rewrite spans from the table in these files (default: theory/*.md, README.md, notebook sources)")
+    ap.add_argument("--measure", action="store_true", help="re-measure every quoted quantity into theory/ranges.json")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes for --measure")
+    ap.add_argument("--worker", type=int, metavar="SEED", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    from . import reference_path
-    on_path = reference_path.on_reference_path()
-    print(reference_path.describe())
-    if args.fix is not None and not on_path:
-        print("--fix refused: the texts quote the reference path's numbers, and this machine is not on it. "
-              "To move the reference, re-measure everything on one machine and update utils/reference_path.py.")
-        return 2
+    if args.worker is not None:
+        worker(args.worker)
+        return 0
+    if args.measure:
+        table = ranges.measure(quoted_pairs(all_claims() + [c for f in source_files() for c in claims_in(
+            f.read_text(encoding="utf-8"), str(f))]), jobs=args.jobs)
+        print(f"[ranges] {len(table['samples'])} quantities measured on {table['how']['kernel_paths']} "
+              f"× seeds {table['how']['seeds']}: {ranges.TABLE.relative_to(ROOT)}")
+        return 0
     if args.fix is not None:
-        files = args.fix or (sorted((ROOT / "theory").rglob("*.md")) + [ROOT / "README.md"]
-                             + sorted((ROOT / "notebooks").rglob("*.py")))
-        for f in files:
+        for f in args.fix or source_files():
             if f.exists() and SPAN.search(f.read_text(encoding="utf-8")):
                 print(f"{f.relative_to(ROOT) if f.is_absolute() else f}: {fix_file(f)} updated")
         return 0
+    table = ranges.load()
     bad = 0
     for c in all_claims():
-        exp = c.expected()
-        if exp == c.text:
-            label = "ok "
-        elif c.depends_on_path and not on_path:
-            label = "~  "            # another path: a different sample, not an error
-        else:
-            label, bad = "BAD", bad + 1
-        print(f"{label} {c.file}: {c.run}.{c.key} says {c.text!r}, run gives {exp!r}")
-    if not on_path:
-        print("~ = a number of the reference run; your run on this path gives another one (not checked here)")
+        exp = c.expected(table)
+        problems = []
+        if exp != c.text:
+            problems.append(f"text should be {exp!r}")
+        mine = "" if c.is_fact else f"; your run: {ranges.range_text([c.fresh()], c.fmt)}"
+        if not c.fresh_holds(table):
+            problems.append("your run is outside the measured range")
+        bad += bool(problems)
+        label = "BAD" if problems else "ok "
+        print(f"{label} {c.file}: {c.run}.{c.key} says {c.text!r}{mine}{(' — ' + '; '.join(problems)) if problems else ''}")
     return 1 if bad else 0
 
 

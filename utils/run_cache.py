@@ -13,10 +13,12 @@ import json
 import os
 from pathlib import Path
 
+import torch
+
 from .config import RunConfig
 from .runlog import RunLog
 
-# The code a run's numbers depend on. (utils/config.py and utils/cpu_kernels.py are not listed: the key
+# The code a run's numbers depend on. (utils/config.py is not listed: the key
 # holds the run's full config and the kernel path themselves, so editing one variant's entry does not
 # invalidate every other run.)
 TRAINING_MODULES = ["corpus", "bpe", "model", "schedule", "data_order", "train", "runlog"]
@@ -35,8 +37,7 @@ def cache_path(cfg: RunConfig) -> Path | None:
     folder = os.environ.get("COURSE_RUN_CACHE")
     if not folder:
         return None
-    from .cpu_kernels import PINNED, capability
-    path = capability() + "".join(f"|{name}={os.environ.get(name, '')}" for name in sorted(PINNED))
+    path = "|".join([torch.backends.cpu.get_cpu_capability(), os.environ.get("MKL_CBWR", "")])
     key = hashlib.sha256((json.dumps(cfg.to_dict(), sort_keys=True) + _code_hash() + path)
                          .encode()).hexdigest()[:20]
     return Path(folder) / f"{cfg.run_id}-{key}.json"

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-import warnings
-import zlib
 
 import torch
 import torch.nn.functional as F
 
-from . import cpu_kernels, data_order
+from . import data_order
 from .bpe import BOS_ID
 from .config import RunConfig
 from .model import GPTConfig, MiniGPT, param_groups
@@ -43,20 +41,31 @@ def rows_to_tensors(rows: list[tuple[int, ...]]) -> tuple[torch.Tensor, torch.Te
 
 
 def param_fingerprint(params: list[torch.Tensor]) -> tuple[str, int]:
-    """(CRC-32 of every parameter's bytes as 8 hex digits, number of non-finite values).
+    """(checksum of every parameter's bits as 8 hex digits, number of non-finite values).
 
-    Cheap enough to run every step: one CRC pass over the bytes, and one fused norm per
-    tensor (a tensor holding a NaN or inf has a non-finite norm); elements are counted only
-    in the rare case some tensor is non-finite.
+    Cheap enough to run every step: each tensor's float32 bit patterns are summed as integers
+    (any changed weight changes its sum), the sums hashed together; one fused norm per tensor
+    tells whether any value is non-finite, and elements are counted only in that rare case.
     """
-    crc = 0
-    for p in params:
-        crc = zlib.crc32(memoryview(p.detach().contiguous().float().numpy()).cast("B"), crc)
+    sums = [int(p.detach().float().contiguous().view(torch.int32).sum(dtype=torch.int64)) for p in params]
+    digest = hashlib.blake2s(repr(sums).encode(), digest_size=4).hexdigest()
     norms = torch.stack(torch._foreach_norm([p.detach() for p in params]))
     nonfinite = 0
     if not bool(torch.isfinite(norms).all()):
         nonfinite = sum(int((~torch.isfinite(p.detach())).sum()) for p in params)
-    return f"{crc:08x}", nonfinite
+    return digest, nonfinite
+
+
+def adamw_for(model: MiniGPT, cfg: RunConfig) -> torch.optim.AdamW:
+    """The run's AdamW (weight decay on matrices only); ``foreach`` updates all tensors at once."""
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.peak_lr,
+                             betas=cfg.betas, eps=cfg.eps, foreach=True)
+
+
+def length_buckets(rows: list[tuple[int, ...]], size: int = 50) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Sentences sorted by length and padded in groups of ``size``: far less padding to compute."""
+    rows = sorted(rows, key=len)
+    return [rows_to_tensors(rows[i: i + size]) for i in range(0, len(rows), size)]
 
 
 class TrainingRun:
@@ -65,8 +74,6 @@ class TrainingRun:
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
         torch.set_num_threads(cfg.num_threads)
-        if (note := cpu_kernels.warning()) is not None:
-            warnings.warn(note, stacklevel=2)
         torch.manual_seed(cfg.seed)
         self.tok = data_order.tokenizer_for(cfg)
         self.examples = data_order.examples_for(cfg)
@@ -77,13 +84,11 @@ class TrainingRun:
             tied=cfg.tied, learned_positions=cfg.learned_positions, init_std=cfg.init_std,
             attention=cfg.attention))
         self.params = list(self.model.parameters())
-        self.opt = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.peak_lr,
-                                     betas=cfg.betas, eps=cfg.eps)
+        self.opt = adamw_for(self.model, cfg)
         self.scaler = torch.amp.GradScaler("cpu") if cfg.grad_scaler else None
         self.rare_ids = [self.tok.vocab[p] for p in data_order.rare_pieces(self.tok)]
         self.headline_id = self.tok.vocab[data_order.headline_piece(self.tok)]
-        self.heldout_x, self.heldout_y = rows_to_tensors(
-            [tuple(self.tok.encode(t)) for t in data_order.corpus.heldout()])
+        self.heldout_batches = length_buckets([tuple(self.tok.encode(t)) for t in data_order.corpus.heldout()])
         self._acts: list[torch.Tensor] = []
         for module in [self.model.tok_emb, *self.model.blocks, self.model.ln_f]:
             module.register_forward_hook(lambda m, i, out: self._acts.append(out.detach().abs().mean()))
@@ -97,7 +102,7 @@ class TrainingRun:
         return {
             "run_id": self.cfg.run_id, "variant": self.cfg.variant, "seed": self.cfg.seed,
             "config": self.cfg.to_dict(), "dtype": self.cfg.dtype, "torch": torch.__version__.split("+")[0],
-            "num_threads": self.cfg.num_threads, "cpu_kernels": cpu_kernels.capability(),
+            "num_threads": self.cfg.num_threads, "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
             "n_params": self.model.num_params(),
             "layers": LAYERS, "pieces": self.tok.id_to_piece,
             "rare_pieces": data_order.rare_pieces(self.tok),
@@ -116,8 +121,7 @@ class TrainingRun:
         so its bias correction restarts too). Recorded in ``log.events``."""
         state = {k: v.clone() for k, v in self.model.state_dict().items()}   # the checkpoint
         self.model.load_state_dict(state)
-        self.opt = torch.optim.AdamW(param_groups(self.model, self.cfg.weight_decay), lr=self.cfg.peak_lr,
-                                     betas=self.cfg.betas, eps=self.cfg.eps)
+        self.opt = adamw_for(self.model, self.cfg)
         self.log.events.append({"step": self.step_index, "kind": "reload", "restored": ["model"],
                                 "not_restored": ["optimizer"]})
 
@@ -136,12 +140,17 @@ class TrainingRun:
         token_losses = F.cross_entropy(logits.float()[mask], y[mask], reduction="none")
         return token_losses.mean(), token_losses
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def heldout_loss(self) -> float:
+        """Mean loss per real token over the whole held-out set (no gradient, length-bucketed)."""
         self._acts.clear()
-        loss, _ = self._forward_loss(self.heldout_x, self.heldout_y)
+        total, tokens = 0.0, 0
+        for x, y in self.heldout_batches:
+            loss, _ = self._forward_loss(x, y)
+            n = int((y != -100).sum())
+            total, tokens = total + float(loss) * n, tokens + n
         self._acts.clear()
-        return float(loss)
+        return total / tokens
 
     def step(self, batch_ids: list[int] | None = None, instrument: bool = True) -> dict:
         """Train on one batch (default: the data order's batch for this step) and log it."""
