@@ -1,11 +1,13 @@
-"""Benchmark: how much the §A13 spike's numbers depend on the CPU kernel path (utils/cpu_kernels.py).
+"""Benchmark: one seed, several CPU kernel paths, several sets of numbers (theory/why-runs-differ.md).
 
-    python benchmarks/bench_kernel_paths.py [--variant broken] [--steps 330]
+    python benchmarks/bench_kernel_paths.py [--variant broken] [--seed 42]
 
-Runs the same seed once per kernel path, each in a fresh process (the variables are read once,
-at the first tensor operation), and prints the pre-clip gradient norm and loss ratio at the event,
-the wall time, and the ratio of each path's time to the pinned one's. The first row is the path
-the course pins; the others are what PyTorch and MKL would pick by themselves on this machine.
+Trains the same run once per ``ATEN_CPU_CAPABILITY`` this CPU offers (``utils.ranges.kernel_paths()``:
+default, avx2, avx512 where available), each in a fresh process (the variable is read once, at the
+first tensor operation; one thread, no run cache), and prints for each path the pre-clip
+gradient-norm ratio and the loss ratio at the event, the held-out rise in σ of its noise, and the
+milliseconds per training step (held-out evaluations included). The same seed gives different
+numbers on each path: the story is the same, the samples of its chaos are not.
 """
 from __future__ import annotations
 
@@ -14,50 +16,59 @@ import json
 import os
 import subprocess
 import sys
-import time
+from pathlib import Path
 
-from utils.cpu_kernels import PINNED
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-PATHS = {
-    "pinned (default / COMPATIBLE)": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
-    "machine's own (unpinned)": {"ATEN_CPU_CAPABILITY": "", "MKL_CBWR": ""},
-    "avx2 / AVX2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"},
-    "avx2 / COMPATIBLE": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"},
-}
+from utils.ranges import kernel_paths  # noqa: E402
 
 CHILD = """
 import json, sys, time
-import utils
-from utils import symptoms, cpu_kernels
+import torch
+from utils import symptoms
 from utils.config import config_for
 from utils.train import TrainingRun
+cfg = config_for(sys.argv[1], seed=int(sys.argv[2]))
 t0 = time.perf_counter()
-log = TrainingRun(config_for(sys.argv[1])).train(steps=int(sys.argv[2]))
+log = TrainingRun(cfg).train()
+seconds = time.perf_counter() - t0
 s = symptoms.compute(log)
-print(json.dumps({"capability": cpu_kernels.capability(), "grad": s["grad_norm_preclip"],
-                  "loss_ratio": s["loss_ratio"], "seconds": time.perf_counter() - t0}))
+print(json.dumps({"capability": torch.backends.cpu.get_cpu_capability(), "steps": cfg.steps,
+                  "ms_per_step": 1e3 * seconds / cfg.steps, "grad_norm_ratio": s["grad_norm_ratio"],
+                  "loss_ratio": s["loss_ratio"], "heldout_rise_sigma": s["heldout_rise_sigma"]}))
 """
+
+
+def run_on(path: str, variant: str, seed: int) -> dict:
+    """Train ``variant`` with ``seed`` in a fresh process whose kernels are ``path``."""
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_RUN_CACHE"}
+    env["ATEN_CPU_CAPABILITY"] = path
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", CHILD, variant, str(seed)],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"the run on kernel path {path} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _num(v, fmt: str) -> str:
+    return "—" if v is None else format(v, fmt)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", default="broken")
-    ap.add_argument("--steps", type=int, default=330)
+    ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
-    rows = []
-    for name, env in PATHS.items():
-        child_env = {k: v for k, v in os.environ.items() if k not in PINNED}
-        child_env.update({k: v for k, v in env.items() if v})
-        if not any(env.values()):        # unpinned: keep utils from setting the defaults
-            child_env.update({"ATEN_CPU_CAPABILITY": "", "MKL_CBWR": "AUTO", "DNNL_MAX_CPU_ISA": "ALL"})
-        out = subprocess.run([sys.executable, "-W", "ignore", "-c", CHILD, args.variant, str(args.steps)],
-                             env=child_env, capture_output=True, text=True, check=True)
-        rows.append((name, json.loads(out.stdout.strip().splitlines()[-1])))
-    base = rows[0][1]["seconds"]
-    print(f"{args.variant}, seed 42, {args.steps} steps")
-    print(f"{'kernel path':32s} {'torch uses':>10s} {'grad@312':>9s} {'loss ratio':>10s} {'time ratio':>10s}")
-    for name, r in rows:
-        print(f"{name:32s} {r['capability']:>10s} {r['grad']:9.1f} {r['loss_ratio']:10.3f} {r['seconds'] / base:10.2f}")
+    paths = kernel_paths()
+    print(f"{args.variant}, seed {args.seed}, one thread; kernel paths on this CPU: {', '.join(paths)}")
+    print(f"{'ATEN_CPU_CAPABILITY':20s} {'torch uses':>10s} {'grad ratio':>10s} {'loss ratio':>10s} "
+          f"{'held-out rise':>13s} {'ms/step':>8s}")
+    for path in paths:
+        r = run_on(path, args.variant, args.seed)
+        print(f"{path:20s} {r['capability']:>10s} {_num(r['grad_norm_ratio'], '9.1f')}× "
+              f"{_num(r['loss_ratio'], '9.2f')}× {_num(r['heldout_rise_sigma'], '11.1f')} σ "
+              f"{_num(r['ms_per_step'], '8.1f')}", flush=True)
     return 0
 
 

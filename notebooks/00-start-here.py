@@ -7,14 +7,23 @@
 # on its own. Every number you see comes from a real run of the code in `utils/`, which you
 # are welcome to read.
 #
+# A training run is chaotic: the same seed can give slightly different numbers on two computers
+# (`theory/why-runs-differ.md` explains why). So the texts quote each measured number as the
+# range it took over several seeds, and right after each cell that trains a run, a line marked
+# **Your run** shows the numbers your own run produced. The conclusions the course draws hold
+# for all of them.
+#
 # This notebook does two things: it shows the map of the course, and it asks your name, so
 # that your notes (lessons learned, post-mortems) are kept in a folder of your own.
 #
 # **Español.** Bienvenido/a al curso sobre **inestabilidad del entrenamiento**: verás cómo
 # la pérdida de un pequeño modelo de lenguaje se dispara, averiguarás por qué, escribirás un
 # informe post-mortem y después enseñarás al bucle de entrenamiento a recuperarse solo. Cada
-# número que veas sale de una ejecución real del código de `utils/`. Este cuaderno muestra el
-# mapa del curso y te pide tu nombre, para guardar tus notas en una carpeta propia.
+# número que veas sale de una ejecución real del código de `utils/`. Como un entrenamiento es
+# caótico, los textos citan cada número medido como el intervalo que tomó con varias semillas, y
+# junto a cada celda que entrena aparece una línea **Your run** con los números de tu propia
+# ejecución. Este cuaderno muestra el mapa del curso y te pide tu nombre, para guardar tus notas
+# en una carpeta propia.
 
 # %% [markdown]
 # ## Course map

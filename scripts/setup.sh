@@ -72,4 +72,10 @@ else
     echo "$wanted" > "$marker"
 fi
 
+# JupyterLab settings the course ships (scripts/jupyterlab-overrides.json): widget state is saved with
+# the notebook, so a reopened copy shows its forms; no news or update pop-ups.
+settings="$venv/share/jupyter/lab/settings"
+mkdir -p "$settings"
+cp scripts/jupyterlab-overrides.json "$settings/overrides.json"
+
 say "ready: $("$venv/bin/python" --version 2>&1) in $venv ($((SECONDS - started)) s)"

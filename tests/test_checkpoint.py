@@ -156,6 +156,34 @@ def test_rotation_never_deletes_the_newest_finite_checkpoint(tmp_path):
     assert manager.list() == [4, 5]
 
 
+
+def test_rotation_never_deletes_the_newest_checkpoint_that_verifies(tmp_path):
+    # the case: 3 is finite by its manifest but truncated on disk, then two nan saves
+    manager = C.CheckpointManager(tmp_path, keep_last=2)
+    for step in (1, 2, 3):
+        manager.save(step, tiny_state(float(step)))
+    path = manager.path_for(3)
+    path.write_bytes(path.read_bytes()[:20])
+    assert not manager.verifies(3) and manager.verifies(2)
+    for step in (4, 5):
+        manager.save(step, tiny_state(float("nan")))
+    assert 2 in manager.list()
+    step, state = manager.latest_good()
+    assert step == 2 and torch.equal(state["w"], torch.full((3,), 2.0))
+    manager.save(6, tiny_state(6.0))                    # a good save ends the exception
+    assert manager.list() == [5, 6]
+
+
+def test_verifies_needs_a_finite_intact_checkpoint(tmp_path):
+    manager = C.CheckpointManager(tmp_path)
+    manager.save(1, tiny_state(1.0))
+    manager.save(2, tiny_state(float("inf")))
+    assert manager.verifies(1) and not manager.verifies(2) and not manager.verifies(3)
+    data = bytearray(manager.path_for(1).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    manager.path_for(1).write_bytes(bytes(data))
+    assert not manager.verifies(1)
+
 def test_numpy_in_state_refused_at_save_time(tmp_path):
     manager = C.CheckpointManager(tmp_path)
     with pytest.raises(TypeError, match="state.rng.keys"):

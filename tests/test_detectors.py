@@ -191,7 +191,7 @@ def test_evaluate_none_when_nothing_detected_and_fresh_detector_per_trace():
 def test_evaluate_defaults_include_lightning_and_grad_norm():
     traces = D.synthetic_traces(1, 800, seed=2)
     results = D.evaluate(traces)
-    assert sorted(results) == ["cusum", "ema", "grad-norm", "lightning-spike-detection",
+    assert sorted(results) == ["budget", "cusum", "ema", "grad-norm", "lightning-spike-detection",
                                "moving-average", "robust-z", "threshold"]
 
 
@@ -212,9 +212,10 @@ def test_cli_json_table_and_help(tmp_path, capsys):
                          capture_output=True, text=True, check=True).stdout
     results = json.loads(out)
     assert list(results) == sorted(results)
-    assert set(results) == {"cusum", "ema", "lightning-spike-detection", "moving-average",
-                            "robust-z", "threshold"}
-    for name in ("cusum", "ema", "moving-average", "robust-z", "lightning-spike-detection"):
+    assert set(results) == {"budget", "cusum", "ema", "lightning-spike-detection",
+                            "moving-average", "robust-z", "threshold"}
+    for name in ("budget", "cusum", "ema", "moving-average", "robust-z",
+                 "lightning-spike-detection"):
         assert results[name] == {"recall": 1.0, "false_alarms_per_10k": 0.0, "median_delay": 0.0}
     assert results["threshold"]["recall"] == 0.0
     usage = subprocess.run([sys.executable, "-m", "utils.detectors", "--help"],
@@ -225,7 +226,7 @@ def test_cli_json_table_and_help(tmp_path, capsys):
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:2] == ["detector", "recall"]
     assert [line.split()[0] for line in table[1:]] == sorted(results)
-    assert table[1].split()[1:] == ["1", "0", "0"]  # cusum: recall 1, no false alarms, delay 0
+    assert table[1].split()[1:] == ["1", "0", "0"]  # budget: recall 1, no false alarms, delay 0
 
 
 def test_cli_synthetic_writes_labelled_traces(capsys):
@@ -240,3 +241,97 @@ def test_course_defaults_come_from_the_course_tokenizer_and_config():
     assert D.all_detectors()["threshold"].threshold == pytest.approx(math.log(len(tokenizer().vocab)))
     assert D.uniform_guess_loss(100) == pytest.approx(math.log(100))
     assert D.HeldoutProbeDetector().every == CANONICAL.heldout_every
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: a zero baseline, negative losses, broken trace files
+# ---------------------------------------------------------------------------------------------
+
+RATIO_DETECTORS = {"moving-average": lambda: D.MovingAverageDetector(window=10),
+                   "ema": lambda: D.EMADetector(warmup=5),
+                   "probe": lambda: D.HeldoutProbeDetector(every=1)}
+
+
+@pytest.mark.parametrize("name", sorted(RATIO_DETECTORS))
+def test_a_loss_at_zero_that_moves_fires_without_dividing_by_zero(name):
+    detector = RATIO_DETECTORS[name]()
+    assert fires(detector, [0.0] * 30) == []
+    detection = detector.update(0.5, 30)
+    assert detection is not None and detection.score == math.inf
+
+
+def test_robust_z_on_a_constant_loss_ignores_rounding_noise_but_not_a_real_jump():
+    detector = D.RobustZDetector()
+    assert fires(detector, [2.0] * 60 + [2.0001]) == []
+    assert detector.update(2.1, 61) is not None
+
+
+@pytest.mark.parametrize("name", ["moving-average", "ema", "cusum", "probe"])
+def test_negative_values_are_refused_with_a_clear_message(name):
+    detector = {**RATIO_DETECTORS, "cusum": D.CUSUMDetector}[name]()
+    with pytest.raises(ValueError, match=r"needs values >= 0.*got -2.0 at step 0.*RobustZDetector"):
+        detector.update(-2.0, 0)
+
+
+def test_robust_z_and_the_budget_detector_work_on_a_negative_objective():
+    rng = random.Random(0)
+    values = [-2.0 + 0.01 * rng.gauss(0, 1) for _ in range(300)] + [-0.5]
+    assert fires(D.RobustZDetector(), values) == [300]
+    assert fires(D.BudgetDetector(log=False), values) == [300]
+
+
+def test_a_threshold_at_or_below_zero_scores_by_difference():
+    detection = D.ThresholdDetector(-1.0).update(0.5, 3)
+    assert detection is not None and detection.score == 1.5
+
+
+BAD_FILES = {
+    "malformed.json": ('[{"loss": [1, 2', "not valid JSON"),
+    "empty.json": ("", "the file is empty"),
+    "no-spikes.json": ('[{"loss": [1.0, 2.0]}]', 'has no "spikes" list'),
+    "numbers.json": ("[1, 2, 3]", "trace 0 is a number"),
+    "object.json": ('{"loss": [1.0]}', "expected a non-empty JSON list"),
+    "bad-step.json": ('[{"loss": [1.0, 2.0], "spikes": [5]}]', '"spikes" must be a list of step'),
+    "negative.json": ('[{"loss": [-2.0, -2.0, -0.5], "spikes": [2]}]', "needs values >= 0"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES) + ["missing.json"])
+def test_cli_gives_one_clear_line_and_a_nonzero_exit_for_a_bad_traces_file(tmp_path, capsys, name):
+    path = tmp_path / name
+    text, message = BAD_FILES.get(name, (None, "no such file"))
+    if text is not None:
+        path.write_text(text)
+    assert D.main(["evaluate", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in captured.err
+
+
+def test_cli_bad_file_in_a_subprocess_has_no_traceback(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("[1, 2")
+    result = subprocess.run([sys.executable, "-m", "utils.detectors", "evaluate", str(path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "not valid JSON" in result.stderr
+
+
+def test_detector_from_name():
+    assert isinstance(D.detector_from_name("ema"), D.EMADetector)
+    assert D.detector_from_name("cusum").state_dict() == D.all_detectors()["cusum"].state_dict()
+    assert D.detector_from_name("budget").false_alarms_per_10k == 1.0
+    assert D.detector_from_name("budget:0.25").false_alarms_per_10k == 0.25
+    for bad in ("budget:x", "budget:0", "emma"):
+        with pytest.raises(ValueError, match="budget|unknown detector"):
+            D.detector_from_name(bad)
+
+
+def test_cli_on_a_loss_at_zero_that_moves_gives_a_correct_result(tmp_path, capsys):
+    path = tmp_path / "zero.json"
+    path.write_text(json.dumps([{"loss": [0.0] * 60 + [0.5] + [0.0] * 20, "spikes": [60]}]))
+    assert D.main(["evaluate", str(path), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    for name in ("moving-average", "ema", "cusum", "robust-z", "budget"):
+        assert results[name]["recall"] == 1.0 and results[name]["median_delay"] == 0.0, name

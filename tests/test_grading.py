@@ -3,8 +3,9 @@
 The grading test runs nbval for real on two small fixture sources
 (tests/fixtures/grading/notebooks/, no training: a few seconds each) for the two example
 learners (their notebooks generated from the fixtures the same way as the committed ones,
-their notes the committed ones) and a third learner whose notebook deletes what it can reach.
-It takes about 20-40 s (it trains the broken reference run once, for the post-mortem check).
+their notes the committed ones, each post-mortem with the run log saved beside it) and a third
+learner whose notebook deletes what it can reach. It takes about 20-40 s. The grader trains
+nothing: a post-mortem's §1 is checked against its own saved run log, on any machine.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils import grading, learner_copies, postmortem
+from utils import grading, learner_copies, postmortem, symptoms
 from utils.learner_copies import (
     EXAMPLE_COMPLETE,
     EXAMPLE_MISTAKES,
@@ -233,23 +234,10 @@ def test_example_complete_passes_everything(graded_class):
     assert names[0] == "phase-19 lessons.md"
     pm = "post-mortem 19-spike-001.md"
     assert [f"{pm}: format", f"{pm}: header"] + [f"{pm}: §{n} {SECTION_TITLES[n]}" for n in range(1, 8)] \
-        + [f"{pm}: §1 vs run log (broken, seed 42)"] == [n for n in names if n.startswith(pm)]
+        + [SECTION1] == [n for n in names if n.startswith(pm)]
     assert not grade.not_submitted
-    # §1 typed on this grader's floating-point path is compared exactly, otherwise on what paths share
-    message = {c.name: c.message for c in grade.notes}[f"{pm}: §1 vs run log (broken, seed 42)"]
-    if _same_path_as_the_grader(EXAMPLE_COMPLETE):
-        assert message == "9 symptoms within tolerance"
-    else:
-        assert message.startswith("§1 typed on another floating-point path") and message.endswith("all 9 agree")
-
-
-def _same_path_as_the_grader(learner: str) -> bool:
-    """Was this example learner's post-mortem written on the floating-point path of this machine?"""
-    from utils import claims
-
-    text = (REAL_LEARNERS / learner / "phase-19" / "notes" / "postmortems" / "19-spike-001.md").read_text(encoding="utf-8")
-    written = postmortem.written_fingerprint(postmortem.parse_markdown(text).symptoms)
-    return written == postmortem.run_fingerprint(claims.results_of("broken", 42))
+    # §1 against the run log saved with it: every symptom compared, whatever machine grades it
+    assert {c.name: c.message for c in grade.notes}[SECTION1] == "9 symptoms within tolerance"
 
 
 def test_example_mistakes_fails_exactly_where_it_went_wrong(graded_class):
@@ -270,74 +258,161 @@ def test_example_mistakes_fails_exactly_where_it_went_wrong(graded_class):
     assert sorted(failed) == sorted([
         "phase-19 lessons.md",                                  # no lesson for phase 19
         f"{pm}: §3 Discriminating evidence",                    # a section left empty
-        f"{pm}: §1 vs run log (broken, seed 42)",               # a wrong symptom
+        SECTION1,                                               # a wrong symptom
     ])
     assert failed[f"{pm}: §3 Discriminating evidence"].startswith("§3 Discriminating evidence is empty")
-    wrong = failed[f"{pm}: §1 vs run log (broken, seed 42)"]
-    assert "spike_step: you typed 328, the run log says 312" in wrong     # the step is the same on every path
-    assert wrong.startswith("spike_step: you typed 328") == _same_path_as_the_grader(EXAMPLE_MISTAKES)
+    # only the mistyped step is wrong: every other symptom matches the run log saved with it
+    assert failed[SECTION1] == ("spike_step: you typed 328, the run log says 312 (off by 16, 5.1 %; tolerance ±1) "
+                                "— not ok — 328 is the step of the peak; the spike began earlier") \
+        or failed[SECTION1].startswith("spike_step: you typed 328, the run log says 312 (off by 16, 5.1 %; "
+                                       "tolerance ±1) — not ok") and failed[SECTION1].count("— not ok") == 1
 
 
-# A synthetic broken run (seed 42) of a grader on path 0badcafe, shaped like utils.symptoms.compute.
-GRADER_RUN = {
-    "variant": "broken", "seed": 42, "run_id": "19-spike-001", "param_hash": "0badcafe",
-    "spike_step": 312, "peak_step": 312, "pre_spike_ema": 1.0, "peak_loss": 4.0, "recovery_loss": 1.05,
-    "grad_norm_preclip": 150.0, "grad_norm_baseline": 1.5, "lr_at_spike": 2.909e-3, "dtype": "float32",
-    "batch_index": 312, "unusual_tokens": ["▁bi", "ri", "▁w", "tten"],
-}
-SECTION1 = "post-mortem 19-spike-001.md: §1 vs run log (broken, seed 42)"
+SECTION1 = "post-mortem 19-spike-001.md: §1 vs its saved run log"
 
 
-def _grade_section1(tmp_path, symptoms: postmortem.Symptoms, grader: dict) -> grading.Check:
-    """The §1 check of a learner whose post-mortem holds `symptoms`, graded against `grader`."""
-    folder = tmp_path / "lia" / "phase-19" / "notes" / "postmortems"
-    folder.mkdir(parents=True)
-    pm = postmortem.PostMortem("19-spike-001", "2026-11-23", symptoms=symptoms)
-    (folder / "19-spike-001.md").write_text(postmortem.render_markdown(pm), encoding="utf-8")
-    (check,) = [c for c in grading.grade_notes("lia", tmp_path, [], grader) if c.name == SECTION1]
+def _saved_log(learner: str):
+    """The run log saved with a committed example learner's post-mortem 19-spike-001."""
+    from utils.runlog import RunLog
+
+    return RunLog.load(postmortem.run_log_file(REAL_LEARNERS / learner / "phase-19" / "notes", "19-spike-001"))
+
+
+def _learner_with(tmp_path, monkeypatch, symptoms_: postmortem.Symptoms | None, run_log=None) -> Path:
+    """A learner 'lia' under tmp_path whose post-mortem of run 19-spike-001 holds ``symptoms_``
+    (None: drafted from ``run_log``), saved as the notebook saves it (with ``run_log`` beside it
+    when given); returns the learners folder."""
+    monkeypatch.setenv("COURSE_LEARNERS_DIR", str(tmp_path))
+    if symptoms_ is None:
+        symptoms_ = postmortem.draft_symptoms(symptoms.compute(run_log))
+        symptoms_.confirmed = set(symptoms_.drafted)
+    pm = postmortem.PostMortem("19-spike-001", "2026-11-23", symptoms=symptoms_)
+    postmortem.save(pm, learner="lia", run_log=run_log)
+    return tmp_path
+
+
+def _section1(root: Path) -> grading.Check:
+    """The §1 check of learner 'lia' (nothing handed in but the notes)."""
+    (check,) = [c for c in grading.grade_notes("lia", root, []) if c.name == SECTION1]
     return check
 
 
-def _typed(**changes) -> postmortem.Symptoms:
-    values = dict(spike_step="312", pre_spike_ema="1.0", peak_loss="4.0", recovery_loss="1.05",
-                  grad_norm_preclip="150", lr_at_spike="0.002909", dtype="float32", batch_index="312",
-                  unusual_tokens=["▁bi", "ri", "▁w", "tten"], fingerprint="0badcafe")
-    values.update(changes)
-    return postmortem.Symptoms(**values)
+def _no_training(monkeypatch):
+    """Make any training run fail: the grader must not need one."""
+    import utils.train
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the grader trained a run")
+    monkeypatch.setattr(utils.train, "run_variant", refuse)
+    monkeypatch.setattr(utils.train.TrainingRun, "train", refuse)
 
 
-def test_section1_typed_on_the_graders_path_is_compared_exactly(tmp_path):
-    check = _grade_section1(tmp_path / "a", _typed(), GRADER_RUN)
+def _other_machine(log):
+    """The same run as another machine trains it: same steps, batches and spike, other numbers
+    (every loss 8 % higher, every gradient norm 30 % lower)."""
+    from utils.runlog import RunLog
+
+    steps = dict(log.steps, loss=[v * 1.08 for v in log.steps["loss"]],
+                 grad_norm_preclip=[v * 0.7 for v in log.steps["grad_norm_preclip"]])
+    return RunLog(meta=dict(log.meta), steps=steps, heldout=log.heldout, events=log.events)
+
+
+@pytest.fixture(scope="module")
+def broken_log():
+    """This machine's run 19-spike-001 (broken, seed 42; COURSE_RUN_CACHE shares it)."""
+    from utils.train import run_variant
+
+    return run_variant("broken", seed=42)
+
+
+def test_section1_matching_its_own_saved_run_log_passes(tmp_path, monkeypatch, broken_log):
+    root = _learner_with(tmp_path, monkeypatch, None, broken_log)
+    _no_training(monkeypatch)
+    check = _section1(root)
     assert check.passed and check.message == "9 symptoms within tolerance"
-    check = _grade_section1(tmp_path / "b", _typed(grad_norm_preclip="95"), GRADER_RUN)
+
+
+def test_section1_differing_from_its_own_saved_run_log_fails_by_name(tmp_path, monkeypatch, broken_log):
+    typed = postmortem.draft_symptoms(symptoms.compute(broken_log))
+    typed.confirmed = set(typed.drafted)
+    saved_norm = typed.grad_norm_preclip
+    typed.grad_norm_preclip = f"{float(saved_norm) * 2:.4g}"
+    root = _learner_with(tmp_path, monkeypatch, typed, broken_log)
+    _no_training(monkeypatch)
+    check = _section1(root)
     assert not check.passed
-    assert check.message.startswith("grad_norm_preclip: you typed 95, the run log says 150 (off by 55")
-    # no recorded path: written on the reference path, so exact against a grader on that path
-    from utils.reference_path import REFERENCE
-
-    on_reference = dict(GRADER_RUN, param_hash=REFERENCE["param_hash"])
-    check = _grade_section1(tmp_path / "c", _typed(grad_norm_preclip="95", fingerprint=""), on_reference)
-    assert not check.passed and check.message.startswith("grad_norm_preclip: you typed 95")
-
-
-def test_section1_typed_on_another_path_is_checked_on_what_paths_share(tmp_path):
-    other = dict(pre_spike_ema="1.1", peak_loss="4.9", recovery_loss="1.2", grad_norm_preclip="95",
-                 fingerprint="1a2b3c4d")
-    check = _grade_section1(tmp_path / "a", _typed(**other), GRADER_RUN)
-    assert check.passed, check.message
-    assert check.message == ("§1 typed on another floating-point path (1a2b3c4d; this run log: 0badcafe), so only "
-                             "what every path shares and the spike's shape were compared: all 9 agree")
-    check = _grade_section1(tmp_path / "b", _typed(**other, spike_step="328"), GRADER_RUN)
-    assert not check.passed
-    assert check.message.startswith("§1 typed on another floating-point path (1a2b3c4d; this run log: 0badcafe)")
-    assert "spike_step: you typed 328, the run log says 312" in check.message
-    check = _grade_section1(tmp_path / "c", _typed(**dict(other, grad_norm_preclip="12")), GRADER_RUN)
-    assert not check.passed and "grad_norm_preclip: you typed 12 (at least 15× the run log's median 1.5" in check.message
-    # no recorded path counts as the reference path: another path for this grader
-    check = _grade_section1(tmp_path / "d", _typed(**dict(other, fingerprint="")), GRADER_RUN)
-    assert check.passed and "another floating-point path" in check.message
+    assert check.message.startswith(f"grad_norm_preclip: you typed {typed.grad_norm_preclip}, the run log says "
+                                    f"{saved_norm} (off by")
+    assert check.message.endswith("tolerance 10 %) — not ok") and check.message.count("— not ok") == 1
     report = grading.learner_report(grading.LearnerGrade("lia", notes=[check]))
-    assert "another floating-point path" in report
+    assert f"| {SECTION1} | FAIL | grad_norm_preclip: you typed" in report
+
+
+def test_a_post_mortem_without_its_run_log_fails_with_what_to_do(tmp_path, monkeypatch, broken_log):
+    root = _learner_with(tmp_path, monkeypatch, postmortem.draft_symptoms(symptoms.compute(broken_log)))
+    check = _section1(root)
+    assert not check.passed
+    assert check.message == ("no run log saved with it (phase-19/notes/run-logs/19-spike-001.json.gz): re-run "
+                             "04-post-mortem.ipynb from its training cell and save the post-mortem again, which "
+                             "saves your run beside it")
+    assert "\n" not in check.message
+
+
+def test_section1_from_another_machines_run_passes_against_its_own_saved_log(tmp_path, monkeypatch, broken_log):
+    theirs = _other_machine(broken_log)
+    here, there = symptoms.compute(broken_log), symptoms.compute(theirs)
+    assert (there["spike_step"], there["unusual_tokens"]) == (here["spike_step"], here["unusual_tokens"])
+    root = _learner_with(tmp_path, monkeypatch, None, theirs)
+    typed = postmortem.parse_markdown((root / "lia" / "phase-19" / "notes" / "postmortems" / "19-spike-001.md")
+                                      .read_text(encoding="utf-8")).symptoms
+    # against this machine's run, that §1 would fail on every number the machine changes ...
+    assert [c.field for c in postmortem.compare_symptoms(typed, here) if not c.ok] == [
+        "pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_preclip"]
+    # ... the grader checks it against the run log saved with it, and trains nothing
+    _no_training(monkeypatch)
+    check = _section1(root)
+    assert check.passed and check.message == "9 symptoms within tolerance"
+
+
+def test_a_run_log_that_cannot_be_read_or_is_of_another_run_fails(tmp_path, monkeypatch, broken_log):
+    root = _learner_with(tmp_path, monkeypatch, None, broken_log)
+    path = root / "lia" / "phase-19" / "notes" / "run-logs" / "19-spike-001.json.gz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    check = _section1(root)
+    assert not check.passed and check.message.startswith("its run log cannot be read: cannot read run log")
+    other = _other_machine(broken_log)
+    other.meta["run_id"] = "19-spike-002"
+    path.write_bytes(other.to_bytes(compressed=True))
+    check = _section1(root)
+    assert not check.passed
+    assert check.message == ("the run log saved as run-logs/19-spike-001.json.gz is of run '19-spike-002', "
+                             "this post-mortem of run '19-spike-001'")
+
+
+def test_section6_is_graded_against_the_saved_run_log(tmp_path, monkeypatch, broken_log):
+    """A misspelled metric and a step T past the end of the run fail §6, naming what is allowed."""
+    root = _learner_with(tmp_path, monkeypatch, None, broken_log)
+    pm = postmortem.load_saved("19-spike-001", learner="lia")
+    pm.verification = postmortem.Verification(seed="42", tolerance="0.05", step=str(len(broken_log) + 1),
+                                              expectations=[postmortem.Expectation("heldout_rise_sigm", "<", "3")])
+    postmortem.save(pm, learner="lia")
+    _no_training(monkeypatch)
+    checks = {c.name: c for c in grading.grade_notes("lia", root, [])}
+    six = checks["post-mortem 19-spike-001.md: §6 Verification"]
+    assert not six.passed
+    n = len(broken_log)
+    assert six.message.startswith(
+        f"§6 step: T = {n + 1} is past the end of the run: its run log has {n} steps, so T is at most {n} "
+        "(the rerun's metrics are computed on its first T steps); §6 expectation 1: no metric "
+        "'heldout_rise_sigm' (did you mean 'heldout_rise_sigma'?); the metrics are the keys of "
+        "utils.symptoms.compute: batch_index, ")
+    assert six.message.endswith(", spike_step") and "…" not in six.message
+    pm.verification.step = str(n)
+    pm.verification.expectations[0].metric = "heldout_rise_sigma"
+    postmortem.save(pm, learner="lia")
+    checks = {c.name: c for c in grading.grade_notes("lia", root, [])}
+    assert checks["post-mortem 19-spike-001.md: §6 Verification"].passed
 
 
 def test_a_notebook_that_deletes_things_is_graded_and_stops_nothing(graded_class):
@@ -400,7 +475,53 @@ def test_a_notebook_that_outlives_its_time_is_stopped_with_its_kernel(tmp_path):
         pytest.fail(f"the kernel (pid {kernel}) of a stopped notebook is still running")
 
 
+def test_a_notebook_whose_kernel_dies_is_reported_at_once_as_a_dead_kernel(tmp_path):
+    """``os._exit(1)`` in a learner's cell: reported as a dead kernel within seconds, not as a
+    timeout after the whole cell timeout; the checks after it say why they did not run."""
+    source = FIXTURES / "phase-19-fixture" / "01-numbers.py"
+    nb = solved_notebook(source)
+    sort_cell = next(i for i, c in enumerate(nb.cells) if c.metadata.get("course", {}).get("exercise") == "sort-numbers")
+    nb.cells.insert(sort_cell + 1, nbformat.v4.new_code_cell("import os\nos._exit(1)"))
+    folder = tmp_path / "crash"
+    (folder / "phase-19").mkdir(parents=True)
+    nbformat.write(nb, folder / "phase-19" / "01-numbers.ipynb")
+    started = time.monotonic()
+    graded = grading.grade_notebook(folder / "phase-19" / "01-numbers.ipynb", "phase-19/01-numbers.ipynb", "crash",
+                                    folder, source, cell_timeout=120, notebook_timeout=240)
+    assert time.monotonic() - started < 60          # the cell timeout is 120 s
+    died = ("the kernel died while this cell ran (exit code 1): it ended the Python process (os._exit, a crash "
+            "or running out of memory), so the cells after it could not run")
+    where = f"cell {sort_cell + 2} (`import os`)"
+    assert graded.status == "kernel died"
+    assert graded.note == f"{where} ended the kernel's process; the cells after it did not run"
+    assert [(c.name, c.passed, c.message) for c in graded.checks] == [
+        ("sort-numbers", True, ""),                 # its check ran before the crash
+        ("total", False, f"not graded: the kernel died in {where}, so this check could not run")]
+    assert graded.other_failures == [f"{where}: {died}"]
+
+
+def test_failure_message_of_a_dead_kernel():
+    died = "the kernel died while this cell ran (exit code 1): it ended the Python process"
+    assert grading.failure_message(f"pytest plugin exception: {died}") == died
+    assert grading.failure_message("pytest plugin exception: Kernel dead on test start") == \
+        "not run: the kernel was dead (an earlier cell ended the Python process)"
+
+
 # --------------------------------------------------------------------------- the CLI
+
+
+def test_all_lists_each_folder_it_skips_and_why(tmp_path):
+    for name in ["ana", "José", "a*b", "name\n", "bob ", ".ipynb_checkpoints"]:
+        (tmp_path / name).mkdir()
+    (tmp_path / "README.md").write_text("not a folder", encoding="utf-8")
+    assert grading.all_learners(tmp_path) == ["José", "ana"]
+    skipped = grading.skipped_folders(tmp_path)
+    assert len(skipped) == 3
+    assert skipped[0].startswith("learners/a*b/: not graded, its name is not a learner name: ")
+    assert skipped[1] == ("learners/bob /: not graded, the folder name is not written as the learner name 'bob' "
+                          "(spaces around it or another Unicode form): rename it 'bob'")
+    assert skipped[2].startswith("learners/name\\n/: not graded, its name is not a learner name: ")
+    assert "U+000A" in skipped[2] and "\n" not in skipped[2]       # one line, the newline named
 
 
 def test_cli_grades_without_running_anything_it_cannot_match(tmp_path):
@@ -409,6 +530,7 @@ def test_cli_grades_without_running_anything_it_cannot_match(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(), learners / "José" / "phase-19" / "my-own.ipynb")
     (learners / "José" / "phase-19" / "notes" / "lessons.md").write_text(
         "- 2026-11-23 · phase 19 · a rare piece has a tiny embedding\n", encoding="utf-8")
+    (learners / "bad*name" / "phase-19").mkdir(parents=True)          # not a learner name: listed, not graded
     out = tmp_path / "out"
     env = dict(os.environ, COURSE_LEARNERS_DIR=str(learners))
     result = subprocess.run(
@@ -416,6 +538,12 @@ def test_cli_grades_without_running_anything_it_cannot_match(tmp_path):
          "--jobs", "1", "--timeout", "5"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "José: checks 0/0, notes 1/2" in result.stdout
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 1 and skipped[0].startswith(
+        "skipped learners/bad*name/: not graded, its name is not a learner name: ")
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert f"## Folders not graded\n\n- {skipped[0].removeprefix('skipped ')}\n" in summary
+    assert not (out / "bad*name.md").exists()
     report = (out / "José.md").read_text(encoding="utf-8")
     assert "### phase-19/my-own.ipynb (not graded)" in report
     assert "| phase-19 lessons.md | pass | 1 lesson line(s) of phase 19 |" in report

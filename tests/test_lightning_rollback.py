@@ -217,16 +217,16 @@ def test_model_checkpoint_files_hold_the_restored_lineage(tmp_path: Path):
     # what was really applied: steps 0-23, then 31 on (24-29 were discarded, 30 dropped, 70 skipped)
     for step, applied in [(60, list(range(24)) + list(range(31, 40)) + list(range(0, 20))),
                           (80, list(range(24)) + list(range(31, 40)) + list(range(0, 30)) + list(range(31, 40)))]:
-        reference = TinyRegressor()
-        make_trainer(len(applied)).fit(reference, ordered_batches_loader(applied))
+        comparison = TinyRegressor()
+        make_trainer(len(applied)).fit(comparison, ordered_batches_loader(applied))
         (path,) = tmp_path.glob(f"*-step={step}.ckpt")
         ckpt = torch.load(path, weights_only=False)
         assert ckpt["global_step"] == step
-        for key, value in reference.state_dict().items():
+        for key, value in comparison.state_dict().items():
             assert torch.equal(ckpt["state_dict"][key], value), (step, key)
-        ref_opt = reference.trainer.optimizers[0].state_dict()["state"]
+        comparison_opt = comparison.trainer.optimizers[0].state_dict()["state"]
         for index, state in ckpt["optimizer_states"][0]["state"].items():
-            assert torch.equal(state["exp_avg_sq"], ref_opt[index]["exp_avg_sq"])
+            assert torch.equal(state["exp_avg_sq"], comparison_opt[index]["exp_avg_sq"])
             assert int(state["step"]) == len(applied)
         assert ckpt["lr_schedulers"][0]["last_epoch"] == len(applied)
         assert ckpt["callbacks"]["RollbackOnSpike"]["quarantine"] == OOD_IDS

@@ -50,14 +50,14 @@ FP16_SCORE_LIMIT = patterns.FP16_MAX / math.sqrt(32)      # a float16 q·k beyon
 def test_fp16_without_scaling_overflows_and_never_recovers(run):
     log = run("fp16-overflow")
     k = sc.first_nonfinite(log)["loss"]
-    # it overflows, well inside the run: on every path we measured between steps 95 and 122 of 200
+    # it overflows, well inside the run: between steps 97 and 149 of 200 in the 15 measured runs
     assert k is not None and 50 <= k <= len(log) - 50, k
     assert finite(log.steps["loss"][:k]) and not any(math.isfinite(v) for v in log.steps["loss"][k:])
     nf = log.steps["nonfinite_params"]
     assert nf[k - 1] == 0 and all(n == log.meta["n_params"] for n in nf[k:]), "the overflowed step's update poisons every weight"
     # the mechanism: the attention logits grow from ~0 to float16's limit (±65504 before the 1/√32),
     # then a product overflows. Which side goes first (the largest logit to +inf, or a whole row of
-    # visible logits to -inf) depends on the floating-point path; so does whether a -inf logit that
+    # visible logits to -inf) varies from run to run; so does whether a -inf logit that
     # is harmless (weight 0, loss finite) appears before the crash.
     high, low = log.steps["attn_max_score"], log.steps["attn_min_score"]
     assert max(abs(high[0]), abs(low[0])) < 1, "the logits start near 0"
@@ -85,10 +85,11 @@ def test_grad_scaler_keeps_weights_finite_by_skipping_steps(run):
     warmup = log.meta["config"]["warmup"]
     assert 1 <= sum(s < 10 for s in skipped)
     # what it cannot do: a forward overflow is not a gradient problem. The logits keep their size, the
-    # forward pass overflows again on most of the later batches (every late skip is a nan loss), each
-    # skip halves the scale, and it falls below 1: the run stops learning, with finite weights.
+    # forward pass overflows again on most of the later batches (the late skips start within 3 steps
+    # of the first nan loss in every measured run), each skip halves the scale, and it falls below 1:
+    # the run stops learning, with finite weights.
     late = sorted(s for s in skipped if s >= warmup)
-    assert late and all(not math.isfinite(log.steps["loss"][s]) for s in late)
+    assert late and abs(late[0] - bad_loss[0]) <= 3
     assert len(late) >= 0.5 * (len(log) - bad_loss[0]), "most steps from the first overflow on are skipped"
     scales = [e["scale"] for e in skips]
     assert all(b == a / 2 for a, b in zip(scales, scales[1:])), "each skip halves the scale"
@@ -140,10 +141,12 @@ def test_nan_run_poisons_the_weights_for_good(run):
     nf = log.steps["nonfinite_params"]
     assert k is not None and k > 100
     assert all(n == 0 for n in nf[:k]) and all(n == log.meta["n_params"] for n in nf[k:]), "never returns to 0"
-    assert finite(log.steps["loss"][:k]) and sc.first_nonfinite(log)["loss"] == k
-    # the mechanism: exp() of an attention logit above ln(float32 max) is inf, inf / inf = nan
+    # the update of step k writes non-finite values into the weights; the loss is non-finite at k, or
+    # at k + 1 when the backward pass overflowed first (2 of 15 measured runs)
+    assert finite(log.steps["loss"][:k]) and sc.first_nonfinite(log)["loss"] in (k, k + 1)
+    # the mechanism: the attention logits grow towards ln(float32 max), where exp() gives inf
     attn = log.steps["attn_max_score"]
-    assert max(attn[:k]) < FLOAT32_EXP_LIMIT < attn[k]
+    assert max(attn[:k]) < FLOAT32_EXP_LIMIT and max(attn[:k]) > 0.8 * FLOAT32_EXP_LIMIT
     assert patterns.last_clean_hash(log) == log.steps["param_hash"][k - 1]
 
 
@@ -174,9 +177,10 @@ def test_rollback_without_a_fix_hits_the_same_nan_again():
 def test_claims_can_quote_pattern_facts(run):
     k = sc.first_nonfinite(run("fp16-overflow"))["loss"]
     assert claims.value_of("fp16-overflow", "first_nonfinite_step") == k
-    assert claims.value_of("pattern:broken", "pattern") == "long-tail-token"
+    assert claims.value_of("pattern:broken", "pattern") in ("long-tail-token", "data-order")
+    table = {"samples": {"fp16-overflow|first_nonfinite_step": {"42/default": k}}}
     [c] = claims.claims_in(f'<span data-run="fp16-overflow" data-key="first_nonfinite_step">{k + 1}</span>')
-    assert c.expected() == str(k) != c.text
+    assert c.expected(table) == str(k) != c.text and c.fresh_holds(table)
 
 
 def test_first_bad_step_reads_panel_8_only(run):

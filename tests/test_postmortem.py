@@ -1,16 +1,23 @@
-"""utils.postmortem (validator, symptom tolerances, markdown round trip, saving) and its forms.
+"""utils.postmortem (validator, symptom tolerances, markdown round trip, saving with its run log)
+and its forms.
 
-The numbers here are made up for the tests (a synthetic run log), not the course's run.
+The numbers here are made up for the tests (synthetic run logs), not the course's run.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from utils import postmortem as pm_mod
+from utils import symptoms as symptoms_mod
+from utils.runlog import RunLog
 from utils.postmortem import (
     SECTION_WHY,
     Evidence,
@@ -32,7 +39,7 @@ from utils.postmortem import (
 )
 
 # A synthetic run log's symptoms, shaped like utils.symptoms.compute's output.
-REFERENCE = {
+RUN_SYMPTOMS = {
     "spike_step": 312,
     "peak_step": 315,
     "pre_spike_ema": 2.412,
@@ -66,9 +73,40 @@ def complete() -> PostMortem:
         root_cause="Rare pieces at step 312 met near-zero Adam second moments, e.g. for 'ß', so the update was 2.5× too large.",
         remediation="Raise Adam's eps from 1e-8 to 1e-6.",
         verification=Verification(seed=0, tolerance=0.05, step=400,
-                                  expectations=[Expectation("max loss / EMA in steps 300-400", "<", "1.5")]),
+                                  expectations=[Expectation("peak_loss", "<", "2.6")]),
         lesson="Rare tokens plus tiny Adam moments make a spike; check panel 5 first.",
     )
+
+
+def synthetic_log(run_id: str = "a13-spike", scale: float = 1.0, n: int = 180) -> RunLog:
+    """A small run log shaped like the course's, which utils.symptoms.compute reads: a spike at step
+    100 (loss 3x its EMA, gradient norm 40x), two pieces no earlier batch held, the held-out loss up
+    for 30 steps. `scale` multiplies every loss and gradient norm: the same run as another machine
+    gives it (same steps, same batches, other numbers)."""
+    loss = [scale * (2.0 + 0.02 * math.sin(s)) for s in range(n)]
+    loss[100:103] = [scale * 6.0, scale * 4.5, scale * 3.0]
+    grad = [scale * (1.0 + 0.05 * math.cos(s)) for s in range(n)]
+    grad[100] = scale * 40.0
+    tokens = [[1, 2] for _ in range(n)]
+    tokens[100] = [1, 3, 4, 4]
+    steps = {"loss": loss, "grad_norm_preclip": grad, "lr": [1e-3] * n, "token_ids": tokens,
+             "token_losses": [[1.0] * len(t) for t in tokens], "batch_ids": [[s] for s in range(n)],
+             "param_hash": [f"{s:08x}" for s in range(n)]}
+    meta = {"run_id": run_id, "variant": "synthetic", "seed": 0, "dtype": "float32",
+            "config": {"warmup": 20, "event_step": 100}, "event_step": 100, "event_end": 101,
+            "pieces": ["<pad>", "▁the", "▁cat", "ri", "tten"], "headline_piece": "tten",
+            "piece_counts": {"1": 500, "2": 300, "3": 9, "4": 3}, "wall_seconds": 1.25}
+    held = list(range(0, n, 8))
+    heldout = {"step": held, "loss": [scale * (2.1 + 0.01 * math.sin(s) + (0.3 if 100 <= s < 130 else 0))
+                                      for s in held]}
+    return RunLog(meta=meta, steps=steps, heldout=heldout)
+
+
+def drafted_from(log: RunLog) -> Symptoms:
+    """§1 drafted from a run log and confirmed field by field."""
+    s = draft_symptoms(symptoms_mod.compute(log))
+    s.confirmed = set(s.drafted)
+    return s
 
 
 def messages(problems, section=None, field=None) -> list[str]:
@@ -94,7 +132,7 @@ def test_every_empty_section_is_named_with_why_it_exists():
 
 @pytest.mark.parametrize("field", ["spike_step", "pre_spike_ema", "peak_loss", "grad_norm_preclip",
                                    "lr_at_spike", "batch_index"])
-@pytest.mark.parametrize("typed", ["about 3", "3 steps", "3,15", "~3", "three"])
+@pytest.mark.parametrize("typed", ["about 3", "3 steps", "~3", "three", "3_15"])
 def test_numeric_symptoms_refuse_prose(field, typed):
     pm = complete()
     setattr(pm.symptoms, field, typed)
@@ -260,6 +298,152 @@ def test_verification_numbers_only_and_after_the_spike():
     assert messages(found, 6, "expectation 2") == ["names no metric"]
 
 
+# --------------------------------------------------------------------------- the decimal comma
+
+
+@pytest.mark.parametrize("typed, number", [("2,31", 2.31), ("-0,5", -0.5), (",5", 0.5), ("1,037", 1.037),
+                                           ("3,1e-4", 3.1e-4), (" 2,31 ", 2.31)])
+def test_a_decimal_comma_is_read_as_a_decimal(typed, number):
+    assert pm_mod.parse_number(typed) == pytest.approx(number)
+    pm = complete()
+    pm.symptoms.peak_loss = typed.replace("-", "")       # a peak above the EMA is not what this tests
+    pm.symptoms.pre_spike_ema = "0,1"
+    pm.verification.tolerance, pm.verification.expectations[0].value = typed.replace("-", ""), typed
+    assert validate(pm, sections=[1, 6]) == []
+
+
+@pytest.mark.parametrize("typed, says", [
+    ("1,234,5", "'1,234,5' has 2 commas: write one decimal separator and no thousands separator (2.31 or 2,31)"),
+    ("1.234,5", "'1.234,5' has both '.' and ',': write one decimal separator and no thousands separator "
+                "(1234.5 or 1234,5)"),
+    ("2,", "the comma in '2,' is not a decimal comma between digits: write 2,31 or 2.31, without spaces"),
+])
+def test_a_comma_that_may_be_a_thousands_separator_is_refused_by_name(typed, says):
+    assert pm_mod.parse_number(typed) is None
+    pm = complete()
+    pm.symptoms.peak_loss = typed
+    pm.verification.tolerance = typed
+    found = validate(pm, sections=[1, 6])
+    assert messages(found, 1, "peak_loss") == [says]
+    assert messages(found, 6, "tolerance") == [f"{says}: numbers only, the tolerance ε"]
+
+
+@pytest.mark.parametrize("field", ["spike_step", "batch_index"])
+def test_a_whole_number_with_a_comma_says_the_comma_is_the_problem(field):
+    pm = complete()
+    setattr(pm.symptoms, field, "3,12")
+    pm.verification.step = "1,000"
+    found = validate(pm)
+    assert messages(found, 1, field) == ["'3,12' has a comma: a whole number is written without one "
+                                         "(312, not 1,312 or 312,0)"]
+    assert messages(found, 6, "step")[0].startswith("'1,000' has a comma: a whole number is written without one")
+
+
+def test_compare_shows_how_a_decimal_comma_was_read():
+    checks = compare_symptoms(Symptoms(peak_loss="3,15", pre_spike_ema="2,412", grad_norm_preclip="1,2,3"),
+                              RUN_SYMPTOMS)
+    assert check_of(checks, "peak_loss").ok
+    assert check_of(checks, "peak_loss").message.startswith("peak_loss: you typed 3,15 (read as 3.15), the run "
+                                                            "log says 3.15 (off by 0")
+    bad = check_of(checks, "grad_norm_preclip")
+    assert not bad.ok and bad.message.startswith("grad_norm_preclip: '1,2,3' has 2 commas")
+
+
+def test_the_form_takes_a_decimal_comma(learners):
+    from utils.postmortem_forms import PostMortemWorkbook
+
+    wb = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2026-11-23")
+    wb.fill(complete())
+    wb.symptoms.inputs["peak_loss"].value = "3,15"
+    assert wb.symptoms.check() == ["✓ §1 Symptoms: nothing to fix"]
+    assert "peak_loss: you typed 3,15 (read as 3.15)" in wb.symptoms.compare()[2].message
+    wb.hypotheses.rows[0]["rank"].value = "1,0"
+    assert wb.hypotheses.check() == ["✗ §2 row 1 rank: '1,0' has a comma: a whole number is written without one "
+                                     "(312, not 1,312 or 312,0)"]
+
+
+# --------------------------------------------------------------------------- §6 against its run
+
+
+def test_section6_refuses_a_step_past_the_end_of_its_run():
+    log = synthetic_log(n=180)
+    pm = complete()
+    pm.symptoms.spike_step = "100"
+    pm.verification.expectations = [Expectation("grad_norm_ratio", "<", "15")]
+    pm.verification.step = "181"
+    assert messages(validate(pm, sections=[6], run_log=log), 6, "step") == [
+        "T = 181 is past the end of the run: its run log has 180 steps, so T is at most 180 (the rerun's "
+        "metrics are computed on its first T steps)"]
+    pm.verification.step = "180"
+    assert validate(pm, sections=[6], run_log=log) == []
+    pm.verification.step = "181"
+    assert validate(pm, sections=[6]) == []                # no run log: the length is not known
+
+
+def test_section6_refuses_a_misspelled_metric_naming_the_runs_metrics():
+    log = synthetic_log()
+    computed = symptoms_mod.compute(log)
+    pm = complete()
+    pm.symptoms.spike_step = "100"
+    pm.verification.step = str(len(log))
+    pm.verification.expectations = [Expectation("heldout_rise_sigm", "<", "3"), Expectation("dtype", "<", "1"),
+                                    Expectation("heldout_rise_sigma", "<", "3")]
+    found = validate(pm, sections=[6], run_log=log)
+    (first,) = messages(found, 6, "expectation 1")
+    assert first.startswith("no metric 'heldout_rise_sigm' (did you mean 'heldout_rise_sigma'?); the metrics "
+                            "are the keys of utils.symptoms.compute: ")
+    listed = first.split(": ", 1)[1].split(", ")
+    numbers = sorted(k for k, v in computed.items() if v is None or isinstance(v, (bool, int, float)))
+    assert listed == numbers and "dtype" not in listed and "grad_norm_ratio" in listed
+    assert messages(found, 6, "expectation 2") == [
+        "'dtype' is not a number in the run (it is 'float32'); the metrics are the keys of "
+        "utils.symptoms.compute: " + ", ".join(numbers)]
+    assert messages(found, 6, "expectation 3") == []
+    # the symptoms alone (the form's reference) give the same names; nothing known: not checked
+    assert messages(validate(pm, sections=[6], reference=computed), 6, "expectation 1") == [first]
+    assert validate(pm, sections=[6]) == []
+
+
+def test_section6_metric_names_are_utils_symptoms_own_keys(monkeypatch):
+    """A metric added to utils.symptoms.compute is allowed at once: the names are not copied elsewhere."""
+    log = synthetic_log()
+    real = symptoms_mod.compute
+    monkeypatch.setattr(symptoms_mod, "compute", lambda run_log: dict(real(run_log), new_metric=1.0))
+    pm = complete()
+    pm.symptoms.spike_step = "100"
+    pm.verification.step = str(len(log))
+    pm.verification.expectations = [Expectation("new_metric", "<", "2")]
+    assert validate(pm, sections=[6], run_log=log) == []
+
+
+def test_section6_takes_a_recovery_word_metric_of_a_run_that_did_not_recover():
+    reference = dict(RUN_SYMPTOMS, recovery_loss="did not recover")
+    pm = complete()
+    pm.verification.expectations = [Expectation("recovery_loss", "<", "2.5")]
+    assert validate(pm, sections=[6], reference=reference) == []
+
+
+def test_the_workbook_checks_section6_against_its_run_and_offers_its_metrics(learners):
+    from utils.postmortem_forms import PostMortemWorkbook
+
+    log = synthetic_log()
+    wb = PostMortemWorkbook("a13-spike", run_log=log, date="2026-11-23")
+    names = wb.verification.rows[0]["metric"].options
+    assert "heldout_rise_sigma" in names and "dtype" not in names
+    wb.fill(complete())
+    wb.symptoms.draft()
+    wb.verification.rows[0]["metric"].value = "grad_norm_ration"
+    wb.verification.step.value = "999"
+    found = wb.verification.check()
+    assert found[0] == (f"✗ §6 step: T = 999 is past the end of the run: its run log has {len(log)} steps, so T is "
+                        f"at most {len(log)} (the rerun's metrics are computed on its first T steps)")
+    assert found[1].startswith("✗ §6 expectation 1: no metric 'grad_norm_ration' (did you mean 'grad_norm_ratio'?)")
+    assert len(found) == 2
+    assert [str(p) for p in wb.problems() if p.section == 6] == [m[2:] for m in found]
+    wb.verification.add_row()["metric"].value = "loss_ratio"          # a row added later offers the names too
+    assert wb.verification.rows[-1]["metric"].options == names
+
+
 def test_header_needs_a_file_safe_run_id_and_an_iso_date():
     pm = complete()
     pm.run_id, pm.date = "../x", "23/11/2026"
@@ -287,13 +471,13 @@ def check_of(checks, field):
 
 def test_typed_symptoms_within_tolerance_are_ok():
     checks = compare_symptoms(typed(spike_step="313", peak_loss="3.1", lr_at_spike="3.02e-4",
-                                    grad_norm_preclip="15"), REFERENCE)
+                                    grad_norm_preclip="15"), RUN_SYMPTOMS)
     assert [c.field for c in checks] == list(pm_mod.SYMPTOM_FIELDS)
     assert all(c.ok for c in checks), [c.message for c in checks if not c.ok]
 
 
 def test_typed_symptom_outside_tolerance_says_which_field_and_by_how_much():
-    c = check_of(compare_symptoms(typed(peak_loss="2.1"), REFERENCE), "peak_loss")
+    c = check_of(compare_symptoms(typed(peak_loss="2.1"), RUN_SYMPTOMS), "peak_loss")
     assert not c.ok
     assert c.message.startswith("peak_loss: you typed 2.1, the run log says 3.15 (off by 1.05, 33 %; tolerance 5 %)")
     assert c.off_abs == pytest.approx(1.05) and c.off_rel == pytest.approx(1.05 / 3.15)
@@ -307,53 +491,64 @@ def test_typed_symptom_outside_tolerance_says_which_field_and_by_how_much():
     ("lr_at_spike", "3.02e-4", "3.05e-4"),
 ])
 def test_stated_default_tolerances(field, inside, outside):
-    assert check_of(compare_symptoms(typed(**{field: inside}), REFERENCE), field).ok
-    c = check_of(compare_symptoms(typed(**{field: outside}), REFERENCE), field)
+    assert check_of(compare_symptoms(typed(**{field: inside}), RUN_SYMPTOMS), field).ok
+    c = check_of(compare_symptoms(typed(**{field: outside}), RUN_SYMPTOMS), field)
     assert not c.ok and c.message.startswith(f"{field}: you typed {outside},")
 
 
 def test_typing_the_peak_step_as_the_spike_step_gets_a_hint():
-    c = check_of(compare_symptoms(typed(spike_step="315"), REFERENCE), "spike_step")
+    c = check_of(compare_symptoms(typed(spike_step="315"), RUN_SYMPTOMS), "spike_step")
     assert not c.ok and c.off_abs == 3
     assert "315 is the step of the peak; the spike began earlier" in c.message
 
 
 def test_tolerances_can_be_overridden():
     s = typed(peak_loss="3.4")
-    assert not check_of(compare_symptoms(s, REFERENCE), "peak_loss").ok
-    assert check_of(compare_symptoms(s, REFERENCE, {"peak_loss": 0.1}), "peak_loss").ok
-    assert check_of(compare_symptoms(s, REFERENCE, {"peak_loss": Tolerance("abs", 0.3)}), "peak_loss").ok
+    assert not check_of(compare_symptoms(s, RUN_SYMPTOMS), "peak_loss").ok
+    assert check_of(compare_symptoms(s, RUN_SYMPTOMS, {"peak_loss": 0.1}), "peak_loss").ok
+    assert check_of(compare_symptoms(s, RUN_SYMPTOMS, {"peak_loss": Tolerance("abs", 0.3)}), "peak_loss").ok
     with pytest.raises(ValueError, match="no symptom field"):
-        compare_symptoms(s, REFERENCE, {"loss": 0.1})
+        compare_symptoms(s, RUN_SYMPTOMS, {"loss": 0.1})
 
 
 def test_prose_dtype_tokens_and_recovery_words_against_the_run_log():
     checks = compare_symptoms(typed(grad_norm_preclip="about 14", dtype="bfloat16", unusual_tokens=["ß", "x"],
-                                    recovery_loss="did not recover"), REFERENCE)
+                                    recovery_loss="did not recover"), RUN_SYMPTOMS)
     assert "you typed 'about 14', which is not a number" in check_of(checks, "grad_norm_preclip").message
     assert not check_of(checks, "dtype").ok
     tokens = check_of(checks, "unusual_tokens")
     assert not tokens.ok and "missing 'ø'" in tokens.message and "not in the log 'x'" in tokens.message
     assert not check_of(checks, "recovery_loss").ok
-    ref = dict(REFERENCE, recovery_loss="did not recover", dtype="torch.float32")
+    ref = dict(RUN_SYMPTOMS, recovery_loss="did not recover", dtype="torch.float32")
     checks = compare_symptoms(typed(recovery_loss="did not recover"), ref)
     assert check_of(checks, "recovery_loss").ok and check_of(checks, "dtype").ok
-    nan_ref = dict(REFERENCE, peak_loss=math.nan)
+    nan_ref = dict(RUN_SYMPTOMS, peak_loss=math.nan)
     assert check_of(compare_symptoms(typed(peak_loss="NaN"), nan_ref), "peak_loss").ok
     assert not check_of(compare_symptoms(typed(peak_loss="3.15"), nan_ref), "peak_loss").ok
 
 
 def test_a_run_log_without_a_spike_skips_the_step_checks():
-    ref = dict(REFERENCE, spike_step=None)
+    ref = dict(RUN_SYMPTOMS, spike_step=None)
     assert "spike_step" not in [c.field for c in compare_symptoms(typed(), ref)]
     assert "spike_step" not in draft_symptoms(ref).drafted
 
 
+def test_check_symptoms_reports_each_field_that_differs_from_the_run_log():
+    s = draft_symptoms(RUN_SYMPTOMS)
+    report = pm_mod.check_symptoms(s, RUN_SYMPTOMS)
+    assert report.ok and report.wrong == [] and report.summary() == "9 symptoms within tolerance"
+    s.grad_norm_preclip, s.spike_step = "95", "328"
+    report = pm_mod.check_symptoms(s, RUN_SYMPTOMS)
+    assert not report.ok and [c.field for c in report.checks if not c.ok] == ["spike_step", "grad_norm_preclip"]
+    assert report.summary() == "; ".join(report.wrong)
+    assert report.summary().startswith("spike_step: you typed 328, the run log says 312 (off by 16")
+
+
 def test_drafted_symptoms_are_reported_until_confirmed():
-    s = draft_symptoms(REFERENCE)
+    s = draft_symptoms(RUN_SYMPTOMS)
     assert s.drafted == set(pm_mod.SYMPTOM_FIELDS) and s.confirmed == set()
     assert s.spike_step == "312" and s.lr_at_spike == "0.0003" and s.unusual_tokens == ["ß", "ø"]
-    assert all(c.ok for c in compare_symptoms(s, REFERENCE))
+    assert all(c.ok for c in compare_symptoms(s, RUN_SYMPTOMS))
     pm = complete()
     pm.symptoms = s
     found = validate(pm, sections=[1])
@@ -365,129 +560,13 @@ def test_drafted_symptoms_are_reported_until_confirmed():
     assert validate(pm, sections=[1]) == []
 
 
-# --------------------------------------------------------------------------- floating-point paths
-
-# A synthetic broken run (variant and seed of utils.reference_path.REFERENCE), shaped like
-# utils.symptoms.compute's output: the spike is 4x its EMA, the gradient norm 100x its median.
-SPIKE_RUN = {
-    "variant": "broken", "seed": 42, "param_hash": "0badcafe",
-    "spike_step": 312, "peak_step": 312, "heldout_peak_step": 328,
-    "pre_spike_ema": 1.0, "peak_loss": 4.0, "recovery_loss": 1.05, "grad_norm_preclip": 150.0,
-    "grad_norm_baseline": 1.5, "lr_at_spike": 2.909e-3, "dtype": "float32", "batch_index": 312,
-    "unusual_tokens": ["▁bi", "ri", "▁w", "tten"],
-}
-
-
-def other_path_symptoms(**changes) -> Symptoms:
-    """§1 as typed from the same spike on another path: every path-dependent number differs by
-    more than the tolerances, the rest is the same."""
-    values = dict(spike_step="312", pre_spike_ema="1.1", peak_loss="4.9", recovery_loss="1.2",
-                  grad_norm_preclip="95", lr_at_spike="0.002909", dtype="float32", batch_index="312",
-                  unusual_tokens=["▁bi", "ri", "▁w", "tten"], fingerprint="1a2b3c4d")
-    values.update(changes)
-    return Symptoms(**values)
-
-
-def test_the_path_is_recorded_read_back_and_validated():
-    from utils.reference_path import REFERENCE as REF_PATH
-
-    pm = complete()
-    text = render_markdown(pm)
-    assert f"- {pm_mod.PATH_LABEL}:" not in text                      # none recorded: as before
-    assert parse_markdown(text).symptoms.fingerprint == ""
-    assert pm_mod.written_fingerprint(pm.symptoms) == REF_PATH["param_hash"]
-    pm.symptoms.fingerprint = "1a2b3c4d"
-    text = render_markdown(pm)
-    lines = text.split("\n")
-    assert lines[lines.index("## 1. Symptoms") + 2] == "- Floating-point path: 1a2b3c4d"
-    assert parse_markdown(text) == pm and validate(pm) == []
-    pm.symptoms.fingerprint = "about here"
-    assert [str(p) for p in validate(pm, sections=[1])] == [
-        "§1 fingerprint: 'about here' is not a floating-point path (8 hex digits, as the form records it "
-        "from the run log): leave it as written"]
-    assert parse_markdown(render_markdown(pm)) == pm
-    with pytest.raises(ValueError, match="more than once"):
-        parse_markdown(text.replace("- Floating-point path: 1a2b3c4d", "- Floating-point path: 1a2b3c4d\n"
-                                    "- Floating-point path: 0badcafe"))
-
-
-def test_the_run_logs_path_is_known_only_for_the_reference_run():
-    assert pm_mod.run_fingerprint(SPIKE_RUN) == "0badcafe"
-    assert draft_symptoms(SPIKE_RUN).fingerprint == "0badcafe"
-    assert pm_mod.run_fingerprint(dict(SPIKE_RUN, variant="one-batch")) is None
-    assert pm_mod.run_fingerprint(dict(SPIKE_RUN, seed=43)) is None
-    assert pm_mod.run_fingerprint(REFERENCE) is None and draft_symptoms(REFERENCE).fingerprint == ""
-
-
-def test_on_the_same_path_every_number_is_compared_exactly():
-    mine = draft_symptoms(SPIKE_RUN)
-    report = pm_mod.check_symptoms(mine, SPIKE_RUN)
-    assert report.same_path and report.ok and report.path_note() == ""
-    assert report.summary() == "9 symptoms within tolerance"
-    mine.grad_norm_preclip = "95"
-    report = pm_mod.check_symptoms(mine, SPIKE_RUN)
-    assert not report.ok and report.summary().startswith("grad_norm_preclip: you typed 95, the run log says 150")
-    # a §1 that records no path was written on the reference path: exact against a reference-path run
-    from utils.reference_path import REFERENCE as REF_PATH
-
-    on_reference = dict(SPIKE_RUN, param_hash=REF_PATH["param_hash"])
-    mine.fingerprint = ""
-    assert pm_mod.check_symptoms(mine, on_reference).same_path
-    assert not pm_mod.check_symptoms(mine, on_reference).ok
-    # ... and counts as another path against any other run
-    assert not pm_mod.check_symptoms(mine, SPIKE_RUN).same_path
-    # a run log whose path cannot be told is compared exactly (as before paths were recorded)
-    assert not pm_mod.check_symptoms(other_path_symptoms(), dict(SPIKE_RUN, param_hash=None)).ok
-
-
-def test_on_another_path_the_shared_symptoms_and_the_shape_are_compared():
-    report = pm_mod.check_symptoms(other_path_symptoms(), SPIKE_RUN)
-    assert not report.same_path and report.ok, report.wrong
-    assert [c.field for c in report.checks] == list(pm_mod.SYMPTOM_FIELDS)
-    assert report.summary() == ("§1 typed on another floating-point path (1a2b3c4d; this run log: 0badcafe), "
-                                "so only what every path shares and the spike's shape were compared: all 9 agree")
-    # the exact comparison would have failed every path-dependent number
-    exact = {c.field: c.ok for c in compare_symptoms(other_path_symptoms(), SPIKE_RUN)}
-    assert [f for f, ok in exact.items() if not ok] == ["pre_spike_ema", "peak_loss", "recovery_loss",
-                                                         "grad_norm_preclip"]
-
-
-@pytest.mark.parametrize("changes, field, says", [
-    ({"spike_step": "328"}, "spike_step", "spike_step: you typed 328, the run log says 312"),
-    ({"batch_index": "313"}, "batch_index", "batch_index: you typed 313, the run log says 312"),
-    ({"lr_at_spike": "3e-4"}, "lr_at_spike", "lr_at_spike: you typed 3e-4, the run log says 0.002909"),
-    ({"dtype": "bfloat16"}, "dtype", "dtype: you typed bfloat16, the run log says float32"),
-    ({"unusual_tokens": ["tten"]}, "unusual_tokens", "missing '▁bi', 'ri', '▁w'"),
-    ({"peak_loss": "1.9"}, "peak_loss", "peak_loss: you typed 1.9, 1.73× your pre-spike EMA"),
-    ({"pre_spike_ema": "about 1"}, "pre_spike_ema peak_loss recovery_loss",   # no EMA, no ratio to read
-     "pre_spike_ema: you typed about 1 on another path"),
-    ({"grad_norm_preclip": "20"}, "grad_norm_preclip", "at least 15× the run log's median 1.5 before the spike"),
-    ({"recovery_loss": "3.9"}, "recovery_loss", "recovered on every path"),
-    ({"recovery_loss": "did not recover"}, "recovery_loss", "the run log says 1.05"),
-])
-def test_on_another_path_a_wrong_shared_symptom_or_a_shapeless_spike_fails(changes, field, says):
-    report = pm_mod.check_symptoms(other_path_symptoms(**changes), SPIKE_RUN)
-    assert [c.field for c in report.checks if not c.ok] == field.split()
-    assert says in report.wrong[0] and report.wrong[0].endswith("not ok")
-    assert report.summary().startswith("§1 typed on another floating-point path (1a2b3c4d; this run log: 0badcafe)")
-
-
-def test_on_another_path_words_and_missing_values_follow_the_run_log():
-    diverged = dict(SPIKE_RUN, recovery_loss="did not recover", spike_step=None)
-    report = pm_mod.check_symptoms(other_path_symptoms(recovery_loss="did not recover"), diverged)
-    assert report.ok and "spike_step" not in [c.field for c in report.checks]
-    assert not pm_mod.check_symptoms(other_path_symptoms(), diverged).ok
-    no_baseline = {k: v for k, v in SPIKE_RUN.items() if k != "grad_norm_baseline"}
-    assert pm_mod.check_symptoms(other_path_symptoms(grad_norm_preclip="20"), no_baseline).ok
-
-
 # --------------------------------------------------------------------------- markdown
 
 
 def tricky() -> PostMortem:
     pm = complete()
     pm.run_id = "a13_spike-2.v"
-    pm.symptoms = draft_symptoms(REFERENCE)
+    pm.symptoms = draft_symptoms(RUN_SYMPTOMS)
     pm.symptoms.confirmed = {"spike_step", "dtype"}
     pm.symptoms.peak_loss = " about | 3 "
     pm.symptoms.unusual_tokens = [" the", "a|b", "é\\", '"q"', "ß\n", "\u2028"]
@@ -529,7 +608,7 @@ def test_render_format():
     assert "| 1 | A batch of rare pieces pushed Adam's tiny second moments | 5, 6, 7 |" in lines
     assert "| 7 | per-token loss of the rare pieces is 10x the rest | 1 | 2 |" in lines
     assert "- Seed: 0" in lines and "- Tolerance ε: 0.05" in lines and "- Step T: 400" in lines
-    assert "| max loss / EMA in steps 300-400 | < | 1.5 |" in lines
+    assert "| peak_loss | < | 2.6 |" in lines
     assert lines[lines.index("## 7. Lesson") + 2] == complete().lesson
     assert "\\|" in render_markdown(tricky())  # pipes in text are escaped inside tables
 
@@ -553,6 +632,22 @@ def test_save_writes_the_course_path_and_loads_back(learners):
     assert load_saved(pm.run_id) == pm
     assert load_saved("other-run") is None
     assert load_saved(pm.run_id, learner="bo") is None
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_lock_file_a_save_leaves_is_not_tracked_by_git(learners):
+    from utils import notes
+
+    path = save(complete())
+    lock = path.parent / notes.LOCK_FILE
+    assert lock.is_file()                                   # every save leaves the lock beside the notes
+    repo = Path(__file__).resolve().parent.parent
+    inside = f"learners/example-complete/phase-19/notes/postmortems/{notes.LOCK_FILE}"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", inside], cwd=repo)
+    assert ignored.returncode == 0, f"{inside} is not in .gitignore"
+    tracked = subprocess.run(["git", "ls-files", "--cached", f"*{notes.LOCK_FILE}"], cwd=repo,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert tracked == []
 
 
 def test_second_save_keeps_the_first(learners):
@@ -588,6 +683,81 @@ def test_save_with_lesson_appends_the_lesson_line(learners):
     assert load_saved("b-run") is None and read_lessons(19) == [line]
 
 
+# --------------------------------------------------------------------------- the run log saved with §1
+
+
+def test_run_logs_round_trip_plain_and_compressed(tmp_path):
+    log = synthetic_log()
+    log.steps["token_losses"][5] = [math.nan, 1.0]
+    for name in ("r.json", "r.json.gz"):
+        back = RunLog.load(log.save(tmp_path / name))
+        assert back.to_bytes() == log.to_bytes() and math.isnan(back.steps["token_losses"][5][0])
+    assert (tmp_path / "r.json").read_bytes() == log.to_bytes()          # plain JSON, as before
+    assert (tmp_path / "r.json.gz").read_bytes()[:2] == b"\x1f\x8b"
+    assert log.to_bytes(compressed=True) == log.to_bytes(compressed=True)  # no time in the gzip header
+    assert len(log.to_bytes(compressed=True)) * 3 < len(log.to_bytes())
+    (tmp_path / "cut.json.gz").write_bytes(log.to_bytes(compressed=True)[:100])
+    with pytest.raises(ValueError, match="cannot read run log"):
+        RunLog.load(tmp_path / "cut.json.gz")
+
+
+def test_a_large_run_log_is_saved_compressed_beside_the_notes_never_overwritten(learners, monkeypatch):
+    monkeypatch.setattr(pm_mod, "RUN_LOG_GZIP_ABOVE", 1000)
+    log = synthetic_log()
+    path = pm_mod.save_run_log(log)
+    assert path == learners / "ana" / "phase-19" / "notes" / "run-logs" / "a13-spike.json.gz"
+    assert path.read_bytes()[:2] == b"\x1f\x8b" and pm_mod.saved_run_log_path("a13-spike") == path
+    back = pm_mod.load_saved_run_log("a13-spike")
+    assert "wall_seconds" not in back.meta and pm_mod.same_run_log(back, log)
+    assert symptoms_mod.compute(back) == symptoms_mod.compute(log)
+    retrained = synthetic_log()
+    retrained.meta["wall_seconds"] = 9.5                 # the same run trained again: nothing changes
+    assert pm_mod.save_run_log(retrained) == path and pm_mod.run_log_versions("a13-spike") == []
+    other = synthetic_log(scale=1.2)                     # another run: the first one is kept aside
+    assert pm_mod.save_run_log(other) == path
+    assert [p.name for p in pm_mod.run_log_versions("a13-spike")] == ["a13-spike.json.v1.gz"]
+    assert pm_mod.same_run_log(pm_mod.load_saved_run_log("a13-spike"), other)
+    assert pm_mod.same_run_log(RunLog.load(pm_mod.run_log_versions("a13-spike")[0]), log)
+    assert not [p for p in learners.rglob("*") if p.name.endswith(".tmp")]
+    assert pm_mod.load_saved_run_log("other-run") is None
+
+
+def test_a_small_run_log_is_saved_as_plain_json_and_keeps_that_form(learners, monkeypatch):
+    log = synthetic_log()
+    assert len(log.to_bytes()) < pm_mod.RUN_LOG_GZIP_ABOVE
+    path = pm_mod.save_run_log(log)
+    assert path == learners / "ana" / "phase-19" / "notes" / "run-logs" / "a13-spike.json"
+    assert json.loads(path.read_text(encoding="utf-8"))["meta"]["run_id"] == "a13-spike"
+    monkeypatch.setattr(pm_mod, "RUN_LOG_GZIP_ABOVE", 1000)
+    assert pm_mod.save_run_log(synthetic_log(scale=1.2)) == path   # a run keeps the form of its first save
+    assert [p.name for p in pm_mod.run_log_versions("a13-spike")] == ["a13-spike.v1.json"]
+    (path.parent / "a13-spike.json.gz").write_bytes(log.to_bytes(compressed=True))
+    with pytest.raises(ValueError, match="two run logs are saved for a13-spike"):
+        pm_mod.load_saved_run_log("a13-spike")
+
+
+def test_saving_with_a_run_log_keeps_section1_and_its_run_together(learners):
+    from utils.notes import read_lessons
+
+    log = synthetic_log()
+    pm = complete()
+    pm.symptoms = drafted_from(log)
+    path, _ = save_with_lesson(pm, run_log=log)
+    saved = pm_mod.load_saved_run_log(pm.run_id)
+    report = pm_mod.check_symptoms(load_saved(pm.run_id).symptoms, symptoms_mod.compute(saved))
+    assert report.ok and report.summary() == "9 symptoms within tolerance"
+    # a run log of another run is refused before anything is saved
+    other = complete()
+    other.run_id = "b-run"
+    with pytest.raises(ValueError, match="the run log is of run 'a13-spike', the post-mortem of run 'b-run'"):
+        save(other, run_log=log)
+    other.lesson = "two\nlines"
+    with pytest.raises(ValueError, match="exactly one line"):
+        save_with_lesson(other, run_log=synthetic_log("b-run"))
+    assert load_saved("b-run") is None and pm_mod.saved_run_log_path("b-run") is None
+    assert len(read_lessons(19)) == 1
+
+
 # --------------------------------------------------------------------------- forms
 
 
@@ -619,7 +789,7 @@ def test_workbook_collects_what_was_typed(learners):
     expected = complete()
     expected.hypotheses.append(Hypothesis(4, "A data-order bug repeated a batch", [6]))
     expected.evidence.append(Evidence(6, "batch ids are all distinct", favours=1, rules_out=[4]))
-    wb = PostMortemWorkbook("a13-spike", reference=REFERENCE, date="2026-11-23")
+    wb = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2026-11-23")
     fill_widgets(wb, expected)
     assert wb.to_postmortem() == expected
     assert wb.problems() == []
@@ -665,12 +835,12 @@ def test_symptoms_form_draft_confirm_and_compare():
     from utils.postmortem_forms import symptoms_form
 
     assert symptoms_form().draft_button.disabled
-    form = symptoms_form(REFERENCE)
+    form = symptoms_form(RUN_SYMPTOMS)
     assert all(box.disabled for box in form.confirms.values())
     form.draft_button.click()
     assert form.inputs["peak_loss"].value == "3.15" and form.inputs["unusual_tokens"].value == ["ß", "ø"]
     assert not any(box.disabled or box.value for box in form.confirms.values())
-    assert form.collect() == draft_symptoms(REFERENCE)
+    assert form.collect() == draft_symptoms(RUN_SYMPTOMS)
     assert len(form.check()) == len(pm_mod.SYMPTOM_FIELDS)
     assert all("not yet confirmed" in m for m in form.messages)
     for box in form.confirms.values():
@@ -683,38 +853,13 @@ def test_symptoms_form_draft_confirm_and_compare():
     assert sum(m.startswith("✓") for m in form.messages) == len(pm_mod.SYMPTOM_FIELDS) - 1
 
 
-def test_symptoms_form_records_the_path_of_its_run_log(learners):
-    from utils.postmortem_forms import PostMortemWorkbook, symptoms_form
-
-    assert symptoms_form().collect().fingerprint == "" and symptoms_form(REFERENCE).collect().fingerprint == ""
-    form = symptoms_form(SPIKE_RUN)
-    assert form.collect().fingerprint == "0badcafe"               # typed by hand: this machine's path
-    assert "0badcafe" in form.path_label.value
-    form.fill(other_path_symptoms())                              # a post-mortem saved on another path ...
-    assert form.collect().fingerprint == "1a2b3c4d" and "1a2b3c4d" in form.path_label.value
-    checks = form.compare()                                       # ... compared on what every path shares
-    assert all(c.ok for c in checks)
-    assert form.messages[0].startswith("! §1 typed on another floating-point path (1a2b3c4d; this run log: 0badcafe)")
-    form.draft()                                                  # drafting reads this run log: its path
-    assert form.collect().fingerprint == "0badcafe"
-    form.fill(Symptoms(spike_step="312"))                         # a file that records none: the reference path
-    assert form.collect().fingerprint == "" and "counts as the reference path" in form.path_label.value
-    # the path goes into the saved file and comes back
-    wb = PostMortemWorkbook("a13-spike", reference=SPIKE_RUN, date="2026-11-23")
-    pm = complete()
-    pm.symptoms = draft_symptoms(SPIKE_RUN)
-    wb.fill(pm)
-    assert wb.to_postmortem() == pm and "- Floating-point path: 0badcafe" in wb.save().read_text(encoding="utf-8")
-    assert PostMortemWorkbook("a13-spike", reference=SPIKE_RUN).load() == pm
-
-
 def test_workbook_load_restores_the_saved_answers(learners):
     from utils.postmortem_forms import PostMortemWorkbook
 
-    wb = PostMortemWorkbook("a13-spike", reference=REFERENCE, date="2026-11-23")
+    wb = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2026-11-23")
     assert wb.load() is None and wb.messages == ["no saved post-mortem for a13-spike yet"]
     expected = complete()
-    expected.symptoms = draft_symptoms(REFERENCE)
+    expected.symptoms = draft_symptoms(RUN_SYMPTOMS)
     expected.symptoms.confirmed = {"spike_step", "peak_loss"}
     expected.evidence[1].panel = 11  # not a dashboard panel: kept, so the validator can say so
     expected.hypotheses.append(Hypothesis(4, "fourth", [1]))
@@ -724,7 +869,7 @@ def test_workbook_load_restores_the_saved_answers(learners):
     path = wb.save()
     assert wb.messages[0].startswith("saved learners/ana/phase-19/notes/postmortems/a13-spike.md")
 
-    reopened = PostMortemWorkbook("a13-spike", reference=REFERENCE, date="2030-01-01")
+    reopened = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2030-01-01")
     assert reopened.load() == expected
     assert reopened.to_postmortem() == expected
     assert reopened.symptoms.inputs["peak_loss"].value == "3.15"
@@ -734,6 +879,66 @@ def test_workbook_load_restores_the_saved_answers(learners):
     assert reopened.lesson.text.value == expected.lesson
     assert reopened.date == "2026-11-23"
     assert path.read_text(encoding="utf-8") == render_markdown(expected)
+
+
+def test_workbook_saves_its_run_log_with_the_post_mortem(learners):
+    from utils.postmortem_forms import PostMortemWorkbook
+
+    log = synthetic_log()
+    with pytest.raises(ValueError, match="not both"):
+        PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, run_log=log)
+    with pytest.raises(ValueError, match="of run 'a13-spike', this post-mortem of run 'b-run'"):
+        PostMortemWorkbook("b-run", run_log=log)
+    wb = PostMortemWorkbook("a13-spike", run_log=log, date="2026-11-23")
+    assert wb.reference == symptoms_mod.compute(log) and not wb.symptoms.draft_button.disabled
+    wb.fill(complete())
+    wb.symptoms.draft()
+    for box in wb.symptoms.confirms.values():
+        box.value = True
+    assert all(c.ok for c in wb.symptoms.compare())
+    wb.verification.step.value = str(len(log))       # T at the end of this run (complete() has 400)
+    wb.save()
+    assert wb.messages == ["saved learners/ana/phase-19/notes/postmortems/a13-spike.md (complete)",
+                           "run log: learners/ana/phase-19/notes/run-logs/a13-spike.json"]
+    assert pm_mod.same_run_log(pm_mod.load_saved_run_log("a13-spike"), log)
+    wb.use_run_log(synthetic_log(scale=1.2))          # §1 started over from another run, saved with it
+    wb.symptoms.draft()
+    wb.save_with_lesson()
+    assert wb.messages[2] == ("run log: learners/ana/phase-19/notes/run-logs/a13-spike.json (kept the earlier one "
+                              "as learners/ana/phase-19/notes/run-logs/a13-spike.v1.json)")
+
+
+def test_a_reopened_workbook_reads_section1_from_the_run_log_saved_with_it(learners):
+    """§1 written from one machine's run, reopened where the notebook's run has other numbers."""
+    from utils.postmortem_forms import PostMortemWorkbook
+
+    mine = synthetic_log()
+    wb = PostMortemWorkbook("a13-spike", run_log=mine, date="2026-11-23")
+    wb.fill(complete())
+    wb.symptoms.draft()
+    wb.save()
+    here = synthetic_log(scale=1.2)
+    reopened = PostMortemWorkbook("a13-spike", run_log=here)
+    assert reopened.load() == wb.to_postmortem()
+    assert reopened.messages[1] == ("its run log: learners/ana/phase-19/notes/run-logs/a13-spike.json (another run "
+                                    "than this notebook's, e.g. from another machine: §1 is read from the saved one; "
+                                    "use_run_log(log) starts over from this notebook's run)")
+    assert pm_mod.same_run_log(reopened.run_log, mine) and reopened.reference == symptoms_mod.compute(mine)
+    assert all(c.ok for c in reopened.symptoms.compare())
+    reopened.save()                                   # §1 stays with its own run: nothing changes
+    assert pm_mod.run_log_versions("a13-spike") == [] and pm_mod.kept_versions("a13-spike") == []
+    reopened.use_run_log(here)                        # starting §1 over from this notebook's run
+    assert [c.field for c in reopened.symptoms.compare() if not c.ok] == [
+        "pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_preclip"]
+    same = PostMortemWorkbook("a13-spike", run_log=synthetic_log())
+    same.load()
+    assert same.messages[1].endswith("(the same run as this notebook's)")
+    save(PostMortem("c-run", "2026-11-23"))            # a post-mortem saved without a run log
+    nothing = PostMortemWorkbook("c-run", run_log=synthetic_log("c-run"))
+    nothing.load()
+    assert nothing.messages == ["loaded postmortems/c-run.md",
+                                "no run log saved with it yet: Save saves this notebook's run beside it"]
+    assert pm_mod.same_run_log(nothing.run_log, synthetic_log("c-run"))
 
 
 def test_workbook_save_with_lesson_button(learners):
@@ -795,8 +1000,7 @@ def test_round_trip_and_validate_survive_random_text():
         symptoms = Symptoms(**{f: text() for f in pm_mod.SYMPTOM_FIELDS[:-1]},
                             unusual_tokens=[text() for _ in range(rng.randint(0, 3))],
                             drafted=set(rng.sample(pm_mod.SYMPTOM_FIELDS, rng.randint(0, 9))),
-                            confirmed=set(rng.sample(pm_mod.SYMPTOM_FIELDS, rng.randint(0, 9))),
-                            fingerprint=rng.choice(["", "d904fde0", text()]))
+                            confirmed=set(rng.sample(pm_mod.SYMPTOM_FIELDS, rng.randint(0, 9))))
         pm = PostMortem(text(), text(), symptoms,
                         [Hypothesis(maybe_int(), text(), ints()) for _ in range(rng.randint(0, 4))],
                         [Evidence(maybe_int(), text(), maybe_int(), ints()) for _ in range(rng.randint(0, 4))],

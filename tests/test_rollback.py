@@ -65,12 +65,14 @@ def test_quarantined_batches_are_never_trained_afterwards(course_run):
         assert course_run.log.steps["batch_ids"][step] == trainer.batches[trained[step]]
 
 
-def test_heldout_stays_within_3_noise_with_rollback_and_rises_10_without(course_run, plain_broken):
+def test_rollback_cuts_the_heldout_damage_to_a_fraction(course_run, plain_broken):
+    """Measured over 15 runs (seeds 42-46 x kernel paths): the plain run rises 18-152 sigma, the
+    course policy at most 0.37x of that in the same run (under 3 sigma in 12 of 15)."""
     def rise(log):
         s = symptoms.compute(log)
         return (s["heldout_loss_peak"] - s["heldout_loss_before"]) / s["heldout_loss_noise"]
-    assert rise(course_run.log) < 3
     assert rise(plain_broken) >= 10
+    assert rise(course_run.log) < rise(plain_broken) / 2
 
 
 def test_checkpoint_and_replay_do_not_perturb_training(course_run, plain_broken):
@@ -132,9 +134,8 @@ def rare_sentences(batch_index: int) -> int:
 def test_at_a_1_5x_loss_bar_the_loop_chases_harmless_arrivals_the_2x_bar_ignores(course_run):
     """Why COURSE_POLICY uses 2x: at 1.5x, after the shard is skipped, a rare sentence arriving in
     the ordinary stream can lift the loss above 1.5x (not 2x) its EMA; the loop rolls back for it
-    too, and pays with more roll-backs and more thrown-away steps. Whether it then also spends its
-    whole budget and gives up depends on the floating-point path (it gave up on two of the three
-    paths measured, and completed on the reference one), so only the robust part is asserted."""
+    too, and needs at least as many roll-backs in every measured run; in 13 of 15 it spends its whole
+    retry budget and gives up. Only the robust part is asserted."""
     result = named_run("rollback-broken-1.5x")
     assert course_run.status == "completed"
     later = [e for e in result.log.events if e["kind"] in ("rollback", "give-up")][1:]
@@ -144,8 +145,7 @@ def test_at_a_1_5x_loss_bar_the_loop_chases_harmless_arrivals_the_2x_bar_ignores
     for e in between:
         if e["kind"] == "rollback":      # a give-up event records no batch
             assert e["symptoms"]["batch_index"] > 326 and rare_sentences(e["symptoms"]["batch_index"]) > 0
-    assert result.rollbacks > course_run.rollbacks
-    assert result.steps_discarded > course_run.steps_discarded
+    assert result.rollbacks >= course_run.rollbacks
     if result.status == "gave-up":
         assert result.rollbacks == COURSE_POLICY.max_retries and "retry budget exhausted" in result.reason
     else:
@@ -153,9 +153,9 @@ def test_at_a_1_5x_loss_bar_the_loop_chases_harmless_arrivals_the_2x_bar_ignores
 
 
 def test_later_roll_backs_of_the_course_run_are_for_rare_sentences_after_the_shard(course_run):
-    """On some floating-point paths the course run rolls back once more, for a later batch whose rare
-    sentences lift the loss above 2x its EMA; on the reference path it does not. Every roll-back
-    after the first is after the shard, on a batch that holds a rare sentence."""
+    """In some runs the course run rolls back once or twice more, for a later batch whose rare
+    sentences lift the loss above 2x its EMA; in others it does not. Every roll-back after the first
+    is after the shard, on a batch that holds a rare sentence."""
     first, *later = rollbacks(course_run.log)
     assert first["step"] == 312 and len(later) <= COURSE_POLICY.max_retries - 1
     for e in later:
@@ -163,26 +163,25 @@ def test_later_roll_backs_of_the_course_run_are_for_rare_sentences_after_the_sha
 
 
 def test_a_grad_norm_detector_in_the_loop_adds_roll_backs_without_a_clear_gain(course_run):
-    """The grad-norm detector also fires on later batches with a rare sentence (gradient spikes like
-    one-batch's): at least one roll-back comes from it, the run needs at least as many roll-backs as
-    the course run, and it stays under 3 noise like the course run (which one ends lower differs
-    between floating-point paths)."""
+    """The grad-norm detector also fires on later batches (gradient spikes like one-batch's): at
+    least one roll-back comes from it, and the run needs at least as many roll-backs as the course
+    run in every measured run; in 5 of 15 it spent its retry budget and gave up. No clear gain."""
     result = named_run("rollback-broken-grad")
-    assert result.status == "completed" and result.rollbacks >= course_run.rollbacks
-    by_grad = [e for e in rollbacks(result.log) if e["series"] == "grad_norm"]
-    assert by_grad and all(rare_sentences(e["symptoms"]["batch_index"]) > 0 for e in by_grad)
-    assert symptoms.compute(result.log)["heldout_rise_sigma"] < 3
+    assert result.rollbacks >= course_run.rollbacks
+    assert any(e["series"] == "grad_norm" for e in rollbacks(result.log))
+    assert result.status in ("completed", "gave-up")
 
 
-def test_skipping_the_shard_alone_is_far_from_the_damage_and_the_cooldown_keeps_it_under_3_noise(
+def test_skipping_the_shard_alone_removes_most_of_the_damage(
         course_run, plain_broken):
-    """Skipping the rest of the shard removes most of the damage; without the cool-down one of the
-    measured floating-point paths still ended just above 3 noise, with it every one stayed under."""
+    """Skipping the rest of the shard removes most of the damage: under 10 sigma and under half of the
+    plain run's rise in every measured run (at most 0.44x); with the cool-down at most 0.37x."""
     skip_only = named_run("rollback-broken-skip-only")
     assert skip_only.status == "completed"
+    plain = symptoms.compute(plain_broken)["heldout_rise_sigma"]
     rise = symptoms.compute(skip_only.log)["heldout_rise_sigma"]
-    assert rise < 10 and rise < symptoms.compute(plain_broken)["heldout_rise_sigma"] / 3
-    assert symptoms.compute(course_run.log)["heldout_rise_sigma"] < 3
+    assert rise < 10 and rise < plain / 2
+    assert symptoms.compute(course_run.log)["heldout_rise_sigma"] < plain / 2
 
 
 def test_a_corrupted_latest_checkpoint_falls_back_to_the_previous_good_one(tmp_path):
@@ -231,9 +230,10 @@ def plain_no_rare():
 def test_the_probe_catches_the_damage_without_a_gradient_spike(plain_no_rare):
     """control-no-rare-piece: same damage as broken but no gradient spike. The probe (32
     held-out sentences every 8 steps) fires at the first probe inside the shard and the rollback
-    removes most of the damage: the held-out rise stays below the damage bar (10 noise) and under a
-    tenth of the plain run's (under 3 noise on the reference path, just above on another path we
-    measured: the probe sees the damage 8 steps late). The other detectors, on the plain run:
+    removes most of the damage: the held-out rise stays under a tenth of the plain run's in every
+    measured run (under 3 noise in 14 of 15: the probe sees the damage 8 steps late). The course
+    policy's loss detector keeps it under a fifth whenever it completes (it gave up in 2 of 15).
+    The other detectors, on the plain run:
     the grad-norm detector never fires during the shard, Lightning's default first at 327 (after
     the damage), our EMA default at 312 (the shard's sentences are unfamiliar: well above 1.5x its
     EMA)."""
@@ -241,9 +241,10 @@ def test_the_probe_catches_the_damage_without_a_gradient_spike(plain_no_rare):
     first = rollbacks(result.log)[0]
     assert first["series"] == "probe" and first["step"] == 320 and first["restored_step"] == 300
     rise, plain_rise = (symptoms.compute(log)["heldout_rise_sigma"] for log in (result.log, plain_no_rare))
-    assert plain_rise >= 10 and rise < 10 and rise < plain_rise / 10
+    assert plain_rise >= 10 and rise < plain_rise / 10
     by_loss = named_run("rollback-no-rare-loss")       # the course policy's loss detector
-    assert symptoms.compute(by_loss.log)["heldout_rise_sigma"] < 3
+    if by_loss.status == "completed":
+        assert symptoms.compute(by_loss.log)["heldout_rise_sigma"] < plain_rise / 5
     # what the plain run shows to the other detectors
     loss, grad = plain_no_rare.steps["loss"], plain_no_rare.steps["grad_norm_preclip"]
     grad_detector, lightning = make_grad_norm_detector(), LightningSpikeAdapter()
@@ -381,8 +382,8 @@ def test_calibration_labels_come_from_the_designed_data_order_not_the_curve():
 
 def test_on_the_quiet_runs_the_ratio_detectors_never_fire_and_the_scale_detectors_rarely():
     """healthy and control-mixed-shard have no designed event. The EMA and moving-average detectors
-    (and Lightning's default) never fire on their loss on any floating-point path measured; CUSUM
-    and robust z, which divide by a measured noise scale, fire now and then on some paths."""
+    (and Lightning's default) never fire on their loss; CUSUM and robust z, which divide by a
+    measured noise scale, fire now and then in some runs."""
     from utils import calibration
     from utils import detectors as D
 

@@ -2,11 +2,11 @@
 
 Each run trains the mini-GPT for real (≈ 6 s); runs are shared through the session fixture.
 
-The runs are chaotic in the last floating-point bits, so the numbers differ between machines
-(utils/reference_path.py); these tests assert the conclusions, with the course's bars
-(utils/compare.py: gradient spike ≥ 15×, damage ≥ 10 σ, no damage < 3 σ) and margins measured on
-three paths: the reference path (A), the same machine with MKL_CBWR=AUTO (B), and the machine
-the texts were first measured on (X). Comments give the values as A / B / X.
+The runs are chaotic in the last floating-point bits: the same seed gives other numbers on another
+CPU (theory/why-runs-differ.md). These tests assert the conclusions, with the course's bars
+(utils/compare.py: gradient spike ≥ 15×, damage ≥ 10 σ, no damage < 3 σ), where they held in all 15
+measured runs (seeds 42–46 × the kernel paths of the measuring machine, theory/ranges.json); the
+comments give the measured span of each quantity.
 """
 from __future__ import annotations
 
@@ -87,47 +87,46 @@ def test_stratify_never_puts_two_rare_occurrences_in_a_batch():
 
 def test_broken_seed42_has_the_story_shape(symptoms_of):
     s = symptoms_of("broken", 42)
-    assert s["spike_step"] == 312 and s["peak_step"] == 312
+    assert s["spike_step"] == 312 and s["peak_step"] in (312, 313)     # the peak: 312 or the step after
     assert has_story_shape(s) == []
     assert s["unusual_tokens"] == ["▁bi", "ri", "▁w", "tten"]
     assert s["dtype"] == "float32" and s["batch_index"] == 312
 
 
 def test_broken_shape_holds_for_at_least_4_of_5_seeds(symptoms_of):
-    # 5 of 5 on A and X; 4 on B, where seed 46's post-event ratio is 1.24 (bar 1.25) and seed 44's 1.27
+    # 15 of 15 measured; the tightest condition is the post-event ratio (1.26-1.66, bar 1.25)
     failures = {seed: has_story_shape(symptoms_of("broken", seed)) for seed in SHAPE_SEEDS}
     assert sum(not f for f in failures.values()) >= 4, failures
 
 
-# The issue asked for < 5x (the feasibility study's numbers). The swaps give 3.4x / 4.6x / 9.5x
-# (common piece) and 2.7x / 3.0x / 4.2x (no rare piece): below the course's gradient-spike bar
-# (utils.compare, 15x) and at least 5x below `broken` (149x / 162x / 83x). The runs win: the bar is
-# the course's one definition.
+# The issue asked for < 5x (the feasibility study's numbers). Measured: the common-piece swap
+# 3-32x (under the course's 15x bar in 14 of 15 runs), the no-rare-piece swap 2.9-7.9x; both at least
+# 4x below `broken` (79-504x) in the same run. The runs win: the conclusion is "far below broken's".
 NO_SPIKE = GRAD_SPIKE_RATIO
 
 
 def test_control_common_piece_removes_the_gradient_spike_not_the_damage(symptoms_of):
     s = symptoms_of("control-common-piece")
-    assert s["grad_norm_ratio"] < NO_SPIKE
-    assert s["grad_norm_ratio"] * 5 < symptoms_of("broken", 42)["grad_norm_ratio"]
-    assert s["heldout_rise_sigma"] >= DAMAGE_SIGMA                      # 31 / 36 / 29 sigma
+    assert s["grad_norm_ratio"] * 4 < symptoms_of("broken", 42)["grad_norm_ratio"]
+    assert s["heldout_rise_sigma"] >= DAMAGE_SIGMA                      # 21-154 sigma
 
 
 def test_control_mixed_shard_has_no_spike_and_no_damage(symptoms_of):
     s = symptoms_of("control-mixed-shard")
-    assert s["grad_norm_ratio"] < NO_SPIKE                              # 1.5x / 2.3x / 8.7x
-    assert s["heldout_rise_sigma"] < NOISE_SIGMA                        # 0.2 / 0.6 / 0.9 sigma
+    assert s["grad_norm_ratio"] < NO_SPIKE
+    # -0.7-3.7 sigma: far below the damage bar; below the noise bar in 14 of 15 runs
+    assert damage_verdict(s["heldout_rise_sigma"]) != "yes" and s["heldout_rise_sigma"] < DAMAGE_SIGMA / 2
 
 
 def test_control_no_rare_piece_damages_without_gradient_spike(symptoms_of):
     s = symptoms_of("control-no-rare-piece")
-    assert s["grad_norm_ratio"] < NO_SPIKE and s["heldout_rise_sigma"] >= DAMAGE_SIGMA   # 46 / 63 / 55 sigma
+    assert s["grad_norm_ratio"] < NO_SPIKE and s["heldout_rise_sigma"] >= DAMAGE_SIGMA   # 2.9-7.9x, 31-192 sigma
 
 
 def test_control_no_rare_piece_loss_jumps_when_the_shard_comes_and_when_it_goes():
     """Two loss jumps, each above the spike detector's 1.5x its EMA: at 312 (the shard) and at 327
     (ordinary data returns). Which one is larger, and so which one §1 reports as the spike step,
-    depends on the path: 327 on A and X, 312 on B."""
+    varies from run to run (327 in 10 of 15 measured runs, 312 in the others)."""
     from utils import symptoms
     from utils.runlog import ema
     from utils.train import run_variant
@@ -139,9 +138,8 @@ def test_control_no_rare_piece_loss_jumps_when_the_shard_comes_and_when_it_goes(
 
 
 def test_one_batch_is_a_harmless_gradient_spike(symptoms_of):
-    """The rare piece alone: the gradient spike (137x / 164x / 66x) without the damage. Its held-out
-    rise (1.7 / 4.5 / 1.8 sigma) stays below the damage bar and under a quarter of broken's on
-    every path; below the 3-sigma noise bar on A and X, not on B."""
+    """The rare piece alone: the gradient spike (50-379x) without the damage. Its held-out rise
+    (-0.3-5.7 sigma) stays below the damage bar and under a quarter of broken's in every measured run."""
     s = symptoms_of("one-batch")
     assert s["grad_norm_ratio"] >= GRAD_SPIKE_RATIO
     assert damage_verdict(s["heldout_rise_sigma"]) != "yes"
@@ -154,17 +152,16 @@ def test_healthy_run_has_no_spike(symptoms_of):
 
 
 # The remediation claims the course makes (theory/phase-19/01, 04 and notebook 05): the held-out
-# damage verdict of each run (utils.compare.damage_verdict), with the verdicts it takes on the
-# paths we measured. Held-out rise in sigma, A / B / X:
-#   clip-0.5 23 / 27 / 14, stratified 34 / 6.1 / 22, stratified+clip-0.5 16 / 14 / 23,
-#   stratified-covering 8.1 / 1.7 / 2.5, control-mixed-shard 0.2 / 0.6 / 0.9,
-#   emb-init-0.02 49 / 49 / 64, retokenized 50 / 68 / 36 (broken 21 / 34 / 19).
+# damage verdict of each run (utils.compare.damage_verdict), with every verdict it took in the 15
+# measured runs. Held-out rise in sigma: clip-0.5 10-75, stratified 6.4-47, stratified+clip-0.5
+# 6.3-41, stratified-covering 1.2-8.0, control-mixed-shard -0.7-3.7, emb-init-0.02 13-92,
+# retokenized 28-101 (broken 18-152).
 @pytest.mark.parametrize("variant, verdicts", [
     ("clip-0.5", {"yes"}),                   # the damage stays
     ("stratified", {"yes", "small"}),        # the damage is not removed (above the noise bar)
-    ("stratified+clip-0.5", {"yes"}),
-    ("stratified-covering", {"no", "small"}),  # no damage on B and X; small (8 sigma) on A
-    ("control-mixed-shard", {"no"}),         # the root-cause fix: no damage on every path
+    ("stratified+clip-0.5", {"yes", "small"}),
+    ("stratified-covering", {"no", "small"}),  # a fraction of broken's: no or small
+    ("control-mixed-shard", {"no", "small"}),  # the root-cause fix: within noise in 14 of 15 runs
     ("emb-init-0.02", {"yes"}),
     ("retokenized", {"yes"}),
 ])
@@ -174,20 +171,21 @@ def test_remediation_claims(symptoms_of, variant, verdicts):
 
 
 def test_stratified_covering_cuts_the_damage_well_below_brokens(symptoms_of):
-    """Whether stratified-covering falls below the 3-sigma noise bar depends on the path; on every
-    path its rise is under half of broken's (8.1 of 21 / 1.7 of 34 / 2.5 of 19 sigma). No other
-    candidate but the shuffled shard does that on every path."""
+    """Whether stratified-covering falls below the 3-sigma noise bar varies from run to run; its rise
+    is at most a quarter of broken's in every measured run. The other candidates keep real damage
+    (at least 6 sigma in every run; clip-0.5, emb-init-0.02 and retokenized at least 10)."""
     broken = symptoms_of("broken")["heldout_rise_sigma"]
     assert symptoms_of("stratified-covering")["heldout_rise_sigma"] * 2 < broken
-    for other in ["clip-0.5", "stratified+clip-0.5", "emb-init-0.02", "retokenized"]:
+    for other in ["clip-0.5", "emb-init-0.02", "retokenized"]:
         assert symptoms_of(other)["heldout_rise_sigma"] >= DAMAGE_SIGMA, other
+    assert symptoms_of("stratified+clip-0.5")["heldout_rise_sigma"] >= 2 * NOISE_SIGMA
 
 
 def test_stratified_covering_moves_the_gradient_spike_before_the_event_window():
     """Stratifying with the covering threshold spreads the shard from step 310 on: the first `tten`
     sentences arrive two steps before the designed event step, and the rare rows' gradient spike
-    comes with them (94x / 24x / 26x its median). The event window read from 312 (12.9x / 11.9x /
-    12.4x) does not see it: the spike is moved, not removed."""
+    comes with them (at step 309-311 in 14 of 15 measured runs, 12-128x its median). The event
+    window read from 312 does not see it: the spike is moved, not removed."""
     from utils import dashboard
     from utils.stability_check import grad_spike
     from utils.train import run_variant
@@ -196,20 +194,20 @@ def test_stratified_covering_moves_the_gradient_spike_before_the_event_window():
     shard = dashboard.shard_counts(log)
     assert shard.index(1) == 310 and not any(shard[:310])
     spike = grad_spike(log)
-    assert spike["step"] in (310, 311) and spike["ratio"] >= GRAD_SPIKE_RATIO
+    assert spike["ratio"] >= GRAD_SPIKE_RATIO / 2     # its step is not asserted: 415 in one run of 15
 
 
 def test_clip_cannot_change_the_preclip_norm_spike(symptoms_of):
-    assert symptoms_of("clip-0.5")["grad_norm_ratio"] >= GRAD_SPIKE_RATIO      # 257x / 297x / 248x
+    assert symptoms_of("clip-0.5")["grad_norm_ratio"] >= GRAD_SPIKE_RATIO      # 87-583x
 
 
 def test_retokenizing_keeps_the_gradient_spike(symptoms_of):
-    assert symptoms_of("retokenized")["grad_norm_ratio"] >= GRAD_SPIKE_RATIO   # 57x / 74x / 158x
+    assert symptoms_of("retokenized")["grad_norm_ratio"] >= GRAD_SPIKE_RATIO   # 38-605x
 
 
 def test_embedding_init_shrinks_the_gradient_spike(symptoms_of):
-    # the study saw more than 4x; the runs give 149 -> 12 (A), 162 -> 12.5 (B), 83 -> 37 (X): less
-    # than half on every path; below the 15x bar on A and B, still above it on X
+    # the study saw more than 4x; the runs give 2.3-41x less than broken's, less than half in every
+    # measured run; below the 15x bar in some runs, above it in others
     assert symptoms_of("emb-init-0.02")["grad_norm_ratio"] < symptoms_of("broken")["grad_norm_ratio"] / 2
 
 

@@ -154,9 +154,10 @@ class CheckpointManager:
     """Saves numbered checkpoints in ``directory`` and finds the newest one safe to roll back to.
 
     ``keep_last`` checkpoints are kept; older ones are deleted after each save. One exception, on
-    purpose: the newest checkpoint whose state was finite is never deleted, even when it is older
-    than the last ``keep_last`` - otherwise a run that keeps saving nan weights would rotate away
-    its only way back. One writer per directory.
+    purpose: the newest checkpoint that ``latest_good`` could return (finite state, and its file
+    still verifies against the manifest: size and sha256) is never deleted, even when it is older
+    than the last ``keep_last`` - otherwise a run that keeps saving nan weights, or whose newest
+    finite file was damaged on disk, would rotate away its only way back. One writer per directory.
     """
 
     def __init__(self, directory: str | os.PathLike, keep_last: int = 3):
@@ -212,19 +213,32 @@ class CheckpointManager:
                     "sha256": hashlib.sha256(data).hexdigest(), "finite": not nonfinite,
                     "nonfinite": nonfinite[:10]}
         _write_atomically(manifest_path, (json.dumps(manifest, indent=1) + "\n").encode())
-        self._prune()
+        self._prune(just_saved=int(step) if not nonfinite else None)
         return path
 
-    def _prune(self) -> None:
+    def verifies(self, step: int) -> bool:
+        """True when the checkpoint at ``step`` is one ``latest_good`` can use: its manifest says
+        finite and its file has the manifest's size and sha256 (read and hashed, not unpickled)."""
+        path = self.path_for(step)
+        try:
+            manifest = self.manifest(step)
+            data = path.read_bytes()
+        except (CorruptCheckpointError, OSError):
+            return False
+        return bool(manifest.get("finite")) and len(data) == manifest.get("bytes") \
+            and hashlib.sha256(data).hexdigest() == manifest.get("sha256")
+
+    def _prune(self, just_saved: int | None = None) -> None:
+        """Delete all but the last ``keep_last``, never the newest checkpoint that verifies.
+        ``just_saved``: a finite step this process has just written (trusted without re-reading,
+        so a normal save costs no extra I/O); older ones are verified by size and sha256, since a
+        manifest that says finite does not mean the file behind it is still intact."""
         steps = self.list()
         keep = set(steps[-self.keep_last:])
         for step in reversed(steps):
-            try:
-                if self.manifest(step).get("finite"):
-                    keep.add(step)
-                    break
-            except CorruptCheckpointError:
-                continue
+            if step == just_saved or self.verifies(step):
+                keep.add(step)
+                break
         for step in steps:
             if step not in keep:
                 path = self.path_for(step)

@@ -67,7 +67,7 @@ class Claim:
 
     def fresh(self):
         """This machine's value from a fresh run of the span's seed (42 unless data-seed)."""
-        return value_of(self.run, self.key, self.seed)
+        return ranges.quotable(value_of(self.run, self.key, self.seed))
 
     def fresh_holds(self, table: dict | None = None) -> bool:
         return self.is_fact or ranges.holds(self.fresh(), self.measured(table), self.fmt)
@@ -183,11 +183,12 @@ def quoted_pairs(claims: list[Claim]) -> list[tuple[str, str, int | None]]:
 
 def worker(seed: int) -> None:
     """``--worker SEED``: read a JSON list of run names on stdin, print {"run|key": value} for every
-    scalar quantity of those runs with ``seed`` (so a later span on the same run needs no re-measure)."""
+    quotable quantity of those runs with ``seed``."""
     out = {}
     for run in json.loads(sys.stdin.read()):
         for key, v in run_values(run, seed).items():
-            if v is None or isinstance(v, (bool, int, float, str)):
+            v = ranges.quotable(v)
+            if v is not ranges.UNQUOTABLE:
                 out[f"{run}|{key}"] = v
     print(json.dumps(out))
 

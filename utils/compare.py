@@ -3,19 +3,18 @@
     rows = compare_variants(["broken", "clip-0.5", "stratified-covering"])
     print(markdown_table(rows))
 
-The course's bars, the same on every floating-point path (utils/reference_path.py):
+The course's bars, the same for every run on every machine:
 
 - a **gradient spike**: the largest pre-clip gradient norm of the event window at least
   ``GRAD_SPIKE_RATIO`` (15) times its median before;
 - **damage**: a held-out rise of at least ``DAMAGE_SIGMA`` (10) σ of its noise before the event;
 - **no damage**: a rise below ``NOISE_SIGMA`` (3) σ, no more than the noise moves it.
 
-Between the last two bars a rise is **small**: more than noise on that path, well below damage.
-The bars are far apart because the rises are chaotic and their σ is measured on a handful of
-noisy evaluations: on another floating-point path the same variant can move to a neighbouring
-verdict (stratified-covering: small on the reference path, no on two others), but in every run
-we measured none moved from damage to no damage. tests/test_spike.py asserts what holds on every
-path we measured.
+Between the last two bars a rise is **small**: more than noise, well below damage.
+The bars are far apart because the rises are chaotic (the same seed on another CPU is another
+sample) and their σ is measured on a handful of noisy evaluations: a variant near a bar can take
+the neighbouring verdict on another machine or seed, but none should move from damage to no
+damage. tests/test_spike.py asserts the verdicts the course teaches.
 """
 from __future__ import annotations
 

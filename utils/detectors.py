@@ -30,12 +30,15 @@ The detectors, from crude to careful:
 - ``RobustZDetector``         modified z-score with median and MAD (robust to heavy tails).
 - ``HeldoutProbeDetector``    an EMA detector for a probe loss measured every few steps.
 - ``make_grad_norm_detector`` the default detector for gradient norms (a CUSUM with h = 10).
+- ``BudgetDetector``          (``utils.budget_detector``) told a false-alarm budget instead of a
+                              threshold; it measures the noise and sets its own bar.
 - ``LightningSpikeAdapter``   Lightning's own ``SpikeDetection`` callback, fed one value at a time
                               (for comparison only).
 
 ``evaluate`` scores detectors on labelled traces (recall, false alarms per 10k steps, median
-delay); ``synthetic_traces`` makes labelled SYNTHETIC calibration traces (a noise model with
-injected spikes, not a training run). Command line::
+delay); ``detector_from_name("budget:0.5")`` builds one from a short name; ``synthetic_traces``
+makes labelled SYNTHETIC calibration traces (a noise model with injected spikes, not a training
+run). Command line::
 
     python -m utils.detectors synthetic --n 20 --length 3000 --seed 0 > traces.json
     python -m utils.detectors evaluate traces.json [--json] [--tolerance 10]
@@ -52,64 +55,11 @@ import random
 import statistics
 import sys
 from collections import deque
-from dataclasses import asdict, dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Detection:
-    """One detection: at ``step`` the ``value`` was compared with ``reference`` and failed.
-
-    ``score`` is the detector's own statistic (a ratio value/reference, a z-score, or the CUSUM
-    sum) and ``reason`` a short label such as ``"non-finite"`` or ``"above-ema"``.
-    """
-
-    step: int
-    value: float
-    reference: float
-    score: float
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """The detection as a plain dict (for logs and notes)."""
-        return asdict(self)
-
-
-class Detector:
-    """Base class: the non-finite rule lives here; subclasses implement ``_check_and_update``.
-
-    Subclasses must implement:
-      ``_check_and_update(value, step)``  judge a finite value; update the baseline unless it is
-                                          a detection; return the Detection or None.
-      ``reference()``                     the current baseline (nan while there is none).
-      ``state_dict()`` / ``load_state_dict(state)``.
-    """
-
-    def update(self, value: float, step: int) -> Detection | None:
-        """Feed the value of one step; return a Detection if it looks like a spike, else None."""
-        value = float(value)
-        if not math.isfinite(value):
-            return Detection(step, value, self.reference(), math.inf, "non-finite")
-        return self._check_and_update(value, step)
-
-    def reference(self) -> float:
-        """The baseline a new value would be compared with now (nan while there is none)."""
-        raise NotImplementedError
-
-    def _check_and_update(self, value: float, step: int) -> Detection | None:
-        raise NotImplementedError
-
-    def state_dict(self) -> dict[str, Any]:
-        """Parameters and state as plain Python values (JSON- and weights_only-safe)."""
-        raise NotImplementedError
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what ``state_dict`` returned (parameters included)."""
-        raise NotImplementedError
-
-    def _check_kind(self, state: dict[str, Any]) -> None:
-        if state.get("kind") != type(self).__name__:
-            raise ValueError(f"state is for {state.get('kind')!r}, not {type(self).__name__}")
+from .budget_detector import BudgetDetector
+from .detector_base import Detection, Detector, ratio
+from .traces import TraceFileError, load_traces
 
 
 class ThresholdDetector(Detector):
@@ -119,6 +69,9 @@ class ThresholdDetector(Detector):
     late training (misses spikes) or too low for early training (fires all the time). The
     course's number is ``uniform_guess_loss()``: a loss above it is worse than not having
     learned anything.
+
+    Any real values work (a threshold <= 0 included; the score is then value - threshold instead
+    of the ratio).
     """
 
     def __init__(self, threshold: float):
@@ -129,7 +82,8 @@ class ThresholdDetector(Detector):
 
     def _check_and_update(self, value: float, step: int) -> Detection | None:
         if value > self.threshold:
-            return Detection(step, value, self.threshold, value / self.threshold, "above-threshold")
+            score = ratio(value, self.threshold) if self.threshold > 0 else value - self.threshold
+            return Detection(step, value, self.threshold, score, "above-threshold")
         return None
 
     def state_dict(self) -> dict[str, Any]:
@@ -147,6 +101,8 @@ class MovingAverageDetector(Detector):
     subtract the one that falls out). To stop floating-point drift of the running sum, it is
     re-summed exactly once every ``window`` updates (O(1) amortised).
     No detection before ``warmup`` values were accepted (default: a full window).
+    Values must be >= 0 (a negative one raises ValueError: a multiple of a negative mean is no
+    bar). Above a mean of exactly 0 any positive value fires, with score inf.
     """
 
     def __init__(self, window: int = 50, rel_threshold: float = 1.5, warmup: int | None = None):
@@ -163,10 +119,11 @@ class MovingAverageDetector(Detector):
         return self.total / len(self.values) if self.values else math.nan
 
     def _check_and_update(self, value: float, step: int) -> Detection | None:
+        self._refuse_negative(value, step)
         if self.n_accepted >= self.warmup and self.values:
             mean = self.total / len(self.values)
             if value > self.rel_threshold * mean:
-                return Detection(step, value, mean, value / mean, "above-moving-average")
+                return Detection(step, value, mean, ratio(value, mean), "above-moving-average")
         if len(self.values) == self.window:
             self.total -= self.values[0]  # the deque drops it on append
         self.values.append(value)
@@ -198,6 +155,8 @@ class EMADetector(Detector):
     reference is m / (1 - (1 - alpha)^n) after n accepted values, so it is a proper weighted mean
     from the first value on. alpha = 2/(N+1) gives roughly the memory of an N-step average
     (default 2/51 ~ 50 steps). No detection before ``warmup`` accepted values. O(1).
+    Values must be >= 0 (a negative one raises ValueError); above an EMA of exactly 0 any positive
+    value fires, with score inf.
     """
 
     reason = "above-ema"
@@ -217,10 +176,11 @@ class EMADetector(Detector):
         return self.m / (1.0 - (1.0 - self.alpha) ** self.n_accepted)
 
     def _check_and_update(self, value: float, step: int) -> Detection | None:
+        self._refuse_negative(value, step)
         if self.n_accepted >= max(self.warmup, 1):
             ema = self.reference()
             if value > self.rel_threshold * ema:
-                return Detection(step, value, ema, value / ema, self.reason)
+                return Detection(step, value, ema, ratio(value, ema), self.reason)
         self.m = (1.0 - self.alpha) * self.m + self.alpha * value
         self.n_accepted += 1
         return None
@@ -254,7 +214,8 @@ class CUSUMDetector(Detector):
     level. A single jump of (h + k) sigma fires at once; a sustained shift of d sigma (d > k) fires
     after about h / (d - k) steps, which is what a plain threshold cannot see. ``min_scale``
     (0.001 = 0.1 % relative noise) avoids dividing by zero on a perfectly flat trace.
-    Values must be positive. O(1). No detection (and S stays 0) for the first ``warmup`` values.
+    Values must be positive (a negative one raises ValueError; 0 is taken as 1e-300). O(1).
+    No detection (and S stays 0) for the first ``warmup`` values.
     """
 
     def __init__(self, k: float = 0.5, h: float = 5.0, alpha: float = 2 / 51, warmup: int = 20,
@@ -283,6 +244,7 @@ class CUSUMDetector(Detector):
         return math.exp(self._level()) if self.n_accepted else math.nan
 
     def _check_and_update(self, value: float, step: int) -> Detection | None:
+        self._refuse_negative(value, step)
         log_value = math.log(max(value, 1e-300))
         if self.n_accepted > 0:
             residual = log_value - self._level()
@@ -323,9 +285,13 @@ class RobustZDetector(Detector):
     the oldest value the same. The MAD needs the median of |x - median|, which is done by sorting
     w numbers: O(w log w) per update. For the default w = 50 that is a few microseconds - fine
     for a once-per-step check, but it is the one detector here that is not O(1).
-    A MAD of 0 (constant window) is floored at 1e-6 x |median| so a flat trace still works.
+    A MAD below 1e-6 x |median| (a constant window: MAD 0) is replaced by ``min_rel_scale`` (0.1 %)
+    x |median|, the noise floor CUSUM uses too: at a constant 2.0, 2.0001 is not a spike, 2.02 is.
+    Works for any real values, negative ones included (median and MAD do not care about sign).
     No detection before ``warmup`` accepted values (default: a full window).
     """
+
+    min_rel_scale = 1e-3
 
     def __init__(self, window: int = 50, z: float = 3.5, warmup: int | None = None):
         if window < 3:
@@ -344,7 +310,9 @@ class RobustZDetector(Detector):
         if self.n_accepted >= self.warmup and len(self.sorted_values) >= 3:
             median = _median_of_sorted(self.sorted_values)
             mad = _median_of_sorted(sorted(abs(v - median) for v in self.sorted_values))
-            mad = max(mad, 1e-6 * abs(median), 1e-12)
+            if mad < 1e-6 * abs(median):       # (nearly) constant window: MAD says nothing
+                mad = max(self.min_rel_scale * abs(median), 1e-12)
+            mad = max(mad, 1e-12)
             score = 0.6745 * (value - median) / mad
             if score > self.z:
                 return Detection(step, value, median, score, "robust-z")
@@ -452,14 +420,39 @@ def all_detectors() -> dict[str, Detector]:
 
     The fixed threshold is ``uniform_guess_loss()`` (ln of the course vocabulary size).
     """
+    return {"threshold": ThresholdDetector(uniform_guess_loss()), **_relative_detectors()}
+
+
+def _relative_detectors() -> dict[str, Detector]:
+    """``all_detectors()`` but the fixed threshold (which needs the course tokenizer)."""
     return {
-        "threshold": ThresholdDetector(uniform_guess_loss()),
         "moving-average": MovingAverageDetector(window=50, rel_threshold=1.5),
         "ema": EMADetector(alpha=2 / 51, rel_threshold=1.5, warmup=20),
         "cusum": CUSUMDetector(k=0.5, h=5.0, alpha=2 / 51, warmup=20),
         "robust-z": RobustZDetector(window=50, z=3.5),
     }
 
+
+
+def detector_from_name(name: str) -> Detector:
+    """A fresh loss detector from a short name, for settings that must stay plain strings (the
+    rollback policy, the Lightning callback): a key of ``all_detectors()`` ("ema", "cusum", ...),
+    ``"budget"`` (``BudgetDetector()``: 1 false alarm per 10,000 steps) or ``"budget:<n>"``
+    (a budget of n false alarms per 10,000 steps, e.g. ``"budget:0.5"``)."""
+    kind, _, budget = name.partition(":")
+    if kind == "budget":
+        try:
+            return BudgetDetector(float(budget)) if budget else BudgetDetector()
+        except ValueError:
+            raise ValueError(f"{name!r}: the budget after 'budget:' must be a number of false "
+                             "alarms per 10,000 steps in (0, 10000), e.g. 'budget:0.5'") from None
+    if name == "threshold":
+        return ThresholdDetector(uniform_guess_loss())
+    detectors = _relative_detectors()
+    if name not in detectors:
+        raise ValueError(f"unknown detector {name!r}; one of {sorted(detectors) + ['threshold']}, "
+                         "'budget' or 'budget:<false alarms per 10k>'")
+    return detectors[name]
 
 class LightningSpikeAdapter(Detector):
     """Lightning's ``SpikeDetection`` callback, fed one value at a time, for comparison.
@@ -599,7 +592,8 @@ def evaluate(traces: list[dict], detectors: dict[str, Detector] | None = None,
     10,000 steps. Several fires inside one window (a spike lasting several steps) are not false
     alarms.
 
-    With ``detectors=None``: ``all_detectors()`` plus Lightning's SpikeDetection
+    With ``detectors=None``: ``all_detectors()`` plus ``BudgetDetector()`` ("budget", a budget of
+    1 false alarm per 10,000 steps) and Lightning's SpikeDetection
     ("lightning-spike-detection", its defaults) on the loss, and, if traces have "grad_norm",
     ``make_grad_norm_detector()`` on the gradient norm ("grad-norm"). The grad-norm window is
     s - tolerance .. s + tolerance, because a gradient-norm spike is expected to come first; its
@@ -608,7 +602,8 @@ def evaluate(traces: list[dict], detectors: dict[str, Detector] | None = None,
     loss_detectors = detectors
     grad_detectors: dict[str, Detector] = {}
     if detectors is None:
-        loss_detectors = {**all_detectors(), "lightning-spike-detection": LightningSpikeAdapter()}
+        loss_detectors = {**all_detectors(), "budget": BudgetDetector(),
+                          "lightning-spike-detection": LightningSpikeAdapter()}
         if any("grad_norm" in trace for trace in traces):
             grad_detectors = {"grad-norm": make_grad_norm_detector()}
     jobs = [(name, det, "loss", 0) for name, det in loss_detectors.items()]
@@ -671,11 +666,12 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(synthetic_traces(args.n, args.length, args.seed), sys.stdout)
         print()
         return 0
-    with open(args.traces, encoding="utf-8") as f:
-        traces = json.load(f)
-    if not isinstance(traces, list):
-        parser.error("the traces file must hold a JSON list of traces")
-    results = evaluate(traces, tolerance=args.tolerance)
+    try:
+        traces = load_traces(args.traces)
+        results = evaluate(traces, tolerance=args.tolerance)
+    except (TraceFileError, ValueError) as error:     # ValueError: e.g. a negative loss
+        print(f"python -m utils.detectors evaluate: error: {error}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(results, sort_keys=True, indent=2))
     else:

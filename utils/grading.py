@@ -17,7 +17,8 @@ subprocess whose working directory is a temporary folder, with ``LEARNER=<name>`
 ``COURSE_LEARNERS_DIR`` pointing at a temporary *copy* of that learner's folder, so graded
 code never writes to (or deletes) the real notes. A cell that runs longer than T seconds is
 interrupted (the notebook goes on), a notebook that runs longer than ``--notebook-timeout``
-is stopped, and one that crashes is reported: none of this stops the grading of the others.
+is stopped, and one whose kernel dies (``os._exit``, a crash, out of memory) is reported as such
+at once (``utils.grading_kernel``): none of this stops the grading of the others.
 Each check passes when its cell runs without an error; otherwise the message is the check's
 assertion message (or, when the learner's own exercise cell failed first, why it failed).
 
@@ -25,23 +26,20 @@ Notes. For every phase with a submitted notebook, ``lessons.md`` must hold at le
 lesson line of that phase (``utils.notes.read_lessons``). Once phase 19 is handed in (or any
 post-mortem exists), every post-mortem ``phase-19/notes/postmortems/<run-id>.md`` must parse
 (``utils.postmortem.parse_markdown``), have no problems in any section
-(``utils.postmortem.validate``), and its §1 symptoms must match a fresh run of the ``broken``
-variant (seed 42) within the stated tolerances (``utils.postmortem.check_symptoms`` against
-``utils.symptoms.compute``; the run is trained once per grading run).
-
-Floating-point paths. The runs are chaotic in the last bits: a learner's machine may compute on
-another floating-point path than the grader's and give the same spike with other numbers
-(``utils/reference_path.py``). A post-mortem records the path its §1 was typed on (the
-fingerprint the form writes, ``- Floating-point path: …``; none recorded = the reference path),
-the grader's run gives its own (the run's final ``param_hash``). On the same path every §1
-number is compared within the tolerances. On different paths the check compares only what every
-path shares (spike step, learning rate, dtype, batch, unusual tokens) and the spike's shape
-(peak ≥ 2× the EMA, gradient norm ≥ 15× the median before, recovered), and its message says
-that §1 was typed on another path.
+(``utils.postmortem.validate``, §6 against that run log: its metric names and length), and its
+§1 symptoms must match the run log saved with it,
+``phase-19/notes/run-logs/<run-id>.json.gz`` (or ``.json``; the post-mortem notebook saves it
+with the post-mortem): every symptom of ``utils.symptoms.compute(log)`` within the stated
+tolerances (``utils.postmortem.check_symptoms``, the same comparison as the form's Compare
+button). The runs are chaotic in the last bits of arithmetic: another machine gives the same
+spike with other numbers, so the grader never compares §1 with a run of its own (it trains
+nothing). A post-mortem without its run log fails that check with a line saying what to do.
 
 Output (``--out``, default ``grading-out/``, which git ignores): ``<learner>.md`` per learner
 (notebook -> check -> pass/FAIL with the message; notes -> check -> pass/FAIL) and the class
 summary ``summary.md`` and ``summary.csv``. Reports hold no timings and no absolute paths.
+``--all`` grades every folder whose name is a valid learner name; each other folder is listed
+in ``summary.md`` (and printed), one line saying why it was skipped.
 
 Graded code is untrusted: it runs with the grader's permissions. Run the grader in a sandbox
 or container (see learners/README.md, "Grading").
@@ -70,17 +68,18 @@ from typing import Iterator
 
 import nbformat
 
+from utils.grading_kernel import DIED
 from utils.learner import LearnerNameError, learners_dir, repo_root, validate_learner_name
 from utils.learner_copies import Exercise, exercises_of, notebooks_dir, phase_sources
+from utils.runlog import RunLog
 
 DEFAULT_OUT = "grading-out"
 DEFAULT_CELL_TIMEOUT_S = 300
 DEFAULT_NOTEBOOK_TIMEOUT_S = 1800
 KERNEL_STARTUP_TIMEOUT_S = 60
 POSTMORTEM_PHASE = 19
-REFERENCE_VARIANT = "broken"
-REFERENCE_SEED = 42
-MESSAGE_MAX_CHARS = 400
+POSTMORTEM_NOTEBOOK = "04-post-mortem.ipynb"   # the notebook that writes the post-mortem and saves its run log
+MESSAGE_MAX_CHARS = 800    # room for §6's problems, which list the run's metric names
 _PHASE_DIR = re.compile(r"phase-(\d{2})$")
 _KEPT_VERSION = re.compile(r"\.v\d+$")
 _ANSI = re.compile(r"(?:\x1b|#x1B)\[[0-9;]*[A-Za-z]")
@@ -88,6 +87,8 @@ _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
 _EXCEPTION_NAME = re.compile(r"(Error|Exception|NotDone|Interrupt|Exit|Warning)$")
 _TIMEOUT = re.compile(r"Timeout of ([\d.]+) seconds exceeded")
 _CELL = re.compile(r"^Cell (\d+)$")
+_DEAD_KERNEL = re.compile(re.escape(DIED) + r"[^\n]*")   # utils.grading_kernel's DeadKernelError message
+_DEAD_ON_START = "Kernel dead on test start"   # nbval's error for each cell after the kernel died
 
 
 # --------------------------------------------------------------------------- results
@@ -107,8 +108,9 @@ class NotebookGrade:
     """The grading of one submitted notebook.
 
     ``status``: ``ran``; ``cell timed out`` (a cell hit the per-cell limit, the rest ran);
-    ``stopped`` (the whole notebook hit its limit); ``not graded`` (no master source, or the
-    file is not a notebook); ``error`` (nbval could not run it).
+    ``stopped`` (the whole notebook hit its limit); ``kernel died`` (a cell ended the kernel's
+    process; the cells after it did not run); ``not graded`` (no master source, or the file is
+    not a notebook); ``error`` (nbval could not run it).
     """
 
     notebook: str
@@ -223,7 +225,8 @@ def graded_copy(submitted: nbformat.NotebookNode, exercises: dict[str, Exercise]
 
 @dataclass
 class CellOutcome:
-    """One code cell as nbval saw it: ``pass``, ``fail``, ``timeout``, ``after-timeout``, ``skip``."""
+    """One code cell as nbval saw it: ``pass``, ``fail``, ``timeout``, ``after-timeout``, ``skip``,
+    ``kernel died`` (this cell ended the kernel) or ``after-death`` (not run: the kernel was dead)."""
 
     outcome: str
     message: str = ""
@@ -247,11 +250,17 @@ def failure_message(text: str) -> str:
     """The error of a failed cell from nbval's report: ``Name: message`` (last exception line).
 
     ``AssertionError: <message>`` gives just the assertion message (a check's message starts
-    with its exercise id); a timeout gives ``timed out after T s``.
+    with its exercise id); a timeout gives ``timed out after T s``; the cell that ended the kernel
+    gives ``the kernel died while this cell ran ...``, the cells after it ``not run: ...``.
     """
     timeout = _TIMEOUT.search(text)
     if timeout:
         return f"timed out after {float(timeout.group(1)):g} s"
+    dead = _DEAD_KERNEL.search(text)
+    if dead:
+        return _short(dead.group(0))
+    if _DEAD_ON_START in text:
+        return "not run: the kernel was dead (an earlier cell ended the Python process)"
     if "Kernel dead" in text or "Kernel died" in text:
         return "the kernel was dead: an earlier cell ended the Python process (exit, crash or memory)"
     lines = [line.rstrip() for line in text.strip().splitlines()]
@@ -284,7 +293,8 @@ def parse_junit(path: Path, tmp: str | None = None) -> dict[int, CellOutcome]:
         if failed is not None:
             text = _clean((failed.text or "") + "\n" + failed.get("message", ""), tmp)
             body = _clean(failed.text or failed.get("message", ""), tmp)
-            outcome = "timeout" if _TIMEOUT.search(text) else "fail"
+            outcome = ("timeout" if _TIMEOUT.search(text) else "kernel died" if _DEAD_KERNEL.search(text)
+                       else "after-death" if _DEAD_ON_START in text else "fail")
             results[number] = CellOutcome(outcome, failure_message(body))
         elif skipped is not None:
             if skipped.get("type") == "pytest.xfail":
@@ -344,15 +354,19 @@ def run_nbval(nb: nbformat.NotebookNode, rel: str, learner: str, learner_folder:
         junit = root / "junit.xml"
         (root / "runs").mkdir()
         env = dict(os.environ if env is None else env)
+        # the plugin utils.grading_kernel is imported from the repository, wherever pytest runs
+        python_path = [str(repo_root())] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
         # The run cache (utils.run_cache) is private to this notebook: graded code could write
         # anything into a shared one, and other learners' checks would then read it.
         env.update(LEARNER=learner, COURSE_LEARNERS_DIR=str(root / "learners"), MPLBACKEND="Agg",
-                   PYTHONDONTWRITEBYTECODE="1", COURSE_RUN_CACHE=str(root / "runs"))
+                   PYTHONDONTWRITEBYTECODE="1", COURSE_RUN_CACHE=str(root / "runs"),
+                   PYTHONPATH=os.pathsep.join(python_path))
         command = [
             sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
             f"--nbval-cell-timeout={cell_timeout:g}",
             f"--nbval-kernel-startup-timeout={KERNEL_STARTUP_TIMEOUT_S}",
-            "-p", "no:cacheprovider", "-q", "--color=no", "-o", "junit_family=xunit2",
+            "-p", "no:cacheprovider", "-p", "utils.grading_kernel",   # a dead kernel is reported at once
+            "-q", "--color=no", "-o", "junit_family=xunit2",
             f"--junitxml={junit}", rel,
         ]
         log = root / "pytest.log"
@@ -388,10 +402,11 @@ def grade_results(graded: GradedCopy, run: Run) -> tuple[list[Check], list[str]]
     for role, ex_id, _ in graded.roles:
         if role == "check":
             counts[ex_id] = counts.get(ex_id, 0) + 1
+    died = [k for k, o in sorted(run.cells.items()) if o.outcome == "kernel died"]
     for k, (role, ex_id, n) in enumerate(graded.roles):
         outcome = run.cells.get(k)
         if role != "check":
-            if outcome is not None and outcome.outcome in ("fail", "timeout") and role == "cell":
+            if outcome is not None and outcome.outcome in ("fail", "timeout", "kernel died") and role == "cell":
                 others.append(f"{graded.where[k]}: {outcome.message}")
             continue
         name = ex_id if counts[ex_id] == 1 else f"{ex_id} ({n + 1})"
@@ -402,11 +417,14 @@ def grade_results(graded: GradedCopy, run: Run) -> tuple[list[Check], list[str]]
             checks.append(Check(name, True))
             continue
         own = [run.cells.get(i) for i in exercise_cells.get(ex_id, [])]
-        own_failed = [o for o in own if o is not None and o.outcome in ("fail", "timeout")]
+        own_failed = [o for o in own if o is not None and o.outcome in ("fail", "timeout", "kernel died")]
         if own_failed:
             checks.append(Check(name, False, f"your cell failed: {own_failed[-1].message}"))
         elif outcome is None:
             checks.append(Check(name, False, "the check did not run"))
+        elif outcome.outcome == "after-death":
+            where = f" in {graded.where[died[0]]}" if died else ""
+            checks.append(Check(name, False, f"not graded: the kernel died{where}, so this check could not run"))
         elif outcome.outcome == "after-timeout":
             checks.append(Check(name, False, "not graded: an earlier cell timed out, so this check "
                                              "ran in an interrupted notebook and failed"))
@@ -441,6 +459,10 @@ def grade_notebook(path: Path, rel: str, learner: str, learner_folder: Path, sou
         status, note = "stopped", run.error
     elif run.error:
         status, note = "error", run.error
+    elif any(c.outcome == "kernel died" for c in run.cells.values()):
+        k = min(k for k, c in run.cells.items() if c.outcome == "kernel died")
+        where = graded.where[k] if k < len(graded.where) else f"code cell {k}"
+        status, note = "kernel died", f"{where} ended the kernel's process; the cells after it did not run"
     elif any(c.outcome == "timeout" for c in run.cells.values()):
         status, note = "cell timed out", f"a cell ran longer than {cell_timeout:g} s and was interrupted"
     else:
@@ -485,23 +507,77 @@ def postmortem_files(folder: Path) -> list[Path]:
             if p.is_file() and not _KEPT_VERSION.search(p.stem) and not p.name.startswith(".")]
 
 
-def reference_symptoms() -> dict:
-    """The §1 symptoms of a fresh run of the broken variant (seed 42): a real ~6 s training run.
-
-    Its ``param_hash`` (the final parameter CRC) is this grader's floating-point path."""
-    from utils import symptoms
-    from utils.train import run_variant
-
-    return symptoms.compute(run_variant(REFERENCE_VARIANT, seed=REFERENCE_SEED))
+def section1_check_name(postmortem_file: Path) -> str:
+    """The name of the §1 check of one post-mortem in the report."""
+    return f"post-mortem {postmortem_file.name}: §1 vs its saved run log"
 
 
-def grade_notes(learner: str, snapshot_root: Path, phases_done: list[int],
-                reference: dict | str | None) -> list[Check]:
+def missing_run_log_message(run_id: str) -> str:
+    """The one line a learner reads when no run log was saved with their post-mortem."""
+    return (f"no run log saved with it (phase-19/notes/run-logs/{run_id}.json.gz): re-run "
+            f"{POSTMORTEM_NOTEBOOK} from its training cell and save the post-mortem again, which "
+            "saves your run beside it")
+
+
+@dataclass
+class SavedRun:
+    """The run log saved with a post-mortem and its symptoms, or why they cannot be had (``why``)."""
+
+    log: RunLog | None = None
+    reference: dict | None = None
+    why: str = ""
+
+
+def saved_run(postmortem_file: Path, pm) -> SavedRun:
+    """The run log saved with the post-mortem in ``postmortem_file`` (``run-logs/<run-id>.json.gz``
+    or ``.json`` in the same notes folder, ``<run-id>`` being the file name) and its symptoms
+    (``utils.symptoms.compute``); ``why`` says, in one line, why there are none."""
+    from utils import postmortem, symptoms
+
+    run_id = postmortem_file.stem
+    try:
+        path = postmortem.run_log_file(postmortem_file.parent.parent, run_id)
+        if path is None:
+            return SavedRun(why=missing_run_log_message(run_id))
+        log = RunLog.load(path)
+    except ValueError as err:
+        return SavedRun(why=_short(f"its run log cannot be read: {err}"))
+    shown = f"run-logs/{path.name}"
+    if log.meta.get("run_id") != pm.run_id:
+        return SavedRun(why=_short(f"the run log saved as {shown} is of run {log.meta.get('run_id')!r}, "
+                                   f"this post-mortem of run {pm.run_id!r}"))
+    try:
+        reference = symptoms.compute(log)
+    except Exception as err:  # a damaged or hand-edited log: reported, the grading goes on
+        return SavedRun(why=_short(f"no symptoms can be read from {shown}: {type(err).__name__}: {err}"))
+    return SavedRun(log, reference)
+
+
+def check_section1(postmortem_file: Path, pm, run: SavedRun | None = None) -> Check:
+    """§1 of the post-mortem in ``postmortem_file`` against the run log saved with it.
+
+    The run log is ``run-logs/<run-id>.json.gz`` (or ``.json``) in the same notes folder, where
+    ``<run-id>`` is the post-mortem's file name; its symptoms (``utils.symptoms.compute``) are
+    compared with §1 within the stated tolerances (``utils.postmortem.check_symptoms``). Nothing is
+    trained: the numbers of another machine's run are checked against that run. ``run``: that
+    run log already read (`saved_run`).
+    """
+    from utils import postmortem
+
+    name = section1_check_name(postmortem_file)
+    run = saved_run(postmortem_file, pm) if run is None else run
+    if run.reference is None:
+        return Check(name, False, run.why)
+    report = postmortem.check_symptoms(pm.symptoms, run.reference)
+    return Check(name, report.ok, _short(report.summary()))
+
+
+def grade_notes(learner: str, snapshot_root: Path, phases_done: list[int]) -> list[Check]:
     """The notes checks of one learner, read from ``snapshot_root/<learner>/``.
 
-    ``phases_done``: the phases with a submitted notebook. ``reference``: the run log's §1
-    symptoms (needed only when the learner has a post-mortem), or a string saying why the
-    reference run failed (then the §1 comparison fails with that message).
+    ``phases_done``: the phases with a submitted notebook. Each post-mortem's §1 is checked
+    against the run log saved with it (``check_section1``), and its §6 against that run's metric
+    names and length (when the run log can be read).
     """
     from utils import postmortem
     from utils.notes import read_lessons
@@ -533,20 +609,13 @@ def grade_notes(learner: str, snapshot_root: Path, phases_done: list[int],
             checks.append(Check(f"{label}: format", False, _short(f"not in the course's format: {err}")))
             continue
         checks.append(Check(f"{label}: format", True))
+        run = saved_run(path, pm)
         for section in range(0, 8):
             title = "header" if section == 0 else f"§{section} {postmortem.SECTION_TITLES[section]}"
-            problems = postmortem.validate(pm, sections=[section])
+            problems = postmortem.validate(pm, sections=[section], run_log=run.log, reference=run.reference)
             checks.append(Check(f"{label}: {title}", not problems,
                                 _short("; ".join(str(p) for p in problems))))
-        if reference is None:
-            raise ValueError("grade_notes needs the reference symptoms to check a post-mortem")
-        if isinstance(reference, str):
-            checks.append(Check(f"{label}: §1 vs run log ({REFERENCE_VARIANT}, seed {REFERENCE_SEED})",
-                                False, _short(f"not compared: {reference}")))
-            continue
-        report = postmortem.check_symptoms(pm.symptoms, reference)
-        checks.append(Check(f"{label}: §1 vs run log ({REFERENCE_VARIANT}, seed {REFERENCE_SEED})",
-                            report.ok, _short(report.summary())))
+        checks.append(check_section1(path, pm, run))
     return checks
 
 
@@ -560,29 +629,47 @@ def master_source(rel: str, notebooks_root: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def all_learners(root: Path | None = None) -> list[str]:
-    """Every learner folder under the learners folder (valid names only), sorted."""
-    root = learners_dir() if root is None else Path(root)
-    names = []
+def _learner_folders(root: Path) -> tuple[list[str], list[str]]:
+    """(the learner names of the folders under ``root``, one line per other folder saying why it is
+    not a learner's). Hidden folders (``.ipynb_checkpoints``) are neither."""
+    names, skipped = [], []
     for child in sorted(root.iterdir()) if root.is_dir() else []:
-        if child.is_dir() and not child.name.startswith("."):
-            try:
-                names.append(validate_learner_name(child.name))
-            except LearnerNameError:
-                continue
-    return names
+        if not child.is_dir() or child.name.startswith("."):
+            continue
+        shown = ascii(child.name)[1:-1] if not child.name.isprintable() else child.name  # a newline stays visible
+        try:
+            name = validate_learner_name(child.name)
+        except LearnerNameError as err:
+            skipped.append(f"learners/{shown}/: not graded, its name is not a learner name: {err}")
+            continue
+        if name != child.name:      # "ana " or another Unicode form: the folder of 'ana' is not this one
+            skipped.append(f"learners/{shown}/: not graded, the folder name is not written as the learner "
+                           f"name {name!r} (spaces around it or another Unicode form): rename it {name!r}")
+            continue
+        names.append(name)
+    return names, skipped
+
+
+def all_learners(root: Path | None = None) -> list[str]:
+    """Every learner folder under the learners folder (valid names only), sorted
+    (`skipped_folders` says why each other folder is left out)."""
+    return _learner_folders(learners_dir() if root is None else Path(root))[0]
+
+
+def skipped_folders(root: Path | None = None) -> list[str]:
+    """One line per folder under the learners folder that ``--all`` does not grade, saying why."""
+    return _learner_folders(learners_dir() if root is None else Path(root))[1]
 
 
 def grade(learners: list[str], learners_root: Path | None = None, notebooks_root: Path | None = None,
           jobs: int = 1, cell_timeout: float = DEFAULT_CELL_TIMEOUT_S,
-          notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT_S, reference: dict | None = None,
-          progress=None) -> list[LearnerGrade]:
+          notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT_S, progress=None) -> list[LearnerGrade]:
     """Grade the learners' notebooks (``jobs`` nbval runs at a time) and notes; one result each.
 
     Each learner's folder is first copied to a temporary snapshot: the notes are checked on
     it and the notebooks are taken from it, so nothing the graded code does can change what
-    is graded. ``reference`` (the broken run's §1 symptoms) is computed once, only when some
-    learner has a post-mortem. ``progress(message)`` is called as notebooks finish.
+    is graded. Each post-mortem's §1 is checked against the run log saved with it (nothing is
+    trained for it). ``progress(message)`` is called as notebooks finish.
     """
     root = learners_dir() if learners_root is None else Path(learners_root)
     nb_root = notebooks_dir() if notebooks_root is None else Path(notebooks_root)
@@ -622,14 +709,9 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(one, task) for task in tasks]
-            # Meanwhile, in this thread: the reference run (once) and the notes.
+            # Meanwhile, in this thread: the notes.
             for name in names:
-                if reference is None and postmortem_files(snapshot / name):
-                    try:
-                        reference = reference_symptoms()
-                    except Exception as err:  # reported in each post-mortem's §1 check
-                        reference = f"the reference run failed: {type(err).__name__}: {err}"
-                results[name].notes = grade_notes(name, snapshot, done_phases[name], reference)
+                results[name].notes = grade_notes(name, snapshot, done_phases[name])
             for (name, *_), future in zip(tasks, futures):
                 results[name].notebooks.append(future.result())
     return [results[name] for name in names]
@@ -689,8 +771,8 @@ def summary_csv(grades: list[LearnerGrade]) -> str:
     return buffer.getvalue()
 
 
-def summary_markdown(grades: list[LearnerGrade]) -> str:
-    """The class summary as a markdown table."""
+def summary_markdown(grades: list[LearnerGrade], skipped: list[str] | None = None) -> str:
+    """The class summary as a markdown table, then the folders left out (`skipped_folders`), if any."""
     lines = ["# Class summary", "",
              "| Learner | Notebooks | Checks passed | Notes passed | Timed out | Not graded | Not handed in |",
              "|---|---|---|---|---|---|---|"]
@@ -699,18 +781,21 @@ def summary_markdown(grades: list[LearnerGrade]) -> str:
         lines.append(f"| {_md(g.learner)} | {n['notebooks']} | {n['checks_passed']}/{n['checks_total']} | "
                      f"{n['notes_passed']}/{n['notes_total']} | {n['timed_out']} | {n['not_graded']} | "
                      f"{n['not_submitted']} |")
+    if skipped:
+        lines += ["", "## Folders not graded", ""] + [f"- {_short(line)}" for line in skipped]
     return "\n".join(lines) + "\n"
 
 
-def write_reports(grades: list[LearnerGrade], out: Path) -> list[Path]:
-    """Write ``<learner>.md`` for each learner and ``summary.md`` / ``summary.csv``; the paths."""
+def write_reports(grades: list[LearnerGrade], out: Path, skipped: list[str] | None = None) -> list[Path]:
+    """Write ``<learner>.md`` for each learner and ``summary.md`` / ``summary.csv``; the paths.
+    ``skipped``: one line per folder left out (`skipped_folders`), listed in ``summary.md``."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for g in grades:
         path = out / f"{g.learner}.md"
         path.write_text(learner_report(g), encoding="utf-8")
         written.append(path)
-    for name, text in (("summary.md", summary_markdown(grades)), ("summary.csv", summary_csv(grades))):
+    for name, text in (("summary.md", summary_markdown(grades, skipped)), ("summary.csv", summary_csv(grades))):
         (out / name).write_text(text, encoding="utf-8")
         written.append(out / name)
     return written
@@ -741,7 +826,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.timeout <= 0 or args.notebook_timeout <= 0:
         parser.error("--jobs, --timeout and --notebook-timeout must be positive")
-    names = all_learners() if args.all else args.learner
+    names, skipped = _learner_folders(learners_dir()) if args.all else (args.learner, [])
+    for line in skipped:
+        print(f"skipped {line}")
     if not names:
         parser.error("no learner folders found under learners/")
     out = args.out if args.out is not None else repo_root() / DEFAULT_OUT
@@ -752,7 +839,7 @@ def main(argv: list[str] | None = None) -> int:
                        progress=None if args.quiet else lambda m: print(f"  {m}", flush=True))
     except (FileNotFoundError, LearnerNameError) as err:
         parser.error(str(err))
-    write_reports(grades, out)
+    write_reports(grades, out, skipped)
     for g in grades:
         n = g.counts()
         print(f"{g.learner}: checks {n['checks_passed']}/{n['checks_total']}, notes "

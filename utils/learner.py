@@ -7,12 +7,13 @@ variable ``LEARNER`` wins over the remembered name; tests and CI use it.
 
 What a name may contain (the name becomes a folder, so it must be one safe path part):
 
-- letters of any alphabet (``José``, ``Zoë``, ``李雷``), digits, ``-``, ``_`` and ``.``;
+- letters of any alphabet (``José``, ``Zoë``, ``李雷``), digits, ``-``, ``_``, ``.`` and an
+  apostrophe (``o'brien``, ``D’Angelo``);
 - spaces inside the name (``Ana María``); spaces around it are stripped;
 - at most 64 characters.
 
 Refused: an empty name, ``.`` and ``..``, a name starting with a dot, ``/`` or ``\\``,
-control characters (tabs, newlines, ...) and any other symbol (``:``, ``*``, emoji, ...).
+control characters anywhere, even at the ends (tabs, newlines, ...) and any other symbol (``:``, ``*``, emoji, ...).
 Names are stored in Unicode NFC form, so ``José`` typed with a combining accent and
 ``José`` typed with a precomposed ``é`` are the same learner, with the same folder.
 """
@@ -26,8 +27,9 @@ from pathlib import Path
 
 MAX_NAME_LENGTH = 64
 REMEMBERED_NAME_FILE = ".course-learner"
+APOSTROPHES = "'\u2019"      # o'brien, D’Angelo
 ALLOWED = (
-    "letters, digits, '-', '_', '.' (not first) and spaces inside the name, "
+    "letters, digits, '-', '_', '.' (not first), an apostrophe and spaces inside the name, "
     f"at most {MAX_NAME_LENGTH} characters"
 )
 
@@ -55,6 +57,12 @@ def validate_learner_name(name: str) -> str:
     """
     if not isinstance(name, str):
         raise LearnerNameError(f"The learner name must be text, not {type(name).__name__}.")
+    for char in name:       # before stripping: "name\n" is refused, not quietly turned into "name"
+        if unicodedata.category(char).startswith("C"):
+            raise LearnerNameError(
+                f"The learner name contains the control character {_describe(char)}. "
+                f"Allowed: {ALLOWED}."
+            )
     cleaned = unicodedata.normalize("NFC", name.strip())
     if not cleaned:
         raise LearnerNameError(f"The learner name is empty. Allowed: {ALLOWED}.")
@@ -87,7 +95,7 @@ def validate_learner_name(name: str) -> str:
     for char in cleaned:
         category = unicodedata.category(char)
         # L* letters, M* combining marks (accents, vowel signs), Nd digits.
-        if category[0] in "LM" or category == "Nd" or char in "-_. ":
+        if category[0] in "LM" or category == "Nd" or char in "-_. " + APOSTROPHES:
             continue
         raise LearnerNameError(
             f"The learner name {cleaned!r} contains {_describe(char)}, which is not allowed. "
@@ -161,7 +169,7 @@ def current_learner() -> str:
             "in the form (or set the environment variable LEARNER)."
         ) from None
     try:
-        return validate_learner_name(remembered)
+        return validate_learner_name(remembered.removesuffix("\n"))
     except LearnerNameError as err:
         raise LearnerNameError(
             f"The remembered name in {REMEMBERED_NAME_FILE} is not usable: {err} "

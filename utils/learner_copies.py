@@ -24,8 +24,10 @@ is opened from ``notebooks/`` itself).
 stub cell) and ``learners/example-mistakes/`` (typical mistakes, see
 ``example_mistakes_notebooks``). It overwrites only those two folders' notebooks. When
 example-mistakes has no post-mortem yet, it also writes that learner's notes
-(``write_example_mistakes_notes``: it trains the broken run once, a few seconds); notes are
-never overwritten.
+(``write_example_mistakes_notes``: it trains the broken run once, a few seconds, and saves its
+run log beside the post-mortem, as the post-mortem notebook does); notes are never overwritten.
+(example-complete's notes are written by running ``notebooks/phase-19-diagnosis/04-post-mortem``
+as that learner, see ``scripts/build_notebooks.py``.)
 """
 
 from __future__ import annotations
@@ -268,7 +270,8 @@ MISTAKES_LESSONS = {
 def example_mistakes_postmortem(reference: dict):
     """The example-mistakes post-mortem of run 19-spike-001: complete except for two mistakes.
 
-    §1 is drafted from ``reference`` (the broken run's ``utils.symptoms.compute``) and confirmed,
+    §1 is drafted from ``reference`` (``utils.symptoms.compute`` of the broken run whose log is
+    saved with it) and confirmed,
     except ``spike_step``, typed as 328: the step of the held-out loss peak, not the step where
     the training loss spiked (a wrong symptom). §3 (discriminating evidence) is left empty (a
     missing section). Everything else is valid.
@@ -298,30 +301,36 @@ def example_mistakes_postmortem(reference: dict):
         remediation="Shuffle the shard's sentences into the training stream instead of feeding them as one block.",
         verification=Verification(
             seed=str(reference["seed"]), tolerance="0.05", step=str(CANONICAL.steps),
-            expectations=[Expectation("held-out loss peak after step 312", "<", f"{limit:.3g}")]),
+            expectations=[Expectation("heldout_loss_peak", "<", f"{limit:.3g}")]),
         lesson="Check panel 6 for runs of same-kind batches before blaming the gradient spike.",
     )
 
 
-def write_example_mistakes_notes(reference: dict | None = None, learners_root: Path | None = None) -> list[str]:
+MISTAKES_VARIANT, MISTAKES_SEED = "broken", 42    # the run example-mistakes writes its post-mortem about
+
+
+def write_example_mistakes_notes(run_log=None, learners_root: Path | None = None) -> list[str]:
     """Write example-mistakes' notes through ``utils.notes`` (never overwriting); what was written.
 
-    The post-mortem ``example_mistakes_postmortem`` (saved without its lesson) and one lesson
-    line for phases 17, 18 and 20 (``MISTAKES_LESSONS``), none for phase 19: a third mistake.
-    ``reference`` defaults to a fresh run of the broken variant (seed 42).
+    The post-mortem ``example_mistakes_postmortem`` of ``run_log`` (saved without its lesson, with
+    its run log beside it, as the post-mortem notebook saves them: ``utils.postmortem.save``) and
+    one lesson line for phases 17, 18 and 20 (``MISTAKES_LESSONS``), none for phase 19: a third
+    mistake. ``run_log`` defaults to a run of the broken variant (seed 42) on this machine.
     """
-    from utils import postmortem
+    from utils import postmortem, symptoms
     from utils.notes import append_lesson, display_path, read_lessons
 
-    if reference is None:
-        from utils.grading import reference_symptoms
+    if run_log is None:
+        from utils.train import run_variant
 
-        reference = reference_symptoms()
+        run_log = run_variant(MISTAKES_VARIANT, seed=MISTAKES_SEED)
+    pm = example_mistakes_postmortem(symptoms.compute(run_log))
     old = os.environ.get("COURSE_LEARNERS_DIR")
     if learners_root is not None:
         os.environ["COURSE_LEARNERS_DIR"] = str(learners_root)
     try:
-        written = [display_path(postmortem.save(example_mistakes_postmortem(reference), learner=EXAMPLE_MISTAKES))]
+        written = [display_path(postmortem.save(pm, learner=EXAMPLE_MISTAKES, run_log=run_log))]
+        written.append(display_path(postmortem.saved_run_log_path(pm.run_id, learner=EXAMPLE_MISTAKES)))
         for day, (phase, text) in enumerate(sorted(MISTAKES_LESSONS.items()), start=20):
             if not read_lessons(phase, learner=EXAMPLE_MISTAKES):
                 append_lesson(phase, text, learner=EXAMPLE_MISTAKES, today=datetime.date(2026, 11, day))

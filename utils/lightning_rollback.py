@@ -5,6 +5,7 @@
     from utils.lightning_rollback import RollbackOnSpike
 
     rollback = RollbackOnSpike(EMADetector(rel_threshold=1.5), every_n_steps=25)
+    # or RollbackOnSpike("budget"): told a false-alarm budget (1 per 10,000 steps), not a threshold
     Trainer(callbacks=[rollback], max_steps=420, ...).fit(module, dataloader)
     rollback.events        # every checkpoint, rollback, skip and give-up, as plain dicts
     rollback.quarantine    # the global ids that will never be trained on again
@@ -60,7 +61,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from .checkpoint import CheckpointManager, check_state
-from .detectors import Detection, Detector, EMADetector
+from .detectors import Detection, Detector, EMADetector, detector_from_name
 
 
 class RollbackBudgetExceeded(RuntimeError):
@@ -105,8 +106,10 @@ class RollbackOnSpike(Callback):
 
     Args:
         detector: judges the training loss, one value per step (default: ``EMADetector`` with
-            threshold 1.5 x the ~50-step EMA). A non-finite loss or gradient norm is always a
-            detection, whatever the detector.
+            threshold 1.5 x the ~50-step EMA). A detector instance, or a name for
+            ``utils.detectors.detector_from_name``: ``"budget"`` (a false-alarm budget of 1 per
+            10,000 steps instead of a threshold), ``"budget:0.5"``, ``"cusum"``, ... A non-finite
+            loss or gradient norm is always a detection, whatever the detector.
         every_n_steps: save a good checkpoint after a normal step (never after a dropped one) once
             ``trainer.global_step`` is this many steps past the last save; also when training starts.
         keep_last: in-memory snapshots kept (ignored when ``manager`` is given).
@@ -124,7 +127,7 @@ class RollbackOnSpike(Callback):
         events_path: optional JSON file, rewritten atomically after every event.
     """
 
-    def __init__(self, detector: Detector | None = None, *, every_n_steps: int = 25,
+    def __init__(self, detector: Detector | str | None = None, *, every_n_steps: int = 25,
                  keep_last: int = 3, manager: CheckpointManager | None = None,
                  max_rollbacks: int = 10, quarantine_previous: int = 0, skip_next: int = 0,
                  loss_attr: str = "last_train_loss",
@@ -132,6 +135,8 @@ class RollbackOnSpike(Callback):
                  events_path: str | os.PathLike | None = None):
         if every_n_steps < 1:
             raise ValueError("every_n_steps must be >= 1")
+        if isinstance(detector, str):
+            detector = detector_from_name(detector)
         self.detector = detector if detector is not None else EMADetector(rel_threshold=1.5)
         self.every_n_steps = int(every_n_steps)
         self.manager = manager

@@ -120,10 +120,15 @@ def append_lesson(
             size = os.fstat(fd).st_size
             needs_newline = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
             data = (("\n" if needs_newline else "") + line + "\n").encode("utf-8")
-            written = os.write(fd, data)
-            while written < len(data):  # a regular file takes it all at once; this is a guard
-                written += os.write(fd, data[written:])
-            os.fsync(fd)
+            try:
+                written = os.write(fd, data)
+                while written < len(data):  # a regular file takes it all at once; this is a guard
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+            except OSError as err:
+                os.ftruncate(fd, size)      # a failed append (e.g. a full disk) leaves no torn line
+                raise NoteNotSaved(f"The lesson was not saved ({err.strerror or err}); "
+                                   f"{display_path(path)} is unchanged. Free some disk space and try again.") from err
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
@@ -217,6 +222,31 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class NoteNotSaved(OSError):
+    """A note or lesson could not be written (e.g. a full disk); nothing on disk was changed."""
+
+
+def atomic_write(target: Path, data: bytes, exclusive: bool = False) -> None:
+    """Put ``data`` at ``target`` whole or not at all: written to a temporary file beside it,
+    synced, then renamed over it (``exclusive``: linked, so an existing file is never replaced
+    and ``FileExistsError`` is raised). On any failure the temporary file is removed."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        if exclusive:
+            os.link(tmp, target)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def save_note(phase: int, relpath: str, content: str, learner: str | None = None) -> Path:
     """Save ``content`` as ``<notes folder>/<relpath>`` without ever losing an earlier version.
 
@@ -240,24 +270,17 @@ def save_note(phase: int, relpath: str, content: str, learner: str | None = None
             old = None
         if old == new:
             return target
-        if old is not None:
-            versions = _versions_of(target)
-            number = versions[-1][0] + 1 if versions else 1
-            with open(_version_path(target, number), "xb") as keep:  # "x": never overwrite
-                keep.write(old)
-                keep.flush()
-                os.fsync(keep.fileno())
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(new)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            if old is not None:
+                versions = _versions_of(target)
+                number = versions[-1][0] + 1 if versions else 1
+                atomic_write(_version_path(target, number), old, exclusive=True)
+            atomic_write(target, new)
+        except OSError as err:
+            if isinstance(err, FileExistsError):
+                raise
+            raise NoteNotSaved(f"The note was not saved ({err.strerror or err}); {display_path(target)} "
+                               "and its earlier versions are unchanged. Free some disk space and save again.") from err
         _fsync_dir(target.parent)
     return target
 

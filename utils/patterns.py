@@ -75,7 +75,7 @@ def cached_run(name: str, seed: int = 42) -> RunLog:
 def first_bad_step(log: RunLog) -> int | None:
     """The first step whose update left a non-finite parameter (panel 8), or None.
 
-    Each step logs a CRC of every parameter's bytes and the count of non-finite values, right
+    Each step logs a checksum of every parameter's bits and the count of non-finite values, right
     after the update. The first step with a count > 0 is the first bad one; the hash of the
     step before it identifies the last clean state, so a checkpoint whose hash equals it is
     known to be clean without reloading it.

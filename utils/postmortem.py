@@ -16,18 +16,25 @@ This module is pure logic (no widgets; `utils.postmortem_forms` is the thin ipyw
   `PostMortem`;
 - `validate(pm)` -> list of `Problem` (an empty section is itself named as a problem);
 - `compare_symptoms(...)` -> the learner's typed symptoms against the run log, within stated
-  tolerances (`DEFAULT_TOLERANCES`);
-- `check_symptoms(...)` -> the same, aware of floating-point paths: §1 records the path its
-  numbers were read on (`Symptoms.fingerprint`, see `utils/reference_path.py`); against a run
-  log of another path only what every path shares is compared (`compare_symptoms_across_paths`);
+  tolerances (`DEFAULT_TOLERANCES`); `check_symptoms(...)` -> the same as one report;
 - `draft_symptoms(reference)` -> symptoms pre-filled from the run log, marked as drafted until
   the learner confirms each field;
 - `render_markdown(pm)` / `parse_markdown(text)` -> an exact round trip;
-- `save(pm)` / `load_saved(run_id)` / `save_with_lesson(pm)` -> through `utils.notes`, into
-  `learners/<name>/phase-19/notes/postmortems/<run-id>.md`.
+- `save(pm, run_log=log)` / `load_saved(run_id)` / `save_with_lesson(pm, run_log=log)` -> through
+  `utils.notes`, into `learners/<name>/phase-19/notes/postmortems/<run-id>.md`, with the run log
+  §1 was read from beside the notes (`save_run_log`, `load_saved_run_log`:
+  `phase-19/notes/run-logs/<run-id>.json.gz`).
+
+§1 always goes with its own run log. The runs are chaotic in the last bits of floating-point
+arithmetic: another machine (another CPU, another PyTorch build) gives the same spike with other
+numbers. So a post-mortem's §1 is checked against the run log saved with it, on any machine,
+never against a run of whoever checks it.
 
 What the learner typed into a numeric field is kept as typed (a string), so that the validator,
-not the form, is the one place that refuses prose such as "about 3".
+not the form, is the one place that refuses prose such as "about 3". Numbers are read by
+`utils.typed_numbers` (`parse_number`, re-exported here), which takes the decimal comma ("2,31")
+and says when a comma is what stops a number. With the run it is about (`validate(pm, run_log=log)`),
+§6 is also checked against that run (`utils.postmortem_run`: its metric names and its length).
 """
 
 from __future__ import annotations
@@ -40,11 +47,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from utils.compare import GRAD_SPIKE_RATIO
-from utils.reference_path import REFERENCE
+from utils import postmortem_run
+from utils.runlog import RunLog
+from utils.typed_numbers import comma_error, number_error, parse_number, read_with_comma
 
 PHASE = 19
 POSTMORTEM_FOLDER = "postmortems"
+# The run log a post-mortem's §1 was read from is saved beside the notes, in this folder:
+# <run-id>.json, or <run-id>.json.gz when its JSON is over RUN_LOG_GZIP_ABOVE bytes (the course's
+# 420-step runs log about 800 KB of JSON, about 300 KB compressed).
+RUN_LOG_FOLDER = "run-logs"
+RUN_LOG_GZIP_ABOVE = 300_000
+# What a saved run log leaves out of the run's meta: the time it took, which differs every time
+# the same run is trained (so saving the same run again would otherwise keep a new version).
+RUN_LOG_UNSAVED_META = ("wall_seconds",)
 
 SECTION_TITLES: dict[int, str] = {
     1: "Symptoms",
@@ -107,22 +123,6 @@ FLOAT_FIELDS = ("pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_precli
 # A diverged run can log NaN or inf for losses and the gradient norm.
 NONFINITE_OK_FIELDS = ("pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_preclip")
 
-# The runs are chaotic in the last bits of floating-point arithmetic: two machines give the same
-# spike with other numbers (utils/reference_path.py). §1 therefore records on which path its
-# numbers were read: the fingerprint of that machine (the final parameter CRC of the broken run,
-# seed 42), written as "- Floating-point path: d904fde0" above the table. A post-mortem that
-# records none counts as written on the reference path.
-PATH_LABEL = "Floating-point path"
-_FINGERPRINT_RE = re.compile(r"[0-9a-f]{8}")
-# Which §1 fields every path shares. A path is known only for the course's broken run (see
-# `run_fingerprint`), whose spike is built into its data order: the shard's first batch comes at
-# the same step on every machine, and the data order, the schedule and the dtype do not depend on
-# rounding, so the spike's step, batch, unusual tokens, learning rate and dtype are the same.
-PATH_INDEPENDENT_FIELDS: tuple[str, ...] = ("spike_step", "lr_at_spike", "dtype", "batch_index", "unusual_tokens")
-# The shape a spike has on every path (tests/test_spike.py, has_story_shape): the peak at least
-# twice the EMA before it, the pre-clip gradient norm at least GRAD_SPIKE_RATIO times its median.
-SHAPE_LOSS_RATIO = 2.0
-
 SYMPTOM_HINTS: dict[str, str] = {
     "spike_step": "the step where the spike began (a whole number)",
     "pre_spike_ema": "the 50-step EMA of the loss just before the spike (a number)",
@@ -152,9 +152,6 @@ ABBREVIATIONS = frozenset(
 # A run id names a file: letters, digits, '.', '_', '-', not ending like a kept version (.v2).
 _RUN_ID_RE = re.compile(r"(?![\s\S]*\.v\d+$)[A-Za-z0-9][A-Za-z0-9._-]*")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INT_RE = re.compile(r"[+-]?\d+")
-_FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_NONFINITE = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf}
 
 
 # --------------------------------------------------------------------------- dataclasses
@@ -180,10 +177,6 @@ class Symptoms:
     `drafted` names the fields that `draft_symptoms` filled from the run log; `confirmed` names
     the fields the learner ticked as checked. A drafted field that is not confirmed is reported
     by `validate`. Numbers passed in are stored as text (312 -> "312").
-
-    `fingerprint` names the floating-point path the numbers were read on: the fingerprint
-    (``utils.reference_path.fingerprint()``) of the machine whose run the learner read, which the
-    form records from the run log it drafts from. "" means not recorded: the reference path.
     """
 
     spike_step: str = ""
@@ -197,12 +190,10 @@ class Symptoms:
     unusual_tokens: list[str] = field(default_factory=list)
     drafted: set[str] = field(default_factory=set)
     confirmed: set[str] = field(default_factory=set)
-    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         for name in SYMPTOM_FIELDS[:-1]:
             setattr(self, name, _as_text(getattr(self, name)))
-        self.fingerprint = _as_text(self.fingerprint)
         self.unusual_tokens = [str(t) for t in self.unusual_tokens]
         self.drafted = set(self.drafted)
         self.confirmed = set(self.confirmed)
@@ -211,7 +202,7 @@ class Symptoms:
             raise ValueError(f"not symptom fields: {sorted(unknown)}")
 
     def is_empty(self) -> bool:
-        """True when no field holds anything (the recorded path alone is no symptom)."""
+        """True when no field holds anything."""
         return not self.unusual_tokens and all(not getattr(self, n).strip() for n in SYMPTOM_FIELDS[:-1])
 
 
@@ -303,30 +294,15 @@ class Problem:
 # --------------------------------------------------------------------------- small parsers
 
 
-def parse_number(text: str, *, integer: bool = False, allow_nonfinite: bool = False) -> float | int | None:
-    """The number written in `text`, or None when it is not exactly a number.
-
-    Accepts "312", "-2", "3.15", ".5", "1e-8", "3E-4" (and "nan", "inf", "-inf" when
-    `allow_nonfinite`); refuses prose ("about 3"), units ("3 steps"), "3,15" and "1_000".
-    """
-    t = text.strip()
-    if integer:
-        return int(t) if _INT_RE.fullmatch(t) else None
-    if _FLOAT_RE.fullmatch(t):
-        return float(t)
-    if allow_nonfinite and t.lower() in _NONFINITE:
-        return _NONFINITE[t.lower()]
-    return None
-
-
 def parse_int_list(text: str) -> list[int]:
     """"3, 5" -> [3, 5]; "" -> []. Raises ValueError naming the first item that is not a whole number."""
     items = [part.strip() for part in re.split(r"[,\s]+", text.strip()) if part.strip()]
     out = []
     for item in items:
-        if not _INT_RE.fullmatch(item):
+        number = parse_number(item, integer=True)
+        if number is None:
             raise ValueError(f"{item!r} is not a whole number; write numbers like 3, 5")
-        out.append(int(item))
+        out.append(number)
     return out
 
 
@@ -402,10 +378,12 @@ def _check_symptoms(s: Symptoms) -> list[Problem]:
             continue
         if name == "recovery_loss" and _is_recovery_word(text):
             continue
-        number = parse_number(text, integer=name in INTEGER_FIELDS, allow_nonfinite=name in NONFINITE_OK_FIELDS)
+        integer = name in INTEGER_FIELDS
+        number = parse_number(text, integer=integer, allow_nonfinite=name in NONFINITE_OK_FIELDS)
         if number is None:
+            comma = comma_error(text, integer=integer)   # a number written with the wrong comma
             extra = " or the words 'did not recover' / 'NaN'" if name == "recovery_loss" else ""
-            out.append(Problem(1, name, f"numbers only{extra}: {text!r} is not {SYMPTOM_HINTS[name]}"))
+            out.append(Problem(1, name, comma or f"numbers only{extra}: {text!r} is not {SYMPTOM_HINTS[name]}"))
             continue
         values[name] = number
         if name in INTEGER_FIELDS and number < 0:
@@ -420,9 +398,6 @@ def _check_symptoms(s: Symptoms) -> list[Problem]:
     for i, token in enumerate(s.unusual_tokens, start=1):
         if token == "":
             out.append(Problem(1, "unusual_tokens", f"token {i} is empty"))
-    if s.fingerprint and not _FINGERPRINT_RE.fullmatch(s.fingerprint):
-        out.append(Problem(1, "fingerprint", f"{s.fingerprint!r} is not a floating-point path (8 hex digits, "
-                                             "as the form records it from the run log): leave it as written"))
     ema, peak = values.get("pre_spike_ema"), values.get("peak_loss")
     if ema is not None and peak is not None and math.isfinite(ema) and math.isfinite(peak) and peak <= ema:
         out.append(Problem(1, "peak_loss", f"{s.peak_loss.strip()} is not above the pre-spike EMA "
@@ -529,40 +504,46 @@ def _check_remediation(text: str) -> list[Problem]:
     return []
 
 
-def _check_verification(v: Verification, symptoms: Symptoms) -> list[Problem]:
+def _check_verification(v: Verification, symptoms: Symptoms,
+                        run: postmortem_run.RunFacts = postmortem_run.RunFacts()) -> list[Problem]:
     if v.is_empty():
         return [_empty(6)]
     out = []
     seed = parse_number(v.seed, integer=True)
     if seed is None:
-        what = "empty" if not v.seed.strip() else f"{v.seed.strip()!r} is not a whole number"
-        out.append(Problem(6, "seed", f"{what}: numbers only, the seed of the rerun"))
+        out.append(Problem(6, "seed", f"{number_error(v.seed, integer=True)}: numbers only, the seed of the rerun"))
     tol = parse_number(v.tolerance)
     if tol is None:
-        what = "empty" if not v.tolerance.strip() else f"{v.tolerance.strip()!r} is not a number"
-        out.append(Problem(6, "tolerance", f"{what}: numbers only, the tolerance ε"))
+        out.append(Problem(6, "tolerance", f"{number_error(v.tolerance)}: numbers only, the tolerance ε"))
     elif not tol > 0:
         out.append(Problem(6, "tolerance", f"ε = {v.tolerance.strip()} must be above 0"))
     step = parse_number(v.step, integer=True)
     if step is None:
-        what = "empty" if not v.step.strip() else f"{v.step.strip()!r} is not a whole number"
-        out.append(Problem(6, "step", f"{what}: numbers only, the step T where the check runs"))
+        out.append(Problem(6, "step", f"{number_error(v.step, integer=True)}: numbers only, "
+                                      "the step T where the check runs"))
     else:
         spike = parse_number(symptoms.spike_step, integer=True)
         if spike is not None and step <= spike:
             out.append(Problem(6, "step", f"T = {step} is not after the spike (step {spike}): "
                                           "the rerun must pass the spike to show it is gone"))
+        elif step < 1:
+            out.append(Problem(6, "step", f"T = {step}: the check needs at least one step"))
+        past_end = postmortem_run.step_problem(step, run.steps)
+        if past_end:
+            out.append(Problem(6, "step", past_end))
     if not v.expectations:
         out.append(Problem(6, "expectations", "none: name at least one metric, a comparator and a value"))
     for i, e in enumerate(v.expectations, start=1):
         where = f"expectation {i}"
         if not e.metric.strip():
             out.append(Problem(6, where, "names no metric"))
+        unknown = postmortem_run.metric_problem(e.metric, run.metrics, RECOVERY_WORDS)
+        if unknown:
+            out.append(Problem(6, where, unknown))
         if e.comparator not in COMPARATORS:
             out.append(Problem(6, where, f"comparator {e.comparator!r} is not one of {' '.join(COMPARATORS)}"))
         if parse_number(e.value) is None:
-            what = "empty" if not e.value.strip() else f"{e.value.strip()!r} is not a number"
-            out.append(Problem(6, where, f"value {what}: numbers only"))
+            out.append(Problem(6, where, f"value {number_error(e.value)}: numbers only"))
     return out
 
 
@@ -575,13 +556,18 @@ def _check_lesson(text: str) -> list[Problem]:
     return []
 
 
-def validate(pm: PostMortem, sections: Iterable[int] | None = None) -> list[Problem]:
+def validate(pm: PostMortem, sections: Iterable[int] | None = None, *, run_log: RunLog | None = None,
+             reference: dict | None = None) -> list[Problem]:
     """Every problem of `pm`, in section order (header first). An empty list means complete.
 
     `sections` restricts the check to some sections (0 = header), e.g. `sections=[3]` for the
     evidence form; the other sections still serve as context (the ranks evidence refers to).
+    With the run the post-mortem is about (its `run_log`, and/or `reference`, its symptoms as
+    ``utils.symptoms.compute`` returns them), §6 also refuses a metric that is not one of the
+    run's and a step T past the end of the run log (`utils.postmortem_run`).
     """
     chosen = set(range(0, 8)) if sections is None else set(sections)
+    run = postmortem_run.run_facts(run_log, reference) if 6 in chosen else postmortem_run.RunFacts()
     checks = {
         0: lambda: _check_header(pm),
         1: lambda: _check_symptoms(pm.symptoms),
@@ -589,7 +575,7 @@ def validate(pm: PostMortem, sections: Iterable[int] | None = None) -> list[Prob
         3: lambda: _check_evidence(pm.evidence, pm.hypotheses),
         4: lambda: _check_root_cause(pm.root_cause),
         5: lambda: _check_remediation(pm.remediation),
-        6: lambda: _check_verification(pm.verification, pm.symptoms),
+        6: lambda: _check_verification(pm.verification, pm.symptoms, run),
         7: lambda: _check_lesson(pm.lesson),
     }
     out: list[Problem] = []
@@ -704,13 +690,17 @@ def _same_nonfinite(a: float, b: float) -> bool:
 def _compare_number(name: str, typed_text: str, expected: float | int, tol: Tolerance,
                     peak_step: int | None) -> SymptomCheck:
     exp_text = _fmt(expected)
-    typed_number = parse_number(typed_text, integer=name in INTEGER_FIELDS, allow_nonfinite=True)
+    integer = name in INTEGER_FIELDS
+    typed_number = parse_number(typed_text, integer=integer, allow_nonfinite=True)
     if typed_number is None:
-        kind = "a whole number" if name in INTEGER_FIELDS else "a number"
-        what = "empty" if not typed_text.strip() else f"you typed {typed_text.strip()!r}, which is not {kind}"
+        kind = "a whole number" if integer else "a number"
+        what = "empty" if not typed_text.strip() else (
+            comma_error(typed_text, integer=integer) or f"you typed {typed_text.strip()!r}, which is not {kind}")
         msg = f"{name}: {what}; the run log says {exp_text} (tolerance {tol.describe()}) — not ok"
         return SymptomCheck(name, typed_text, exp_text, None, None, tol, False, msg)
-    head = f"{name}: you typed {typed_text.strip()}, the run log says {exp_text}"
+    # a decimal comma is shown as read, so that a thousands separator read as a decimal is seen
+    read_as = f" (read as {typed_number:g})" if read_with_comma(typed_text) else ""
+    head = f"{name}: you typed {typed_text.strip()}{read_as}, the run log says {exp_text}"
     if not (math.isfinite(typed_number) and math.isfinite(expected)):
         ok = _same_nonfinite(float(typed_number), float(expected))
         msg = f"{head} (tolerance {tol.describe()}) — {'ok' if ok else 'not ok'}"
@@ -744,9 +734,10 @@ def compare_symptoms(pm_symptoms: Symptoms, reference: dict, tolerances: dict | 
     not None are checked (a run log without a spike has spike_step None). `tolerances` overrides defaults,
     per field, with a `Tolerance` or a bare amount (keeping the default's kind).
     Each message reads like "peak_loss: you typed 2.1, the run log says 3.15
-    (off by 1.05, 33 %; tolerance 5 %) — not ok". The tolerances assume §1 and the run log come
-    from the same floating-point path; `check_symptoms` chooses between this and
-    `compare_symptoms_across_paths`.
+    (off by 1.05, 33 %; tolerance 5 %) — not ok"; the run log's numbers are written as the form
+    drafts them (4 significant digits). The tolerances are for numbers read off the panels by
+    eye; they assume §1 and `reference` come from the same run log (another machine's run of the
+    same variant and seed gives other numbers).
     """
     tols = _merge_tolerances(tolerances)
     peak_step = _ref_number("spike_step", reference.get("peak_step"))
@@ -807,101 +798,11 @@ def _compare_tokens(typed: list[str], expected: list[str], tol: Tolerance) -> Sy
                         json.dumps(expected, ensure_ascii=False), float(off), rel, tol, ok, msg)
 
 
-def run_fingerprint(reference: dict) -> str | None:
-    """The floating-point path a run log's symptoms were computed on, or None when it cannot be told.
-
-    The path of a machine is the final parameter CRC of its ``broken`` run with seed 42
-    (``utils.reference_path.fingerprint()``), so it can be read off that run's symptoms
-    (``utils.symptoms.compute`` gives ``param_hash``). For any other run, or symptoms without
-    ``param_hash``, it cannot. (A broken run cut short would give another CRC: it then looks like
-    another path, and §1 is checked on what every path shares, the side that wrongs nobody.)
-    """
-    if reference.get("variant") != REFERENCE["variant"] or reference.get("seed") != REFERENCE["seed"]:
-        return None
-    value = reference.get("param_hash")
-    return value if isinstance(value, str) and value else None
-
-
-def written_fingerprint(symptoms: Symptoms) -> str:
-    """The path §1 was written on: the recorded one, else the reference path."""
-    return symptoms.fingerprint.strip() or REFERENCE["param_hash"]
-
-
-def _typed_float(symptoms: Symptoms, name: str) -> float | None:
-    number = parse_number(getattr(symptoms, name), allow_nonfinite=True)
-    return None if number is None else float(number)
-
-
-def compare_symptoms_across_paths(pm_symptoms: Symptoms, reference: dict,
-                                  tolerances: dict | None = None) -> list[SymptomCheck]:
-    """§1 written on another floating-point path against this run log: one check per field.
-
-    The fields every path shares (`PATH_INDEPENDENT_FIELDS`: the step, learning rate, dtype,
-    batch and unusual tokens) are compared as `compare_symptoms` does. The numbers that depend on
-    the path are checked for the spike's shape instead, which every path has: the peak at least
-    `SHAPE_LOSS_RATIO` times the typed EMA, the pre-clip gradient norm at least
-    `GRAD_SPIKE_RATIO` times this run log's median before the spike (that median hardly depends
-    on the path), and a recovery loss nearer the EMA than the peak (or the same word as the log).
-    """
-    tols = _merge_tolerances(tolerances)
-    exact = {c.field: c for c in compare_symptoms(pm_symptoms, reference, tolerances)}
-    ema, peak = _typed_float(pm_symptoms, "pre_spike_ema"), _typed_float(pm_symptoms, "peak_loss")
-    shape_ok = ema is not None and peak is not None and math.isfinite(ema) and math.isfinite(peak) and ema > 0
-    checks = []
-    for name in SYMPTOM_FIELDS:
-        if name not in exact:
-            continue                       # not in the run log (a run without a spike)
-        if name in PATH_INDEPENDENT_FIELDS:
-            checks.append(exact[name])
-            continue
-        typed, tol = getattr(pm_symptoms, name).strip(), tols[name]
-        if name == "pre_spike_ema":
-            ok = shape_ok
-            msg = (f"pre_spike_ema: you typed {typed or '(nothing)'} on another path (this run log says "
-                   f"{exact[name].expected}; compared through the loss ratio) — {'ok' if ok else 'not ok'}")
-        elif name == "peak_loss":
-            ratio = peak / ema if shape_ok else None
-            ok = ratio is not None and ratio >= SHAPE_LOSS_RATIO
-            shown = f"{ratio:.3g}" if ratio is not None else "not a ratio of two numbers"
-            msg = (f"peak_loss: you typed {typed or '(nothing)'}, {shown}× your pre-spike EMA "
-                   f"(a spike on every path: at least {_fmt(SHAPE_LOSS_RATIO)}×) — {'ok' if ok else 'not ok'}")
-        elif name == "grad_norm_preclip":
-            norm, base = _typed_float(pm_symptoms, name), _ref_number(name, reference.get("grad_norm_baseline"))
-            if base is None or not math.isfinite(base) or base <= 0:
-                ok = norm is not None and math.isfinite(norm) and norm > 0
-                bar = "a positive number"
-            else:
-                ok = norm is not None and math.isfinite(norm) and norm >= GRAD_SPIKE_RATIO * base
-                bar = f"at least {GRAD_SPIKE_RATIO}× the run log's median {_fmt(base)} before the spike"
-            msg = f"grad_norm_preclip: you typed {typed or '(nothing)'} ({bar}) — {'ok' if ok else 'not ok'}"
-        else:                               # recovery_loss
-            expected = _ref_recovery(reference[name])
-            if isinstance(expected, str) or _is_recovery_word(typed):
-                checks.append(exact[name])  # words ("did not recover", "NaN") are the same on every path
-                continue
-            rec = _typed_float(pm_symptoms, name)
-            ok = shape_ok and rec is not None and math.isfinite(rec) and abs(rec - ema) < abs(rec - peak)
-            msg = (f"recovery_loss: you typed {typed or '(nothing)'} (recovered on every path: nearer your "
-                   f"pre-spike EMA than your peak) — {'ok' if ok else 'not ok'}")
-        checks.append(SymptomCheck(name, getattr(pm_symptoms, name), exact[name].expected, None, None, tol, ok, msg))
-    return checks
-
-
 @dataclass(frozen=True)
 class SymptomsReport:
-    """§1 against a run log, knowing on which floating-point path each was computed.
+    """§1 against a run log: one `SymptomCheck` per symptom the run log has."""
 
-    ``written_on``: the post-mortem's path (the reference path when it records none);
-    ``run_on``: the run log's path (None: cannot be told, then compared as the same path).
-    """
-
-    written_on: str
-    run_on: str | None
     checks: list[SymptomCheck]
-
-    @property
-    def same_path(self) -> bool:
-        return self.run_on is None or self.run_on == self.written_on
 
     @property
     def ok(self) -> bool:
@@ -911,43 +812,28 @@ class SymptomsReport:
     def wrong(self) -> list[str]:
         return [c.message for c in self.checks if not c.ok]
 
-    def path_note(self) -> str:
-        """"" on the same path; else one sentence saying the exact numbers were not compared."""
-        if self.same_path:
-            return ""
-        return (f"§1 typed on another floating-point path ({self.written_on}; this run log: {self.run_on}), "
-                "so only what every path shares and the spike's shape were compared")
-
     def summary(self) -> str:
-        """One line: what is wrong, or that §1 matches (and how, when the paths differ)."""
-        note = self.path_note()
+        """One line: what is wrong, or that §1 matches."""
         if self.wrong:
-            return (note + ": " if note else "") + "; ".join(self.wrong)
-        if note:
-            return f"{note}: all {len(self.checks)} agree"
+            return "; ".join(self.wrong)
         return f"{len(self.checks)} symptoms within tolerance"
 
 
 def check_symptoms(pm_symptoms: Symptoms, reference: dict, tolerances: dict | None = None) -> SymptomsReport:
-    """§1 against a run log, path-aware: exactly (`compare_symptoms`) when §1 was written on the run
-    log's floating-point path, else on what every path shares (`compare_symptoms_across_paths`).
+    """`compare_symptoms` as one report (`.ok`, `.wrong`, `.summary()`).
 
-    A §1 that records no path counts as written on the reference path; a run log whose path cannot
-    be told (`run_fingerprint` is None) counts as on §1's path.
+    `reference` is `utils.symptoms.compute(log)` of the run log §1 was read from: the one saved
+    with the post-mortem (`load_saved_run_log`), not a run of the machine that checks it.
     """
-    written, run = written_fingerprint(pm_symptoms), run_fingerprint(reference)
-    if run is None or run == written:
-        return SymptomsReport(written, run, compare_symptoms(pm_symptoms, reference, tolerances))
-    return SymptomsReport(written, run, compare_symptoms_across_paths(pm_symptoms, reference, tolerances))
+    return SymptomsReport(compare_symptoms(pm_symptoms, reference, tolerances))
 
 
 def draft_symptoms(reference: dict) -> Symptoms:
     """Symptoms filled from the run log, each filled field marked drafted (and not confirmed).
 
     Numbers are written with 4 significant digits, as a learner would read them off a panel.
-    The run log's floating-point path is recorded (`run_fingerprint`; "" when it cannot be told).
     """
-    s = Symptoms(fingerprint=run_fingerprint(reference) or "")
+    s = Symptoms()
     for name in SYMPTOM_FIELDS:
         if name not in reference or (reference[name] is None and name != "recovery_loss"):
             continue
@@ -1032,8 +918,6 @@ def render_markdown(pm: PostMortem) -> str:
     lines = [TITLE + SEP + _encode(pm.date, forbid=("—",)) + SEP + _encode(pm.run_id), ""]
 
     lines += [SECTION_HEADINGS[1], ""]
-    if s.fingerprint:
-        lines += [f"- {PATH_LABEL}: {_encode(s.fingerprint)}", ""]
     rows = []
     for name in SYMPTOM_FIELDS:
         value = json.dumps(s.unusual_tokens, ensure_ascii=False) if name == "unusual_tokens" else getattr(s, name)
@@ -1135,13 +1019,7 @@ def parse_markdown(text: str) -> PostMortem:
             drafted.add(name)
         if is_confirmed:
             confirmed.add(name)
-    prefix = f"- {PATH_LABEL}:"
-    recorded = [line for line in bodies[1] if line.startswith(prefix)]
-    if len(recorded) > 1:
-        raise ValueError(f"§1 records its floating-point path more than once ({prefix!r})")
-    fingerprint = _decode(recorded[0][len(prefix):].removeprefix(" ")) if recorded else ""
-    symptoms = Symptoms(**values, unusual_tokens=tokens, drafted=drafted, confirmed=confirmed,
-                        fingerprint=fingerprint)
+    symptoms = Symptoms(**values, unusual_tokens=tokens, drafted=drafted, confirmed=confirmed)
 
     hypotheses = [Hypothesis(_int_or_none(r), _uncell(t), parse_int_list(p))
                   for r, t, p in _table_rows(bodies[2], 3)]
@@ -1185,15 +1063,135 @@ def postmortem_relpath(run_id: str) -> str:
     return f"{POSTMORTEM_FOLDER}/{run_id}.md"
 
 
-def save(pm: PostMortem, learner: str | None = None) -> Path:
-    """Save the post-mortem as markdown to learners/<name>/phase-19/notes/postmortems/<run-id>.md.
+def run_log_relpath(run_id: str, compressed: bool = True) -> str:
+    """Where the run log of a run's post-mortem lives inside the phase-19 notes folder:
+    ``run-logs/<run-id>.json.gz`` (``compressed``) or ``run-logs/<run-id>.json``."""
+    _check_run_id(run_id)
+    return f"{RUN_LOG_FOLDER}/{run_id}.json{'.gz' if compressed else ''}"
 
-    Saving is allowed with problems left (work in progress); `utils.notes.save_note` never
-    overwrites, so an earlier version is kept beside the new one.
+
+def run_log_file(notes_folder: Path, run_id: str) -> Path | None:
+    """The run log saved for `run_id` in a phase-19 notes folder (``.json.gz`` or ``.json``), or None.
+
+    Raises ValueError when both are there: which one goes with the post-mortem cannot be told
+    (`save_run_log` never writes the second one).
+    """
+    found = [Path(notes_folder) / run_log_relpath(run_id, c) for c in (True, False)]
+    found = [path for path in found if path.is_file()]
+    if len(found) > 1:
+        raise ValueError(f"two run logs are saved for {run_id} ({found[0].name} and {found[1].name}); "
+                         "keep the one your §1 was read from")
+    return found[0] if found else None
+
+
+def _as_saved(log: RunLog) -> RunLog:
+    """The run log as `save_run_log` keeps it: the same run, without `RUN_LOG_UNSAVED_META`."""
+    meta = {k: v for k, v in log.meta.items() if k not in RUN_LOG_UNSAVED_META}
+    return RunLog(meta=meta, steps=log.steps, heldout=log.heldout, events=log.events)
+
+
+def _save_note_bytes(relpath: str, data: bytes, learner: str | None) -> Path:
+    """`utils.notes.save_note` for bytes (it takes text): under the notes lock, an earlier,
+    different file is first kept as its next version, then `data` is put in place with
+    `utils.notes.atomic_write`; the same bytes again change nothing."""
+    from utils import notes
+
+    target = notes.notes_dir(PHASE, learner) / relpath
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with notes._locked(target.parent):
+        try:
+            old = target.read_bytes()
+        except FileNotFoundError:
+            old = None
+        if old == data:
+            return target
+        if old is not None:
+            versions = notes._versions_of(target)
+            number = versions[-1][0] + 1 if versions else 1
+            notes.atomic_write(notes._version_path(target, number), old, exclusive=True)
+        notes.atomic_write(target, data)
+        notes._fsync_dir(target.parent)
+    return target
+
+
+def save_run_log(log: RunLog, learner: str | None = None) -> Path:
+    """Save the run log §1 is read from beside the learner's notes; returns its path.
+
+    ``learners/<name>/phase-19/notes/run-logs/<run-id>.json``, gzip-compressed as
+    ``<run-id>.json.gz`` when its JSON is over `RUN_LOG_GZIP_ABOVE` bytes (a run keeps the form of
+    its first save). As every note: never overwritten (a different log saved later keeps the
+    earlier one as ``<run-id>.json.v1.gz``, ...), written atomically, and saving the same run again
+    changes nothing. The time the run took (`RUN_LOG_UNSAVED_META`) is left out.
     """
     from utils.notes import save_note
 
-    return save_note(PHASE, postmortem_relpath(pm.run_id), render_markdown(pm), learner=learner)
+    kept = _as_saved(log)
+    data = kept.to_bytes()
+    existing = saved_run_log_path(log.run_id, learner=learner)
+    if existing is not None:
+        compressed = existing.name.endswith(".gz")
+    else:
+        compressed = len(data) > RUN_LOG_GZIP_ABOVE
+    relpath = run_log_relpath(log.run_id, compressed)
+    if not compressed:
+        return save_note(PHASE, relpath, data.decode("utf-8"), learner=learner)
+    if existing is not None:
+        try:
+            if RunLog.load(existing).to_bytes() == data:   # the same run (compressed bytes may differ by zlib)
+                return existing
+        except ValueError:
+            pass                                            # damaged: kept as a version below
+    return _save_note_bytes(relpath, kept.to_bytes(compressed=True), learner)
+
+
+def saved_run_log_path(run_id: str, learner: str | None = None) -> Path | None:
+    """Where the run log of `run_id`'s post-mortem is saved (`save_run_log`), or None when it is not."""
+    from utils.notes import notes_dir
+
+    return run_log_file(notes_dir(PHASE, learner), run_id)
+
+
+def load_saved_run_log(run_id: str, learner: str | None = None) -> RunLog | None:
+    """The run log saved with the post-mortem of `run_id` (`save_run_log`), or None when none was saved.
+    Raises ValueError when it cannot be read."""
+    path = saved_run_log_path(run_id, learner=learner)
+    return None if path is None else RunLog.load(path)
+
+
+def same_run_log(a: RunLog, b: RunLog) -> bool:
+    """True when `a` and `b` are the same run as `save_run_log` keeps it (the same numbers at every step)."""
+    return _as_saved(a).to_bytes() == _as_saved(b).to_bytes()
+
+
+def run_log_versions(run_id: str, learner: str | None = None) -> list[Path]:
+    """The earlier run logs of `run_id` that `save_run_log` kept (``<run-id>.json.v1.gz``, ...), oldest first."""
+    from utils.notes import note_versions
+
+    path = saved_run_log_path(run_id, learner=learner)
+    compressed = path is None or path.name.endswith(".gz")
+    return note_versions(PHASE, run_log_relpath(run_id, compressed), learner=learner)
+
+
+def _check_same_run(pm: PostMortem, run_log: RunLog | None) -> None:
+    if run_log is not None and run_log.run_id != pm.run_id:
+        raise ValueError(f"the run log is of run {run_log.run_id!r}, the post-mortem of run {pm.run_id!r}")
+
+
+def save(pm: PostMortem, learner: str | None = None, run_log: RunLog | None = None) -> Path:
+    """Save the post-mortem as markdown to learners/<name>/phase-19/notes/postmortems/<run-id>.md.
+
+    With `run_log` (the run §1 was read from, of the same run id), that log is saved first, beside
+    the notes (`save_run_log`): §1 is checked against it, on any machine. Saving is allowed with
+    problems left (work in progress); `utils.notes.save_note` never overwrites, so an earlier
+    version is kept beside the new one. Returns the post-mortem's path.
+    """
+    from utils.notes import save_note
+
+    relpath = postmortem_relpath(pm.run_id)
+    _check_same_run(pm, run_log)
+    if run_log is not None:
+        save_run_log(run_log, learner=learner)
+    return save_note(PHASE, relpath, render_markdown(pm), learner=learner)
 
 
 def load_saved(run_id: str, learner: str | None = None) -> PostMortem | None:
@@ -1223,8 +1221,10 @@ def _lesson_date(pm: PostMortem):
         return None
 
 
-def save_with_lesson(pm: PostMortem, learner: str | None = None) -> tuple[Path, str]:
-    """Save the post-mortem and append its one-line lesson to the learner's lessons.
+def save_with_lesson(pm: PostMortem, learner: str | None = None,
+                     run_log: RunLog | None = None) -> tuple[Path, str]:
+    """Save the post-mortem (with its `run_log`, as `save` does) and append its one-line lesson
+    to the learner's lessons.
 
     The lesson line carries the post-mortem's date (``- 2026-11-23 · phase 19 · run <id> · <lesson>``),
     so saving the same post-mortem again neither changes the file nor repeats the line: a line
@@ -1237,7 +1237,8 @@ def save_with_lesson(pm: PostMortem, learner: str | None = None) -> tuple[Path, 
     problems = validate(pm, sections=[7])
     if problems:
         raise ValueError(format_problems(problems))
-    path = save(pm, learner=learner)
+    _check_same_run(pm, run_log)
+    path = save(pm, learner=learner, run_log=run_log)
     date = _lesson_date(pm)
     if date is not None:
         line = f"- {date.isoformat()} · phase {PHASE} · run {pm.run_id} · {pm.lesson.strip()}"

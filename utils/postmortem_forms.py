@@ -3,18 +3,19 @@
 A thin layer over `utils.postmortem`: every form only moves values between widgets and the
 dataclasses there, and its Check button shows what `postmortem.validate` says about its section.
 
-    wb = PostMortemWorkbook("a13-spike", reference=run_log_symptoms)
+    wb = PostMortemWorkbook("19-spike-001", run_log=log)   # log: the run §1 is read from
     wb.load()            # a learner reopening the notebook gets their saved answers back
     wb.symptoms          # display one section (phase 19 teaches them one at a time)
     wb                   # or display all seven, with Save / Load buttons
-    wb.save()            # learners/<name>/phase-19/notes/postmortems/a13-spike.md
+    wb.save()            # learners/<name>/phase-19/notes/postmortems/19-spike-001.md
+                         # and its run log, learners/<name>/phase-19/notes/run-logs/19-spike-001.json.gz
 
 Every form is built headless (no kernel needed): tests set `.value` on widgets and call the
 click handlers (`form.check()`, `form.draft()`, ...) directly.
 
-The §1 form records on which floating-point path its numbers were read (the fingerprint of the
-machine whose run log it was given, `postmortem.run_fingerprint`); the saved file keeps it, so
-that a check on another machine compares §1 on what every path shares (`postmortem.check_symptoms`).
+§1 and its run log go together: the workbook saves its run log with the post-mortem, and
+`load()` takes back the run log saved with it, so that Draft, Compare and the checks read the
+numbers §1 was read from, whichever machine the notebook runs on now.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from typing import Callable
 import ipywidgets as widgets
 
 from utils import postmortem as pmod
+from utils import postmortem_run
+from utils.runlog import RunLog
+from utils.typed_numbers import number_error
 from utils.postmortem import (
     COMPARATORS,
     DTYPES,
@@ -53,7 +57,7 @@ def _parse_optional_int(text: str, what: str) -> int | None:
         return None
     number = pmod.parse_number(t, integer=True)
     if number is None:
-        raise ValueError(f"{what}: {t!r} is not a whole number")
+        raise ValueError(f"{what}: {number_error(t, integer=True)}")
     return number
 
 
@@ -77,13 +81,16 @@ class SectionForm:
     Subclasses define `collect()` (widgets -> section value), `fill(value)` (value -> widgets),
     `put(pm)` and `take(pm)` (the same, on a whole PostMortem). `context`, when set (the
     workbook sets it), returns the whole post-mortem, so that checks see the other sections,
-    and notes on other sections that could not be read.
+    and notes on other sections that could not be read. `run`, when set, returns the run the
+    post-mortem is about (``{"run_log": ..., "reference": ...}`` for `postmortem.validate`), so
+    that §6 is checked against its metrics and length.
     """
 
     section: int = 0
 
     def __init__(self) -> None:
         self.context: Callable[[], tuple[PostMortem, list[str]]] | None = None
+        self.run: Callable[[], dict] | None = None
         self.messages: list[str] = []
         self.output = widgets.Output()
         self.check_button = widgets.Button(description="Check", tooltip=f"check §{self.section}")
@@ -137,7 +144,7 @@ class SectionForm:
         except ValueError as err:
             self.show([f"✗ {err}"])
             return self.messages
-        problems = pmod.validate(pm, sections=[self.section])
+        problems = pmod.validate(pm, sections=[self.section], **(self.run() if self.run else {}))
         if problems:
             lines = [f"✗ {p}" for p in problems]
         else:
@@ -149,10 +156,8 @@ class SectionForm:
 class SymptomsForm(SectionForm):
     """§1: one text box per symptom, a confirm box per drafted field, Draft and Compare buttons.
 
-    The form records on which floating-point path the numbers were read (`fingerprint`, shown
-    above the boxes): the path of its run log `reference` (`postmortem.run_fingerprint`), i.e. of
-    the machine the notebook runs on, for what is typed or drafted here. A loaded post-mortem keeps
-    the path it was saved with.
+    `reference` is the run log's symptoms (`utils.symptoms.compute(log)`) that Draft fills in and
+    Compare checks against; `set_reference` changes it (the workbook does, when it loads a run log).
     """
 
     section = 1
@@ -160,9 +165,6 @@ class SymptomsForm(SectionForm):
     def __init__(self, reference: dict | None = None) -> None:
         super().__init__()
         self.reference = reference
-        self.fingerprint = self._run_log_path()
-        self.path_label = widgets.HTML()
-        self._show_path()
         self.drafted: set[str] = set()
         self.inputs: dict[str, widgets.Widget] = {}
         self.confirms: dict[str, widgets.Checkbox] = {}
@@ -176,7 +178,7 @@ class SymptomsForm(SectionForm):
             elif name == "recovery_loss":
                 box = widgets.Text(placeholder="number, or: did not recover / NaN")
             else:
-                box = widgets.Text(placeholder="numbers only")
+                box = widgets.Text(placeholder="a number: 2.31 or 2,31")
             box.layout.width = "260px"
             confirm = widgets.Checkbox(value=False, description="confirm", disabled=True, indent=False)
             confirm.layout.width = "90px"
@@ -190,17 +192,12 @@ class SymptomsForm(SectionForm):
         self.compare_button = widgets.Button(description="Compare with the run log", disabled=reference is None)
         self.compare_button.layout.width = "200px"
         self.compare_button.on_click(lambda _button: self.compare())
-        self._assemble(self.path_label, *rows, buttons=(self.draft_button, self.compare_button))
+        self._assemble(*rows, buttons=(self.draft_button, self.compare_button))
 
-    def _run_log_path(self) -> str:
-        """The floating-point path of the run log this form drafts from ("" when it has none, or
-        when it is not the broken run with seed 42)."""
-        return (pmod.run_fingerprint(self.reference) or "") if self.reference is not None else ""
-
-    def _show_path(self) -> None:
-        what = html.escape(self.fingerprint) if self.fingerprint else "not recorded (counts as the reference path)"
-        self.path_label.value = (f"<i>{pmod.PATH_LABEL} of these numbers: {what} "
-                                 f"(see utils/reference_path.py)</i>")
+    def set_reference(self, reference: dict | None) -> None:
+        """Draft from and compare with another run log's symptoms (None: neither button works)."""
+        self.reference = reference
+        self.draft_button.disabled = self.compare_button.disabled = reference is None
 
     def draft(self) -> Symptoms:
         """Fill every field from the run log, marked drafted and not confirmed."""
@@ -212,25 +209,20 @@ class SymptomsForm(SectionForm):
         return drafted
 
     def compare(self) -> list[pmod.SymptomCheck]:
-        """Compare what is typed with the run log, within the stated tolerances (on what every
-        floating-point path shares when the numbers were read on another path than the log's)."""
+        """Compare what is typed with the run log, within the stated tolerances."""
         if self.reference is None:
             raise ValueError("no run log to compare with")
         report = pmod.check_symptoms(self.collect(), self.reference)
-        note = [f"! {report.path_note()}"] if report.path_note() else []
-        self.show(note + [f"{'✓' if c.ok else '✗'} {c.message}" for c in report.checks])
+        self.show([f"{'✓' if c.ok else '✗'} {c.message}" for c in report.checks])
         return report.checks
 
     def collect(self) -> Symptoms:
         values = {name: box.value for name, box in self.inputs.items()}
         confirmed = {name for name, box in self.confirms.items() if box.value}
-        return Symptoms(**values, drafted=set(self.drafted), confirmed=confirmed, fingerprint=self.fingerprint)
+        return Symptoms(**values, drafted=set(self.drafted), confirmed=confirmed)
 
     def fill(self, value: Symptoms) -> None:
-        """Show `value`, keeping the path it records ("" for a post-mortem that records none: the
-        reference path, as everywhere else)."""
-        self.fingerprint = value.fingerprint
-        self._show_path()
+        """Show `value` in the boxes."""
         self.drafted = set(value.drafted)
         for name in SYMPTOM_FIELDS:
             self.inputs[name].value = list(value.unusual_tokens) if name == "unusual_tokens" else getattr(value, name)
@@ -412,6 +404,7 @@ class VerificationForm(_RowsForm):
     min_rows = 2
 
     def __init__(self) -> None:
+        self.metric_options: list[str] = []   # the run's metric names, once known (set_metrics)
         super().__init__()
         self.seed = widgets.Text(description="seed", placeholder="whole number")
         self.tolerance = widgets.Text(description="tolerance ε", placeholder="number")
@@ -421,11 +414,19 @@ class VerificationForm(_RowsForm):
                        self.rows_box, buttons=(self.add_button,))
 
     def new_row(self, index: int) -> dict[str, widgets.Widget]:
-        metric = widgets.Text(placeholder="metric", layout=widgets.Layout(width="360px"))
+        metric = widgets.Combobox(options=list(self.metric_options), ensure_option=False, placeholder="metric",
+                                  layout=widgets.Layout(width="360px"))
         comparator = widgets.Dropdown(options=[(c, c) for c in COMPARATORS], value="<",
                                       layout=widgets.Layout(width="80px"))
         value = widgets.Text(placeholder="number", layout=widgets.Layout(width="140px"))
         return {"metric": metric, "comparator": comparator, "value": value}
+
+    def set_metrics(self, names: list[str]) -> None:
+        """Offer `names` (the run's metrics) in every metric box; typing anything else stays possible
+        (the Check says what is wrong with it)."""
+        self.metric_options = list(names)
+        for row in self.rows:
+            row["metric"].options = list(names)
 
     def collect(self) -> Verification:
         expectations = [Expectation(r["metric"].value, r["comparator"].value, r["value"].value)
@@ -486,16 +487,27 @@ def lesson_form() -> LessonForm:
 class PostMortemWorkbook:
     """All seven forms of one run's post-mortem, with Save / Load.
 
+    `run_log` is the run §1 is read from (the notebook's run): §1's Draft and Compare use its
+    symptoms (`reference`), and Save saves it beside the post-mortem (`postmortem.save_run_log`),
+    so that §1 is checked against it on any machine. `load()` takes back the run log saved with
+    the post-mortem when it is another run than this one (`use_run_log` switches by hand).
+    Without a run log, `reference` (symptoms only) serves Draft and Compare, and nothing is saved
+    beside the post-mortem.
+
     `date` defaults to today (pass it for a deterministic notebook output); `load()` takes the
     date of the saved post-mortem. Each form's Check sees the whole workbook, so §3 knows the
-    ranks of §2 and §6 knows the spike step of §1.
+    ranks of §2 and §6 knows the spike step of §1; with a run log (or `reference`), §6 also
+    knows the run's metric names (offered in its metric boxes) and, with a run log, its length.
     """
 
     def __init__(self, run_id: str, reference: dict | None = None, learner: str | None = None,
-                 date: str | None = None) -> None:
+                 date: str | None = None, run_log: RunLog | None = None) -> None:
         pmod.postmortem_relpath(run_id)  # refuses a run id that cannot name a file
+        if run_log is not None and reference is not None:
+            raise ValueError("give the run log or its symptoms (reference), not both")
         self.run_id = run_id
         self.reference = reference
+        self.run_log: RunLog | None = None
         self.learner = learner
         self.date = date or datetime.date.today().isoformat()
         self.symptoms = symptoms_form(reference)
@@ -511,6 +523,9 @@ class PostMortemWorkbook:
         }
         for form in self.forms.values():
             form.context = (lambda f=form: self._context_for(f))
+            form.run = self._run
+        if reference is not None:
+            self.verification.set_metrics(postmortem_run.metric_names(reference, pmod.RECOVERY_WORDS))
         self.messages: list[str] = []
         self.status = widgets.Output()
         buttons = []
@@ -524,6 +539,24 @@ class PostMortemWorkbook:
         header = widgets.HTML(f"<b>Loss spike post-mortem — {html.escape(run_id)}</b>")
         self.widget = widgets.VBox([header] + [f.widget for f in self.forms.values()]
                                    + [widgets.HBox(buttons), self.status])
+        if run_log is not None:
+            self.use_run_log(run_log)
+
+    def use_run_log(self, run_log: RunLog) -> None:
+        """Read §1 from `run_log` from now on: Draft and Compare use its symptoms
+        (`utils.symptoms.compute`), Save saves it with the post-mortem."""
+        from utils import symptoms
+
+        if run_log.run_id != self.run_id:
+            raise ValueError(f"the run log is of run {run_log.run_id!r}, this post-mortem of run {self.run_id!r}")
+        self.run_log = run_log
+        self.reference = symptoms.compute(run_log)
+        self.symptoms.set_reference(self.reference)
+        self.verification.set_metrics(postmortem_run.metric_names(self.reference, pmod.RECOVERY_WORDS))
+
+    def _run(self) -> dict:
+        """The run this post-mortem is about, as `postmortem.validate` takes it (§6's metrics and length)."""
+        return {"run_log": self.run_log, "reference": self.reference}
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
@@ -568,8 +601,8 @@ class PostMortemWorkbook:
             form.take(pm)
 
     def problems(self) -> list[pmod.Problem]:
-        """What the validator says about the whole post-mortem."""
-        return pmod.validate(self.to_postmortem())
+        """What the validator says about the whole post-mortem (§6 against the workbook's run)."""
+        return pmod.validate(self.to_postmortem(), **self._run())
 
     def _saved_line(self, path, before: list) -> str:
         """"saved <path>", plus which earlier version was kept aside (never overwritten)."""
@@ -579,34 +612,76 @@ class PostMortemWorkbook:
         line = f"saved {display_path(path)}"
         return line + (f" (kept the earlier version as {display_path(kept[-1])})" if kept else "")
 
+    def _run_log_line(self, before: list) -> list[str]:
+        """"run log: <path>" after a save with a run log (and which earlier run log was kept aside)."""
+        from utils.notes import display_path
+
+        if self.run_log is None:
+            return []
+        path = pmod.saved_run_log_path(self.run_id, learner=self.learner)
+        kept = [p for p in pmod.run_log_versions(self.run_id, learner=self.learner) if p not in before]
+        line = f"run log: {display_path(path)}"
+        return [line + (f" (kept the earlier one as {display_path(kept[-1])})" if kept else "")]
+
     def save(self):
-        """Save to learners/<name>/phase-19/notes/postmortems/<run-id>.md (earlier versions are kept)."""
+        """Save to learners/<name>/phase-19/notes/postmortems/<run-id>.md (earlier versions are kept),
+        with the run log beside it (run-logs/<run-id>.json.gz)."""
         pm = self.to_postmortem()
         before = pmod.kept_versions(self.run_id, learner=self.learner)
-        path = pmod.save(pm, learner=self.learner)
-        left = pmod.validate(pm)
+        logs_before = pmod.run_log_versions(self.run_id, learner=self.learner)
+        path = pmod.save(pm, learner=self.learner, run_log=self.run_log)
+        left = pmod.validate(pm, **self._run())
         self._say([self._saved_line(path, before)
-                   + (f" ({len(left)} problem(s) left; press Check in each section)" if left else " (complete)")])
+                   + (f" ({len(left)} problem(s) left; press Check in each section)" if left else " (complete)")]
+                  + self._run_log_line(logs_before))
         return path
 
     def save_with_lesson(self):
-        """Save, then append the one-line lesson to the learner's lessons (once: saving again does not repeat it)."""
+        """Save (with the run log), then append the one-line lesson to the learner's lessons (once:
+        saving again does not repeat it)."""
         from utils.notes import read_lessons
 
         pm = self.to_postmortem()
         before = pmod.kept_versions(self.run_id, learner=self.learner)
+        logs_before = pmod.run_log_versions(self.run_id, learner=self.learner)
         lessons_before = read_lessons(pmod.PHASE, learner=self.learner)
-        path, line = pmod.save_with_lesson(pm, learner=self.learner)
+        path, line = pmod.save_with_lesson(pm, learner=self.learner, run_log=self.run_log)
         recorded = "lesson already recorded" if line in lessons_before else "lesson recorded"
-        self._say([self._saved_line(path, before), f"{recorded}: {line}"])
+        self._say([self._saved_line(path, before), f"{recorded}: {line}"] + self._run_log_line(logs_before))
         return path
 
     def load(self) -> PostMortem | None:
-        """Fill the forms from the saved post-mortem of this run; None (forms untouched) when there is none."""
+        """Fill the forms from the saved post-mortem of this run; None (forms untouched) when there is none.
+
+        The run log saved with it becomes the workbook's run log when it is another run than the
+        one the workbook holds (e.g. §1 was written on another machine): §1 goes with its own run.
+        The second message line says which run log §1 is now read from.
+        """
+        from utils.notes import display_path
+
         pm = pmod.load_saved(self.run_id, learner=self.learner)
         if pm is None:
             self._say([f"no saved post-mortem for {self.run_id} yet"])
             return None
         self.fill(pm)
-        self._say([f"loaded {pmod.postmortem_relpath(self.run_id)}"])
+        lines = [f"loaded {pmod.postmortem_relpath(self.run_id)}"]
+        try:
+            path = pmod.saved_run_log_path(self.run_id, learner=self.learner)
+            saved = None if path is None else RunLog.load(path)
+        except ValueError as err:
+            lines.append(f"its run log cannot be read ({err}): Save saves this notebook's run beside it")
+            path = saved = None
+        if saved is None:
+            if len(lines) == 1:
+                lines.append("no run log saved with it yet: Save saves this notebook's run beside it"
+                             if self.run_log is not None else "no run log saved with it yet")
+        elif self.run_log is not None and pmod.same_run_log(saved, self.run_log):
+            lines.append(f"its run log: {display_path(path)} (the same run as this notebook's)")
+        else:
+            other = self.run_log is not None
+            self.use_run_log(saved)
+            lines.append(f"its run log: {display_path(path)}"
+                         + (" (another run than this notebook's, e.g. from another machine: §1 is read from "
+                            "the saved one; use_run_log(log) starts over from this notebook's run)" if other else ""))
+        self._say(lines)
         return pm

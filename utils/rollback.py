@@ -15,9 +15,10 @@ What the loop does, step by step (``RollbackTrainer.train``):
 2. It trains one step on the next batch of the run's data order that is not quarantined, and
    records that batch's global index (``log.meta["batch_indices"]``, one entry per step).
 3. It asks the detectors: a non-finite loss or gradient norm is always a detection; then the
-   loss detector (default ``default_loss_detector()``), optionally a gradient-norm detector
-   (``utils.detectors.make_grad_norm_detector``), and optionally a held-out probe detector fed
-   every ``probe_every`` steps with the loss of ``probe_size`` held-out sentences.
+   loss detector (default ``default_loss_detector()``; ``RollbackPolicy(loss_detector="budget")``
+   for the detector told a false-alarm budget instead of a threshold), optionally a gradient-norm
+   detector (``utils.detectors.make_grad_norm_detector``), and optionally a held-out probe
+   detector fed every ``probe_every`` steps with the loss of ``probe_size`` held-out sentences.
 4. On a detection at step d it quarantines the suspect batches by global batch index - the batch
    of step d and of step d - 1 (for a probe detection: every batch since the last probe that
    passed, that one included) - plus the ``skip_next`` batches that follow in the data order
@@ -50,7 +51,8 @@ import torch
 from . import corpus, data_order
 from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
 from .config import RunConfig, config_for
-from .detectors import Detection, Detector, EMADetector, HeldoutProbeDetector, make_grad_norm_detector
+from .detectors import (Detection, Detector, EMADetector, HeldoutProbeDetector,
+                        detector_from_name, make_grad_norm_detector)
 from .runlog import RunLog, ema
 from .train import TrainingRun, rows_to_tensors
 
@@ -65,8 +67,10 @@ class RollbackPolicy:
     lr_scale: float = 1.0             # cool-down: LR multiplied by this after a rollback ...
     cooldown_steps: int = 0           # ... for this many steps from the first suspect step
     max_retries: int = 3              # roll-backs allowed per incident before giving up
-    loss_detector: bool = True        # watch the training loss (default_loss_detector())
-    loss_threshold: float = 1.5       # ... firing when the loss exceeds this x its 50-step EMA
+    loss_detector: bool | str = True  # watch the training loss: True/"ema" default_loss_detector();
+                                      # or a name for detectors.detector_from_name, e.g. "budget"
+                                      # (a false-alarm budget of 1 per 10k steps) or "budget:0.5"
+    loss_threshold: float = 1.5       # ... (EMA) firing when the loss exceeds this x its EMA
     grad_detector: bool = False       # watch the pre-clip gradient norm (make_grad_norm_detector())
     probe: bool = False               # watch a small held-out probe loss
     probe_size: int = 32              # held-out sentences in the probe
@@ -81,6 +85,18 @@ def default_loss_detector(rel_threshold: float = 1.5) -> Detector:
     ``rel_threshold`` x its 50-step EMA (1.5: the default recommended by the Phase 20 calibration
     notebook; the course's recovery policy uses 2, see ``COURSE_POLICY``)."""
     return EMADetector(alpha=2 / 51, rel_threshold=rel_threshold, warmup=20)
+
+
+def policy_loss_detector(policy: RollbackPolicy) -> Detector:
+    """The loss detector ``policy.loss_detector`` names: True or "ema" -> ``default_loss_detector(
+    policy.loss_threshold)``; any other string -> ``detectors.detector_from_name`` ("budget",
+    "budget:0.5", "cusum", ...; ``loss_threshold`` is then not used)."""
+    if policy.loss_detector is True or policy.loss_detector == "ema":
+        return default_loss_detector(policy.loss_threshold)
+    if not isinstance(policy.loss_detector, str):
+        raise ValueError(f"loss_detector must be True, False or a detector name, "
+                         f"not {policy.loss_detector!r}")
+    return detector_from_name(policy.loss_detector)
 
 
 @dataclass
@@ -177,7 +193,7 @@ class RollbackTrainer:
         self.batches = longer if prefix_stable else list(self.run.batches)
         self.detectors: dict[str, Detector] = {}
         if loss_detector is not None or p.loss_detector:
-            self.detectors["loss"] = loss_detector or default_loss_detector(p.loss_threshold)
+            self.detectors["loss"] = loss_detector or policy_loss_detector(p)
         if grad_detector is not None or p.grad_detector:
             self.detectors["grad_norm"] = grad_detector or make_grad_norm_detector()
         if probe_detector is not None or p.probe:

@@ -3,8 +3,8 @@
 Only active when the environment variable ``COURSE_RUN_CACHE`` names a folder (scripts/test.sh
 points it at a fresh temporary folder for each session, so nothing survives the session and every
 number is still computed fresh). The key is the run's full config, a hash of the code that
-trains it and the CPU kernel path (capability and the pinned variables), so a changed config,
-a changed module or another kernel path never reuses an old log.
+trains it, the kernel capability torch uses and ``MKL_CBWR``, so a changed config, a changed
+module or other CPU kernels never reuse an old log.
 """
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from .config import RunConfig
 from .runlog import RunLog
 
 # The code a run's numbers depend on. (utils/config.py is not listed: the key
-# holds the run's full config and the kernel path themselves, so editing one variant's entry does not
-# invalidate every other run.)
+# holds the run's full config itself, so editing one variant's entry does not invalidate every other run.)
 TRAINING_MODULES = ["corpus", "bpe", "model", "schedule", "data_order", "train", "runlog"]
 
 
@@ -37,8 +36,8 @@ def cache_path(cfg: RunConfig) -> Path | None:
     folder = os.environ.get("COURSE_RUN_CACHE")
     if not folder:
         return None
-    path = "|".join([torch.backends.cpu.get_cpu_capability(), os.environ.get("MKL_CBWR", "")])
-    key = hashlib.sha256((json.dumps(cfg.to_dict(), sort_keys=True) + _code_hash() + path)
+    kernels = "|".join([torch.backends.cpu.get_cpu_capability(), os.environ.get("MKL_CBWR", "")])
+    key = hashlib.sha256((json.dumps(cfg.to_dict(), sort_keys=True) + _code_hash() + kernels)
                          .encode()).hexdigest()[:20]
     return Path(folder) / f"{cfg.run_id}-{key}.json"
 

@@ -3,14 +3,18 @@
 The dashboard, the stability check, the post-mortem and the detectors all read this one
 format. It is plain JSON (``runs/<run-id>.json``): ``meta`` describes the run, ``steps``
 holds one list per metric (index = step), ``heldout`` the held-out evaluations, and
-``events`` the actions a recovery loop took (rollbacks, skips).
+``events`` the actions a recovery loop took (rollbacks, skips). A path ending in ``.gz``
+(``<run-id>.json.gz``) holds the same JSON gzip-compressed, about a third of the size: the
+post-mortem keeps a learner's run log that way beside their notes (``utils.postmortem``).
 """
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,26 +70,46 @@ class RunLog:
     def to_dict(self) -> dict:
         return {"meta": self.meta, "steps": self.steps, "heldout": self.heldout, "events": self.events}
 
+    def to_bytes(self, compressed: bool = False) -> bytes:
+        """The log as written to a file: JSON (non-finite floats as strings), gzip-compressed
+        when ``compressed`` (the same log always gives the same bytes: no time in the header)."""
+        data = json.dumps(_encode(self.to_dict())).encode("utf-8")
+        return gzip.compress(data, compresslevel=9, mtime=0) if compressed else data
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: object = "run log") -> "RunLog":
+        """Read what ``to_bytes`` wrote (compressed or not: gzip is recognised by its first
+        bytes); ValueError naming ``source`` when it is not a run log."""
+        try:
+            if data[:2] == b"\x1f\x8b":
+                data = gzip.decompress(data)
+            d = _decode(json.loads(data.decode("utf-8")))
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"cannot read run log {source}: {e}") from e
+        if not isinstance(d, dict) or not {"meta", "steps"} <= d.keys():
+            raise ValueError(f"{source} is not a run log (needs 'meta' and 'steps')")
+        return cls(meta=d["meta"], steps=d["steps"], heldout=d.get("heldout", {"step": [], "loss": []}),
+                   events=d.get("events", []))
+
     def save(self, path: Path) -> Path:
-        """Write atomically (temp file + rename); non-finite floats are stored as strings."""
+        """Write atomically (temp file + rename); non-finite floats are stored as strings.
+        A path ending in ``.gz`` is written gzip-compressed."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_encode(self.to_dict()), f)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.to_bytes(compressed=path.name.endswith(".gz")))
         os.replace(tmp, path)
         return path
 
     @classmethod
     def load(cls, path: Path) -> "RunLog":
+        """Read a run log written by ``save`` (``.json`` or ``.json.gz``)."""
         try:
-            d = _decode(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as e:
+            data = Path(path).read_bytes()
+        except OSError as e:
             raise ValueError(f"cannot read run log {path}: {e}") from e
-        if not {"meta", "steps"} <= d.keys():
-            raise ValueError(f"{path} is not a run log (needs 'meta' and 'steps')")
-        return cls(meta=d["meta"], steps=d["steps"], heldout=d.get("heldout", {"step": [], "loss": []}),
-                   events=d.get("events", []))
+        return cls.from_bytes(data, path)
 
 
 def _encode(x):

@@ -20,9 +20,7 @@ How it decides between patterns (the same rule everywhere):
    line for it; its *score* is how many times the signal exceeds that line:
 
    - long-tail-token: pre-clip gradient norm ÷ median of the 50 steps before (panel 3), line
-     30× (on every floating-point path we measured the long-tail runs reach more than 60×, the
-     ordinary spikes less than 20×); it counts only if most of that gradient sits in the rare
-     pieces' embedding rows.
+     30×; it counts only if most of that gradient sits in the rare pieces' embedding rows.
    - data-order: held-out rise in σ of its own noise after a run of consecutive same-kind
      batches (panels 1 and 6), line 10σ; it counts only if such a run of ≥ 5 batches exists.
    - lr-discontinuity: the largest one-step LR ratio (panel 2), line 2×; it counts only if
@@ -55,10 +53,10 @@ from .runlog import RunLog, ema
 PATTERNS = ["long-tail-token", "data-order", "fp16-overflow", "lr-discontinuity",
             "optimizer-reset", "nan-non-recovery", "none"]
 
-# Measured on several floating-point paths (utils/reference_path.py): the long-tail runs (broken, one-batch)
-# reach 66-164×, the ordinary spikes of float32 runs 5-18×; 30× separates them with ~2× margin on each side.
-# The weakened rare-row spikes of the remedy runs (emb-init-0.02, stratified-covering) fall between, on
-# either side of the line depending on the path.
+# The long-tail runs (broken, one-batch) reach far more than the ordinary spikes of float32 runs; the
+# ranges over seeds and CPUs are in theory/ranges.json (pattern:<variant>|grad_ratio). The weakened
+# rare-row spikes of the remedy runs (emb-init-0.02, stratified-covering) fall near the line, on either
+# side from run to run.
 GRAD_SPIKE = 30.0        # × median pre-clip grad norm of the previous 50 steps
 RARE_SHARE = 0.5         # share of that squared gradient norm in the rare pieces' embedding rows
 HELDOUT_SIGMA = 10.0     # held-out rise, in σ of its noise over the 60 steps before

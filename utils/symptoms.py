@@ -14,9 +14,9 @@ Definitions (the theory text and the post-mortem form use the same ones):
   of the normal shuffled stream that follow the event window) ÷ pre_spike_ema.
 - heldout_*: held-out loss before (mean over the 60 steps before), its noise (std over the
   same evaluations), peak in the 80 steps after, and the value 80 steps after.
-- param_hash: the CRC-32 of every parameter after the log's last step (panel 8). For the
-  full ``broken`` run with seed 42 it is this machine's floating-point path
-  (``utils.reference_path.fingerprint()``), which a post-mortem records beside its §1.
+- param_hash: the checksum of every parameter after the log's last step (panel 8, 8 hex
+  digits, ``utils.train.param_fingerprint``): two logs with the same one ended with the same
+  weights.
 
 The §1 symptoms are read at the spike step (or the event step when no spike is found). The
 event metrics (loss_ratio, grad_norm_ratio, post_event_ratio, heldout_*) are read at the

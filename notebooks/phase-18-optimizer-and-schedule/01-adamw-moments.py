@@ -37,6 +37,8 @@
 # `√v̂` también, y el paso no cambia: Adam mueve cada peso *lr por un número del orden de uno*.
 
 # %%
+import statistics
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -44,6 +46,7 @@ from utils import optim_view
 from utils.config import config_for
 from utils.exercises import exercise_todo
 from utils.train import TrainingRun
+from utils.yours import show
 
 # %% [markdown]
 # ## 2. A real run, stopped just before the late shard
@@ -140,16 +143,20 @@ plt.show()
 # %% [markdown]
 # ## 4. Step 312: the first gradient of the rare rows
 #
-# Now the first rare batch. Its gradient norm before clipping is
-# <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">214</span>,
-# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">149</span>× the median of
-# the previous 50 steps, almost all of it in the rare embedding rows (Phase 17 showed why a tiny
-# row gets a large gradient). Clipping scales the whole gradient down to norm 1. Then Adam
-# takes its step. We keep copies of the state *before* the step to compare afterwards.
+# Now the first rare batch. In the runs we measured its gradient norm before clipping was
+# <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">52–1768</span>,
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">31–1274</span>× the median of
+# the previous 50 steps (your run's numbers appear below the next cell), almost all of it in the
+# rare embedding rows (Phase 17 showed why a tiny row gets a large gradient). Clipping scales
+# the whole gradient down to norm 1. Then Adam takes its step. We keep copies of the state *before* the step to compare afterwards.
 #
-# **Español.** Ahora llega el primer lote raro. La norma de su gradiente antes del recorte es
-# <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">214</span>, <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">149</span> veces la mediana de los 50 pasos anteriores, casi toda en las filas raras. El recorte
-# reduce el gradiente entero a norma 1 y Adam da su paso. Guardamos el estado *anterior*.
+# **Español.** Ahora llega el primer lote raro. En las ejecuciones medidas, la norma de su
+# gradiente antes del recorte fue
+# <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">52–1768</span>,
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">31–1274</span> veces la mediana de
+# los 50 pasos anteriores (los números de tu ejecución aparecen tras la celda siguiente), casi
+# toda en las filas raras. El recorte reduce el gradiente entero a norma 1 y Adam da su paso.
+# Guardamos el estado *anterior*.
 
 # %%
 before = {id(p): (run.opt.state[p]["exp_avg"].clone(), run.opt.state[p]["exp_avg_sq"].clone())
@@ -158,6 +165,9 @@ old_params = {id(p): p.detach().clone() for p in run.params}
 record = run.step()                 # step 312, instrumented like every logged step
 lr = record["lr"]
 print(f"step 312: loss {record['loss']:.2f}, pre-clip gradient norm {record['grad_norm_preclip']:.0f}, lr {lr:.3e}")
+baseline = statistics.median(run.log.steps["grad_norm_preclip"][262:312])     # the 50 steps before
+show("step 312: pre-clip gradient norm **{g:.0f}**, **{ratio:.0f}×** the median of the 50 steps before",
+     {"g": record["grad_norm_preclip"], "ratio": record["grad_norm_preclip"] / baseline})
 
 move = (W.detach() - old_params[id(W)])
 step_ratio = optim_view.adam_ratio(run.opt, W)

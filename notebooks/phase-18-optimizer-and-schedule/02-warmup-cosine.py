@@ -24,6 +24,7 @@ from utils.config import CANONICAL, config_for
 from utils.exercises import exercise_todo
 from utils.schedule import lr_at, lr_with_jump
 from utils.train import TrainingRun, run_variant
+from utils.yours import show
 
 PEAK, WARMUP, TOTAL = CANONICAL.peak_lr, CANONICAL.warmup, CANONICAL.total_steps
 print(f"peak LR {PEAK}, warmup {WARMUP} steps, cosine horizon {TOTAL} steps; our runs stop at step {CANONICAL.steps}")
@@ -62,20 +63,24 @@ assert lrs[CANONICAL.steps - 1] > 0.9 * PEAK     # our runs never leave the high
 # ## 2. The LR at the spike step, from the real run
 #
 # The broken run's symptoms (the same function the post-mortem uses) record the LR of the spike
-# step. It is <span data-run="broken" data-key="lr_at_spike" data-fmt=".2e">2.91e-03</span>:
-# the schedule has barely started to decay. Combined with Phase 18 · 1: at this step a
+# step. In the runs we measured it is
+# <span data-run="broken" data-key="lr_at_spike" data-fmt=".2e">2.91e-03</span> (yours is printed
+# below): the schedule has barely started to decay. Combined with Phase 18 · 1: at this step a
 # never-trained embedding row moves by 1.64 × LR in every coordinate.
 #
-# **Español.** Los síntomas de la ejecución rota registran el LR del paso del pico: 2,91e-03,
-# casi el máximo. Junto con la fase 18 · 1: en este paso una fila nunca entrenada se mueve
-# 1,64 × LR en cada coordenada.
+# **Español.** Los síntomas de la ejecución rota registran el LR del paso del pico:
+# <span data-run="broken" data-key="lr_at_spike" data-fmt=".2e">2.91e-03</span> en las ejecuciones
+# medidas (el de la tuya aparece debajo), casi el máximo. Junto con la fase 18 · 1: en este paso
+# una fila nunca entrenada se mueve 1,64 × LR en cada coordenada.
 
 # %%
 broken = symptoms.compute(run_variant("broken"))
 print(f"spike step {broken['spike_step']}, LR there {broken['lr_at_spike']:.3e} "
       f"= {broken['lr_at_spike'] / PEAK:.1%} of the peak")
-assert broken["spike_step"] == 312
-assert math.isclose(broken["lr_at_spike"], lr_at(312, PEAK, WARMUP, TOTAL))
+show("spike at step {spike_step}, LR there **{lr_at_spike:.2e}**", broken)
+assert 312 <= broken["spike_step"] < 312 + 15                 # within the 15 shard batches from step 312
+assert math.isclose(broken["lr_at_spike"], lr_at(broken["spike_step"], PEAK, WARMUP, TOTAL))
+assert broken["lr_at_spike"] > 0.9 * PEAK                     # the schedule has barely started to decay
 
 # %% [markdown]
 # ## 3. What warmup protects against: a fresh Adam state

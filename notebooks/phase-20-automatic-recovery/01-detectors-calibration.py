@@ -28,7 +28,10 @@ from IPython.display import Image
 
 from utils import calibration
 from utils import detectors as D
+from utils import traces as T
+from utils.budget_detector import BudgetDetector
 from utils.exercises import exercise_todo
+from utils.yours import show
 
 real = calibration.real_traces()          # trains the five runs (a few seconds each) once
 synthetic = calibration.synthetic()
@@ -90,35 +93,42 @@ for t in real:
     print(f"  {'grad-norm':16} {first_fires(t['grad_norm'], D.make_grad_norm_detector())}")
 for run in ("broken", "one-batch", "control-no-rare-piece"):
     for name in ("moving-average", "ema", "cusum", "robust-z"):
-        assert first_fires(by_name[run]["loss"], D.all_detectors()[name], n=1) == [312], (run, name)
+        fired = first_fires(by_name[run]["loss"], D.all_detectors()[name], n=20)
+        assert 312 in fired, (run, name)
+        # robust z now and then fires on noise a few steps before the event; the others fire first at 312
+        assert name == "robust-z" or fired[0] == 312, (run, name)
 quiet_fires = {name: {run: calibration.fires(by_name[run]["loss"], detector)
                       for run in calibration.QUIET_VARIANTS for detector in [D.all_detectors()[name]]}
                for name in ("moving-average", "ema", "cusum", "robust-z")}
 quiet_fires["lightning"] = {run: calibration.fires(by_name[run]["loss"], D.LightningSpikeAdapter())
                             for run in calibration.QUIET_VARIANTS}
 print("fires on the runs without an event:", quiet_fires)
-for name in ("moving-average", "ema", "lightning"):        # never, on every path we measured
+for name in ("moving-average", "ema", "lightning"):        # never, in every run we measured
     assert not any(quiet_fires[name].values()), (name, quiet_fires[name])
-for name in ("cusum", "robust-z"):                          # now and then, on some paths
-    assert sum(map(len, quiet_fires[name].values())) <= 4, (name, quiet_fires[name])
+for name, most in (("cusum", 4), ("robust-z", 12)):          # now and then, varying from run to run
+    assert sum(map(len, quiet_fires[name].values())) <= most, (name, quiet_fires[name])
 
 # %% [markdown]
 # Read it against the labels. The fixed threshold (ln <span data-run="facts" data-key="vocab_size">233</span>, the loss of a uniform guess) fires
-# at most at the very first step and never at a spike: a loss that has fallen to 1 can spike 4× and
-# stay under it. Lightning's default misses `control-no-rare-piece` at 312 (the shard's sentences
-# lift the loss to between 2× and 3× the EMA, below its 3× bar) and sees that run only at <span data-run="calibration" data-key="no-rare_lightning_first_fire">327</span>, when ordinary data meets the damaged
-# model. The relative detectors all fire at 312 in `broken`, `one-batch` and
-# `control-no-rare-piece`. In `healthy` and `control-mixed-shard` the two ratio detectors (EMA and
-# moving average) never fire, on every floating-point path we measured. CUSUM and robust z, which
-# divide by a noise scale they measure, fire now and then on a quiet run, and where they do depends
-# on the path: on the reference run CUSUM fires <span data-run="calibration" data-key="quiet_cusum_fires">0</span> and robust z <span data-run="calibration" data-key="quiet_robust-z_fires">2</span> times on the two quiet
-# runs; on the other paths we measured, neither fired, or both did.
+# at the very first step of most runs and, in most runs we measured, at no spike: a loss that has
+# fallen to 1 can spike 4× and stay under it (only now and then does `broken`'s spike at 312 reach it).
+# Lightning's default misses `control-no-rare-piece` at 312 (the shard's sentences lift the loss, but
+# not to 3× its recent mean, Lightning's bar) and sees that run only at <span data-run="calibration" data-key="no-rare_lightning_first_fire">326–329</span>, when ordinary data
+# meets the damaged model. The relative detectors all fire at 312 in `broken`, `one-batch` and
+# `control-no-rare-piece`; the moving average, the EMA and CUSUM fire there first, robust z now and
+# then a few steps earlier, on noise. In `healthy` and `control-mixed-shard` the two ratio detectors
+# (EMA and moving average) never fire, in every run we measured. CUSUM and robust z, which divide by
+# a noise scale they measure, fire now and then on a quiet run, and how often varies from run to
+# run: on the two quiet runs together CUSUM fires <span data-run="calibration" data-key="quiet_cusum_fires">0–2</span> times (in most runs not at all) and
+# robust z <span data-run="calibration" data-key="quiet_robust-z_fires">0–9</span> (in most runs at least once). The cell above prints yours.
 #
-# **Español.** El umbral fijo dispara, como mucho, en el primer paso. Lightning, con sus valores por
-# defecto, no ve `control-no-rare-piece` en 312 (por debajo de su umbral de 3×) y sólo lo ve
-# cuando vuelven los datos normales. Los detectores relativos disparan en 312 en las tres ejecuciones con evento.
-# En `healthy` y `control-mixed-shard` el EMA y la media móvil nunca disparan (en todas las rutas
-# de coma flotante que medimos); CUSUM y robust z dan alguna falsa alarma, según la ruta.
+# **Español.** El umbral fijo dispara en el primer paso y, en la mayoría de las ejecuciones que
+# medimos, en ningún pico (sólo a veces lo alcanza el de `broken` en 312). Lightning, con
+# sus valores por defecto, no ve `control-no-rare-piece` en 312 (la pérdida no llega a 3× su media
+# reciente) y sólo lo ve cuando vuelven los datos normales. Los detectores relativos disparan en 312
+# en las tres ejecuciones con evento (robust z a veces antes, por ruido). En `healthy` y
+# `control-mixed-shard` el EMA y la media móvil nunca disparan, en ninguna de las ejecuciones que
+# medimos; CUSUM y robust z dan alguna falsa alarma, más o menos según la ejecución.
 
 # %% [markdown]
 # ## Moving the threshold
@@ -161,50 +171,71 @@ ema_real = {r["threshold"]: r for r in curves[("ema", "real")]}
 ema_syn = {r["threshold"]: r for r in curves[("ema", "synthetic")]}
 full_recall = [x for x, r in ema_real.items() if r["recall"] == 1.0]
 print("EMA thresholds with recall 1 on the real runs:", full_recall)
-assert all(ema_real[x]["recall"] == 1.0 for x in (1.1, 1.2, 1.3, 1.4, 1.5))   # on every path we measured
-assert ema_real[2.0]["recall"] < 1                                            # ... and a label lost at 2
+show("EMA thresholds with recall 1 on your real runs: **{t}**; recall at 1.5: **{r15:.2f}**, at 2: "
+     "**{r2:.2f}**", {"t": ", ".join(f"{x:g}" for x in full_recall),
+                      "r15": ema_real[1.5]["recall"], "r2": ema_real[2.0]["recall"]})
+assert all(ema_real[x]["recall"] == 1.0 for x in (1.1, 1.2, 1.3, 1.4))        # in every run we measured
+assert ema_real[1.5]["recall"] >= 0.8                                         # at most one label lost at 1.5
 assert all(ema_syn[x]["recall"] == 1.0 and ema_syn[x]["false_alarms"] == 0 for x in (1.3, 1.5, 2.0))
-assert ema_syn[1.1]["false_alarms"] > 100 and ema_real[1.2]["false_alarms"] > 40
+assert ema_syn[1.1]["false_alarms"] > 100
+assert ema_real[1.2]["false_alarms"] > 3 * ema_real[1.5]["false_alarms"]      # a lower bar, more false alarms
 
 # %% [markdown]
 # ## The default: an EMA detector at 1.5×
 #
 # `utils.rollback` uses `EMADetector(rel_threshold=1.5)` on the training loss. The numbers:
 #
-# - **Recall 1 on both sets**: <span data-run="calibration" data-key="real_ema_recall">1.0</span> on the real runs, <span data-run="calibration" data-key="synthetic_ema_recall">1.0</span> on the synthetic
-#   spikes, with median delay <span data-run="calibration" data-key="real_ema_median_delay">0.0</span> steps. 1.5 keeps every real label on every floating-point
-#   path we measured. How far above it recall stays 1 depends on the path (on the reference run:
-#   recall 1 at <span data-run="calibration" data-key="real_ema_full_recall_thresholds">1.1, 1.2, 1.3, 1.4, 1.5, 1.75</span>, 1.75 included on some paths and not on others); at 2 a
-#   label is lost on every path (recall <span data-run="calibration" data-key="real_ema_2_recall">0.8</span> here). 1.5 is the largest grid value that is safe
-#   everywhere we looked.
-# - **No false alarm where there is no event**: none on `healthy` or `control-mixed-shard` on any
-#   path we measured, and <span data-run="calibration" data-key="synthetic_ema_false_alarms_per_10k">0.0</span> per 10k synthetic steps. Its <span data-run="calibration" data-key="real_ema_false_alarms_per_10k">14.286</span> per 10k real steps
-#   are late fires after an event: at steps <span data-run="calibration" data-key="no-rare_ema_false_alarm_steps">338, 339</span> of `control-no-rare-piece`, where the
-#   damaged model's loss is still 1.5× its EMA, and on some paths one in `one-batch`, a dozen steps
-#   after its rare batch (reference run: <span data-run="calibration" data-key="one-batch_ema_false_alarm_steps">325</span>). In the recovery loop the first fire has
-#   already rolled the run back, so they never happen.
+# - **Every synthetic spike, and the event in every real run**: recall <span data-run="calibration" data-key="synthetic_ema_recall">1</span> on the synthetic
+#   spikes and <span data-run="calibration" data-key="real_ema_recall">0.716–1</span> on the real runs, with median delay <span data-run="calibration" data-key="real_ema_median_delay">0</span> steps. In every run we
+#   measured it fires at 312 in all three runs with an event, and at the return of ordinary data in
+#   `control-no-rare-piece`; the one label it now and then misses is the second one of `broken`
+#   (327), which sits close to the bar. Thresholds up to 1.4 kept every real label in every run we
+#   measured; how far above 1.4 recall stays 1 varies from run to run, and at 2 a label is lost in
+#   most runs (recall <span data-run="calibration" data-key="real_ema_2_recall">0.465–1</span>). The cell above shows where your runs stand.
+# - **Why 1.5 and not 1.4**: in every run we measured, 1.4 has more false alarms on the real runs
+#   than 1.5, and the label 1.5 can miss is one a recovery loop never reaches: its first fire, at
+#   312, has already rolled the run back.
+# - **No false alarm where there is no event**: none on `healthy` or `control-mixed-shard` in any
+#   run we measured, and <span data-run="calibration" data-key="synthetic_ema_false_alarms_per_10k">0</span> per 10k synthetic steps. Its <span data-run="calibration" data-key="real_ema_false_alarms_per_10k">1.94–70</span> per 10k real steps
+#   are late fires after an event: in `control-no-rare-piece` just after the 10-step window of the
+#   return of ordinary data, where the damaged model's loss is still 1.5× its EMA, and in some runs
+#   one or two in `one-batch`, after its rare batch. In the recovery loop the first fire has already
+#   rolled the run back, so they never happen. The cell below prints yours.
 # - **Cheap and visible**: two numbers of state (O(1), checkpointed with `state_dict()`), and its
-#   reference is the EMA line that panel 1 of the dashboard draws.
+#   baseline is the EMA line that panel 1 of the dashboard draws.
 #
-# The moving average at 1.5× scores the same on the synthetic set and has fewer late fires on the
-# real runs (<span data-run="calibration" data-key="real_moving-average_false_alarms_per_10k">9.524</span> per 10k): an equal choice by these numbers; it keeps a 50-value window.
-# CUSUM (h = 5) has <span data-run="calibration" data-key="synthetic_cusum_false_alarms_per_10k">2.5</span> false alarms per 10k synthetic steps and, on some paths, one on a quiet
-# real run; robust-z <span data-run="calibration" data-key="synthetic_robust-z_false_alarms_per_10k">13.0</span> synthetic ones, and a few on the quiet runs. Lightning's default catches only
-# <span data-run="calibration" data-key="synthetic_lightning-spike-detection_recall">0.6338</span> of the synthetic spikes and <span data-run="calibration" data-key="real_lightning-spike-detection_recall">0.6</span> of the real labels: its 3× bar is above
+# The moving average at 1.5× scores the same on the synthetic set and, in every run we measured, has
+# no more late fires on the real runs than the EMA, in some runs fewer (<span data-run="calibration" data-key="real_moving-average_false_alarms_per_10k">0–35.7</span> per 10k): an
+# equal choice by these numbers; it keeps a 50-value window. CUSUM (h = 5) has <span data-run="calibration" data-key="synthetic_cusum_false_alarms_per_10k">2.5</span> false
+# alarms per 10k synthetic steps and, in a few runs, one on a quiet real run; robust-z <span data-run="calibration" data-key="synthetic_robust-z_false_alarms_per_10k">13</span>
+# synthetic ones, and in most runs a few on the quiet runs. Lightning's default catches only
+# <span data-run="calibration" data-key="synthetic_lightning-spike-detection_recall">0.634</span> of the synthetic spikes and <span data-run="calibration" data-key="real_lightning-spike-detection_recall">0.6</span> of the real labels: its 3× bar is above
 # most spikes.
 #
 # **Español.** Por defecto: un detector EMA con umbral 1,5× sobre la pérdida de entrenamiento.
-# Detecta todas las etiquetas reales y todos los picos sintéticos con retardo 0; no da falsas
-# alarmas donde no hay evento (sus disparos "falsos" son pasos tardíos de un modelo dañado);
-# guarda sólo dos números de estado. 1,5 detecta todas las etiquetas reales en todas las rutas de
-# coma flotante que medimos (1,75 sólo en algunas; 2 pierde una en todas). La media móvil empata;
-# CUSUM y robust-z dan más falsas alarmas; Lightning, con su umbral de 3×, pierde muchos picos.
+# Detecta todos los picos sintéticos con retardo 0 y, en todas las ejecuciones que medimos, el
+# evento en 312 de las tres ejecuciones con evento; la única etiqueta que a veces pierde es la
+# segunda de `broken` (327). Hasta 1,4 detecta todas las etiquetas reales en todas las ejecuciones
+# medidas; por encima, depende de la ejecución, y a 2 pierde una en la mayoría. Elegimos 1,5 y no
+# 1,4 porque 1,4 da más falsas alarmas en todas las ejecuciones medidas, y la etiqueta que 1,5 puede
+# perder nunca llega en un bucle de recuperación: el primer disparo, en 312, ya ha vuelto atrás. No
+# da falsas alarmas donde no hay evento (sus disparos "falsos" son pasos tardíos de un modelo
+# dañado) y guarda sólo dos números de estado. La media móvil empata; CUSUM y robust-z dan más
+# falsas alarmas; Lightning, con su umbral de 3×, pierde muchos picos.
 
 # %%
-assert real_table["ema"]["recall"] == 1.0 and synthetic_table["ema"]["recall"] == 1.0
+assert real_table["ema"]["recall"] >= 0.8 and synthetic_table["ema"]["recall"] == 1.0   # at most one real label missed
 assert synthetic_table["ema"]["false_alarms_per_10k"] == 0.0
 late = [s for s in calibration.fires(by_name["control-no-rare-piece"]["loss"], D.EMADetector()) if s > 337]
 print("EMA fires after the last label window in control-no-rare-piece:", late)
+late_one_batch = [s for s in calibration.fires(by_name["one-batch"]["loss"], D.EMADetector())
+                  if s > 312 + calibration.TOLERANCE]
+show("EMA at 1.5× on your real runs: recall **{recall:.2f}**; late fires at steps {late} of "
+     "`control-no-rare-piece` and {late1} of `one-batch`; false alarms on the real runs at 1.4: "
+     "{fa14}, at 1.5: {fa15}",
+     {"recall": real_table["ema"]["recall"], "late": ", ".join(map(str, late)),
+      "late1": ", ".join(map(str, late_one_batch)) or "none",
+      "fa14": ema_real[1.4]["false_alarms"], "fa15": ema_real[1.5]["false_alarms"]})
 assert late and ", ".join(map(str, late)) == calibration.facts()["no-rare_ema_false_alarm_steps"]  # its false alarms there
 for t in real:          # every EMA false alarm on a real run is a late fire after that run's first label
     outside = [s for s in calibration.fires(t["loss"], D.EMADetector())
@@ -212,7 +243,7 @@ for t in real:          # every EMA false alarm on a real run is a late fire aft
     assert all(t["spikes"] and s > t["spikes"][0] for s in outside), (t["name"], outside)
 for quiet in calibration.QUIET_VARIANTS:
     assert calibration.fires(by_name[quiet]["loss"], D.EMADetector()) == []
-assert real_table["moving-average"]["false_alarms_per_10k"] < real_table["ema"]["false_alarms_per_10k"]
+assert real_table["moving-average"]["false_alarms_per_10k"] <= real_table["ema"]["false_alarms_per_10k"]
 assert synthetic_table["cusum"]["false_alarms_per_10k"] > 0 and synthetic_table["robust-z"]["false_alarms_per_10k"] > 0
 assert real_table["lightning-spike-detection"]["recall"] < 1 and synthetic_table["lightning-spike-detection"]["recall"] < 0.7
 
@@ -224,15 +255,15 @@ assert real_table["lightning-spike-detection"]["recall"] < 1 and synthetic_table
 # full peak (the end of warmup, <span data-run="calibration" data-key="lr-discontinuity_label">250</span>), `optimizer-reset` at the step the model is
 # reloaded without its AdamW state (<span data-run="calibration" data-key="optimizer-reset_label">300</span>). `fp16-overflow` and `nan` have no designed
 # step: their label is the first non-finite loss, and the trace is cut right after it (every later
-# loss is NaN as well, and a loop stops or rolls back at the first one). Whether these two runs go
-# non-finite within their steps at all depends on the floating-point path (on the reference run:
-# `fp16-overflow` at <span data-run="calibration" data-key="fp16-overflow_label">95</span>, `nan` at <span data-run="calibration" data-key="nan_label">109</span>; "none" means it stayed finite); a run that
-# stays finite has no label, and the cell below says which of yours did.
+# loss is NaN as well, and a loop stops or rolls back at the first one). In every run we measured
+# both went non-finite within their steps, at a step that varies from run to run (`fp16-overflow`
+# at <span data-run="calibration" data-key="fp16-overflow_label">71–175</span>, `nan` at <span data-run="calibration" data-key="nan_label">91–146</span>); a run on your machine that stayed finite would have no
+# label, and the cell below says which of yours did.
 #
 # **Español.** Los patrones de la fase 19 son un segundo grupo de ejecuciones reales: el salto de
 # la LR se etiqueta en el paso del salto, el reinicio del optimizador en el paso del reinicio, y
-# las ejecuciones que acaban en NaN en su primera pérdida no finita (la traza se corta ahí). Que
-# lleguen a NaN dentro de sus pasos depende de la ruta de coma flotante.
+# las ejecuciones que acaban en NaN en su primera pérdida no finita (la traza se corta ahí). En
+# todas las ejecuciones que medimos llegaron a NaN, en un paso que cambia de una ejecución a otra.
 
 # %%
 patterns = calibration.pattern_traces()
@@ -253,25 +284,29 @@ for t in patterns:
 # What the pattern runs add:
 #
 # - **An LR jump is a loss spike the EMA sees, Lightning does not.** The EMA fires at step
-#   <span data-run="calibration" data-key="lr-discontinuity_ema_first_fire">252</span>, a couple of steps after the jump; the loss then stays on a new, higher level, so
-#   the EMA keeps firing (<span data-run="calibration" data-key="lr-discontinuity_ema_fires">28</span> fires in all: rule 2, a detected value never becomes
+#   <span data-run="calibration" data-key="lr-discontinuity_ema_first_fire">250–254</span>, a couple of steps after the jump; the loss then stays on a new, higher level, so
+#   the EMA keeps firing (<span data-run="calibration" data-key="lr-discontinuity_ema_fires">8–51</span> fires in all: rule 2, a detected value never becomes
 #   the baseline). The table counts the fires after the 10-step window as false alarms; in the
 #   recovery loop the first fire has already rolled the run back. Lightning's 3× bar and the
 #   grad-norm detector never fire there.
-# - **An optimizer reset is invisible in the loss at this LR**: <span data-run="calibration" data-key="optimizer-reset_ema_fires">0</span> EMA fires, no
-#   detector sees it (panel 5 of the dashboard, the Adam moments, does).
+# - **An optimizer reset barely shows in the loss at this LR**: <span data-run="calibration" data-key="optimizer-reset_ema_fires">0</span> EMA fires, and neither
+#   the moving average, Lightning nor the grad-norm detector fired near it in any run we measured;
+#   CUSUM, robust z or the probe fire close to it in a few runs, as they fire now and then on a
+#   quiet run (panel 5 of the dashboard, the Adam moments, shows the reset itself).
 # - **Non-finite runs are caught by the non-finite rule**, by every detector, at the first NaN,
 #   wherever a run goes non-finite. The held-out probe is no reliable early warning for them: its
-#   own forward pass runs in the same precision, and what it shows depends on the path as much as
-#   the runs do. On some paths it fires with the first non-finite training loss or never; on
-#   others it fires at a held-out jump (or a NaN of its own forward pass) that the training loss
-#   never shows (reference run: the probe's first fire is <span data-run="calibration" data-key="fp16-overflow_probe_first_fire">None</span> in `fp16-overflow` and <span data-run="calibration" data-key="nan_probe_first_fire">None</span> in `nan`, None meaning never before the trace ends).
+#   own forward pass runs in the same precision, and what it shows varies from run to run. In many
+#   measured runs it never fires before the trace ends; in the others it fires at one of its
+#   8-step evaluations before, or at, the first non-finite training loss, mostly the last one
+#   before it. The cell below prints where it fires in yours.
 #
 # **Español.** El EMA ve el salto de la LR dos pasos después (y sigue disparando mientras la
 # pérdida se queda alta); Lightning y el detector del gradiente no lo ven. El reinicio del
-# optimizador no se ve en la pérdida. Las ejecuciones que acaban en NaN las detecta todo el mundo
-# por la regla de los valores no finitos; lo que muestra la sonda en ellas depende de la ruta de
-# coma flotante: no es un aviso previo fiable.
+# optimizador apenas se ve en la pérdida: el EMA, la media móvil, Lightning y el detector del
+# gradiente no disparan en ninguna ejecución medida (CUSUM, robust z o la sonda, en unas pocas). Las
+# ejecuciones que acaban en NaN las detecta todo el mundo por la regla de los valores no finitos; la
+# sonda en muchas ejecuciones no dispara nunca y en otras poco antes del primer NaN: no es un aviso
+# previo fiable.
 
 # %%
 pattern_by_name = {t["name"]: t for t in patterns}
@@ -283,13 +318,15 @@ assert calibration.fires(pattern_by_name["optimizer-reset"]["loss"], D.EMADetect
 for name in ("fp16-overflow", "nan"):
     t = pattern_by_name[name]
     if not t["spikes"]:
-        print(f"{name}: stayed finite for all its {len(t['loss'])} steps on this floating-point path")
+        print(f"{name}: stayed finite for all its {len(t['loss'])} steps on your machine")
         continue
     label = t["spikes"][0]
     assert label == len(t["loss"]) - 1                      # the trace is cut right after the first NaN
     for detector in (D.EMADetector(), D.LightningSpikeAdapter()):    # the non-finite rule, at the label
         assert calibration.fires(t["loss"], detector)[-1] == label, name
     print(f"{name}: first non-finite loss at step {label}; every detector fires there")
+    show(f"`{name}`: first non-finite loss at step **{{label}}**; the held-out probe first fires at "
+         "**{probe}**", {"label": label, "probe": (calibration.probe_fires(t) or ["never"])[0]})
 
 # %% [markdown]
 # ## The gradient norm: before, or with, the loss?
@@ -299,20 +336,20 @@ for name in ("fp16-overflow", "nan"):
 # `make_grad_norm_detector`). In the §A13 runs it comes **with** it: the spike is one batch whose
 # rare pieces hit untrained embedding rows, and the step's loss and gradient are computed from
 # that same batch. The grad-norm detector (CUSUM on log norms, h = 10) fires at step
-# <span data-run="calibration" data-key="broken_grad_first_fire">312</span> in `broken`, with the loss detector (<span data-run="calibration" data-key="broken_ema_first_fire">312</span>) or, on some floating-point
-# paths, one step after it: it does not lead on any path we measured. In `control-no-rare-piece`,
-# the same damage with no gradient spike, it never fires while the shard does its damage: at most
-# once, after ordinary data has returned (<span data-run="calibration" data-key="no-rare_grad_fires">1</span> fire on the reference run). On some paths it
-# also fires in `one-batch`, whose spike does no damage (<span data-run="calibration" data-key="one-batch_grad_fires">0</span> fires on the reference run).
+# <span data-run="calibration" data-key="broken_grad_first_fire">311–314</span> in `broken`, with the loss detector (<span data-run="calibration" data-key="broken_ema_first_fire">312</span>) or, in some runs, one
+# step after it: it did not lead in any run we measured. In `control-no-rare-piece`, the same damage
+# with no gradient spike, it never fires while the shard does its damage: at most once, after
+# ordinary data has returned (<span data-run="calibration" data-key="no-rare_grad_fires">0–2</span> fires per run). In some runs it also fires in `one-batch`,
+# whose spike does no damage (<span data-run="calibration" data-key="one-batch_grad_fires">0–3</span> fires per run).
 # On the synthetic traces it has recall
-# <span data-run="calibration" data-key="synthetic_grad-norm_recall">1.0</span> with <span data-run="calibration" data-key="synthetic_grad-norm_false_alarms_per_10k">2.167</span> false alarms per 10k steps (there the gradient spike is injected at
+# <span data-run="calibration" data-key="synthetic_grad-norm_recall">1</span> with <span data-run="calibration" data-key="synthetic_grad-norm_false_alarms_per_10k">2.17</span> false alarms per 10k steps (there the gradient spike is injected at
 # the loss spike's step by construction, so it cannot lead).
 #
 # **Español.** El pico de la norma del gradiente puede adelantarse al de la pérdida, pero en el
 # §A13 no se adelanta (dispara con la pérdida o un paso después): ambos salen del mismo lote. El
 # detector del gradiente no ve nada en `control-no-rare-piece` mientras dura el fragmento (mismo
-# daño, sin pico de gradiente; como mucho dispara una vez después) y, según la ruta de coma
-# flotante, también dispara en `one-batch`, que no hace daño.
+# daño, sin pico de gradiente; como mucho dispara una vez después) y, en algunas ejecuciones,
+# también dispara en `one-batch`, que no hace daño.
 
 # %%
 for t in real:
@@ -333,7 +370,7 @@ assert not [s for s in no_rare_grad if 312 <= s < 327]                          
 # model is. A **probe** separates them: the loss of the same held-out sentences, evaluated without
 # gradient every few steps, rises only when the weights are damaged. `HeldoutProbeDetector` is an
 # EMA detector for that loss (fires above 1.2× its EMA, fed every 8 steps). Fed the held-out loss
-# the runs log every 8 steps, it fires at <span data-run="calibration" data-key="broken_probe_first_fire">320</span> in `broken` and at
+# the runs log every 8 steps, it fires at <span data-run="calibration" data-key="broken_probe_first_fire">316–332</span> in `broken` and at
 # <span data-run="calibration" data-key="no-rare_probe_first_fire">320</span> in `control-no-rare-piece`, and never in `one-batch`
 # (<span data-run="calibration" data-key="one-batch_probe_fires">0</span> fires): the unusual batch that does no damage. What it costs: up to 8 steps
 # of delay, and a forward pass over the probe every 8 steps (measured in notebook 20.2).
@@ -421,16 +458,180 @@ assert my_synthetic_false_alarms == ema_syn[my_threshold]["false_alarms"] == 0, 
     "pick-threshold: count the synthetic false alarms at that threshold"
 
 # %% [markdown]
-# Your answer depends on the floating-point path of your machine (on the reference run it is
-# <span data-run="calibration" data-key="real_ema_largest_full_recall">1.75</span>): the real runs are chaotic in their last bits, and one label sits close to the bar.
-# The course's default stays at 1.5, the largest value that keeps every label on every path we
-# measured, with no synthetic false alarm.
+# Your answer varies from run to run (over the runs we measured it lies in
+# <span data-run="calibration" data-key="real_ema_largest_full_recall">1.17–2.39</span>): the real runs are chaotic in their last bits (`theory/why-runs-differ.md`), and
+# `broken`'s second label sits close to the bar. The course's default stays at 1.5 whatever yours
+# is: in every run we measured it catches the event at 312 in all three runs with an event, with no
+# synthetic false alarm, and the one label it can miss comes after a recovery loop has already
+# rolled the run back.
 #
-# **Español.** Tu respuesta depende de la ruta de coma flotante de tu máquina; el valor por
-# defecto del curso sigue siendo 1,5, el mayor que detecta todas las etiquetas en todas las rutas
-# que medimos.
+# **Español.** Tu respuesta cambia de una ejecución a otra: las ejecuciones reales son caóticas en
+# sus últimos bits, y la segunda etiqueta de `broken` está cerca del umbral. El valor por defecto
+# del curso sigue siendo 1,5: en todas las ejecuciones que medimos detecta el evento en 312 de las
+# tres ejecuciones con evento, sin falsas alarmas sintéticas, y la única etiqueta que puede perder
+# llega cuando el bucle de recuperación ya ha vuelto atrás.
+
+# %% [markdown]
+# ## Small spikes: choose the false alarms, not the threshold
 #
-# Next: `02-rollback` puts this detector in the training loop and rolls the run back when it fires.
+# The course's spikes are large (most reach 2× the EMA or more), so a 1.5× bar catches them in quiet noise.
+# The spikes you most want an early warning for are small: 1.3–1.5× the loss, in noise that is
+# heavy-tailed and correlated from step to step. A ratio bar high enough to stay quiet misses them.
+# CUSUM and robust z, which divide by a noise scale, can catch them, but at their fixed thresholds
+# they then fire again and again on noise. And a threshold does not say what it costs: the same
+# 1.5× or z = 3.5 gives few false alarms in one run and many in a noisier one.
 #
-# **Español.** Siguiente: `02-rollback` pone este detector en el bucle de entrenamiento y hace
+# `BudgetDetector` (`utils.budget_detector`) turns the knob around. Its one parameter is the
+# **false-alarm budget**: how many false alarms per 10,000 steps you accept. Per step it
+#
+# 1. predicts log(loss) from a robust local level (a rise is followed as a trend, a fall never
+#    extrapolated) and the step-to-step correlation of the noise;
+# 2. divides the residual, log(loss) minus the prediction, by the noise scale it has measured;
+# 3. compares it with a bar it sets itself: the point the noise crosses once per budget. With a
+#    budget of 1 per 10,000 steps, that point lies beyond almost every residual it has seen, so it
+#    fits the upper tail of the residuals (peaks over threshold: a generalised Pareto tail, which
+#    may be heavy; `utils.tail_fit`) and extrapolates.
+#
+# A detected value never enters the estimates (rule 2 above). A spike is reported once, a second
+# spike a few steps later again; a sudden improvement is a negative residual and never fires; a
+# slow drift is followed by the trend and reported apart (`detector.drift()`).
+#
+# The traces below are SYNTHETIC (`utils.traces`, the generator of the tests' traces): small spikes
+# in Gaussian and heavy-tailed noise, with and without correlation, long quiet runs, spikes during
+# the first steps, back-to-back spikes, improvements and drifts.
+#
+# **Español.** Los picos del curso son grandes (la mayoría llega a 2× la EMA o más). Los que más interesa ver pronto
+# son pequeños: 1,3–1,5× la pérdida, en ruido de colas pesadas y correlacionado. Un umbral de razón
+# que no dé falsas alarmas no los ve; CUSUM y robust z los ven, pero con sus umbrales fijos disparan
+# una y otra vez sobre el ruido. `BudgetDetector` tiene un solo parámetro: el **presupuesto de
+# falsas alarmas** por cada 10 000 pasos. Predice log(pérdida), mide la escala del ruido, ajusta la
+# cola superior de los residuos y pone la barra donde el ruido la cruzaría una vez por presupuesto.
+# Las trazas de abajo son SINTÉTICAS (`utils.traces`).
+
+# %%
+small = T.generate(seed=7, per_category=2)     # SYNTHETIC: 2 traces of every category
+quiet = [t for t in small if t["category"] in T.QUIET]
+spiky = [t for t in small if t["category"] not in T.QUIET]
+print(f"{len(small)} SYNTHETIC traces, {sum(len(t['loss']) for t in small)} steps "
+      f"({sum(len(t['loss']) for t in quiet)} in quiet runs), "
+      f"{sum(len(t['spikes']) for t in small)} small spikes")
+fixed = {name: d for name, d in D.all_detectors().items() if name != "threshold"}
+small_table = D.evaluate(small, {"budget (1 per 10k)": BudgetDetector(1.0), **fixed})
+print(D.format_table(small_table))
+assert small_table["ema"]["recall"] < 0.5 and small_table["moving-average"]["recall"] < 0.5
+assert small_table["budget (1 per 10k)"]["recall"] > 2 * small_table["ema"]["recall"]
+for name in ("cusum", "robust-z"):
+    assert small_table[name]["false_alarms_per_10k"] > 5 * small_table["budget (1 per 10k)"]["false_alarms_per_10k"]
+
+# %% [markdown]
+# ## Set your budget
+#
+# Change `my_budget` and run the cell again: recall, and the false-alarm rate that budget really
+# gives on the quiet runs. The realised rate is itself a measurement: over the quiet steps here, a
+# budget of 1 per 10,000 steps means only a handful of expected alarms, so expect it to wander
+# around the budget rather than hit it. `benchmarks/bench_detectors.py` measures it on far more
+# traces, with the issue's targets.
+#
+# **Español.** Cambia `my_budget` y vuelve a ejecutar la celda: verás la sensibilidad y la tasa de
+# falsas alarmas que ese presupuesto da de verdad en las trazas sin picos (una medida con pocos
+# sucesos esperados: oscila alrededor del presupuesto).
+
+# %%
+my_budget = 1.0          # false alarms per 10,000 steps: try 0.3, 3, 30
+
+
+def budget_row(budget):
+    """Recall and delay on the traces with spikes, the realised false-alarm rate on the quiet runs."""
+    on_spikes = D.evaluate(spiky, {"b": BudgetDetector(budget)})["b"]
+    on_quiet = D.evaluate(quiet, {"b": BudgetDetector(budget)})["b"]
+    return {"budget": budget, "recall": on_spikes["recall"], "delay": on_spikes["median_delay"],
+            "quiet": on_quiet["false_alarms_per_10k"], "spiky": on_spikes["false_alarms_per_10k"]}
+
+
+my_row = budget_row(my_budget)
+show("budget **{budget:g}** per 10,000 steps: recall **{recall:.2f}** (median delay {delay:g} "
+     "steps); realised **{quiet:.2f}** false alarms per 10,000 quiet steps, {spiky:.2f} on the "
+     "traces with spikes", my_row, label="Your budget")
+
+# %%
+sweep = [budget_row(b) for b in (0.3, 1.0, 3.0, 10.0, 30.0)]
+fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+budgets = [r["budget"] for r in sweep]
+axes[0].plot(budgets, [r["recall"] for r in sweep], "-o", ms=3)
+axes[0].set_ylabel("recall", fontsize=7)
+axes[1].plot(budgets, [max(r["quiet"], 0.1) for r in sweep], "-o", ms=3, label="realised (quiet runs)")
+axes[1].plot(budgets, budgets, "k-", lw=0.8, label="= budget")
+axes[1].fill_between(budgets, [b / 2 for b in budgets], [2 * b for b in budgets], color="grey",
+                     alpha=0.2, label="within 2×")
+axes[1].set_yscale("log")
+axes[1].set_ylabel("false alarms per 10k steps", fontsize=7)
+axes[1].legend(fontsize=6)
+for ax in axes:
+    ax.plot([my_budget], [my_row["recall"] if ax is axes[0] else max(my_row["quiet"], 0.1)], "r*")
+    ax.set_xscale("log")
+    ax.set_xlabel("budget: false alarms per 10k steps asked", fontsize=7)
+    ax.tick_params(labelsize=7)
+fig.tight_layout()
+Image(print_figure(fig, "png", dpi=70))
+
+# %%
+plt.close(fig)
+for r in sweep:
+    print(f"budget {r['budget']:>5g}: recall {r['recall']:.3f}, realised {r['quiet']:6.2f} per 10k "
+          f"on quiet runs")
+assert [r["recall"] for r in sweep] == sorted(r["recall"] for r in sweep)   # more budget, more recall
+assert sweep[0]["quiet"] < sweep[-1]["quiet"]
+for r in sweep[2:]:                  # enough expected alarms to measure the rate
+    assert r["budget"] / 3 <= r["quiet"] <= 3 * r["budget"], r
+
+# %% [markdown]
+# What it cannot do, whatever the budget:
+#
+# - **The first steps.** Nothing is judged before about 20 values, and for the first few hundred
+#   the bar is cautious: from a few residuals the detector cannot rule out a heavy tail, so it
+#   assumes one and lowers the bar as evidence comes in. A small spike in the first ~150 steps is
+#   often missed (the `warmup-spikes` category); a large one is caught.
+# - **A spike smaller than the noise's own extremes.** If the noise alone reaches 1.3× once in
+#   10,000 steps, a 1.3× spike cannot be told from it at that budget, by this or any detector:
+#   raise the budget or lower the noise.
+#
+# On the course's own runs, a few hundred steps each, its bar is still the cautious early one when
+# the shard arrives: whether an event clears it depends on the event and the run. The cell prints
+# where it fires on yours, beside the EMA. An incident that stays above its bar is one alarm (in
+# `broken` it fired at 312 only, in every run we measured, and not again when ordinary data returns),
+# while the EMA fires on every step above 1.5× its baseline.
+#
+# **Español.** Lo que no puede hacer: en los primeros pasos la barra es prudente (con pocos
+# residuos no puede descartar una cola pesada), así que un pico pequeño al principio se le escapa;
+# y un pico menor que los extremos del propio ruido no se distingue de él con ese presupuesto. En
+# las ejecuciones del curso, de unos cientos de pasos, su barra sigue siendo la prudente del
+# principio cuando llega el fragmento: la celda muestra dónde dispara en las tuyas. Un incidente que
+# se queda por encima de su barra es una sola alarma, mientras el EMA dispara en cada paso por
+# encima de su umbral.
+
+# %%
+for t in real:
+    print(f"{t['name']:24} budget (1 per 10k) fires at {calibration.fires(t['loss'], BudgetDetector())}"
+          f"   EMA at {calibration.fires(t['loss'], D.EMADetector())}")
+show("on the real runs the budget detector has recall **{recall}** with {false_alarms_per_10k} "
+     "false alarms per 10,000 steps", real_table["budget"])
+
+# %% [markdown]
+# It plugs in wherever the other detectors do: `RollbackPolicy(loss_detector="budget")` in the
+# plain loop of 20.2 (`"budget:0.5"` for another budget), `RollbackOnSpike("budget")` in the
+# Lightning callback of 20.3, and `python -m utils.detectors evaluate TRACES.json` reports it as
+# `budget`. The course's recovery loop keeps its EMA detector: its spikes are large, its bar is
+# calibrated on exactly these runs, and in runs this short the budget detector's bar is still the
+# cautious early one at the event.
+#
+# **Español.** Se usa donde los demás: `RollbackPolicy(loss_detector="budget")` en el bucle de
+# 20.2, `RollbackOnSpike("budget")` en el callback de Lightning de 20.3, y
+# `python -m utils.detectors evaluate` lo muestra como `budget`. La política del curso sigue con el
+# EMA: sus picos son grandes, su umbral está calibrado con estas mismas ejecuciones, y en
+# ejecuciones tan cortas la barra del detector sigue siendo la prudente del principio.
+
+# %% [markdown]
+# Next: `02-rollback` puts a detector in the training loop and rolls the run back when it fires.
+#
+# **Español.** Siguiente: `02-rollback` pone un detector en el bucle de entrenamiento y hace
 # volver atrás la ejecución cuando dispara.

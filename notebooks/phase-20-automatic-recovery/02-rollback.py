@@ -24,12 +24,14 @@ from IPython.core.pylabtools import print_figure
 from IPython.display import Image
 
 from utils import dashboard, postmortem, symptoms
+from utils.calibration import TOLERANCE
 from utils.config import config_for
 from utils.detectors import LightningSpikeAdapter, make_grad_norm_detector
 from utils.exercises import exercise_todo
 from utils.rollback import COURSE_POLICY, RUNS, RollbackTrainer, run_with_rollback
 from utils.schedule import lr_at
 from utils.train import run_variant
+from utils.yours import show as show_yours
 
 
 def show(fig, dpi=60):
@@ -41,6 +43,21 @@ def show(fig, dpi=60):
 def rise(log):
     """Held-out peak in the 80 steps from 312, minus its level before, in units of its noise."""
     return symptoms.compute(log)["heldout_rise_sigma"]
+
+
+def recovery_facts(r):
+    """What the text quotes about a recovery run (as ``utils.rollback.facts`` computes it), read off
+    a run trained here: status, roll-backs, steps thrown away, first detection, give-up step, and the
+    §1 symptoms of a completed run."""
+    out = {"status": r.status, "rollbacks": r.rollbacks, "steps_discarded": r.steps_discarded}
+    if r.status == "completed":
+        out.update(symptoms.compute(r.log))
+        out["max_grad_norm_after_event"] = max(r.log.steps["grad_norm_preclip"][out["event_step"]:])
+    rollbacks = [e for e in r.log.events if e["kind"] == "rollback"]
+    gave_up = [e for e in r.log.events if e["kind"] == "give-up"]
+    out["first_detection_step"] = rollbacks[0]["step"] if rollbacks else None
+    out["give_up_step"] = gave_up[0]["step"] if gave_up else None
+    return out
 
 # %% [markdown]
 # ## What a checkpoint holds
@@ -69,18 +86,23 @@ print(COURSE_POLICY)
 # %% [markdown]
 # ## Without recovery
 #
-# The reference: the `broken` run trained as in Phase 19. Its held-out loss rises
-# <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">21</span> σ above its level before the event (σ = <span data-run="broken" data-key="heldout_loss_noise" data-fmt=".4f">0.0273</span>, the spread of the
-# held-out loss over the 60 steps before step 312), peaking at step <span data-run="broken" data-key="heldout_peak_step">328</span>.
+# The baseline: the `broken` run trained as in Phase 19. In the runs we measured its held-out loss
+# rises <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">6–449</span> σ above its
+# level before the event (σ = <span data-run="broken" data-key="heldout_loss_noise" data-fmt=".4f">0.0027–0.0833</span>,
+# the spread of the held-out loss over the 60 steps before step 312), peaking at step
+# <span data-run="broken" data-key="heldout_peak_step">328</span>; your run's numbers are printed
+# below.
 #
 # **Español.** Sin recuperación, la pérdida de validación de `broken` sube muchas veces su ruido
-# sobre su nivel previo.
+# sobre su nivel previo (los números de tu ejecución aparecen debajo).
 
 # %%
 plain = run_variant("broken")
 s = symptoms.compute(plain)
 print(f"held-out before {s['heldout_loss_before']:.4f}, noise {s['heldout_loss_noise']:.4f}, "
       f"peak {s['heldout_loss_peak']:.4f} at step {s['heldout_peak_step']}: {s['heldout_rise_sigma']:.1f} σ")
+show_yours("held-out rise **{heldout_rise_sigma:.0f} σ** (σ = {heldout_loss_noise:.4f}), peak at step "
+           "{heldout_peak_step}", s)
 assert s["heldout_rise_sigma"] >= 10
 
 # %% [markdown]
@@ -118,25 +140,50 @@ for name, r in results.items():
     print(f"{name:34}{r.status:>10}{r.rollbacks:>10}{r.steps_trained:>10}{r.steps_discarded:>12}{held:>15}")
 
 # %%
+# your runs, in the words of the text below (one line per run)
+facts = {name: recovery_facts(r) for name, r in results.items()}
+show_yours("`rollback-broken-1.5x`: first roll-back at step {first_detection_step}; {status} after "
+           "**{rollbacks}** roll-back(s), **{steps_discarded}** steps thrown away", facts["rollback-broken-1.5x"])
+show_yours("`rollback-broken-quarantine-only`: {status} at step {give_up_step}",
+           facts["rollback-broken-quarantine-only"])
+show_yours("`rollback-broken-retries`: {status} after **{rollbacks}** roll-backs, **{steps_discarded}** steps "
+           "thrown away", facts["rollback-broken-retries"])
+show_yours("`rollback-broken-skip-only`: {rollbacks} roll-back(s), held-out rise **{heldout_rise_sigma:.1f} σ**, "
+           "pre-clip gradient norms up to **{max_grad_norm_after_event:.0f}** after the event",
+           facts["rollback-broken-skip-only"])
+show_yours("`rollback-broken` (course policy): held-out rise **{heldout_rise_sigma:.2f} σ**, "
+           "**{steps_discarded}** steps thrown away, {rollbacks} roll-back(s)", facts["rollback-broken"])
+show_yours("`rollback-broken-grad`: {status} after {rollbacks} roll-backs, {steps_discarded} steps thrown away, "
+           "held-out rise **{heldout_rise_sigma:.1f} σ**", facts["rollback-broken-grad"])
+
+# %%
 course, skip_only = results["rollback-broken"], results["rollback-broken-skip-only"]
 grad, strict = results["rollback-broken-grad"], results["rollback-broken-1.5x"]
+plain_rise = s["heldout_rise_sigma"]
 assert COURSE_POLICY.loss_threshold == 2.0
-assert course.status == "completed" and rise(course.log) < 3          # the course policy removes the damage
+# the course policy removes most of the damage: less than half the rise of the run without recovery
+assert course.status == "completed" and rise(course.log) < plain_rise / 2
 # the 1.5× bar also fires on later arrivals that the 2× bar lets through, and pays for them
 later = [e["detection"] for e in strict.log.events if e["kind"] in ("rollback", "give-up")][1:]
 between = [round(d["value"] / d["reference"], 2) for d in later
            if 1.5 <= d["value"] / d["reference"] < COURSE_POLICY.loss_threshold]
-assert between and strict.rollbacks > course.rollbacks and strict.steps_discarded > course.steps_discarded
-assert strict.status == "completed" or strict.rollbacks == COURSE_POLICY.max_retries   # which one: the path
+assert strict.rollbacks >= course.rollbacks
+assert strict.status == "completed" or strict.rollbacks == COURSE_POLICY.max_retries   # which one varies
 assert results["rollback-broken-quarantine-only"].status == "gave-up"
 assert results["rollback-broken-retries"].status == "completed" and results["rollback-broken-retries"].rollbacks > 10
-assert skip_only.status == "completed" and rise(skip_only.log) < 10   # far from the damage, not always under 3 σ
-assert grad.status == "completed" and rise(grad.log) < 3 and grad.rollbacks >= course.rollbacks
-assert any(e["series"] == "grad_norm" for e in grad.log.events if e["kind"] == "rollback")
+assert skip_only.status == "completed" and rise(skip_only.log) < plain_rise / 2   # not always under 3 σ
+assert grad.rollbacks >= course.rollbacks                       # completes or gives up: it varies
+assert grad.status == "gave-up" or rise(grad.log) < plain_rise / 2
 print(f"1.5× bar: {strict.status}; " + (strict.reason or "no give-up"))
 print("1.5× bar: loss ÷ EMA at the later detections", [round(d["value"] / d["reference"], 2) for d in later],
       "- between 1.5 and 2:", between)
 print(results["rollback-broken-quarantine-only"].reason)
+grad_rollbacks = [e for e in grad.log.events if e["kind"] == "rollback" and e["series"] == "grad_norm"]
+show_yours("course policy: held-out rise **{course:.1f} σ** = **{share:.2f}×** the run without recovery; "
+           "1.5× bar: **{n_between}** of its later detections between 1.5× and 2× the EMA; grad-norm loop: "
+           "**{n_grad}** roll-back(s) from the gradient norm, {status}",
+           {"course": rise(course.log), "share": rise(course.log) / plain_rise, "n_between": len(between),
+            "n_grad": len(grad_rollbacks), "status": grad.status})
 
 # %% [markdown]
 # What the table says:
@@ -144,51 +191,63 @@ print(results["rollback-broken-quarantine-only"].reason)
 # - **At 1.5× the loop chases harmless arrivals.** The first roll-back, at step
 #   <span data-run="rollback-broken-1.5x" data-key="first_detection_step">312</span>, skips the shard; after it the rare sentences reach the model one at a
 #   time in the ordinary stream, and a first arrival can lift the loss to between 1.5× and 2× its
-#   EMA (the ratios above), the kind of spike `one-batch` shows, far below the damage bar. The 1.5× loop rolls back
-#   for those too, the 2× loop does not: on every floating-point path we measured the 1.5× run
-#   needed more roll-backs and threw away more steps. Whether it then also spends its whole budget
-#   and gives up depends on the path: on the reference run it
-#   <span data-run="rollback-broken-1.5x" data-key="status">completed</span> after <span data-run="rollback-broken-1.5x" data-key="rollbacks">2</span> roll-backs (<span data-run="rollback-broken-1.5x" data-key="steps_discarded">38</span> steps thrown away),
-#   on two other paths it gave up. That is why the course policy's loss bar is 2×, not the
+#   EMA (it did in most runs we measured; your run's ratios are printed above), the kind of spike
+#   `one-batch` shows, below the damage bar. The 1.5× loop rolls back for those too, the 2× loop
+#   does not: in every run we measured the 1.5× run needed at least as
+#   many roll-backs as the course policy, and in most of them it spent its whole budget and gave up
+#   (status in the runs we measured:
+#   <span data-run="rollback-broken-1.5x" data-key="status">completed or gave-up</span>, after
+#   <span data-run="rollback-broken-1.5x" data-key="rollbacks">1–4</span> roll-backs and
+#   <span data-run="rollback-broken-1.5x" data-key="steps_discarded">9–72</span> steps thrown away;
+#   yours is in the **Your run** lines above). That is why the course policy's loss bar is 2×, not the
 #   calibration's 1.5×: the right bar for a detector that only reports is not the right bar for one
 #   that rolls the run back.
 # - **Quarantining two batches is not enough.** The shard is 15 consecutive batches: after the
 #   roll-back the replay meets the next shard batch, the detector fires again, and so on. With a
 #   budget of 3 roll-backs the loop gives up (`gave-up`, the reason above) at step
 #   <span data-run="rollback-broken-quarantine-only" data-key="give_up_step">309</span>. Given 30 roll-backs it gets through, after
-#   <span data-run="rollback-broken-retries" data-key="rollbacks">19</span> roll-backs that throw away <span data-run="rollback-broken-retries" data-key="steps_discarded">336</span> steps, because each
+#   <span data-run="rollback-broken-retries" data-key="rollbacks">13–21</span> roll-backs that throw away <span data-run="rollback-broken-retries" data-key="steps_discarded">261–376</span> steps, because each
 #   retry also quarantines the healthy batch trained just before the spike. So the steps before
 #   312 change as well, and with them the baseline its held-out rise is measured against: its
 #   rise column does not compare with the others.
 # - **Skipping the rest of the shard is what does most of the work.** With the 14 next batches
-#   skipped the run completes (<span data-run="rollback-broken-skip-only" data-key="rollbacks">1</span> roll-back(s)) and the held-out loss rises
-#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f">1.1</span> σ on the reference run, far from the damage of the run without recovery, even without a
+#   skipped the run completes (<span data-run="rollback-broken-skip-only" data-key="rollbacks">0–3</span> roll-back(s)) and the held-out loss rises
+#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f">0.4–26.6</span> σ:
+#   in every run we measured less than half the rise of the run without recovery, even without a
 #   cool-down. The rare sentences still come back later, one or two per batch, in the shuffled
-#   stream (pre-clip gradient norms up to <span data-run="rollback-broken-skip-only" data-key="max_grad_norm_after_event" data-fmt=".0f">85</span> after the event), and at the full LR they do
-#   some harm: on one of the floating-point paths we measured, skipping alone ended just above the
-#   3 σ bar.
-# - **A 50-step cool-down at half the LR** (the course policy) keeps the rise under 3 σ on every
-#   path we measured (<span data-run="rollback-broken" data-key="heldout_rise_sigma" data-fmt=".2f">0.94</span> σ on the reference run; on each path it was lower
-#   than with skipping alone), for <span data-run="rollback-broken" data-key="steps_discarded">13</span> thrown-away steps
-#   (<span data-run="rollback-broken" data-key="rollbacks">1</span> roll-back(s) here). On some paths the loop rolls back once more, after the
-#   shard, for a later batch whose rare sentences lift the loss above 2× its EMA; the cell below
-#   lists such later roll-backs of your run. The cool-down is part of the policy, not a decoration.
-# - **Adding the grad-norm detector buys nothing clear**: it also fires on later batches that hold
-#   a rare sentence (a gradient spike like `one-batch`'s; at least one of its roll-backs comes from
-#   the gradient norm on every path we measured). The run completes under 3 σ, as the course policy
-#   does without it, with at least as many roll-backs
-#   (<span data-run="rollback-broken-grad" data-key="rollbacks">2</span> roll-backs, <span data-run="rollback-broken-grad" data-key="steps_discarded">38</span> thrown-away steps, a rise of
-#   <span data-run="rollback-broken-grad" data-key="heldout_rise_sigma" data-fmt=".1f">0.6</span> σ on the reference run); whether its held-out rise ends lower or higher than
-#   the course policy's differs from path to path.
+#   stream (after the event, pre-clip gradient norms reach several times their usual size; your
+#   run's largest is in the **Your run** line above), and at the full LR they do some harm:
+#   skipping alone often ends above the 3 σ bar.
+# - **A 50-step cool-down at half the LR** (the course policy) kept the rise under 3 σ in most runs
+#   we measured (<span data-run="rollback-broken" data-key="heldout_rise_sigma" data-fmt=".2f">-6.73–14.87</span> σ;
+#   in every run less than half the rise without recovery, in most a small fraction of it), and
+#   lower than skipping alone in most runs, usually for the same
+#   <span data-run="rollback-broken" data-key="steps_discarded">0–91</span> thrown-away steps
+#   (<span data-run="rollback-broken" data-key="rollbacks">0–4</span> roll-back(s)). In some runs the
+#   loop rolls back once more, after the shard, for a later batch whose rare sentences lift the loss
+#   above 2× its EMA; the cell below lists such later roll-backs of your run. The cool-down is part
+#   of the policy, not a decoration, and it is not a guarantee: check the held-out loss.
+# - **Adding the grad-norm detector buys nothing clear**: it can also fire on later batches that
+#   hold a rare sentence (a gradient spike like `one-batch`'s; your run's count of roll-backs from
+#   the gradient norm is printed above). In every run we measured it rolled back at least as often
+#   as the course policy
+#   (<span data-run="rollback-broken-grad" data-key="rollbacks">0–7</span> roll-backs,
+#   <span data-run="rollback-broken-grad" data-key="steps_discarded">0–130</span> thrown-away steps),
+#   and in some runs it spent its budget and gave up
+#   (<span data-run="rollback-broken-grad" data-key="status">completed or gave-up</span>); when it
+#   completes, whether its held-out rise ends lower or higher than the course policy's varies from
+#   run to run.
 #
 # **Español.** Con el umbral a 1,5× el bucle persigue también las llegadas inofensivas de las frases
-# raras tras saltar el fragmento: en todas las rutas de coma flotante que medimos vuelve atrás más
-# veces que a 2×, y en algunas se rinde. Por eso la política del curso usa 2×. Poner en cuarentena
-# dos lotes no basta: el fragmento son 15 lotes seguidos y el detector vuelve a disparar en cada
-# reintento; con 30 reintentos pasa, tras muchas vueltas atrás. Saltar el resto del fragmento hace
-# casi todo el trabajo, pero sin enfriar la LR la validación quedó en una ruta justo por encima de
-# 3 σ; enfriarla (×0,5 durante 50 pasos) la mantiene por debajo en todas. El detector de gradiente
-# no aporta nada claro: al menos tantas vueltas atrás, sin un resultado mejor en todas las rutas.
+# raras tras saltar el fragmento: en todas las ejecuciones que medimos vuelve atrás al menos tantas
+# veces como a 2×, y en la mayoría agota sus reintentos y se rinde. Por eso la política del curso usa
+# 2×. Poner en cuarentena dos lotes no basta: el fragmento son 15 lotes seguidos y el detector vuelve
+# a disparar en cada reintento; con 30 reintentos pasa, tras muchas vueltas atrás. Saltar el resto
+# del fragmento hace casi todo el trabajo (la subida queda por debajo de la mitad de la de la
+# ejecución sin recuperación), pero sin enfriar la LR la validación acaba a menudo por encima de
+# 3 σ; enfriarla (×0,5 durante 50 pasos) la mantuvo por debajo en la mayoría de las ejecuciones
+# medidas, sin ser una garantía. El detector de gradiente no aporta nada claro: al menos tantas
+# vueltas atrás, a veces se rinde, y sin un resultado siempre mejor.
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3))
@@ -221,21 +280,25 @@ for event in course.log.events:
               f"to checkpoint {event['restored_step']}, {event['discarded_steps']} steps thrown away, "
               f"LR × {event['lr_scale']} for steps {event['cooldown'][0]}-{event['cooldown'][1] - 1}")
     else:
+        skipped = event["skipped_batches"]       # empty when the next batches are already quarantined
         print(f"step {event['step']}: {event['kind']} suspects {event['suspect_batches']}, "
-              f"skipped {event['skipped_batches'][0]}-{event['skipped_batches'][-1]}")
+              + (f"skipped {skipped[0]}-{skipped[-1]}" if skipped else "no further batch to skip"))
 trained = course.log.meta["batch_indices"]
 print("global batch index of steps 305-316:", trained[305:317])
 assert not set(trained) & set(course.quarantined)
 first_skip = [e for e in course.log.events if e["kind"] == "quarantine"][0]
 first_rollback, *later_rollbacks = [e for e in course.log.events if e["kind"] == "rollback"]
-assert first_rollback["step"] == 312 and first_rollback["restored_step"] == 300
-assert first_skip["skipped_batches"] == list(range(313, 327))               # the rest of the shard
-for e in later_rollbacks:                     # on some paths: a later batch with a rare sentence
+assert 312 <= first_rollback["step"] < 327              # a shard batch (the shard is steps 312-326)
+assert first_rollback["restored_step"] == 300            # the last checkpoint before the shard
+spiking = first_skip["suspect_batches"][-1]
+assert first_skip["skipped_batches"] == list(range(spiking + 1, spiking + 1 + COURSE_POLICY.skip_next))
+assert first_skip["skipped_batches"][-1] >= 326                             # the rest of the shard
+for e in later_rollbacks:                     # in some runs: a later batch with a rare sentence
     batch = e["symptoms"]["batch_index"]
     n_rare = sum(trainer.run.examples[i].rare for i in trainer.batches[batch])
     print(f"later roll-back at step {e['step']}: batch {batch}, rare sentences {n_rare}")
     assert batch > first_skip["skipped_batches"][-1] and n_rare > 0          # after the shard
-print(f"{len(later_rollbacks)} roll-back(s) after the first one on this floating-point path")
+print(f"{len(later_rollbacks)} roll-back(s) after the first one in your run")
 
 # %%
 show(dashboard.draw(course.log, panels=[1, 2, 3, 6], step=312, window=(280, 420), figsize=(9, 3.6)))
@@ -259,7 +322,7 @@ draft = postmortem.draft_symptoms(first["symptoms"])
 for name in postmortem.SYMPTOM_FIELDS:
     print(f"{name:18} {getattr(draft, name)!s:32} {'drafted' if name in draft.drafted else ''}")
 print(f"{'grad_norm_ratio':18} {first['symptoms']['grad_norm_ratio']:.0f}")
-assert draft.spike_step == "312" and "tten" in draft.unusual_tokens
+assert int(draft.spike_step) == first["step"] and 312 <= first["step"] < 327 and "tten" in draft.unusual_tokens
 
 # %% [markdown]
 # ## Where the loss detector is not the right witness
@@ -267,25 +330,39 @@ assert draft.spike_step == "312" and "tten" in draft.unusual_tokens
 # `control-no-rare-piece` does the same damage as `broken` (the shard's sentences use *read* /
 # *taken*, so there is no rare piece and no gradient spike). Which detectors see it?
 #
-# - the grad-norm detector: never while the shard does its damage (at most once, after it: on the reference run at step
-#   <span data-run="calibration" data-key="no-rare_grad_first_fire">336</span>; 20.1);
-# - Lightning's `SpikeDetection` at its defaults: first at step <span data-run="calibration" data-key="no-rare_lightning_first_fire">327</span>, when
-#   ordinary data returns to a model the shard has already damaged;
-# - our EMA loss detector (the course policy's 2×): at step <span data-run="rollback-no-rare-loss" data-key="first_detection_step">312</span>, and the course policy then keeps
-#   the held-out rise under 3 σ (<span data-run="rollback-no-rare-loss" data-key="heldout_rise_sigma" data-fmt=".1f">1.3</span> σ on the reference run). But it fires there because the shard's sentences are
-#   *unfamiliar* (above 2× the EMA at once: the ratio is printed below), not because anything is damaged yet: it fires just the same on
-#   `one-batch`, which does no damage;
+# - the grad-norm detector: never while the shard does its damage (in the runs we measured it
+#   fired at most once from 10 steps before the shard on, some steps after the shard, and in most
+#   runs not at all; 20.1);
+# - Lightning's `SpikeDetection` at its defaults: first at step
+#   <span data-run="calibration" data-key="no-rare_lightning_first_fire">326–329</span> (ordinary data
+#   returns at step 327, to a model the shard has already damaged);
+# - our EMA loss detector (the course policy's 2×): first at step
+#   <span data-run="rollback-no-rare-loss" data-key="first_detection_step">304–336</span> over the
+#   runs we measured. In most of them that is the shard's first batch, step 312, and the course
+#   policy then keeps the held-out rise small (a few σ at most, under 3 σ in most runs). But it
+#   fires there because the shard's sentences are *unfamiliar* (above 2× the EMA at once: the
+#   ratio is printed below), not because anything is damaged yet: it fires just the same on
+#   `one-batch`, which does no damage (its spike is well above 2× the EMA in every measured run).
+#   In the other runs the shard's first batch stays under the bar, the loop first fires only after
+#   the shard, on a model that is already damaged, and it can then spend its budget and give up,
+#   as it did in some of the runs we measured;
 # - the held-out probe (32 held-out sentences, no gradient, every 8 steps), with the loss detector
-#   switched off: at step <span data-run="rollback-no-rare-probe" data-key="first_detection_step">320</span>, the first probe after the damage began. It watches the
-#   damage itself, and 8 steps late: the held-out rise stays a small fraction of the
-#   <span data-run="control-no-rare-piece" data-key="heldout_rise_sigma" data-fmt=".0f">46</span> σ of the run without recovery, under 3 σ on the reference run
-#   (<span data-run="rollback-no-rare-probe" data-key="heldout_rise_sigma" data-fmt=".1f">1.0</span> σ) but just above it on one other path we measured.
+#   switched off: at step <span data-run="rollback-no-rare-probe" data-key="first_detection_step">320</span>,
+#   a probe soon after the damage began. It watches the damage itself, and up to 8 steps late: the
+#   held-out rise stays below a tenth of the
+#   <span data-run="control-no-rare-piece" data-key="heldout_rise_sigma" data-fmt=".0f">13–472</span> σ
+#   of the run without recovery in every run we measured
+#   (<span data-run="rollback-no-rare-probe" data-key="heldout_rise_sigma" data-fmt=".1f">-6.4–16.2</span> σ;
+#   under the 3 σ bar in most runs, not in all).
+#
+# Your run's numbers are in the **Your run** lines below the next cell.
 #
 # **Español.** `control-no-rare-piece` hace el mismo daño sin pieza rara ni pico de gradiente.
-# El detector de gradiente no lo ve durante el fragmento; Lightning lo ve tarde; nuestro EMA dispara en 312 porque
-# las frases son desconocidas (igual que en `one-batch`, que no hace daño); la sonda de
-# validación dispara porque mide el daño mismo, ocho pasos más tarde: la subida queda en una
-# pequeña fracción de la de la ejecución sin recuperación.
+# El detector de gradiente no lo ve durante el fragmento; Lightning lo ve tarde; nuestro EMA dispara
+# en la mayoría de las ejecuciones al llegar el fragmento porque las frases son desconocidas
+# (igual que en `one-batch`, que no hace daño), y si no, sólo después del fragmento, con el modelo
+# ya dañado, y puede acabar rindiéndose; la sonda de validación dispara porque mide el daño mismo, hasta ocho pasos más tarde:
+# la subida queda por debajo de una décima parte de la de la ejecución sin recuperación.
 
 # %%
 no_rare = run_variant("control-no-rare-piece")
@@ -299,14 +376,28 @@ print("grad-norm detector fires:", grad_fires)
 print("Lightning SpikeDetection first fires:", lightning_fires[:3])
 for label, r in (("EMA loss detector", by_loss), ("probe only", by_probe)):
     e = [e for e in r.log.events if e["kind"] == "rollback"][0]
+    held = f"{rise(r.log):.1f} σ" if r.status == "completed" else "-"
     print(f"{label:18} first rollback at {e['step']} ({e['series']}, {e['detection']['value']:.3f} vs "
-          f"{e['detection']['reference']:.3f}); held-out rise {rise(r.log):.1f} σ; "
+          f"{e['detection']['reference']:.3f}); {r.status}; held-out rise {held}; "
           f"{r.steps_discarded} steps thrown away")
 print(f"without recovery: held-out rise {rise(no_rare):.0f} σ")
-assert not [st for st in grad_fires if 312 <= st < 327] and lightning_fires[0] == 327
-assert [e for e in by_probe.log.events if e["kind"] == "rollback"][0]["step"] == 320
-assert rise(no_rare) >= 10 and rise(by_loss.log) < 3
-assert rise(by_probe.log) < 10 and rise(by_probe.log) < rise(no_rare) / 10   # most of the damage removed
+start = 312 - TOLERANCE                        # as the calibration of 20.1 reads the first fires
+show_yours("grad-norm detector: first fire from step {start} on: {grad}; Lightning `SpikeDetection`: first "
+           "fire at step {lightning}",
+           {"start": start, "grad": next((st for st in grad_fires if st >= start), None),
+            "lightning": next((st for st in lightning_fires if st >= start), None)})
+show_yours("EMA loss detector: first roll-back at step {first_detection_step}, {status}, held-out rise "
+           "**{heldout_rise_sigma:.1f} σ**", recovery_facts(by_loss))
+show_yours("probe only: first roll-back at step {first_detection_step}, held-out rise "
+           "**{heldout_rise_sigma:.1f} σ** (without recovery: **{none:.0f} σ**)",
+           {**recovery_facts(by_probe), "none": rise(no_rare)})
+assert not [st for st in grad_fires if 312 <= st < 327]             # blind while the shard does its damage
+assert 312 <= lightning_fires[0] <= 327 + TOLERANCE                 # around the shard, never before it
+probe_step = [e for e in by_probe.log.events if e["kind"] == "rollback"][0]["step"]
+assert 312 <= probe_step <= 327 + RUNS["rollback-no-rare-probe"][1].probe_every   # a probe soon after the damage
+assert rise(no_rare) >= 10
+assert by_loss.status == "gave-up" or rise(by_loss.log) < rise(no_rare) / 10
+assert by_probe.status == "completed" and rise(by_probe.log) < rise(no_rare) / 10   # most of the damage removed
 
 # %% [markdown]
 # What the probe costs: one forward pass (no backward) over its 32 sentences every 8 steps, i.e.
@@ -377,16 +468,18 @@ assert abs(extra_per_kept - course.steps_discarded / 420) < 1e-9, "recovery-cost
 #   of 15 batches, and dropping 2 only moved the spike one batch on.
 # - Measure the held-out loss after recovering: it is what says whether the recovery worked
 #   (skipping the shard alone left a
-#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f">1.1</span> σ rise on the reference run and just over 3 σ on another path, the
-#   cool-down <span data-run="rollback-broken" data-key="heldout_rise_sigma" data-fmt=".2f">0.94</span> σ here and under 3 σ on every path we measured).
+#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f">0.4–26.6</span> σ
+#   rise, often above 3 σ; with the cool-down it was
+#   <span data-run="rollback-broken" data-key="heldout_rise_sigma" data-fmt=".2f">-6.73–14.87</span> σ,
+#   under 3 σ in most runs we measured but not in all).
 # - A bar that is right for reporting spikes can be wrong for rolling back: at 1.5× the loop chased
-#   the harmless first arrivals of the rare sentences, with more roll-backs on every path and a
-#   give-up on some; at 2× it completed on all.
+#   the harmless first arrivals of the rare sentences, with at least as many roll-backs in every
+#   run and a give-up in most; at 2× it completed in all.
 # - The training loss mixes "unusual batch" with "damaged model"; a small held-out probe watches
 #   the damage itself, for a forward pass every few steps.
 #
 # **Español.** Una vuelta atrás necesita todo el estado (pesos, momentos, RNG, posición en los
 # datos, estado del detector); hay que poner en cuarentena la causa, no sólo el lote que la
-# mostró; hay que medir la validación después de recuperar; el umbral que sirve para avisar (1,5×)
-# puede ser demasiado estricto para volver atrás (2×); y una pequeña sonda de validación
-# vigila el daño mismo.
+# mostró; hay que medir la validación después de recuperar (ni saltar el fragmento ni enfriar la LR
+# la dejaron siempre bajo 3 σ); el umbral que sirve para avisar (1,5×) puede ser demasiado
+# estricto para volver atrás (2×); y una pequeña sonda de validación vigila el daño mismo.
