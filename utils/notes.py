@@ -247,8 +247,9 @@ def atomic_write(target: Path, data: bytes, exclusive: bool = False) -> None:
         raise
 
 
-def save_note(phase: int, relpath: str, content: str, learner: str | None = None) -> Path:
-    """Save ``content`` as ``<notes folder>/<relpath>`` without ever losing an earlier version.
+def save_note(phase: int, relpath: str, content: str | bytes, learner: str | None = None) -> Path:
+    """Save ``content`` (text, stored as UTF-8, or bytes such as a compressed run log) as
+    ``<notes folder>/<relpath>`` without ever losing an earlier version.
 
     ``relpath`` is relative, like ``postmortems/19-spike-001.md`` (no absolute paths, no
     ``..``, no empty parts). If the file holds the same content already, nothing happens.
@@ -258,11 +259,11 @@ def save_note(phase: int, relpath: str, content: str, learner: str | None = None
     this happens under a lock, so two saves at once cannot lose a version. Returns the path.
     """
     rel = _check_relpath(relpath)
-    if not isinstance(content, str):
+    if not isinstance(content, (str, bytes)):
         raise ValueError(f"The note's content must be text, not {type(content).__name__}.")
     target = notes_dir(phase, learner).joinpath(*rel.parts)
     target.parent.mkdir(parents=True, exist_ok=True)
-    new = content.encode("utf-8")
+    new = content.encode("utf-8") if isinstance(content, str) else content
     with _locked(target.parent):
         try:
             old = target.read_bytes()

@@ -1090,30 +1090,6 @@ def _as_saved(log: RunLog) -> RunLog:
     return RunLog(meta=meta, steps=log.steps, heldout=log.heldout, events=log.events)
 
 
-def _save_note_bytes(relpath: str, data: bytes, learner: str | None) -> Path:
-    """`utils.notes.save_note` for bytes (it takes text): under the notes lock, an earlier,
-    different file is first kept as its next version, then `data` is put in place with
-    `utils.notes.atomic_write`; the same bytes again change nothing."""
-    from utils import notes
-
-    target = notes.notes_dir(PHASE, learner) / relpath
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with notes._locked(target.parent):
-        try:
-            old = target.read_bytes()
-        except FileNotFoundError:
-            old = None
-        if old == data:
-            return target
-        if old is not None:
-            versions = notes._versions_of(target)
-            number = versions[-1][0] + 1 if versions else 1
-            notes.atomic_write(notes._version_path(target, number), old, exclusive=True)
-        notes.atomic_write(target, data)
-        notes._fsync_dir(target.parent)
-    return target
-
-
 def save_run_log(log: RunLog, learner: str | None = None) -> Path:
     """Save the run log §1 is read from beside the learner's notes; returns its path.
 
@@ -1141,7 +1117,7 @@ def save_run_log(log: RunLog, learner: str | None = None) -> Path:
                 return existing
         except ValueError:
             pass                                            # damaged: kept as a version below
-    return _save_note_bytes(relpath, kept.to_bytes(compressed=True), learner)
+    return save_note(PHASE, relpath, kept.to_bytes(compressed=True), learner=learner)
 
 
 def saved_run_log_path(run_id: str, learner: str | None = None) -> Path | None:
