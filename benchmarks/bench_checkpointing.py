@@ -24,9 +24,9 @@ import statistics
 import tempfile
 import time
 
-from utils.config import config_for
-from utils.rollback import COURSE_POLICY, RollbackPolicy, RollbackTrainer
-from utils.train import TrainingRun
+from utils.spikelab.config import config_for
+from utils.recovery.rollback import COURSE_POLICY, RollbackPolicy, RollbackTrainer
+from utils.spikelab.train import TrainingRun
 
 
 def bare_step_seconds(steps: int) -> float:

@@ -1,6 +1,6 @@
 """Loss-spike detectors: what the false-alarm-budget detector catches, and what each costs (CPU).
 
-Part 1, detection. SYNTHETIC traces of ``utils.traces.generate`` (small 1.3-1.5x spikes in
+Part 1, detection. SYNTHETIC traces of ``utils.recovery.traces.generate`` (small 1.3-1.5x spikes in
 Gaussian and heavy-tailed noise, with and without autocorrelation, long quiet runs, spikes in the
 first 150 steps, back-to-back spikes, improvements and drifts), seeds ``--seeds`` (not the seeds
 the detector's margin was set on). A fire at s .. s + 10 detects the spike labelled s, as in
@@ -38,11 +38,11 @@ from types import SimpleNamespace
 
 import torch
 
-from utils import traces as T
-from utils.budget_detector import BudgetDetector
-from utils.detectors import (HeldoutProbeDetector, LightningSpikeAdapter, all_detectors,
+from utils.recovery import traces as T
+from utils.recovery.budget_detector import BudgetDetector
+from utils.recovery.detectors import (HeldoutProbeDetector, LightningSpikeAdapter, all_detectors,
                              make_grad_norm_detector)
-from utils.tail_fit import METHODS
+from utils.recovery.tail_fit import METHODS
 
 TOLERANCE = 10
 EARLY = 300
@@ -91,7 +91,7 @@ def fmt(x, spec=".3f") -> str:
 def detection_part(seeds: list[int]) -> dict:
     traces = [t for s in seeds for t in T.generate(seed=s)]
     quiet = [t for t in traces if t["category"] in T.QUIET]
-    print(f"Part 1: SYNTHETIC traces of utils.traces, seeds {seeds}: {len(traces)} traces, "
+    print(f"Part 1: SYNTHETIC traces of utils.recovery.traces, seeds {seeds}: {len(traces)} traces, "
           f"{sum(len(t['loss']) for t in traces)} steps, {sum(len(t['spikes']) for t in traces)} "
           f"spikes ({sum(len(t['loss']) for t in quiet)} steps in quiet runs)\n")
     print("BudgetDetector(1.0): 1 false alarm per 10,000 steps asked")

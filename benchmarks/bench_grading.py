@@ -6,7 +6,7 @@
 
 The class is ``--learners`` copies of the two example learners (alternately
 ``learners/example-complete`` and ``learners/example-mistakes``: their notes as committed),
-graded with ``utils.grading.grade`` once per ``--jobs`` value. Notebooks:
+graded with ``utils.course.grading.grade`` once per ``--jobs`` value. Notebooks:
 
 - ``fixture`` (default): the two small fixture sources of ``tests/fixtures/grading`` (no
   training), the example learners' notebooks generated from them as for the real ones. This
@@ -34,8 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from utils import grading  # noqa: E402
-from utils.learner_copies import EXAMPLE_COMPLETE, EXAMPLE_MISTAKES, make_example_submissions  # noqa: E402
+from utils.course import grading  # noqa: E402
+from utils.course.learner_copies import EXAMPLE_COMPLETE, EXAMPLE_MISTAKES, make_example_submissions  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "grading" / "notebooks"
 

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_kernel_paths.py [--variant broken] [--seed 42]
 
-Trains the same run once per ``ATEN_CPU_CAPABILITY`` this CPU offers (``utils.ranges.kernel_paths()``:
+Trains the same run once per ``ATEN_CPU_CAPABILITY`` this CPU offers (``utils.course.ranges.kernel_paths()``:
 default, avx2, avx512 where available), each in a fresh process (the variable is read once, at the
 first tensor operation; one thread, no run cache), and prints for each path the pre-clip
 gradient-norm ratio and the loss ratio at the event, the held-out rise in σ of its noise, and the
@@ -21,14 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from utils.ranges import kernel_paths  # noqa: E402
+from utils.course.ranges import kernel_paths  # noqa: E402
 
 CHILD = """
 import json, sys, time
 import torch
-from utils import symptoms
-from utils.config import config_for
-from utils.train import TrainingRun
+from utils.spikelab import symptoms
+from utils.spikelab.config import config_for
+from utils.spikelab.train import TrainingRun
 cfg = config_for(sys.argv[1], seed=int(sys.argv[2]))
 t0 = time.perf_counter()
 log = TrainingRun(cfg).train()

@@ -15,9 +15,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from utils.config import config_for
-from utils.model import GPTConfig, MiniGPT
-from utils.train import TrainingRun, adamw_for, rows_to_tensors
+from utils.spikelab.config import config_for
+from utils.spikelab.model import GPTConfig, MiniGPT
+from utils.spikelab.train import TrainingRun, adamw_for, rows_to_tensors
 
 
 def bare_stepper(run: TrainingRun):

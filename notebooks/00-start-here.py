@@ -74,7 +74,7 @@
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (the form is interactive: its output depends on what you type)
-from utils.learner import name_form
+from utils.course.learner import name_form
 
 name_form()
 
@@ -84,7 +84,7 @@ name_form()
 # **Español.** Algunos nombres no sirven como nombre de carpeta. Esto dice la comprobación:
 
 # %%
-from utils.learner import LearnerNameError, validate_learner_name
+from utils.course.learner import LearnerNameError, validate_learner_name
 
 for candidate in ["José", "Zoë", "李雷", "Ana María", "../etc", ".hidden", "   "]:
     try:
@@ -106,8 +106,8 @@ for candidate in ["José", "Zoë", "李雷", "Ana María", "../etc", ".hidden", 
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (this output depends on who runs the notebook)
-from utils.learner import current_learner
-from utils.notes import display_path, notes_dir
+from utils.course.learner import current_learner
+from utils.course.notes import display_path, notes_dir
 
 try:
     print(f"Current learner: {current_learner()}")

@@ -22,7 +22,7 @@ if [[ -d learners ]]; then
     cp -R learners/. "$scratch/learners/"
 fi
 export COURSE_LEARNERS_DIR="$scratch/learners"
-# Runs trained in this session are shared by the tests and every notebook kernel (utils/run_cache.py);
+# Runs trained in this session are shared by the tests and every notebook kernel (utils/spikelab/runstore.py);
 # the folder is new for each session and removed at the end, so every number is computed fresh.
 mkdir -p "$scratch/runs"
 export COURSE_RUN_CACHE="$scratch/runs"
@@ -32,7 +32,7 @@ echo "[test] LEARNER=$LEARNER, learners folder: a temporary copy of learners/"
 echo "[test] training the course runs into the session cache (python -m utils.run_cache)"
 cache_start=$SECONDS
 jobs="${COURSE_TEST_JOBS:-2}"
-"$python" -m utils.run_cache --jobs "$jobs" || { echo "[test] training the runs failed"; exit 1; }
+"$python" -m utils.spikelab.runstore --jobs "$jobs" || { echo "[test] training the runs failed"; exit 1; }
 echo "[test] runs trained in $((SECONDS - cache_start)) s"
 
 # Notebooks under notebooks/, split by their metadata course.nbval (strict or lax).

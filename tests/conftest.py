@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from utils import claims
+from utils.course import claims
 
 
 @pytest.fixture(scope="session")
 def symptoms_of():
-    """symptoms_of(variant, seed=42) -> utils.symptoms.compute(...) of a fresh run."""
+    """symptoms_of(variant, seed=42) -> utils.spikelab.symptoms.compute(...) of a fresh run."""
     return claims.results_of
 
 

@@ -1,5 +1,5 @@
-"""Tests for the detector told a false-alarm budget (utils.budget_detector), its tail fits
-(utils.tail_fit), the labelled traces kept in tests/traces (utils.traces), and its wiring into
+"""Tests for the detector told a false-alarm budget (utils.recovery.budget_detector), its tail fits
+(utils.recovery.tail_fit), the labelled traces kept in tests/traces (utils.recovery.traces), and its wiring into
 evaluate, the rollback policy and the Lightning callback."""
 
 import json
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from utils import detectors as D
-from utils import tail_fit as F
-from utils import traces as T
-from utils.budget_detector import BudgetDetector
+from utils.recovery import detectors as D
+from utils.recovery import tail_fit as F
+from utils.recovery import traces as T
+from utils.recovery.budget_detector import BudgetDetector
 
 TRACES = Path(__file__).parent / "traces"
 GENERATED = TRACES / "generated.json"
@@ -292,7 +292,7 @@ def test_evaluate_cli_reports_the_budget_detector_beside_the_others(capsys):
 
 
 def test_the_rollback_policy_can_use_the_budget_detector():
-    from utils.rollback import RollbackPolicy, default_loss_detector, policy_loss_detector
+    from utils.recovery.rollback import RollbackPolicy, default_loss_detector, policy_loss_detector
 
     assert RollbackPolicy().loss_detector is True              # the default stays the EMA
     assert policy_loss_detector(RollbackPolicy()).state_dict() == default_loss_detector().state_dict()
@@ -304,7 +304,7 @@ def test_the_rollback_policy_can_use_the_budget_detector():
 
 
 def test_the_recovery_loop_with_the_budget_detector_rolls_back_the_broken_run():
-    from utils.rollback import COURSE_POLICY, run_with_rollback
+    from utils.recovery.rollback import COURSE_POLICY, run_with_rollback
 
     result = run_with_rollback("broken", policy=replace(COURSE_POLICY, loss_detector="budget"))
     assert result.log.meta["detectors"]["loss"] == "BudgetDetector"
@@ -319,8 +319,8 @@ def test_the_lightning_callback_takes_the_budget_detector_by_name():
 
     import pytorch_lightning as pl
 
-    from utils.lightning_module import TinyRegressor, ood_regression_data, tiny_loader
-    from utils.lightning_rollback import RollbackOnSpike
+    from utils.recovery.lightning_module import TinyRegressor, ood_regression_data, tiny_loader
+    from utils.recovery.lightning_rollback import RollbackOnSpike
 
     callback = RollbackOnSpike("budget", every_n_steps=8)
     assert isinstance(callback.detector, BudgetDetector) and callback.detector.false_alarms_per_10k == 1

@@ -1,4 +1,4 @@
-"""Tests for utils.checkpoint: exact resume, corruption and nan detection, atomic writes,
+"""Tests for utils.recovery.checkpoint: exact resume, corruption and nan detection, atomic writes,
 rotation."""
 
 import logging
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from utils import checkpoint as C
-from utils.detectors import all_detectors
+from utils.recovery import checkpoint as C
+from utils.recovery.detectors import all_detectors
 
 
 def make_training(seed):
@@ -80,7 +80,7 @@ def test_truncated_file_detected_and_previous_good_used(tmp_path, caplog):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(C.CorruptCheckpointError):
         manager.load(path)
-    with caplog.at_level(logging.WARNING, logger="utils.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="utils.recovery.checkpoint"):
         step, state = manager.latest_good()
     assert step == 10 and torch.equal(state["w"], torch.ones(3))
     assert "step 20" in caplog.text

@@ -1,7 +1,7 @@
-"""Numbers quoted in prose (claim spans, utils/claims.py) against facts and measured ranges.
+"""Numbers quoted in prose (claim spans, utils/course/claims.py) against facts and measured ranges.
 
 A fact span (``data-run="facts"``) must equal the fact. Any other span must show the range its
-quantity took in the measured table (theory/ranges.json, utils/ranges.py), and a fresh run of the
+quantity took in the measured table (theory/ranges.json, utils/course/ranges.py), and a fresh run of the
 default seed on the machine running the suite must lie inside that range.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from utils import claims, ranges
+from utils.course import claims, ranges
 
 
 # ------------------------------------------------------------------ the span parser

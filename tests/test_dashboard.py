@@ -1,4 +1,4 @@
-"""The stability dashboard (utils.dashboard) on tiny hand-made run logs and one short real run."""
+"""The stability dashboard (utils.diagnosis.dashboard) on tiny hand-made run logs and one short real run."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from utils import dashboard
-from utils.runlog import STEP_COLUMNS, RunLog, ema
+from utils.diagnosis import dashboard
+from utils.spikelab.runlog import STEP_COLUMNS, RunLog
+from utils.spikelab.metrics import ema
 
 PIECES = ["<s>", "▁the", "▁cat", "▁w", "ri", "tten", "▁sat"]
 HEAD = PIECES.index("tten")
@@ -71,7 +72,7 @@ def vlines_at(ax, x: float) -> list:
 
 
 def test_panels_are_numbered_one_to_eight_and_match_the_postmortem_numbers():
-    from utils import postmortem
+    from utils.postmortem import template as postmortem
     assert sorted(dashboard.PANELS) == list(range(1, 9))
     assert sorted(dashboard.PANELS) == sorted(postmortem.PANELS)
     assert dashboard.panel_title(1) == "1 · Loss and 50-step EMA"
@@ -196,7 +197,7 @@ def test_largest_spike_finds_the_obvious_spike():
 
 def test_largest_spike_falls_back_to_the_largest_ratio_when_find_spike_sees_none():
     log = tiny_log(spike=33, spike_loss=1.3)         # below find_spike's 1.5 threshold
-    from utils.symptoms import find_spike
+    from utils.spikelab.symptoms import find_spike
     assert find_spike(log) is None
     assert dashboard.largest_spike(log) == 33
     del log.meta["config"]                            # find_spike would need the warmup
@@ -238,7 +239,7 @@ def test_dashboard_widget_headless():
 
 
 def test_draw_and_summary_on_a_short_real_run():
-    from utils.train import run_variant
+    from utils.spikelab.train import run_variant
     log = run_variant("broken", steps=40)
     fig = dashboard.draw(log, step=30)
     fig.canvas.draw()

@@ -1,4 +1,4 @@
-"""Learner copies (utils.learner_copies) and instructor grading (utils.grading).
+"""Learner copies (utils.course.learner_copies) and instructor grading (utils.course.grading).
 
 The grading test runs nbval for real on two small fixture sources
 (tests/fixtures/grading/notebooks/, no training: a few seconds each) for the two example
@@ -21,8 +21,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils import grading, learner_copies, postmortem, symptoms
-from utils.learner_copies import (
+from utils.course import grading, learner_copies
+from utils.postmortem import template as postmortem
+from utils.spikelab import symptoms
+from utils.course.learner_copies import (
     EXAMPLE_COMPLETE,
     EXAMPLE_MISTAKES,
     exercises_of,
@@ -32,7 +34,7 @@ from utils.learner_copies import (
     phase_sources,
     solved_notebook,
 )
-from utils.postmortem import SECTION_TITLES
+from utils.postmortem.template import SECTION_TITLES
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "grading" / "notebooks"
@@ -76,14 +78,14 @@ def test_learner_copies_are_written_once_and_never_overwrite_the_learners_work(t
 
 def test_learner_copies_cli_says_which_notebooks_it_kept(tmp_path):
     env = dict(os.environ, COURSE_LEARNERS_DIR=str(tmp_path))
-    command = [sys.executable, "-m", "utils.learner_copies", "--learner", "Zoë", "--phase", "17"]
+    command = [sys.executable, "-m", "utils.course.learner_copies", "--learner", "Zoë", "--phase", "17"]
     first = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("wrote learners/Zoë/phase-17/")
     second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0 and "wrote" not in second.stdout
     assert second.stdout.count("not overwritten") == first.stdout.count("wrote") >= 1
-    bad = subprocess.run([sys.executable, "-m", "utils.learner_copies", "--learner", "../x"], cwd=REPO,
+    bad = subprocess.run([sys.executable, "-m", "utils.course.learner_copies", "--learner", "../x"], cwd=REPO,
                          env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "path separator" in bad.stderr
 
@@ -195,7 +197,7 @@ def graded_class(tmp_path_factory):
     vandal = solved_notebook(FIXTURES / "phase-19-fixture" / "01-numbers.py")
     vandal.cells.insert(1, nbformat.v4.new_code_cell(
         "import os, shutil\n"
-        "from utils.learner import learners_dir\n"
+        "from utils.course.learner import learners_dir\n"
         "shutil.rmtree(learners_dir())  # every note the graded code can reach\n"
         "for name in os.listdir('.'):\n"
         "    os.remove(name)          # the graded notebook itself\n"
@@ -273,7 +275,7 @@ SECTION1 = "post-mortem 19-spike-001.md: §1 vs its saved run log"
 
 def _saved_log(learner: str):
     """The run log saved with a committed example learner's post-mortem 19-spike-001."""
-    from utils.runlog import RunLog
+    from utils.spikelab.runlog import RunLog
 
     return RunLog.load(postmortem.run_log_file(REAL_LEARNERS / learner / "phase-19" / "notes", "19-spike-001"))
 
@@ -299,18 +301,18 @@ def _section1(root: Path) -> grading.Check:
 
 def _no_training(monkeypatch):
     """Make any training run fail: the grader must not need one."""
-    import utils.train
+    import utils.spikelab.train
 
     def refuse(*args, **kwargs):
         raise AssertionError("the grader trained a run")
-    monkeypatch.setattr(utils.train, "run_variant", refuse)
-    monkeypatch.setattr(utils.train.TrainingRun, "train", refuse)
+    monkeypatch.setattr(utils.spikelab.train, "run_variant", refuse)
+    monkeypatch.setattr(utils.spikelab.train.TrainingRun, "train", refuse)
 
 
 def _other_machine(log):
     """The same run as another machine trains it: same steps, batches and spike, other numbers
     (every loss 8 % higher, every gradient norm 30 % lower)."""
-    from utils.runlog import RunLog
+    from utils.spikelab.runlog import RunLog
 
     steps = dict(log.steps, loss=[v * 1.08 for v in log.steps["loss"]],
                  grad_norm_preclip=[v * 0.7 for v in log.steps["grad_norm_preclip"]])
@@ -320,7 +322,7 @@ def _other_machine(log):
 @pytest.fixture(scope="module")
 def broken_log():
     """This machine's run 19-spike-001 (broken, seed 42; COURSE_RUN_CACHE shares it)."""
-    from utils.train import run_variant
+    from utils.spikelab.train import run_variant
 
     return run_variant("broken", seed=42)
 
@@ -406,7 +408,7 @@ def test_section6_is_graded_against_the_saved_run_log(tmp_path, monkeypatch, bro
         f"§6 step: T = {n + 1} is past the end of the run: its run log has {n} steps, so T is at most {n} "
         "(the rerun's metrics are computed on its first T steps); §6 expectation 1: no metric "
         "'heldout_rise_sigm' (did you mean 'heldout_rise_sigma'?); the metrics are the keys of "
-        "utils.symptoms.compute: batch_index, ")
+        "utils.spikelab.symptoms.compute: batch_index, ")
     assert six.message.endswith(", spike_step") and "…" not in six.message
     pm.verification.step = str(n)
     pm.verification.expectations[0].metric = "heldout_rise_sigma"
@@ -534,7 +536,7 @@ def test_cli_grades_without_running_anything_it_cannot_match(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, COURSE_LEARNERS_DIR=str(learners))
     result = subprocess.run(
-        [sys.executable, "-m", "utils.grading", "--all", "--out", str(out), "--notebooks", str(FIXTURES),
+        [sys.executable, "-m", "utils.course.grading", "--all", "--out", str(out), "--notebooks", str(FIXTURES),
          "--jobs", "1", "--timeout", "5"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "José: checks 0/0, notes 1/2" in result.stdout
@@ -550,6 +552,6 @@ def test_cli_grades_without_running_anything_it_cannot_match(tmp_path):
     assert "| phase-19 post-mortem | FAIL | no post-mortem in phase-19/notes/postmortems/ |" in report
     assert "### Not handed in\n\n- phase-19/01-numbers.ipynb\n- phase-19/02-ratio.ipynb" in report
     assert (out / "summary.csv").read_text(encoding="utf-8").splitlines()[1] == "José,1,0,0,1,2,0,1,2"
-    missing = subprocess.run([sys.executable, "-m", "utils.grading", "--learner", "nobody", "--out", str(out)],
+    missing = subprocess.run([sys.executable, "-m", "utils.course.grading", "--learner", "nobody", "--out", str(out)],
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "no folder learners/nobody/" in missing.stderr

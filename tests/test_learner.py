@@ -1,11 +1,11 @@
-"""utils.learner: which names are accepted, how the name is remembered, who wins."""
+"""utils.course.learner: which names are accepted, how the name is remembered, who wins."""
 
 from __future__ import annotations
 
 import pytest
 
-from utils import learner
-from utils.learner import LearnerNameError, current_learner, remember_learner, validate_learner_name
+from utils.course import learner
+from utils.course.learner import LearnerNameError, current_learner, remember_learner, validate_learner_name
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_learners_dir_follows_the_environment(tmp_path, monkeypatch):
     assert learner.learners_dir() == tmp_path / "elsewhere"
     monkeypatch.delenv("COURSE_LEARNERS_DIR")
     assert learner.learners_dir() == learner.repo_root() / "learners"
-    assert (learner.repo_root() / "utils" / "learner.py").is_file()
+    assert (learner.repo_root() / "utils" / "course" / "learner.py").is_file()
 
 
 def test_remembered_name_is_read_back(fake_repo):

@@ -22,10 +22,10 @@ from pytorch_lightning.callbacks.spike import SpikeDetection  # noqa: E402
 from pytorch_lightning.trainer.states import TrainerStatus  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from utils.checkpoint import CheckpointManager  # noqa: E402
-from utils.detectors import EMADetector  # noqa: E402
-from utils.lightning_module import TinyRegressor, ood_regression_data, tiny_loader  # noqa: E402
-from utils.lightning_rollback import RollbackBudgetExceeded, RollbackOnSpike  # noqa: E402
+from utils.recovery.checkpoint import CheckpointManager  # noqa: E402
+from utils.recovery.detectors import EMADetector  # noqa: E402
+from utils.recovery.lightning_module import TinyRegressor, ood_regression_data, tiny_loader  # noqa: E402
+from utils.recovery.lightning_rollback import RollbackBudgetExceeded, RollbackOnSpike  # noqa: E402
 
 SPIKE, EPOCH, BATCH = 30, 40, 16
 OOD_IDS = list(range(SPIKE * BATCH, (SPIKE + 1) * BATCH))
@@ -183,9 +183,9 @@ def test_skip_next_and_quarantine_previous():
 
 
 def test_mini_gpt_module_is_the_plain_training_loop():
-    from utils.config import config_for
-    from utils.lightning_module import MiniGPTModule, mini_gpt_trainer_kwargs
-    from utils.train import TrainingRun
+    from utils.spikelab.config import config_for
+    from utils.recovery.lightning_module import MiniGPTModule, mini_gpt_trainer_kwargs
+    from utils.spikelab.train import TrainingRun
 
     cfg = config_for("broken", steps=12)
     plain = TrainingRun(cfg).train().steps["loss"]

@@ -1,4 +1,4 @@
-"""utils.notes: the notes folder, atomic lesson appends, versioned saves, printable paths."""
+"""utils.course.notes: the notes folder, atomic lesson appends, versioned saves, printable paths."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from utils import learner, notes
-from utils.learner import LearnerNameError
-from utils.notes import (
+from utils.course import learner, notes
+from utils.course.learner import LearnerNameError
+from utils.course.notes import (
     append_lesson,
     display_path,
     note_versions,

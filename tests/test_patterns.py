@@ -1,4 +1,4 @@
-"""The classic failure patterns, asserted on real runs (utils.patterns, Phase 19).
+"""The classic failure patterns, asserted on real runs (utils.diagnosis.patterns, Phase 19).
 
 Every run trains the mini-GPT for real; runs are shared within the process through
 ``patterns.cached_run`` (the stability-check tests reuse them).
@@ -10,9 +10,10 @@ import math
 
 import pytest
 
-from utils import claims, patterns
-from utils import stability_check as sc
-from utils.config import PATTERN_VARIANTS, VARIANTS, config_for
+from utils.course import claims
+from utils.diagnosis import patterns
+from utils.diagnosis import stability_check as sc
+from utils.spikelab.config import PATTERN_VARIANTS, VARIANTS, config_for
 
 FLOAT32_EXP_LIMIT = math.log(3.4028234663852886e38)     # exp(x) overflows float32 above ≈ 88.72
 

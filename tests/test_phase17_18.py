@@ -2,7 +2,7 @@
 
 Phase 17: the corpus (and its shipped text files), the BPE split of the rare words and their
 piece counts, the healthy baseline. Phase 18: the warmup + cosine schedule and Adam's
-effective step (``utils.optim_view``) read from real optimizer steps.
+effective step (``utils.spikelab.optim_view``) read from real optimizer steps.
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from utils import corpus, data_order, optim_view, runlog
-from utils.bpe import BPETokenizer
-from utils.config import CANONICAL, config_for
-from utils.schedule import lr_at, lr_with_jump
-from utils.train import TrainingRun
+from utils.spikelab import corpus, data_order, metrics, optim_view
+from utils.spikelab.bpe import BPETokenizer
+from utils.spikelab.config import CANONICAL, config_for
+from utils.spikelab.schedule import lr_at, lr_with_jump
+from utils.spikelab.train import TrainingRun
 
 REPO = Path(__file__).resolve().parent.parent
 PEAK, WARMUP, TOTAL = CANONICAL.peak_lr, CANONICAL.warmup, CANONICAL.total_steps
@@ -86,7 +86,7 @@ def test_healthy_run_learns_and_heldout_is_below_1_5_at_step_400():
     start = run.heldout_loss()
     for _ in range(401):                  # steps 0..400; the held-out is read after step 400
         run.step(instrument=False)
-    ema = runlog.ema(run.log.steps["loss"])
+    ema = metrics.ema(run.log.steps["loss"])
     assert start > 5.0                    # about ln(233) before training
     assert ema[400] < ema[200] < ema[50] < ema[0]
     assert run.heldout_loss() < 1.5

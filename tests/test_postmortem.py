@@ -1,4 +1,4 @@
-"""utils.postmortem (validator, symptom tolerances, markdown round trip, saving with its run log)
+"""utils.postmortem.template (validator, symptom tolerances, markdown round trip, saving with its run log)
 and its forms.
 
 The numbers here are made up for the tests (synthetic run logs), not the course's run.
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from utils import postmortem as pm_mod
-from utils import symptoms as symptoms_mod
-from utils.runlog import RunLog
-from utils.postmortem import (
+from utils.postmortem import template as pm_mod
+from utils.spikelab import symptoms as symptoms_mod
+from utils.spikelab.runlog import RunLog
+from utils.postmortem.template import (
     SECTION_WHY,
     Evidence,
     Expectation,
@@ -38,7 +38,7 @@ from utils.postmortem import (
     validate,
 )
 
-# A synthetic run log's symptoms, shaped like utils.symptoms.compute's output.
+# A synthetic run log's symptoms, shaped like utils.spikelab.symptoms.compute's output.
 RUN_SYMPTOMS = {
     "spike_step": 312,
     "peak_step": 315,
@@ -79,7 +79,7 @@ def complete() -> PostMortem:
 
 
 def synthetic_log(run_id: str = "a13-spike", scale: float = 1.0, n: int = 180) -> RunLog:
-    """A small run log shaped like the course's, which utils.symptoms.compute reads: a spike at step
+    """A small run log shaped like the course's, which utils.spikelab.symptoms.compute reads: a spike at step
     100 (loss 3x its EMA, gradient norm 40x), two pieces no earlier batch held, the held-out loss up
     for 30 steps. `scale` multiplies every loss and gradient norm: the same run as another machine
     gives it (same steps, same batches, other numbers)."""
@@ -350,7 +350,7 @@ def test_compare_shows_how_a_decimal_comma_was_read():
 
 
 def test_the_form_takes_a_decimal_comma(learners):
-    from utils.postmortem_forms import PostMortemWorkbook
+    from utils.postmortem.forms import PostMortemWorkbook
 
     wb = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2026-11-23")
     wb.fill(complete())
@@ -391,13 +391,13 @@ def test_section6_refuses_a_misspelled_metric_naming_the_runs_metrics():
     found = validate(pm, sections=[6], run_log=log)
     (first,) = messages(found, 6, "expectation 1")
     assert first.startswith("no metric 'heldout_rise_sigm' (did you mean 'heldout_rise_sigma'?); the metrics "
-                            "are the keys of utils.symptoms.compute: ")
+                            "are the keys of utils.spikelab.symptoms.compute: ")
     listed = first.split(": ", 1)[1].split(", ")
     numbers = sorted(k for k, v in computed.items() if v is None or isinstance(v, (bool, int, float)))
     assert listed == numbers and "dtype" not in listed and "grad_norm_ratio" in listed
     assert messages(found, 6, "expectation 2") == [
         "'dtype' is not a number in the run (it is 'float32'); the metrics are the keys of "
-        "utils.symptoms.compute: " + ", ".join(numbers)]
+        "utils.spikelab.symptoms.compute: " + ", ".join(numbers)]
     assert messages(found, 6, "expectation 3") == []
     # the symptoms alone (the form's reference) give the same names; nothing known: not checked
     assert messages(validate(pm, sections=[6], reference=computed), 6, "expectation 1") == [first]
@@ -405,7 +405,7 @@ def test_section6_refuses_a_misspelled_metric_naming_the_runs_metrics():
 
 
 def test_section6_metric_names_are_utils_symptoms_own_keys(monkeypatch):
-    """A metric added to utils.symptoms.compute is allowed at once: the names are not copied elsewhere."""
+    """A metric added to utils.spikelab.symptoms.compute is allowed at once: the names are not copied elsewhere."""
     log = synthetic_log()
     real = symptoms_mod.compute
     monkeypatch.setattr(symptoms_mod, "compute", lambda run_log: dict(real(run_log), new_metric=1.0))
@@ -424,7 +424,7 @@ def test_section6_takes_a_recovery_word_metric_of_a_run_that_did_not_recover():
 
 
 def test_the_workbook_checks_section6_against_its_run_and_offers_its_metrics(learners):
-    from utils.postmortem_forms import PostMortemWorkbook
+    from utils.postmortem.forms import PostMortemWorkbook
 
     log = synthetic_log()
     wb = PostMortemWorkbook("a13-spike", run_log=log, date="2026-11-23")
@@ -448,7 +448,7 @@ def test_header_needs_a_file_safe_run_id_and_an_iso_date():
     pm = complete()
     pm.run_id, pm.date = "../x", "23/11/2026"
     assert [p.field for p in validate(pm)] == ["run_id", "date"]
-    pm.run_id, pm.date = "a13.v2", "2026-11-23"  # utils.notes keeps old versions under such names
+    pm.run_id, pm.date = "a13.v2", "2026-11-23"  # utils.course.notes keeps old versions under such names
     assert [p.field for p in validate(pm)] == ["run_id"]
     pm.run_id = "19-spike-001.v"
     assert validate(pm) == []
@@ -636,7 +636,7 @@ def test_save_writes_the_course_path_and_loads_back(learners):
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_the_lock_file_a_save_leaves_is_not_tracked_by_git(learners):
-    from utils import notes
+    from utils.course import notes
 
     path = save(complete())
     lock = path.parent / notes.LOCK_FILE
@@ -670,7 +670,7 @@ def test_save_refuses_a_run_id_that_is_not_a_file_name(learners):
 
 
 def test_save_with_lesson_appends_the_lesson_line(learners):
-    from utils.notes import read_lessons
+    from utils.course.notes import read_lessons
 
     path, line = save_with_lesson(complete())
     assert path.is_file()
@@ -737,7 +737,7 @@ def test_a_small_run_log_is_saved_as_plain_json_and_keeps_that_form(learners, mo
 
 
 def test_saving_with_a_run_log_keeps_section1_and_its_run_together(learners):
-    from utils.notes import read_lessons
+    from utils.course.notes import read_lessons
 
     log = synthetic_log()
     pm = complete()
@@ -784,7 +784,7 @@ def fill_widgets(wb, pm: PostMortem) -> None:
 
 
 def test_workbook_collects_what_was_typed(learners):
-    from utils.postmortem_forms import PostMortemWorkbook
+    from utils.postmortem.forms import PostMortemWorkbook
 
     expected = complete()
     expected.hypotheses.append(Hypothesis(4, "A data-order bug repeated a batch", [6]))
@@ -799,7 +799,7 @@ def test_workbook_collects_what_was_typed(learners):
 
 
 def test_workbook_check_buttons_show_the_validator(learners):
-    from utils.postmortem_forms import PostMortemWorkbook
+    from utils.postmortem.forms import PostMortemWorkbook
 
     wb = PostMortemWorkbook("a13-spike", date="2026-11-23")
     wb.hypotheses.check_button.click()
@@ -832,7 +832,7 @@ def test_workbook_check_buttons_show_the_validator(learners):
 
 
 def test_symptoms_form_draft_confirm_and_compare():
-    from utils.postmortem_forms import symptoms_form
+    from utils.postmortem.forms import symptoms_form
 
     assert symptoms_form().draft_button.disabled
     form = symptoms_form(RUN_SYMPTOMS)
@@ -854,7 +854,7 @@ def test_symptoms_form_draft_confirm_and_compare():
 
 
 def test_workbook_load_restores_the_saved_answers(learners):
-    from utils.postmortem_forms import PostMortemWorkbook
+    from utils.postmortem.forms import PostMortemWorkbook
 
     wb = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2026-11-23")
     assert wb.load() is None and wb.messages == ["no saved post-mortem for a13-spike yet"]
@@ -882,7 +882,7 @@ def test_workbook_load_restores_the_saved_answers(learners):
 
 
 def test_workbook_saves_its_run_log_with_the_post_mortem(learners):
-    from utils.postmortem_forms import PostMortemWorkbook
+    from utils.postmortem.forms import PostMortemWorkbook
 
     log = synthetic_log()
     with pytest.raises(ValueError, match="not both"):
@@ -910,7 +910,7 @@ def test_workbook_saves_its_run_log_with_the_post_mortem(learners):
 
 def test_a_reopened_workbook_reads_section1_from_the_run_log_saved_with_it(learners):
     """§1 written from one machine's run, reopened where the notebook's run has other numbers."""
-    from utils.postmortem_forms import PostMortemWorkbook
+    from utils.postmortem.forms import PostMortemWorkbook
 
     mine = synthetic_log()
     wb = PostMortemWorkbook("a13-spike", run_log=mine, date="2026-11-23")
@@ -942,8 +942,8 @@ def test_a_reopened_workbook_reads_section1_from_the_run_log_saved_with_it(learn
 
 
 def test_workbook_save_with_lesson_button(learners):
-    from utils.notes import read_lessons
-    from utils.postmortem_forms import PostMortemWorkbook
+    from utils.course.notes import read_lessons
+    from utils.postmortem.forms import PostMortemWorkbook
 
     wb = PostMortemWorkbook("a13-spike", date="2026-11-23")
     wb.lesson.text.value = "Look at panel 5 before touching the lr."
@@ -955,7 +955,7 @@ def test_workbook_save_with_lesson_button(learners):
 
 
 def test_each_section_form_works_alone():
-    from utils import postmortem_forms as forms
+    from utils.postmortem import forms as forms
 
     pm = complete()
     built = {1: forms.symptoms_form(), 2: forms.hypotheses_form(), 3: forms.evidence_form(),
@@ -971,7 +971,7 @@ def test_each_section_form_works_alone():
 
 
 def test_forms_display_with_a_stable_plain_text():
-    from utils.postmortem_forms import PostMortemWorkbook
+    from utils.postmortem.forms import PostMortemWorkbook
 
     wb = PostMortemWorkbook("a13-spike", date="2026-11-23")
     bundle = wb._repr_mimebundle_()

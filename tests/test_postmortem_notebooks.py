@@ -1,4 +1,4 @@
-"""The phase-19 post-mortem notebooks, the worked example they write, and utils.verification.
+"""The phase-19 post-mortem notebooks, the worked example they write, and utils.postmortem.verification.
 
 The worked example (learners/example-complete, written by running 04-post-mortem.ipynb) must
 parse, validate and match the run log saved with it (on any machine: it is that run's numbers),
@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from utils import postmortem, symptoms, verification
-from utils.postmortem import Expectation, Verification
-from utils.runlog import RunLog
+from utils.postmortem import template as postmortem
+from utils.spikelab import symptoms
+from utils.postmortem import verification
+from utils.postmortem.template import Expectation, Verification
+from utils.spikelab.runlog import RunLog
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_ID = "19-spike-001"
@@ -102,7 +104,7 @@ def test_post_mortem_notebook_prints_the_worked_example_it_saved(example):
     assert f"saved learners/example-complete/phase-19/notes/postmortems/{RUN_ID}.md" in out
 
 
-# --------------------------------------------------------------------------- utils.verification
+# --------------------------------------------------------------------------- utils.postmortem.verification
 
 SYMPTOMS = {"heldout_rise_sigma": 2.98, "grad_norm_ratio": 144.5, "spike_found": True, "spike_step": None,
             "unusual_tokens": ["tten"], "loss_ratio": 1.0}
@@ -150,9 +152,9 @@ class _FakeLog:
 
 
 def test_check_verification_checks_seed_and_step(monkeypatch):
-    import utils.symptoms
+    import utils.spikelab.symptoms
 
-    monkeypatch.setattr(utils.symptoms, "compute", lambda log: SYMPTOMS)
+    monkeypatch.setattr(utils.spikelab.symptoms, "compute", lambda log: SYMPTOMS)
     v = Verification(seed="42", tolerance="0.05", step="420", expectations=[Expectation("heldout_rise_sigma", "<", "3")])
     rows = verification.check_verification(v, _FakeLog(420, 42))
     assert [(r.metric, r.ok) for r in rows] == [("seed", True), ("heldout_rise_sigma", True)]
@@ -181,7 +183,7 @@ def test_tables_show_each_row_and_the_verdict():
 
 
 def test_saving_the_same_post_mortem_twice_records_its_lesson_once(learners, example):
-    from utils.notes import read_lessons
+    from utils.course.notes import read_lessons
 
     path, line = postmortem.save_with_lesson(example)
     assert line == f"- 2026-11-23 · phase 19 · run {RUN_ID} · {example.lesson}"   # the post-mortem's date
@@ -194,7 +196,7 @@ def test_saving_the_same_post_mortem_twice_records_its_lesson_once(learners, exa
 
 
 def test_workbook_says_which_earlier_version_it_kept(learners, example):
-    from utils.postmortem_forms import PostMortemWorkbook
+    from utils.postmortem.forms import PostMortemWorkbook
 
     wb = PostMortemWorkbook(RUN_ID)
     wb.fill(example)

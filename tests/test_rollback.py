@@ -1,4 +1,4 @@
-"""Automatic recovery (utils.rollback) on real runs of the course model.
+"""Automatic recovery (utils.recovery.rollback) on real runs of the course model.
 
 Each recovery run trains the mini-GPT for real (10-20 s on a laptop CPU); the runs are shared
 through module fixtures (and, inside scripts/test.sh, with the notebooks: COURSE_RUN_CACHE).
@@ -12,13 +12,14 @@ from dataclasses import replace
 
 import pytest
 
-from utils import postmortem, symptoms
-from utils.compare import GRAD_SPIKE_RATIO
-from utils.config import config_for
-from utils.detectors import LightningSpikeAdapter, make_grad_norm_detector
-from utils.rollback import (COURSE_POLICY, RUNS, RecoveryFailed, RollbackPolicy, RollbackTrainer,
+from utils.postmortem import template as postmortem
+from utils.spikelab import symptoms
+from utils.spikelab.thresholds import GRAD_SPIKE_RATIO
+from utils.spikelab.config import config_for
+from utils.recovery.detectors import LightningSpikeAdapter, make_grad_norm_detector
+from utils.recovery.rollback import (COURSE_POLICY, RUNS, RecoveryFailed, RollbackPolicy, RollbackTrainer,
                             default_loss_detector, run_with_rollback)
-from utils.train import run_variant
+from utils.spikelab.train import run_variant
 
 
 def named_run(name: str):
@@ -361,8 +362,8 @@ def test_stopping_or_refitting_from_on_train_batch_end_does_not_roll_back(tmp_pa
 
 
 def test_calibration_labels_come_from_the_designed_data_order_not_the_curve():
-    from utils.calibration import labels_for, trace_of
-    from utils.runlog import RunLog
+    from utils.recovery.calibration import labels_for, trace_of
+    from utils.spikelab.runlog import RunLog
 
     def log_of(config, meta=None, loss=(1.0, 1.0, 1.0)):
         log = RunLog(meta={"config": config, **(meta or {})})
@@ -384,8 +385,8 @@ def test_on_the_quiet_runs_the_ratio_detectors_never_fire_and_the_scale_detector
     """healthy and control-mixed-shard have no designed event. The EMA and moving-average detectors
     (and Lightning's default) never fire on their loss; CUSUM and robust z, which divide by a
     measured noise scale, fire now and then in some runs."""
-    from utils import calibration
-    from utils import detectors as D
+    from utils.recovery import calibration
+    from utils.recovery import detectors as D
 
     quiet = [t for t in calibration.real_traces() if t["name"] in calibration.QUIET_VARIANTS]
     assert [t["name"] for t in quiet] == ["healthy", "control-mixed-shard"] and not any(t["spikes"] for t in quiet)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from utils import run_cache, train
-from utils.config import config_for
+from utils.spikelab import runstore as run_cache
+from utils.spikelab import train
+from utils.spikelab.config import config_for
 
 
 def test_cache_is_off_without_the_variable(monkeypatch):
@@ -64,7 +65,7 @@ def test_another_mkl_branch_is_a_different_entry(monkeypatch, tmp_path):
 def test_a_change_in_the_training_code_is_a_different_entry(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_RUN_CACHE", str(tmp_path))
     before = run_cache.cache_path(config_for("broken"))
-    monkeypatch.setattr(run_cache, "_code_hash", lambda: "0" * 16)
+    monkeypatch.setattr(run_cache, "code_hash", lambda: "0" * 16)
     assert run_cache.cache_path(config_for("broken")) != before
 
 

@@ -4,7 +4,7 @@ Each run trains the mini-GPT for real (≈ 6 s); runs are shared through the ses
 
 The runs are chaotic in the last floating-point bits: the same seed gives other numbers on another
 CPU (theory/why-runs-differ.md). These tests assert the conclusions, with the course's bars
-(utils/compare.py: gradient spike ≥ 15×, damage ≥ 10 σ, no damage < 3 σ), where they held in all 15
+(utils/diagnosis/compare.py: gradient spike ≥ 15×, damage ≥ 10 σ, no damage < 3 σ), where they held in all 15
 measured runs (seeds 42–46 × the kernel paths of the measuring machine, theory/ranges.json); the
 comments give the measured span of each quantity.
 """
@@ -17,9 +17,9 @@ import sys
 
 import pytest
 
-from utils import corpus, data_order
-from utils.compare import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA, damage_verdict
-from utils.config import VARIANTS, config_for
+from utils.spikelab import corpus, data_order
+from utils.spikelab.thresholds import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA, damage_verdict
+from utils.spikelab.config import VARIANTS, config_for
 
 SHAPE_SEEDS = [42, 43, 44, 45, 46]
 
@@ -127,9 +127,9 @@ def test_control_no_rare_piece_loss_jumps_when_the_shard_comes_and_when_it_goes(
     """Two loss jumps, each above the spike detector's 1.5x its EMA: at 312 (the shard) and at 327
     (ordinary data returns). Which one is larger, and so which one §1 reports as the spike step,
     varies from run to run (327 in 10 of 15 measured runs, 312 in the others)."""
-    from utils import symptoms
-    from utils.runlog import ema
-    from utils.train import run_variant
+    from utils.spikelab import symptoms
+    from utils.spikelab.metrics import ema
+    from utils.spikelab.train import run_variant
 
     log = run_variant("control-no-rare-piece", seed=42)
     loss, e = log.steps["loss"], ema(log.steps["loss"])
@@ -152,7 +152,7 @@ def test_healthy_run_has_no_spike(symptoms_of):
 
 
 # The remediation claims the course makes (theory/phase-19/01, 04 and notebook 05): the held-out
-# damage verdict of each run (utils.compare.damage_verdict), with every verdict it took in the 15
+# damage verdict of each run (utils.spikelab.thresholds.damage_verdict), with every verdict it took in the 15
 # measured runs. Held-out rise in sigma: clip-0.5 10-75, stratified 6.4-47, stratified+clip-0.5
 # 6.3-41, stratified-covering 1.2-8.0, control-mixed-shard -0.7-3.7, emb-init-0.02 13-92,
 # retokenized 28-101 (broken 18-152).
@@ -186,9 +186,9 @@ def test_stratified_covering_moves_the_gradient_spike_before_the_event_window():
     sentences arrive two steps before the designed event step, and the rare rows' gradient spike
     comes with them (at step 309-311 in 14 of 15 measured runs, 12-128x its median). The event
     window read from 312 does not see it: the spike is moved, not removed."""
-    from utils import dashboard
-    from utils.stability_check import grad_spike
-    from utils.train import run_variant
+    from utils.diagnosis import dashboard
+    from utils.diagnosis.stability_check import grad_spike
+    from utils.spikelab.train import run_variant
 
     log = run_variant("stratified-covering", seed=42)
     shard = dashboard.shard_counts(log)
@@ -212,7 +212,7 @@ def test_embedding_init_shrinks_the_gradient_spike(symptoms_of):
 
 
 def test_rare_rows_hold_almost_all_of_the_spike_gradient():
-    from utils.train import TrainingRun
+    from utils.spikelab.train import TrainingRun
     run = TrainingRun(config_for("broken", steps=313))
     log = run.train()
     share = log.steps["grad_norm_rare_rows"][312] / log.steps["grad_norm_preclip"][312]
@@ -220,7 +220,7 @@ def test_rare_rows_hold_almost_all_of_the_spike_gradient():
 
 
 def test_spike_cli_prints_the_section1_keys(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "utils.spike", "--variant", "one-batch", "--json",
+    out = subprocess.run([sys.executable, "-m", "utils.spikelab.spike", "--variant", "one-batch", "--json",
                           "--steps", "330", "--save", str(tmp_path / "log.json")],
                          capture_output=True, text=True, check=True)
     s = json.loads(out.stdout)
@@ -234,7 +234,7 @@ def test_spike_cli_prints_the_section1_keys(tmp_path):
 
 
 def test_spike_cli_refuses_an_unknown_variant():
-    out = subprocess.run([sys.executable, "-m", "utils.spike", "--variant", "nope"],
+    out = subprocess.run([sys.executable, "-m", "utils.spikelab.spike", "--variant", "nope"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "unknown variant 'nope'" in out.stderr and "broken" in out.stderr
 

@@ -1,4 +1,4 @@
-"""The stability check classifies every engineered run, from its panels alone (utils.stability_check).
+"""The stability check classifies every engineered run, from its panels alone (utils.diagnosis.stability_check).
 
 Runs are real and shared with tests/test_patterns.py through ``patterns.cached_run``.
 """
@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from utils import patterns
-from utils import stability_check as sc
+from utils.diagnosis import patterns
+from utils.diagnosis import stability_check as sc
 
 EXPECTED = {
     # run: (pattern, runner-up or None when any runner-up is fine), as in all 15 measured runs (seeds
@@ -108,7 +108,7 @@ def test_readers_on_edited_columns():
 
 def test_json_on_a_saved_log(tmp_path):
     path = patterns.cached_run("broken").save(tmp_path / "19-spike-001.json")
-    out = subprocess.run([sys.executable, "-m", "utils.stability_check", str(path), "--json"],
+    out = subprocess.run([sys.executable, "-m", "utils.diagnosis.stability_check", str(path), "--json"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)

@@ -1,13 +1,16 @@
-"""The course's importable package: one small module per idea.
+"""The course's importable package, in layers. What learners study:
 
-Phase 17 (data and model):   corpus, bpe, model
-Phase 18 (optimizer):        schedule
-The instrumented run:        config, data_order, train, runlog, symptoms, spike (CLI)
-Learner notes:               learner, notes
-Phase 19 (diagnosis):        dashboard, patterns, stability_check, postmortem
-Phase 20 (recovery):         detectors, checkpoint, rollback, lightning_rollback
-Grading:                     grading
+  utils.spikelab     data, tokenizer, mini-GPT, training loop, run log   (Phases 17-18, the run)
+  utils.diagnosis    dashboard, failure patterns, stability check        (Phase 19)
+  utils.postmortem   the post-mortem template, forms and checks          (Phase 19)
+  utils.recovery     detectors, checkpoints, roll-back, Lightning        (Phase 20)
 
+and the course's own tooling, which content never imports:
+
+  utils.course       learners, notes, exercises, learner copies, grading, measured ranges
+
+The modules at this level (spike, detectors, grading, claims, corpus, learner_copies,
+stability_check, run_cache) are only the ``python -m utils.<name>`` entry points.
 Importing the package sets nothing: runs use the CPU kernels PyTorch picks, one thread, and
 their seed (see theory/why-runs-differ.md for why two machines still give two samples).
 """

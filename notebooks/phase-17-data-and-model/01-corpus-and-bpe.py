@@ -5,8 +5,8 @@
 # The running example of this course is the **§A13 grammar tutor**: a small GPT trained on
 # short English sentences. Before any training, two choices already decide where its loss
 # spike will come from: **which sentences** it reads and **how they are cut into tokens**.
-# This notebook builds both, step by step, with the course's own code (`utils/corpus.py`,
-# `utils/bpe.py`). Nothing here is trained with gradients, so every output is exactly
+# This notebook builds both, step by step, with the course's own code (`utils/spikelab/corpus.py`,
+# `utils/spikelab/bpe.py`). Nothing here is trained with gradients, so every output is exactly
 # reproducible.
 #
 # By the end you will know why one token, `tten`, is seen only
@@ -24,10 +24,10 @@ from collections import Counter
 from pathlib import Path
 
 import utils
-from utils import corpus
-from utils.bpe import MARK, SPECIALS, BPETokenizer
-from utils.data_order import headline_piece, rare_pieces, tokenizer
-from utils.exercises import exercise_todo
+from utils.spikelab import corpus
+from utils.spikelab.bpe import MARK, SPECIALS, BPETokenizer
+from utils.spikelab.data_order import headline_piece, rare_pieces, tokenizer
+from utils.course.exercises import exercise_todo
 
 DATA = Path(utils.__file__).resolve().parent.parent / "data"   # the shipped text files
 
@@ -101,7 +101,7 @@ assert not any(corpus.is_rare(s) for s in corpus.heldout())
 # 2. merge the most frequent pair everywhere (ties: the pair whose joined text sorts first);
 # 3. stop when the best pair occurs fewer than `min_count` = 4 times.
 #
-# Below are the two building blocks, written out. `utils/bpe.py` does exactly the same.
+# Below are the two building blocks, written out. `utils/spikelab/bpe.py` does exactly the same.
 #
 # **Español.** BPE parte de caracteres sueltos, con la marca de inicio de palabra `▁`. Luego,
 # una y otra vez: cuenta los pares de símbolos vecinos (ponderados por la frecuencia de cada
@@ -180,7 +180,7 @@ assert merge_step(_final) is None, "bpe-merge-step: after the last merge your st
 # ## 3. Replaying the whole training
 #
 # Now run the step until it stops, remembering the count of every merge when it was made,
-# and check that the result is the course tokenizer (`utils.data_order.tokenizer()`, which
+# and check that the result is the course tokenizer (`utils.spikelab.data_order.tokenizer()`, which
 # calls `BPETokenizer.train(base_train())`).
 #
 # **Español.** Ahora repetimos el paso hasta que se detiene, guardamos la cuenta de cada

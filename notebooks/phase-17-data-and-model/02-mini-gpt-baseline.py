@@ -2,13 +2,13 @@
 # # Phase 17 · 2 — The mini-GPT and its healthy baseline
 #
 # The grammar tutor is a decoder-only transformer small enough to read on one screen
-# (`utils/model.py`, after nanoGPT) and to train in seconds on a laptop CPU. In this notebook
+# (`utils/spikelab/model.py`, after nanoGPT) and to train in seconds on a laptop CPU. In this notebook
 # you walk through its code, count its parameters, train the **healthy** run (plain shuffled
 # data, no late shard) and let it write a few sentences. The healthy run is the baseline that
 # every later experiment is compared with.
 #
 # **Español.** El tutor de gramática es un transformer solo-decodificador lo bastante pequeño
-# para leerlo en una pantalla (`utils/model.py`) y entrenarlo en segundos en una CPU. Aquí
+# para leerlo en una pantalla (`utils/spikelab/model.py`) y entrenarlo en segundos en una CPU. Aquí
 # recorres su código, cuentas sus parámetros, entrenas la ejecución **sana** (datos barajados,
 # sin *late shard*) y le pides que escriba frases. Es la referencia de todos los experimentos.
 
@@ -20,13 +20,13 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from utils import corpus, runlog, symptoms
-from utils.bpe import BOS_ID
-from utils.config import config_for
-from utils.exercises import exercise_todo
-from utils.model import Block, GPTConfig, MiniGPT
-from utils.train import TrainingRun, rows_to_tensors
-from utils.yours import show
+from utils.spikelab import corpus, metrics, runlog, symptoms
+from utils.spikelab.bpe import BOS_ID
+from utils.spikelab.config import config_for
+from utils.course.exercises import exercise_todo
+from utils.spikelab.model import Block, GPTConfig, MiniGPT
+from utils.spikelab.train import TrainingRun, rows_to_tensors
+from utils.course.yours import show
 
 # %% [markdown]
 # ## 1. The model, piece by piece
@@ -36,7 +36,7 @@ from utils.yours import show
 #                         Block: x = x + attn(ln1(x));  x = x + mlp(ln2(x))      (pre-LN)
 # ```
 #
-# Four choices in `utils/model.py` matter for the rest of the course:
+# Four choices in `utils/spikelab/model.py` matter for the rest of the course:
 #
 # 1. **No positional embedding.** The only input is the token embedding. Causal attention
 #    still sees order through its mask (position *t* attends to *t* positions), and the
@@ -143,7 +143,7 @@ assert grad_norm[5e-4] > 10 * grad_norm[5e-2] and grad_norm[5e-2] > 5 * grad_nor
 #
 # `TrainingRun.train()` runs 420 steps: batches of 8 sentences, AdamW (Phase 18), learning rate
 # warmed up over 100 steps to 3e-3, gradient clipping at norm 1.0, and a held-out evaluation
-# every 8 steps. Every step is logged in a `RunLog` (`utils/runlog.py`). It takes a few seconds.
+# every 8 steps. Every step is logged in a `RunLog` (`utils/spikelab/runlog.py`). It takes a few seconds.
 #
 # **Español.** `TrainingRun.train()` ejecuta 420 pasos con lotes de 8 frases, AdamW, *warmup*
 # de 100 pasos hasta 3e-3, recorte del gradiente a norma 1.0 y una evaluación de validación
@@ -151,7 +151,7 @@ assert grad_norm[5e-4] > 10 * grad_norm[5e-2] and grad_norm[5e-2] > 5 * grad_nor
 
 # %%
 log = run.train()
-loss, ema = log.steps["loss"], runlog.ema(log.steps["loss"])
+loss, ema = log.steps["loss"], metrics.ema(log.steps["loss"])
 held = dict(zip(log.heldout["step"], log.heldout["loss"]))
 print(f"{len(log)} steps; first loss {loss[0]:.2f} (ln of the vocabulary size = {math.log(len(run.tok.vocab)):.2f})")
 print(f"loss EMA at step 419: {ema[-1]:.2f};  held-out loss at steps 0, 200, 400: "

@@ -28,7 +28,7 @@
 # The number `m̂ / (√v̂ + ε)` is the **effective step in units of the learning rate**. If
 # the gradient of a weight is multiplied by 100, both `m̂` and `√v̂` are multiplied by 100 and
 # the step does not change: Adam moves each weight by *lr times a number of order one*,
-# whatever the gradient's scale. `utils/optim_view.py` reads these quantities from a real
+# whatever the gradient's scale. `utils/spikelab/optim_view.py` reads these quantities from a real
 # optimizer.
 #
 # **Español.** Para cada peso, AdamW guarda `m` (media móvil del gradiente) y `v` (media móvil
@@ -42,11 +42,11 @@ import statistics
 import matplotlib.pyplot as plt
 import torch
 
-from utils import optim_view
-from utils.config import config_for
-from utils.exercises import exercise_todo
-from utils.train import TrainingRun
-from utils.yours import show
+from utils.spikelab import optim_view
+from utils.spikelab.config import config_for
+from utils.course.exercises import exercise_todo
+from utils.spikelab.train import TrainingRun
+from utils.course.yours import show
 
 # %% [markdown]
 # ## 2. A real run, stopped just before the late shard

@@ -19,12 +19,12 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from utils import optim_view, symptoms
-from utils.config import CANONICAL, config_for
-from utils.exercises import exercise_todo
-from utils.schedule import lr_at, lr_with_jump
-from utils.train import TrainingRun, run_variant
-from utils.yours import show
+from utils.spikelab import optim_view, symptoms
+from utils.spikelab.config import CANONICAL, config_for
+from utils.course.exercises import exercise_todo
+from utils.spikelab.schedule import lr_at, lr_with_jump
+from utils.spikelab.train import TrainingRun, run_variant
+from utils.course.yours import show
 
 PEAK, WARMUP, TOTAL = CANONICAL.peak_lr, CANONICAL.warmup, CANONICAL.total_steps
 print(f"peak LR {PEAK}, warmup {WARMUP} steps, cosine horizon {TOTAL} steps; our runs stop at step {CANONICAL.steps}")
@@ -32,7 +32,7 @@ print(f"peak LR {PEAK}, warmup {WARMUP} steps, cosine horizon {TOTAL} steps; our
 # %% [markdown]
 # ## 1. The schedule
 #
-# `utils/schedule.py` defines
+# `utils/spikelab/schedule.py` defines
 #
 # ```
 # lr_at(step) = peak · (step + 1) / warmup                                 for step < warmup
@@ -199,12 +199,12 @@ plt.show()
 # ### Exercise 1 — write the schedule yourself
 #
 # Implement `my_lr_at(step, peak, warmup, total)` from the description in section 1 (no import
-# from `utils.schedule`). Be careful with the off-by-one of the warmup (step 0 already has a
+# from `utils.spikelab.schedule`). Be careful with the off-by-one of the warmup (step 0 already has a
 # non-zero LR) and with steps past `total` (the LR stays 0). The check compares your function
 # with `lr_at` on every step from 0 to 2100, for the canonical settings and for a short one.
 #
 # **Español.** Ejercicio 1: implementa `my_lr_at(step, peak, warmup, total)` sin importar
-# `utils.schedule`. Cuidado con el paso 0 (ya tiene LR no nulo) y con los pasos tras `total`.
+# `utils.spikelab.schedule`. Cuidado con el paso 0 (ya tiene LR no nulo) y con los pasos tras `total`.
 
 # %% [stub] id=my-lr-at
 def my_lr_at(step, peak, warmup, total):

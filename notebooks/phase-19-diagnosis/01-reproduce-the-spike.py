@@ -18,11 +18,11 @@
 # %%
 import json
 
-from utils import runlog, symptoms
-from utils.compare import compare_variants, markdown_table
-from utils.dashboard import draw
-from utils.train import run_variant
-from utils.yours import show
+from utils.spikelab import metrics, runlog, symptoms
+from utils.diagnosis.compare import compare_variants, markdown_table
+from utils.diagnosis.dashboard import draw
+from utils.spikelab.train import run_variant
+from utils.course.yours import show
 
 log = run_variant("broken", seed=42)
 print(log.run_id, "·", len(log), "steps ·", log.meta["n_params"], "parameters ·",
@@ -31,7 +31,7 @@ print(log.run_id, "·", len(log), "steps ·", log.meta["n_params"], "parameters 
 # %% [markdown]
 # ## 1. The symptoms, from the run log
 #
-# `utils.symptoms.compute` reads the post-mortem's §1 numbers from the log (the same numbers that
+# `utils.spikelab.symptoms.compute` reads the post-mortem's §1 numbers from the log (the same numbers that
 # `python -m utils.spike --variant broken --json` prints). How each one is defined is in its docstring.
 #
 # **Español.** Los números del §1 salen del registro de la ejecución, nunca se teclean a mano.
@@ -54,7 +54,7 @@ assert s["loss_ratio"] >= 2 and s["grad_norm_ratio"] >= 15
 # **Español.** Calcula tú la EMA de 50 pasos y el cociente pérdida(312) / EMA(311).
 
 # %% [stub] id=ema-50
-from utils.exercises import exercise_todo
+from utils.course.exercises import exercise_todo
 
 my_ema = exercise_todo("ema-50", "compute the 50-step EMA of log.steps['loss'] as a list")
 
@@ -70,9 +70,9 @@ print(f"EMA at 311: {my_ema[311]:.3f}   loss at 312: {log.steps['loss'][312]:.3f
       f"ratio: {log.steps['loss'][312] / my_ema[311]:.2f}")
 
 # %% [check] id=ema-50
-course_ema = runlog.ema(log.steps["loss"])
+course_ema = metrics.ema(log.steps["loss"])
 assert len(my_ema) == len(course_ema), "ema-50: one EMA value per step"
-assert abs(my_ema[311] - course_ema[311]) < 1e-6, "ema-50: your EMA differs from utils.runlog.ema at step 311"
+assert abs(my_ema[311] - course_ema[311]) < 1e-6, "ema-50: your EMA differs from utils.spikelab.metrics.ema at step 311"
 
 # %% [markdown]
 # ## 3. What it looks like
@@ -106,7 +106,7 @@ controls = compare_variants(["broken", "one-batch", "control-common-piece",
 print(markdown_table(controls))
 
 # %% [markdown]
-# The two verdict columns use the course's bars (`utils/compare.py`): a **gradient spike** is a
+# The two verdict columns use the course's bars (`utils/diagnosis/compare.py`): a **gradient spike** is a
 # pre-clip norm at least 15× its median (`GRAD_SPIKE_RATIO`); **damage** is a held-out rise of at
 # least 10 σ of its noise (`DAMAGE_SIGMA`), **no** damage a rise below 3 σ (`NOISE_SIGMA`), and
 # **small** what lies between. The numbers in the table are your runs'. A training run is chaotic:
@@ -207,7 +207,7 @@ assert emb["damage"] == "yes" and emb["grad_norm_ratio"] * 2 < by["broken"]["gra
 
 # %% [markdown]
 # The gradient spike that stratified-covering moved: the largest pre-clip norm of the whole run,
-# against the median of the 50 steps before it (`utils.stability_check.grad_spike`, panel 3), and
+# against the median of the 50 steps before it (`utils.diagnosis.stability_check.grad_spike`, panel 3), and
 # the first step whose batch holds a shard sentence (panel 6). In most runs the two coincide, or
 # the spike comes one step later; in one run we measured the largest spike was elsewhere, at an
 # ordinary batch, and the rare rows' spike was the smaller one.
@@ -217,8 +217,8 @@ assert emb["damage"] == "yes" and emb["grad_norm_ratio"] * 2 < by["broken"]["gra
 # fragmento (panel 6). En la mayoría de las ejecuciones coinciden (o el pico llega un paso después).
 
 # %%
-from utils.dashboard import shard_counts
-from utils.stability_check import grad_spike
+from utils.diagnosis.dashboard import shard_counts
+from utils.diagnosis.stability_check import grad_spike
 
 covering = run_variant("stratified-covering", seed=42)
 moved = grad_spike(covering)

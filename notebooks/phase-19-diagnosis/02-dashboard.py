@@ -3,7 +3,7 @@
 #
 # A loss spike is a symptom, not a diagnosis. To tell one cause from another you need to look
 # at the same evidence every time, in the same place. This notebook introduces the course's
-# **stability dashboard**: eight numbered panels, drawn by `utils.dashboard` from a run log
+# **stability dashboard**: eight numbered panels, drawn by `utils.diagnosis.dashboard` from a run log
 # (never from typed numbers). The post-mortem you write later cites these panels by number
 # ("panel 3 shows…"), so learn them now.
 #
@@ -14,18 +14,19 @@
 #
 # **Español.** Un pico de pérdida es un síntoma, no un diagnóstico. Para distinguir una causa de
 # otra hay que mirar siempre la misma evidencia en el mismo sitio. Este cuaderno presenta el
-# **panel de estabilidad** del curso: ocho paneles numerados que `utils.dashboard` dibuja a
+# **panel de estabilidad** del curso: ocho paneles numerados que `utils.diagnosis.dashboard` dibuja a
 # partir del registro de una ejecución. El post-mortem citará estos paneles por su número.
 # Leemos la ejecución canónica `19-spike-001`, cuya pérdida se dispara en el paso
 # <span data-run="broken" data-key="spike_step">312</span>. Los números del texto son intervalos
 # medidos en varias ejecuciones; las líneas **Your run** son los de la tuya.
 
 # %%
-from utils import dashboard, runlog, symptoms
-from utils.dashboard import PANELS, Dashboard, draw, format_summary, largest_spike, step_summary
-from utils.exercises import exercise_todo
-from utils.train import run_variant
-from utils.yours import show
+from utils.diagnosis import dashboard
+from utils.spikelab import metrics, runlog, symptoms
+from utils.diagnosis.dashboard import PANELS, Dashboard, draw, format_summary, largest_spike, step_summary
+from utils.course.exercises import exercise_todo
+from utils.spikelab.train import run_variant
+from utils.course.yours import show
 
 log = run_variant("broken")          # the canonical run, seed 42 (a few seconds)
 spike = largest_spike(log)
@@ -248,7 +249,7 @@ assert c_sym["grad_norm_ratio"] < 10 < sym["grad_norm_ratio"]
 assert c_sym["heldout_loss_peak"] > c_sym["heldout_loss_before"] + 10 * c_sym["heldout_loss_noise"]
 assert sum(control.steps["rare_count"][312:327]) == 0
 assert dashboard.shard_counts(control)[312:327] == dashboard.shard_counts(log)[312:327]
-c_ema = runlog.ema(control.steps["loss"])
+c_ema = metrics.ema(control.steps["loss"])
 assert min(control.steps["loss"][s] / c_ema[s - 1] for s in (312, 327)) >= 1.5   # two loss jumps
 
 # %% [markdown]

@@ -6,7 +6,7 @@
 # **real run** of the same mini-GPT: nothing is injected, no loss or gradient is edited. A
 # pattern is "engineered" only by choosing the data order, the model, the precision or a
 # hyperparameter. For each one we look at its signature on the dashboard panels, walk the
-# **stability check** (`utils.stability_check`, the decision tree of
+# **stability check** (`utils.diagnosis.stability_check`, the decision tree of
 # `theory/phase-19/stability-check.md`) and try the remedy, also as a real run.
 #
 # | pattern | run | what is chosen | panels |
@@ -23,19 +23,19 @@
 # una **ejecución real** del mismo mini-GPT: no se inyecta nada ni se edita ninguna pérdida o
 # gradiente; cada patrón sale de elegir el orden de los datos, el modelo, la precisión o un
 # hiperparámetro. Para cada uno vemos su firma en los paneles, recorremos la **comprobación de
-# estabilidad** (el árbol de decisión de `utils.stability_check`) y probamos el remedio, también
+# estabilidad** (el árbol de decisión de `utils.diagnosis.stability_check`) y probamos el remedio, también
 # con una ejecución real.
 
 # %%
 import copy
 import math
 
-from utils import patterns
-from utils import stability_check as sc
-from utils.config import config_for
-from utils.dashboard import DashboardFigure, draw
-from utils.exercises import exercise_todo
-from utils.yours import show
+from utils.diagnosis import patterns
+from utils.diagnosis import stability_check as sc
+from utils.spikelab.config import config_for
+from utils.diagnosis.dashboard import DashboardFigure, draw
+from utils.course.exercises import exercise_todo
+from utils.course.yours import show
 
 run = patterns.cached_run          # run(name): a fresh run of that variant, trained once here
 facts = patterns.pattern_facts     # facts(name): the numbers the text quotes, read off that same run
@@ -419,7 +419,7 @@ assert all(n > 0 for n in nan_log.steps["nonfinite_params"][first_bad:]), "first
 # <span data-run="nan" data-key="rollback_loss_last10" data-fmt=".2f">1.19–1.44</span>. A reload *without*
 # the fix replays the same batches on the same weights and hits the same nan again at step
 # <span data-run="nan" data-key="reload_only_fails_again_at">92–144</span>: the overflow is deterministic.
-# (Phase 20 does the same with checkpoints on disk: `utils.checkpoint`.)
+# (Phase 20 does the same with checkpoints on disk: `utils.recovery.checkpoint`.)
 #
 # **Español.** **Remedio: volver al último punto de control finito y corregir la causa.** Se
 # guarda un punto de control en memoria cada 25 pasos; en el paso

@@ -28,14 +28,16 @@
 from IPython.core.pylabtools import print_figure
 from IPython.display import Image
 
-from utils import dashboard, postmortem, symptoms
-from utils.compare import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA
-from utils.exercises import exercise_todo
-from utils.postmortem import (PANELS, SECTION_HEADINGS, SECTION_WHY, Evidence, Expectation, Hypothesis,
+from utils.diagnosis import dashboard
+from utils.postmortem import template as postmortem
+from utils.spikelab import symptoms
+from utils.spikelab.thresholds import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA
+from utils.course.exercises import exercise_todo
+from utils.postmortem.template import (PANELS, SECTION_HEADINGS, SECTION_WHY, Evidence, Expectation, Hypothesis,
                               PostMortem, Verification)
-from utils.postmortem_forms import PostMortemWorkbook
-from utils.train import run_variant
-from utils import verification
+from utils.postmortem.forms import PostMortemWorkbook
+from utils.spikelab.train import run_variant
+from utils.postmortem import verification
 
 RUN_ID = "19-spike-001"
 log = run_variant("broken", seed=42)       # the canonical run (a few seconds)
@@ -117,7 +119,7 @@ assert s312["loss_to_ema"] >= 2 and s312["loss"] <= sym["peak_loss"] + 1e-3 and 
 
 # %% [markdown]
 # Fill the form below. **Draft from the run log** pre-fills every field from
-# `utils.symptoms.compute(log)` and marks it *drafted*: a drafted field counts only once you have
+# `utils.spikelab.symptoms.compute(log)` and marks it *drafted*: a drafted field counts only once you have
 # checked it on the dashboard and ticked **confirm** (the validator names every drafted field
 # still unconfirmed). **Compare with the run log** checks what you typed against the run log
 # within stated tolerances, so you can also type the numbers yourself from the panels and see how
@@ -358,8 +360,8 @@ wb.remediation
 # **Why.** "It looks better" is not a verification. §6 says how to rerun (the seed), how far a
 # number may miss because reruns differ (ε), up to which step T (after the spike), and which
 # numbers must hold: each a metric, a comparator and a value. The metrics are the keys of
-# `utils.symptoms.compute`, so the next notebook checks them against fresh runs with
-# `utils.verification.check_expectations`. Skipped, nobody can tell whether the fix worked.
+# `utils.spikelab.symptoms.compute`, so the next notebook checks them against fresh runs with
+# `utils.postmortem.verification.check_expectations`. Skipped, nobody can tell whether the fix worked.
 #
 # A good expectation fails on the broken run and passes on the fixed one, on a rerun too: the
 # held-out row asks for less than half the damage bar, not for "within noise", because the
@@ -369,7 +371,7 @@ wb.remediation
 #
 # **Español.** **Por qué.** "Se ve mejor" no es una verificación. La §6 dice con qué semilla
 # repetir, cuánto puede desviarse un número (ε), hasta qué paso T y qué números deben cumplirse.
-# Las métricas son las claves de `utils.symptoms.compute`. Una buena expectativa falla en la
+# Las métricas son las claves de `utils.spikelab.symptoms.compute`. Una buena expectativa falla en la
 # ejecución rota y se cumple en la arreglada, también al repetirla: por eso la fila del conjunto
 # retenido pide menos de la mitad de la barra de daño, no "dentro del ruido".
 

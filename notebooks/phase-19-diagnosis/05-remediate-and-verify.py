@@ -7,7 +7,7 @@
 # expectations against every new run log, one pass/fail table per run.
 #
 # Every remediation is an honest change made through `utils` (a variant of
-# `utils.config.VARIANTS`): a different data order, clip threshold, initialisation or tokenizer.
+# `utils.spikelab.config.VARIANTS`): a different data order, clip threshold, initialisation or tokenizer.
 # Nothing edits a loss or a gradient. Which remediations work is for the runs to say, not for
 # the story that came with the incident: where they disagree, the runs win.
 #
@@ -22,13 +22,17 @@
 from IPython.core.pylabtools import print_figure
 from IPython.display import Image
 
-from utils import dashboard, data_order, postmortem, symptoms, verification
-from utils.compare import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA
-from utils.config import config_for
-from utils.exercises import exercise_todo
-from utils.learner import LearnerNameError, repo_root
-from utils.train import run_variant
-from utils.yours import show
+from utils.diagnosis import dashboard
+from utils.spikelab import data_order
+from utils.postmortem import template as postmortem
+from utils.spikelab import symptoms
+from utils.postmortem import verification
+from utils.spikelab.thresholds import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA
+from utils.spikelab.config import config_for
+from utils.course.exercises import exercise_todo
+from utils.course.learner import LearnerNameError, repo_root
+from utils.spikelab.train import run_variant
+from utils.course.yours import show
 
 RUN_ID = "19-spike-001"
 EXAMPLE_FILE = repo_root() / "learners" / "example-complete" / "phase-19" / "notes" / "postmortems" / f"{RUN_ID}.md"
@@ -99,13 +103,13 @@ for name, r in results.items():        # the numbers the text below quotes as ra
 # ## Your §6 against every run
 #
 # `verification.check_verification(pm.verification, log)` reads §6 as written: the seed must be
-# the rerun's, the metrics are computed with `utils.symptoms.compute` on the first T steps, and a
+# the rerun's, the metrics are computed with `utils.spikelab.symptoms.compute` on the first T steps, and a
 # value that misses its bound by no more than ε still passes (its row says "within ε"). A run is
 # **verified** when every row passes. The broken run must fail, or the expectations prove nothing.
 #
 # **Español.** `verification.check_verification(pm.verification, log)` lee la §6 tal como está
 # escrita: la semilla debe ser la de la repetición, las métricas se calculan con
-# `utils.symptoms.compute` sobre los primeros T pasos, y un valor que falla por no más de ε
+# `utils.spikelab.symptoms.compute` sobre los primeros T pasos, y un valor que falla por no más de ε
 # sigue valiendo. Una ejecución queda **verificada** si pasan todas las filas. La ejecución rota
 # tiene que fallar; si no, las expectativas no prueban nada.
 
@@ -216,7 +220,7 @@ for name, per_batch in shard.items():
           f"batches holding a shard sentence: {sum(n > 0 for n in per_batch)}")
 assert sum(n == 8 for n in shard["stratified"]) >= 8          # still a block of full shard batches
 assert max(shard["stratified-covering"]) == 1                 # at most one shard sentence per batch
-from utils.stability_check import grad_spike
+from utils.diagnosis.stability_check import grad_spike
 
 moved = grad_spike(logs["stratified-covering"])               # the largest pre-clip norm of the run
 print(f"stratified-covering: first shard sentence at step {shard['stratified-covering'].index(1)}, "
@@ -302,13 +306,13 @@ panels(logs["retokenized"], [3, 7])
 # occurs fewer than `threshold` times** in the run's sentences (`data_order.piece_counts`; one
 # sentence that holds a piece twice is fine on its own). Keep the stream's order as far as the rule
 # allows: an example that would break the rule waits for the next batch, where it goes first. Stop
-# when a batch can no longer be filled. Then compare with `utils.data_order.stratify` on the broken
+# when a batch can no longer be filled. Then compare with `utils.spikelab.data_order.stratify` on the broken
 # run's stream, with the covering threshold.
 #
 # **Español.** Escribe `my_stratify(stream, examples, threshold, batch_size)`: corta la secuencia en
 # lotes de modo que **ningún lote tenga más de una aparición de una pieza con menos de `threshold`
 # apariciones**, conservando el orden en lo posible (un ejemplo que rompería la regla espera al
-# lote siguiente). Compárala con `utils.data_order.stratify` sobre la secuencia de la ejecución rota.
+# lote siguiente). Compárala con `utils.spikelab.data_order.stratify` sobre la secuencia de la ejecución rota.
 
 # %%
 cfg = config_for("broken", seed=42)
@@ -360,19 +364,19 @@ mine_batches = my_stratify(stream, examples, threshold, cfg.batch_size)
 theirs = data_order.stratify(stream, examples, threshold, cfg.batch_size)
 assert mine_batches and not any(map(breaks_rule, mine_batches)), "stratify-yourself: a batch breaks the rule"
 assert all(len(b) == cfg.batch_size for b in mine_batches), "stratify-yourself: every batch must be full"
-assert mine_batches == theirs, "stratify-yourself: same rule, but not the same order as utils.data_order.stratify"
+assert mine_batches == theirs, "stratify-yourself: same rule, but not the same order as utils.spikelab.data_order.stratify"
 
 # %%
 mine_batches = my_stratify(stream, examples, threshold, cfg.batch_size)
 theirs = data_order.stratify(stream, examples, threshold, cfg.batch_size)
 print(f"yours: {len(mine_batches)} batches, {sum(map(breaks_rule, mine_batches))} break the rule; "
-      f"utils.data_order.stratify: {len(theirs)} batches; identical: {mine_batches == theirs}")
+      f"utils.spikelab.data_order.stratify: {len(theirs)} batches; identical: {mine_batches == theirs}")
 
 # %% [markdown]
 # ### Exercise 2: write the §6 expectations yourself
 #
 # Write at least two expectations (strings like `"post_event_ratio < 1.1"`; metrics are keys of
-# `utils.symptoms.compute`) that **pass** on `control-mixed-shard` and **fail** on `broken`,
+# `utils.spikelab.symptoms.compute`) that **pass** on `control-mixed-shard` and **fail** on `broken`,
 # `clip-0.5` and `retokenized`. Then, if they differ from what your saved post-mortem says, put them
 # into §6 of your post-mortem in `04-post-mortem` and save it again.
 #
@@ -391,7 +395,7 @@ mine_checks = {name: verification.check_expectations(my_expectations, results[na
                for name in ["control-mixed-shard", "broken", "clip-0.5", "retokenized"]}
 assert len(my_expectations) >= 2, "write-expectations: write at least two expectations"
 assert not any(r.note.startswith("no metric") for rows in mine_checks.values() for r in rows), \
-    "write-expectations: a metric is not a key of utils.symptoms.compute"
+    "write-expectations: a metric is not a key of utils.spikelab.symptoms.compute"
 assert verification.all_passed(mine_checks["control-mixed-shard"]), "write-expectations: the fix must pass"
 assert not any(verification.all_passed(mine_checks[n]) for n in ["broken", "clip-0.5", "retokenized"]), \
     "write-expectations: broken, clip-0.5 and retokenized must each fail at least one expectation"

@@ -6,7 +6,7 @@
 # own must find it without you: after every step a small **detector** looks at one number (the
 # training loss, the gradient norm, or a held-out probe loss) and says "this looks like a spike".
 # A detector that fires too rarely lets damage through; one that fires too often rolls back healthy
-# training. Here we measure both, for every detector of `utils.detectors` and for Lightning's
+# training. Here we measure both, for every detector of `utils.recovery.detectors` and for Lightning's
 # `SpikeDetection` callback, on **labelled traces**: real runs of the course model, and synthetic
 # noise with spikes injected at known steps. Then we pick one default and say why.
 #
@@ -26,12 +26,12 @@ import matplotlib.pyplot as plt
 from IPython.core.pylabtools import print_figure
 from IPython.display import Image
 
-from utils import calibration
-from utils import detectors as D
-from utils import traces as T
-from utils.budget_detector import BudgetDetector
-from utils.exercises import exercise_todo
-from utils.yours import show
+from utils.recovery import calibration
+from utils.recovery import detectors as D
+from utils.recovery import traces as T
+from utils.recovery.budget_detector import BudgetDetector
+from utils.course.exercises import exercise_todo
+from utils.course.yours import show
 
 real = calibration.real_traces()          # trains the five runs (a few seconds each) once
 synthetic = calibration.synthetic()
@@ -183,7 +183,7 @@ assert ema_real[1.2]["false_alarms"] > 3 * ema_real[1.5]["false_alarms"]      # 
 # %% [markdown]
 # ## The default: an EMA detector at 1.5×
 #
-# `utils.rollback` uses `EMADetector(rel_threshold=1.5)` on the training loss. The numbers:
+# `utils.recovery.rollback` uses `EMADetector(rel_threshold=1.5)` on the training loss. The numbers:
 #
 # - **Every synthetic spike, and the event in every real run**: recall <span data-run="calibration" data-key="synthetic_ema_recall">1</span> on the synthetic
 #   spikes and <span data-run="calibration" data-key="real_ema_recall">0.716–1</span> on the real runs, with median delay <span data-run="calibration" data-key="real_ema_median_delay">0</span> steps. In every run we
@@ -250,7 +250,7 @@ assert real_table["lightning-spike-detection"]["recall"] < 1 and synthetic_table
 # %% [markdown]
 # ## The Phase 19 pattern runs
 #
-# The failure patterns of Phase 19 (`utils.patterns`) are a second group of real runs, labelled the
+# The failure patterns of Phase 19 (`utils.diagnosis.patterns`) are a second group of real runs, labelled the
 # same way where a step was designed: `lr-discontinuity` at the step the LR jumps from 0.1× to the
 # full peak (the end of warmup, <span data-run="calibration" data-key="lr-discontinuity_label">250</span>), `optimizer-reset` at the step the model is
 # reloaded without its AdamW state (<span data-run="calibration" data-key="optimizer-reset_label">300</span>). `fp16-overflow` and `nan` have no designed
@@ -393,7 +393,7 @@ assert calibration.probe_fires(by_name["control-no-rare-piece"])[0] == 320
 # bias-corrected EMA of the values accepted so far (`m ← (1 − α) m + α x`, reference
 # `m / (1 − (1 − α)ⁿ)` after n accepted values; α = 2/51). Two rules: no detection before
 # `warmup` accepted values, and a value that fires (or is not finite) is **not** folded into the
-# EMA. The check compares your fires with `utils.detectors.EMADetector` on the `broken` loss.
+# EMA. The check compares your fires with `utils.recovery.detectors.EMADetector` on the `broken` loss.
 #
 # **Español.** Escribe `my_ema_fires(values)`: los pasos donde el valor supera `rel_threshold` ×
 # la EMA corregida de los valores aceptados. Sin detecciones antes de `warmup` valores, y un valor
@@ -481,7 +481,7 @@ assert my_synthetic_false_alarms == ema_syn[my_threshold]["false_alarms"] == 0, 
 # they then fire again and again on noise. And a threshold does not say what it costs: the same
 # 1.5× or z = 3.5 gives few false alarms in one run and many in a noisier one.
 #
-# `BudgetDetector` (`utils.budget_detector`) turns the knob around. Its one parameter is the
+# `BudgetDetector` (`utils.recovery.budget_detector`) turns the knob around. Its one parameter is the
 # **false-alarm budget**: how many false alarms per 10,000 steps you accept. Per step it
 #
 # 1. predicts log(loss) from a robust local level (a rise is followed as a trend, a fall never
@@ -490,13 +490,13 @@ assert my_synthetic_false_alarms == ema_syn[my_threshold]["false_alarms"] == 0, 
 # 3. compares it with a bar it sets itself: the point the noise crosses once per budget. With a
 #    budget of 1 per 10,000 steps, that point lies beyond almost every residual it has seen, so it
 #    fits the upper tail of the residuals (peaks over threshold: a generalised Pareto tail, which
-#    may be heavy; `utils.tail_fit`) and extrapolates.
+#    may be heavy; `utils.recovery.tail_fit`) and extrapolates.
 #
 # A detected value never enters the estimates (rule 2 above). A spike is reported once, a second
 # spike a few steps later again; a sudden improvement is a negative residual and never fires; a
 # slow drift is followed by the trend and reported apart (`detector.drift()`).
 #
-# The traces below are SYNTHETIC (`utils.traces`, the generator of the tests' traces): small spikes
+# The traces below are SYNTHETIC (`utils.recovery.traces`, the generator of the tests' traces): small spikes
 # in Gaussian and heavy-tailed noise, with and without correlation, long quiet runs, spikes during
 # the first steps, back-to-back spikes, improvements and drifts.
 #
@@ -506,7 +506,7 @@ assert my_synthetic_false_alarms == ema_syn[my_threshold]["false_alarms"] == 0, 
 # una y otra vez sobre el ruido. `BudgetDetector` tiene un solo parámetro: el **presupuesto de
 # falsas alarmas** por cada 10 000 pasos. Predice log(pérdida), mide la escala del ruido, ajusta la
 # cola superior de los residuos y pone la barra donde el ruido la cruzaría una vez por presupuesto.
-# Las trazas de abajo son SINTÉTICAS (`utils.traces`).
+# Las trazas de abajo son SINTÉTICAS (`utils.recovery.traces`).
 
 # %%
 small = T.generate(seed=7, per_category=2)     # SYNTHETIC: 2 traces of every category

@@ -2,7 +2,7 @@
 # %% [markdown]
 # # 20.2 · Roll back, quarantine, replay
 #
-# Notebook 20.1 chose a detector. Now it drives the training loop: `utils.rollback.RollbackTrainer`
+# Notebook 20.1 chose a detector. Now it drives the training loop: `utils.recovery.rollback.RollbackTrainer`
 # wraps the course's `TrainingRun` and, when the detector fires, restores the last good
 # checkpoint, **quarantines** the suspect batches (they are never trained again), and replays
 # the same batches in the same order minus the quarantined ones. We run it on the §A13 `broken`
@@ -23,15 +23,17 @@ import matplotlib.pyplot as plt
 from IPython.core.pylabtools import print_figure
 from IPython.display import Image
 
-from utils import dashboard, postmortem, symptoms
-from utils.calibration import TOLERANCE
-from utils.config import config_for
-from utils.detectors import LightningSpikeAdapter, make_grad_norm_detector
-from utils.exercises import exercise_todo
-from utils.rollback import COURSE_POLICY, RUNS, RollbackTrainer, run_with_rollback
-from utils.schedule import lr_at
-from utils.train import run_variant
-from utils.yours import show as show_yours
+from utils.diagnosis import dashboard
+from utils.postmortem import template as postmortem
+from utils.spikelab import symptoms
+from utils.recovery.calibration import TOLERANCE
+from utils.spikelab.config import config_for
+from utils.recovery.detectors import LightningSpikeAdapter, make_grad_norm_detector
+from utils.course.exercises import exercise_todo
+from utils.recovery.rollback import COURSE_POLICY, RUNS, RollbackTrainer, run_with_rollback
+from utils.spikelab.schedule import lr_at
+from utils.spikelab.train import run_variant
+from utils.course.yours import show as show_yours
 
 
 def show(fig, dpi=60):
@@ -46,7 +48,7 @@ def rise(log):
 
 
 def recovery_facts(r):
-    """What the text quotes about a recovery run (as ``utils.rollback.facts`` computes it), read off
+    """What the text quotes about a recovery run (as ``utils.recovery.rollback.facts`` computes it), read off
     a run trained here: status, roll-backs, steps thrown away, first detection, give-up step, and the
     §1 symptoms of a completed run."""
     out = {"status": r.status, "rollbacks": r.rollbacks, "steps_discarded": r.steps_discarded}
@@ -63,11 +65,11 @@ def recovery_facts(r):
 # ## What a checkpoint holds
 #
 # A roll-back is only as good as what it restores. Every K = 50 steps (before training that step)
-# the trainer saves, through `utils.checkpoint.CheckpointManager` (atomic write, sha256 manifest,
+# the trainer saves, through `utils.recovery.checkpoint.CheckpointManager` (atomic write, sha256 manifest,
 # finite check, the last 3 kept): the model, the AdamW moments, the RNG states, the **data
 # position** (global step, the batch cursor, the global batch index of every step so far, the
 # quarantine), the detectors' state and the LR scale. There is no scheduler to save: the LR is a
-# pure function of the global step (`utils.schedule.lr_at`), so restoring the step restores it.
+# pure function of the global step (`utils.spikelab.schedule.lr_at`), so restoring the step restores it.
 #
 # **Español.** Cada 50 pasos se guarda el modelo, los momentos de AdamW, los generadores
 # aleatorios, la **posición en los datos** (paso global, cursor de lotes, índice global de cada
@@ -307,7 +309,7 @@ show(dashboard.draw(course.log, panels=[1, 2, 3, 6], step=312, window=(280, 420)
 # ## A post-mortem draft, written by the loop
 #
 # At each roll-back, before the log is rewound, the trainer reads the §1 symptoms off the
-# telemetry around the detection (`utils.rollback.symptoms_at`) and stores them in the event.
+# telemetry around the detection (`utils.recovery.rollback.symptoms_at`) and stores them in the event.
 # `postmortem.draft_symptoms` turns them into the Phase 19 form, every field marked *drafted*
 # until a person confirms it. The loss at the spike is the peak the loop saw; there is no
 # recovery loss, because the run was rolled back.

@@ -9,7 +9,7 @@
 # threshold, moving average or EMA) and then calls `trainer.stop()` and `trainer.fit(model)` from
 # inside `on_train_batch_end`. In this notebook we run that recipe and watch it fail, look at what
 # Lightning's own `SpikeDetection` callback does, and then use a callback that really recovers
-# inside one `fit`: `utils.lightning_rollback.RollbackOnSpike`.
+# inside one `fit`: `utils.recovery.lightning_rollback.RollbackOnSpike`.
 #
 # **Español.** En 20.2 enseñamos a un bucle de PyTorch a detectar un pico, volver atrás y poner
 # lotes en cuarentena. Muchos proyectos entrenan con **PyTorch Lightning**: el bucle es de
@@ -37,14 +37,14 @@ from lightning_fabric.utilities.spike import TrainingSpikeException
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.callbacks.spike import SpikeDetection
 
-from utils import symptoms
-from utils.config import config_for
-from utils.detectors import EMADetector
-from utils.exercises import exercise_todo
-from utils.lightning_module import MiniGPTModule, TinyRegressor, mini_gpt_trainer_kwargs, ood_regression_data, tiny_loader
-from utils.lightning_rollback import RollbackOnSpike
-from utils.train import run_variant
-from utils.yours import show as show_yours
+from utils.spikelab import symptoms
+from utils.spikelab.config import config_for
+from utils.recovery.detectors import EMADetector
+from utils.course.exercises import exercise_todo
+from utils.recovery.lightning_module import MiniGPTModule, TinyRegressor, mini_gpt_trainer_kwargs, ood_regression_data, tiny_loader
+from utils.recovery.lightning_rollback import RollbackOnSpike
+from utils.spikelab.train import run_variant
+from utils.course.yours import show as show_yours
 
 # Lightning reports a lot (tips, progress, warnings about tiny dataloaders): keep the outputs quiet
 logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
@@ -389,7 +389,7 @@ show(fig)
 # %% [markdown]
 # ## 6. The §A13 run inside `Trainer.fit`
 #
-# `utils.lightning_module.MiniGPTModule` wraps the course's run: the model, AdamW, the data order
+# `utils.recovery.lightning_module.MiniGPTModule` wraps the course's run: the model, AdamW, the data order
 # and the held-out set come from `TrainingRun`, the LR schedule is the course's, and the gradient
 # clip is the plain loop's. It is the same run: the next cell checks that the Lightning losses of
 # `broken` equal the plain loop's, bit for bit. In the plain run the late shard arrives at step

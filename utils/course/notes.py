@@ -1,0 +1,281 @@
+"""The one way to reach a learner's notes: ``learners/<name>/phase-NN/notes/``.
+
+Two kinds of notes:
+
+- ``lessons.md``: one line per lesson learned, only ever appended to::
+
+      - 2026-11-23 · phase 19 · run 19-spike-001 · warmup too short for lr 3e-3
+
+  ``append_lesson`` adds one line atomically (file lock + a single write), so several
+  notebooks or processes appending at once never mix or lose lines.
+- any other file (a post-mortem, a checklist): ``save_note`` writes it, and never loses
+  what was there: a different earlier version is first kept as ``<stem>.v1<suffix>``,
+  ``.v2``, ... (``note_versions`` lists them).
+
+``display_path`` turns a path into the ``learners/<name>/...`` form for printing, so a
+notebook never shows an absolute path (which would differ on every machine).
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import os
+import re
+import unicodedata
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Iterator
+
+from utils.spikelab.atomic import atomic_write
+from utils.course.learner import current_learner, learners_dir, repo_root, validate_learner_name
+
+LESSONS_FILE = "lessons.md"
+LOCK_FILE = ".notes.lock"
+_VERSION_STEM = re.compile(r"\.v\d+$")
+
+
+def _check_phase(phase: int) -> int:
+    """Return ``phase`` if it is a whole number 0..99, else raise ValueError."""
+    if isinstance(phase, bool) or not isinstance(phase, int):
+        raise ValueError(f"phase must be a whole number 0..99, not {phase!r}.")
+    if not 0 <= phase <= 99:
+        raise ValueError(f"phase must be between 0 and 99, not {phase}.")
+    return phase
+
+
+def learner_dir(learner: str | None = None) -> Path:
+    """The learner's own folder ``learners/<name>/`` (not created here).
+
+    ``learner`` defaults to ``utils.course.learner.current_learner()``; it is validated either way.
+    """
+    name = validate_learner_name(learner) if learner is not None else current_learner()
+    return learners_dir() / name
+
+
+def _notes_path(phase: int, learner: str | None) -> Path:
+    """``learners/<name>/phase-NN/notes/`` without creating it."""
+    return learner_dir(learner) / f"phase-{_check_phase(phase):02d}" / "notes"
+
+
+def notes_dir(phase: int, learner: str | None = None) -> Path:
+    """The notes folder ``learners/<name>/phase-NN/notes/`` of one phase, created if missing.
+
+    ``phase`` is 0..99 (written with two digits); ``learner`` defaults to the current learner.
+    """
+    path = _notes_path(phase, learner)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _check_one_line(what: str, value: str) -> str:
+    """Return ``value`` stripped of spaces; refuse empty values and line breaks or control chars."""
+    if not isinstance(value, str):
+        raise ValueError(f"The {what} must be text, not {type(value).__name__}.")
+    for char in value:
+        category = unicodedata.category(char)
+        if category.startswith("C") or category in ("Zl", "Zp"):
+            kind = "a line break" if char in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" else "a control character"
+            raise ValueError(
+                f"The {what} contains {kind} (U+{ord(char):04X}); a lesson is exactly one line "
+                "of text. Write several lessons as several append_lesson calls."
+            )
+    cleaned = value.strip()
+    if not cleaned:
+        raise ValueError(f"The {what} is empty; write what you learned in one line.")
+    return cleaned
+
+
+def append_lesson(
+    phase: int,
+    text: str,
+    run_id: str | None = None,
+    learner: str | None = None,
+    today: datetime.date | None = None,
+) -> str:
+    """Append one line to the phase's ``lessons.md`` and return it (without the newline).
+
+    The line reads ``- 2026-11-23 · phase 19 · run 19-spike-001 · <text>`` (the run part
+    is left out when ``run_id`` is None). ``text`` must be one non-empty line. Earlier
+    lines are never rewritten: the file is opened for appending, locked (``flock``), and
+    the whole line goes out in one write, then synced to disk. If the last line in the file
+    lacks its newline, one is written first so the new lesson never merges into it.
+    """
+    _check_phase(phase)
+    body = _check_one_line("lesson text", text)
+    parts = [f"- {(today or datetime.date.today()).isoformat()}", f"phase {phase}"]
+    if run_id is not None:
+        run = _check_one_line("run id", run_id)
+        if any(char.isspace() for char in run):
+            raise ValueError(f"The run id {run!r} contains a space; run ids look like 19-spike-001.")
+        parts.append(f"run {run}")
+    parts.append(body)
+    line = " · ".join(parts)
+
+    path = notes_dir(phase, learner) / LESSONS_FILE
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            size = os.fstat(fd).st_size
+            needs_newline = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+            data = (("\n" if needs_newline else "") + line + "\n").encode("utf-8")
+            try:
+                written = os.write(fd, data)
+                while written < len(data):  # a regular file takes it all at once; this is a guard
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+            except OSError as err:
+                os.ftruncate(fd, size)      # a failed append (e.g. a full disk) leaves no torn line
+                raise NoteNotSaved(f"The lesson was not saved ({err.strerror or err}); "
+                                   f"{display_path(path)} is unchanged. Free some disk space and try again.") from err
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    return line
+
+
+def read_lessons(phase: int, learner: str | None = None) -> list[str]:
+    """The lines of the phase's ``lessons.md`` (without newlines, blank lines skipped); [] if none."""
+    path = _notes_path(phase, learner) / LESSONS_FILE
+    try:
+        content = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [line for line in content.split("\n") if line.strip()]
+
+
+def _check_relpath(relpath: str) -> PurePosixPath:
+    """Return ``relpath`` as a relative path inside the notes folder, or raise ValueError."""
+    if not isinstance(relpath, str) or not relpath.strip():
+        raise ValueError("The note's path is empty; give one like 'postmortems/19-spike-001.md'.")
+    if "\\" in relpath:
+        raise ValueError(f"The note's path {relpath!r} contains '\\'; separate folders with '/'.")
+    if PurePosixPath(relpath).is_absolute() or PureWindowsPath(relpath).drive:
+        raise ValueError(
+            f"The note's path {relpath!r} is absolute; give a path inside the notes folder, "
+            "like 'postmortems/19-spike-001.md'."
+        )
+    parts = relpath.split("/")
+    for part in parts:
+        if part == "":
+            raise ValueError(f"The note's path {relpath!r} has an empty part ('//' or a trailing '/').")
+        if part in (".", ".."):
+            raise ValueError(f"The note's path {relpath!r} contains {part!r}; it must stay inside the notes folder.")
+        if part.startswith("."):
+            raise ValueError(f"The note's path {relpath!r} has a part starting with a dot ({part!r}).")
+        if any(unicodedata.category(char).startswith("C") for char in part):
+            raise ValueError(f"The note's path {relpath!r} contains a control character.")
+    path = PurePosixPath(*parts)
+    if _VERSION_STEM.search(path.stem):
+        raise ValueError(
+            f"The note's name {path.name!r} ends like a kept version (.vN); those names are "
+            "reserved for the old versions save_note keeps."
+        )
+    return path
+
+
+def _version_path(target: Path, number: int) -> Path:
+    """``<stem>.v<number><suffix>`` beside ``target``."""
+    return target.with_name(f"{target.stem}.v{number}{target.suffix}")
+
+
+def _versions_of(target: Path) -> list[tuple[int, Path]]:
+    """The kept versions of ``target`` as (number, path), oldest (lowest number) first."""
+    pattern = re.compile(re.escape(target.stem) + r"\.v(\d+)" + re.escape(target.suffix) + "$")
+    if not target.parent.is_dir():
+        return []
+    found = []
+    for child in target.parent.iterdir():
+        match = pattern.match(child.name)
+        if match and child.is_file():
+            found.append((int(match.group(1)), child))
+    return sorted(found)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``<folder>/.notes.lock`` for the duration of the block."""
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+class NoteNotSaved(OSError):
+    """A note or lesson could not be written (e.g. a full disk); nothing on disk was changed."""
+
+
+def save_note(phase: int, relpath: str, content: str | bytes, learner: str | None = None) -> Path:
+    """Save ``content`` (text, stored as UTF-8, or bytes such as a compressed run log) as
+    ``<notes folder>/<relpath>`` without ever losing an earlier version.
+
+    ``relpath`` is relative, like ``postmortems/19-spike-001.md`` (no absolute paths, no
+    ``..``, no empty parts). If the file holds the same content already, nothing happens.
+    If it holds different content, that content is first kept as ``<stem>.v1<suffix>``
+    (then ``.v2``, ... : the next free number), and only then is the new content put in
+    place atomically (written to a temporary file beside it, then renamed over it). All of
+    this happens under a lock, so two saves at once cannot lose a version. Returns the path.
+    """
+    rel = _check_relpath(relpath)
+    if not isinstance(content, (str, bytes)):
+        raise ValueError(f"The note's content must be text, not {type(content).__name__}.")
+    target = notes_dir(phase, learner).joinpath(*rel.parts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    new = content.encode("utf-8") if isinstance(content, str) else content
+    with _locked(target.parent):
+        try:
+            old = target.read_bytes()
+        except FileNotFoundError:
+            old = None
+        if old == new:
+            return target
+        try:
+            if old is not None:
+                versions = _versions_of(target)
+                number = versions[-1][0] + 1 if versions else 1
+                kept = _version_path(target, number)
+                if not atomic_write(kept, old, exclusive=True):
+                    raise FileExistsError(f"{display_path(kept)} appeared while saving")
+            atomic_write(target, new)
+        except OSError as err:
+            if isinstance(err, FileExistsError):
+                raise
+            raise NoteNotSaved(f"The note was not saved ({err.strerror or err}); {display_path(target)} "
+                               "and its earlier versions are unchanged. Free some disk space and save again.") from err
+    return target
+
+
+def note_versions(phase: int, relpath: str, learner: str | None = None) -> list[Path]:
+    """The kept earlier versions of a note (``<stem>.v1<suffix>``, ...), oldest first."""
+    rel = _check_relpath(relpath)
+    target = _notes_path(phase, learner).joinpath(*rel.parts)
+    return [path for _, path in _versions_of(target)]
+
+
+def display_path(p: Path) -> str:
+    """``p`` in the short, machine-independent form to print: ``learners/<name>/...``.
+
+    Paths inside the learners folder are always shown as ``learners/...`` (even when
+    ``$COURSE_LEARNERS_DIR`` moves that folder elsewhere); other paths inside the repository
+    are shown relative to it. Never returns an absolute path: anything else is shown as
+    ``.../<file name>``.
+    """
+    path = Path(p)
+    if not path.is_absolute():
+        return path.as_posix()
+    for base, shown in ((learners_dir(), PurePosixPath("learners")), (repo_root(), PurePosixPath())):
+        for candidate, root in ((path, base), (Path(os.path.realpath(path)), Path(os.path.realpath(base)))):
+            try:
+                rel = candidate.relative_to(root)
+            except ValueError:
+                continue
+            shown_path = shown.joinpath(*rel.parts)
+            return shown_path.as_posix() if shown_path.parts else "."
+    return f".../{path.name}"

@@ -1,0 +1,62 @@
+"""Train every course run into the session's run store before the tests (``python -m utils.run_cache``).
+
+scripts/test.sh calls this with ``COURSE_RUN_CACHE`` pointing at a fresh folder: a 2-core machine
+then trains two runs at a time, and every test and notebook kernel reads them from the store
+(``utils/spikelab/runstore.py``) instead of training them again.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import time
+
+from utils.recovery.rollback import RUNS, run_with_rollback
+from utils.spikelab.config import PATTERN_VARIANTS, VARIANTS, RunConfig
+from utils.spikelab.runstore import cache_path
+from utils.spikelab.train import run_variant
+
+SHAPE_SEEDS = (43, 44, 45, 46)     # the canonical run's other seeds that tests compare against
+
+
+def course_runs() -> list[tuple[str, str, int]]:
+    """Every run the tests and notebooks quote: the spike variants, the shape seeds, the failure
+    patterns and the Phase 20 recovery runs, as ("variant" | "rollback", name, seed)."""
+    jobs = [("variant", v, 42) for v in [*VARIANTS, *PATTERN_VARIANTS]]
+    jobs += [("variant", "broken", seed) for seed in SHAPE_SEEDS]
+    return jobs + [("rollback", name, 42) for name in RUNS]
+
+
+def train_one(job: tuple[str, str, int]) -> str:
+    """Train one run into the store (a worker of ``warm``)."""
+    kind, name, seed = job
+    t0 = time.perf_counter()
+    if kind == "rollback":
+        variant, policy = RUNS[name]
+        run_with_rollback(variant, seed=seed, policy=policy)
+    else:
+        run_variant(name, seed=seed)
+    return f"{kind} {name} seed {seed} ({time.perf_counter() - t0:.0f} s)"
+
+
+def warm(jobs: int = 2) -> int:
+    """Train every course run into the store with ``jobs`` processes (one thread each, as always).
+    Returns the number of runs."""
+    if cache_path(RunConfig()) is None:
+        raise SystemExit("COURSE_RUN_CACHE is not set: nothing to warm")
+    todo = course_runs()
+    with mp.get_context("spawn").Pool(jobs) as pool:
+        for done in pool.imap_unordered(train_one, todo):
+            print(f"[cache] {done}", flush=True)
+    return len(todo)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m utils.run_cache",
+                                 description="Train every course run into COURSE_RUN_CACHE.")
+    ap.add_argument("--jobs", type=int, default=2)
+    n = warm(ap.parse_args(argv).jobs)
+    print(f"[cache] {n} runs ready")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Run several variants and compare their event metrics side by side (one table, many notebooks).
+
+    rows = compare_variants(["broken", "clip-0.5", "stratified-covering"])
+    print(markdown_table(rows))
+
+The course's bars (``utils.spikelab.thresholds``), the same for every run on every machine:
+
+- a **gradient spike**: the largest pre-clip gradient norm of the event window at least
+  ``GRAD_SPIKE_RATIO`` (15) times its median before;
+- **damage**: a held-out rise of at least ``DAMAGE_SIGMA`` (10) σ of its noise before the event;
+- **no damage**: a rise below ``NOISE_SIGMA`` (3) σ, no more than the noise moves it.
+
+Between the last two bars a rise is **small**: more than noise, well below damage.
+The bars are far apart because the rises are chaotic (the same seed on another CPU is another
+sample) and their σ is measured on a handful of noisy evaluations: a variant near a bar can take
+the neighbouring verdict on another machine or seed, but none should move from damage to no
+damage. tests/test_spike.py asserts the verdicts the course teaches.
+"""
+from __future__ import annotations
+
+from utils.course import claims
+from utils.spikelab.thresholds import GRAD_SPIKE_RATIO, damage_verdict
+
+COLUMNS = {
+    "variant": "variant",
+    "loss_ratio": "loss at 312 ÷ EMA",
+    "grad_norm_ratio": "grad-norm ratio",
+    "heldout_rise_sigma": "held-out rise (σ)",
+    "post_event_ratio": "post-event ratio",
+    "gradient_spike": "gradient spike?",
+    "damage": "held-out damage?",
+}
+def compare_variants(names: list[str], seed: int = 42, progress: bool = True) -> list[dict]:
+    """One row per variant from a fresh run (each variant trains once per process).
+    Shows a progress bar over the variants (a few seconds each) unless ``progress=False``."""
+    rows = []
+    if progress:
+        from tqdm.auto import tqdm
+        names = tqdm(names, desc="runs", leave=False)
+    for name in names:
+        s = claims.results_of(name, seed)
+        rows.append({
+            "variant": name,
+            "loss_ratio": s["loss_ratio"],
+            "grad_norm_ratio": s["grad_norm_ratio"],
+            "heldout_rise_sigma": s["heldout_rise_sigma"],
+            "post_event_ratio": s["post_event_ratio"],
+            "gradient_spike": "yes" if s["grad_norm_ratio"] >= GRAD_SPIKE_RATIO else "no",
+            "damage": damage_verdict(s["heldout_rise_sigma"]),
+        })
+    return rows
+
+
+def markdown_table(rows: list[dict], columns: dict[str, str] = COLUMNS) -> str:
+    """Rows as a markdown table, floats to 3 significant digits."""
+    def cell(v) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+    head = "| " + " | ".join(columns.values()) + " |"
+    rule = "|" + "---|" * len(columns)
+    body = ["| " + " | ".join(cell(r[k]) for k in columns) + " |" for r in rows]
+    return "\n".join([head, rule, *body])
