@@ -34,14 +34,12 @@ import math
 import random
 import statistics
 import time
-from types import SimpleNamespace
 
 import torch
 
 from utils.recovery import traces as T
-from utils.recovery.budget_detector import BudgetDetector
-from utils.recovery.detectors import (HeldoutProbeDetector, LightningSpikeAdapter, all_detectors,
-                             make_grad_norm_detector)
+from utils.recovery.detectors import (BudgetDetector, HeldoutProbeDetector, LightningSpikeAdapter, all_detectors,
+                                      make_grad_norm_detector)
 from utils.recovery.tail_fit import METHODS
 
 TOLERANCE = 10
@@ -151,13 +149,10 @@ def ns_per_update(update, values) -> float:
 
 
 def lightning_ns_per_update(values: list[float]) -> float:
-    """Lightning's SpikeDetection.on_train_batch_end, driven with a stand-in trainer."""
-    from pytorch_lightning.callbacks.spike import SpikeDetection
-
-    callback = SpikeDetection()  # its defaults: window=10, warmup=1, rtol=2.0, mode="min"
-    strategy = SimpleNamespace(root_device=torch.device("cpu"), barrier=lambda *a, **k: None,
-                               reduce_boolean_decision=lambda decision, all=True: decision)
-    trainer = SimpleNamespace(strategy=strategy, global_rank=0, default_root_dir=".")
+    """Lightning's SpikeDetection.on_train_batch_end (its defaults: window=10, warmup=1, rtol=2.0,
+    mode="min"), driven with the adapter's one-process stand-in for the trainer."""
+    adapter = LightningSpikeAdapter()
+    callback, trainer = adapter.callback, adapter.trainer
     losses = [torch.tensor(v, dtype=torch.float32) for v in values]
     start = time.perf_counter_ns()
     for batch_idx, loss in enumerate(losses):

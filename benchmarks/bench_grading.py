@@ -15,8 +15,8 @@ graded with ``utils.course.grading.grade`` once per ``--jobs`` value. Notebooks:
 - ``real``: the example learners' committed notebooks against ``notebooks/`` (real training
   runs inside; minutes per learner).
 
-The broken reference run (for the post-mortem check) is trained once per grading run, as the
-CLI does. ``--cores 0,1`` pins the benchmark (and every process it starts) to those CPUs with
+The grader trains nothing itself: each post-mortem is checked against the run log saved with
+it. ``--cores 0,1`` pins the benchmark (and every process it starts) to those CPUs with
 ``os.sched_setaffinity``, to measure "on 2 cores" on a larger machine. Prints the total time,
 the time per learner, and the speedup of each ``--jobs`` value over the first one.
 """

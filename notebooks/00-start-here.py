@@ -1,4 +1,9 @@
-# nbval: strict
+# ---
+# jupyter:
+#   course:
+#     nbval: strict
+# ---
+
 # %% [markdown]
 # # Start here
 #
@@ -71,8 +76,7 @@
 # y tus notas se guardan en `learners/<tu nombre>/`. Se aceptan letras de cualquier alfabeto,
 # cifras, `-`, `_`, `.` y espacios dentro del nombre.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (the form is interactive: its output depends on what you type)
 from utils.course.learner import name_form
 
@@ -103,8 +107,7 @@ for candidate in ["José", "Zoë", "李雷", "Ana María", "../etc", ".hidden", 
 # su carpeta de notas; el curso solo añade, nunca sobrescribe: la versión anterior de una nota
 # se conserva siempre junto a la nueva.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (this output depends on who runs the notebook)
 from utils.course.learner import current_learner
 from utils.course.notes import display_path, notes_dir

@@ -2,7 +2,7 @@
 # Run every check of the course, in three stages:
 #   1. unit tests:          python -m pytest tests -q   (extra arguments go here, e.g. -k notes)
 #   2. strict notebooks:    pytest --nbval      on notebooks whose metadata says course.nbval = strict
-#   3. the other notebooks: pytest --nbval-lax  (only cells marked # NBVAL_CHECK_OUTPUT compare output)
+#   3. the other notebooks: pytest --nbval-lax  (only cells tagged nbval-check-output compare output)
 # Notes are written to a temporary copy of learners/ (COURSE_LEARNERS_DIR), as learner
 # $LEARNER (default: ci-learner). Every stage runs; the exit status is non-zero if any failed.
 set -uo pipefail
@@ -22,6 +22,9 @@ if [[ -d learners ]]; then
     cp -R learners/. "$scratch/learners/"
 fi
 export COURSE_LEARNERS_DIR="$scratch/learners"
+# The example learners' notebooks are not kept in the repository: generate them into the copy (no training:
+# their notes are in learners/).
+"$python" -m utils.learner_copies --examples >/dev/null || { echo "[test] generating the example learners failed"; exit 1; }
 # Runs trained in this session are shared by the tests and every notebook kernel (utils/spikelab/runstore.py);
 # the folder is new for each session and removed at the end, so every number is computed fresh.
 mkdir -p "$scratch/runs"

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from utils.course import learner, notes
+from utils.course import notes
 from utils.course.learner import LearnerNameError, validate_learner_name
 
 
@@ -101,25 +101,27 @@ def test_a_trailing_newline_is_named_in_the_message():
 
 def test_a_decimal_comma_is_taken_and_kept_as_typed(learners):
     """"2,31" (Spanish) is 2.31; the post-mortem keeps it as typed, and saving loses nothing."""
-    from utils.postmortem import template as postmortem
+    from utils import postmortem
+    from utils.course import postmortem_notes
 
     pm = postmortem.PostMortem("r-1", "2026-11-23", symptoms=postmortem.Symptoms(
         pre_spike_ema="1,037", peak_loss="4,577", recovery_loss="1,061", grad_norm_preclip="214,5",
         lr_at_spike="0,002909"))
     assert [p.field for p in postmortem.validate(pm, sections=[1])
             if p.field in ("pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_preclip", "lr_at_spike")] == []
-    postmortem.save(pm)
-    assert postmortem.load_saved("r-1") == pm
+    postmortem_notes.save(pm)
+    assert postmortem_notes.load_saved("r-1") == pm
     check = postmortem.check_symptoms(pm.symptoms, {"peak_loss": 4.577}).checks[0]
     assert check.ok and "you typed 4,577 (read as 4.577)" in check.message
 
 
 @pytest.mark.parametrize("typed, says", [("1,234,5", "has 2 commas"), ("1.234,5", "has both '.' and ','")])
 def test_a_comma_that_could_be_a_thousands_separator_is_named_as_the_problem(learners, typed, says):
-    from utils.postmortem import template as postmortem
+    from utils import postmortem
+    from utils.course import postmortem_notes
 
     pm = postmortem.PostMortem("r-1", "2026-11-23", symptoms=postmortem.Symptoms(peak_loss=typed))
     (problem,) = [p for p in postmortem.validate(pm, sections=[1]) if p.field == "peak_loss"]
     assert says in problem.message and "numbers only" not in problem.message and "\n" not in str(problem)
-    postmortem.save(pm)                                  # work in progress is saved as typed
-    assert postmortem.load_saved("r-1").symptoms.peak_loss == typed
+    postmortem_notes.save(pm)                            # work in progress is saved as typed
+    assert postmortem_notes.load_saved("r-1").symptoms.peak_loss == typed

@@ -1,4 +1,4 @@
-"""Tests for the detector told a false-alarm budget (utils.recovery.budget_detector), its tail fits
+"""Tests for the detector told a false-alarm budget (utils.recovery.detectors.budget), its tail fits
 (utils.recovery.tail_fit), the labelled traces kept in tests/traces (utils.recovery.traces), and its wiring into
 evaluate, the rollback policy and the Lightning callback."""
 
@@ -13,7 +13,7 @@ import pytest
 from utils.recovery import detectors as D
 from utils.recovery import tail_fit as F
 from utils.recovery import traces as T
-from utils.recovery.budget_detector import BudgetDetector
+from utils.recovery.detectors import BudgetDetector
 
 TRACES = Path(__file__).parent / "traces"
 GENERATED = TRACES / "generated.json"

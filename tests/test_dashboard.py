@@ -8,7 +8,7 @@ import pytest
 
 from utils.diagnosis import dashboard
 from utils.spikelab.runlog import STEP_COLUMNS, RunLog
-from utils.spikelab.metrics import ema
+from utils.spikelab.metrics import ema, first_nonfinite_step
 
 PIECES = ["<s>", "▁the", "▁cat", "▁w", "ri", "tten", "▁sat"]
 HEAD = PIECES.index("tten")
@@ -72,7 +72,7 @@ def vlines_at(ax, x: float) -> list:
 
 
 def test_panels_are_numbered_one_to_eight_and_match_the_postmortem_numbers():
-    from utils.postmortem import template as postmortem
+    from utils import postmortem
     assert sorted(dashboard.PANELS) == list(range(1, 9))
     assert sorted(dashboard.PANELS) == sorted(postmortem.PANELS)
     assert dashboard.panel_title(1) == "1 · Loss and 50-step EMA"
@@ -212,7 +212,7 @@ def test_helpers_read_the_log():
     log = damaged_log()
     assert dashboard.repeated_batches(log) == [30]
     assert dashboard.unchanged_param_steps(log) == [21]
-    assert dashboard.first_nonfinite_step(log) == 55
+    assert first_nonfinite_step(log) == 55             # what panel 8 marks (utils.spikelab.metrics)
     counts = dashboard.shard_counts(log)
     assert counts[SPIKE] == 2 and counts[SPIKE - 1] == 0
     assert np.isnan(dashboard.series(log, "rare_count")[10])

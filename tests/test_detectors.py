@@ -208,7 +208,7 @@ def test_cli_json_table_and_help(tmp_path, capsys):
     loss[150] = 3.0
     path = tmp_path / "traces.json"
     path.write_text(json.dumps([{"loss": loss, "spikes": [150]}]))
-    out = subprocess.run([sys.executable, "-m", "utils.recovery.detectors", "evaluate", str(path), "--json"],
+    out = subprocess.run([sys.executable, "-m", "utils.detectors", "evaluate", str(path), "--json"],
                          capture_output=True, text=True, check=True).stdout
     results = json.loads(out)
     assert list(results) == sorted(results)
@@ -218,7 +218,7 @@ def test_cli_json_table_and_help(tmp_path, capsys):
                  "lightning-spike-detection"):
         assert results[name] == {"recall": 1.0, "false_alarms_per_10k": 0.0, "median_delay": 0.0}
     assert results["threshold"]["recall"] == 0.0
-    usage = subprocess.run([sys.executable, "-m", "utils.recovery.detectors", "--help"],
+    usage = subprocess.run([sys.executable, "-m", "utils.detectors", "--help"],
                            capture_output=True, text=True, check=True).stdout
     assert "evaluate" in usage and "synthetic" in usage
     # The table, in-process (a second subprocess would import Lightning again: seconds).
@@ -312,7 +312,7 @@ def test_cli_gives_one_clear_line_and_a_nonzero_exit_for_a_bad_traces_file(tmp_p
 def test_cli_bad_file_in_a_subprocess_has_no_traceback(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("[1, 2")
-    result = subprocess.run([sys.executable, "-m", "utils.recovery.detectors", "evaluate", str(path)],
+    result = subprocess.run([sys.executable, "-m", "utils.detectors", "evaluate", str(path)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "not valid JSON" in result.stderr

@@ -2,7 +2,7 @@
 
 The grading test runs nbval for real on two small fixture sources
 (tests/fixtures/grading/notebooks/, no training: a few seconds each) for the two example
-learners (their notebooks generated from the fixtures the same way as the committed ones,
+learners (their notebooks generated from the fixtures the same way as `--examples` generates them,
 their notes the committed ones, each post-mortem with the run log saved beside it) and a third
 learner whose notebook deletes what it can reach. It takes about 20-40 s. The grader trains
 nothing: a post-mortem's §1 is checked against its own saved run log, on any machine.
@@ -21,12 +21,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils.course import grading, learner_copies
-from utils.postmortem import template as postmortem
+from utils.course import grading, postmortem_notes
+from utils import postmortem
 from utils.spikelab import symptoms
 from utils.course.learner_copies import (
     EXAMPLE_COMPLETE,
     EXAMPLE_MISTAKES,
+    HANG_SOURCE,
     exercises_of,
     learner_notebook,
     make_example_submissions,
@@ -34,7 +35,8 @@ from utils.course.learner_copies import (
     phase_sources,
     solved_notebook,
 )
-from utils.postmortem.template import SECTION_TITLES
+from utils.course.notebook_build import notebook_from_source, notebook_text
+from utils.postmortem import SECTION_TITLES
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "grading" / "notebooks"
@@ -93,7 +95,7 @@ def test_learner_copies_cli_says_which_notebooks_it_kept(tmp_path):
 @pytest.mark.parametrize("phase, source", phase_sources(), ids=lambda v: getattr(v, "name", str(v)))
 def test_learner_copy_matches_master_except_exercises(phase, source):
     """Drift: non-exercise cells equal the master's, every solution has its stub, nothing leaks."""
-    master = learner_copies.builder().notebook_from_source(source, audience="master")
+    master = notebook_from_source(source, audience="master")
     learner = learner_notebook(source)
     exercises = exercises_of(source)
     plain = lambda nb: [(c.cell_type, c.source) for c in nb.cells if _role(c) is None]
@@ -115,17 +117,45 @@ def test_learner_copy_matches_master_except_exercises(phase, source):
         assert order[at + 1: at + 1 + len(ex.checks)] == [("check", ex.id)] * len(ex.checks)
 
 
-def test_example_learners_notebooks_are_up_to_date(tmp_path):
-    """learners/example-*/phase-*/ hold exactly what `python -m utils.learner_copies --examples` writes."""
+def test_example_learners_notebooks_are_generated_the_same_every_time(tmp_path):
+    """`python -m utils.learner_copies --examples` writes the same bytes every time (the copies are not
+    kept in the repository: scripts/test.sh and the tests generate them), and rewriting changes nothing."""
+    make_example_submissions(learners_root=tmp_path / "a")
+    make_example_submissions(learners_root=tmp_path / "b")
+    first = _tree_digest(tmp_path / "a")
+    assert first and first == _tree_digest(tmp_path / "b")
+    assert sorted(first) == sorted(f"{name}/phase-{phase:02d}/{source.stem}.ipynb"
+                                   for name in (EXAMPLE_COMPLETE, EXAMPLE_MISTAKES)
+                                   for phase, source in phase_sources())
+    (tmp_path / "a" / EXAMPLE_COMPLETE / "phase-17" / "stale.ipynb").write_text("{}", encoding="utf-8")
+    make_example_submissions(learners_root=tmp_path / "a")
+    assert _tree_digest(tmp_path / "a") == first, "a notebook whose source is gone is removed"
+
+
+def test_example_learners_notebooks_follow_the_masters(tmp_path):
+    """example-complete hands in the master with each exercise solved in its stub cell; example-mistakes
+    the same except for exactly two cells: the first exercise left as its stub, the last one hanging."""
     make_example_submissions(learners_root=tmp_path)
-    for name in (EXAMPLE_COMPLETE, EXAMPLE_MISTAKES):
-        want = {p.relative_to(tmp_path / name).as_posix(): p.read_text(encoding="utf-8")
-                for p in sorted((tmp_path / name).glob("phase-*/*.ipynb"))}
-        have = {p.relative_to(REAL_LEARNERS / name).as_posix(): p.read_text(encoding="utf-8")
-                for p in sorted((REAL_LEARNERS / name).glob("phase-*/*.ipynb"))}
-        assert sorted(have) == sorted(want), "run: .venv/bin/python -m utils.learner_copies --examples"
-        for rel in want:
-            assert have[rel] == want[rel], f"{name}/{rel} is stale: run python -m utils.learner_copies --examples"
+    mistakes = []
+    for phase, source in phase_sources():
+        rel = Path(f"phase-{phase:02d}") / f"{source.stem}.ipynb"
+        text = (tmp_path / EXAMPLE_COMPLETE / rel).read_text(encoding="utf-8")
+        assert text == notebook_text(solved_notebook(source))
+        complete = nbformat.reads(text, as_version=4)
+        master = notebook_from_source(source, audience="master")
+        plain = lambda nb: [(c.cell_type, c.source, c.id) for c in nb.cells if _role(c) is None]
+        assert plain(complete) == plain(master)
+        solutions = {c.metadata["course"]["exercise"]: c.source for c in master.cells if _role(c) == "solution"}
+        assert {c.metadata["course"]["exercise"]: c.source for c in complete.cells if _role(c) == "stub"} \
+            == solutions
+        other = nbformat.read(tmp_path / EXAMPLE_MISTAKES / rel, as_version=4)
+        assert [c.metadata for c in other.cells] == [c.metadata for c in complete.cells]
+        mistakes += [(c.metadata["course"]["exercise"], c.source) for c, d in zip(other.cells, complete.cells)
+                     if c.source != d.source]
+    first = [(p, s) for p, s in phase_sources() if exercises_of(s)][0][1]
+    (first_id, first_stub), hang = mistakes
+    assert first_stub == exercises_of(first)[first_id].stub and first_id == next(iter(exercises_of(first)))
+    assert hang[1] == HANG_SOURCE
 
 
 def test_solved_notebook_is_the_learner_copy_with_solutions_typed_in():
@@ -289,7 +319,7 @@ def _learner_with(tmp_path, monkeypatch, symptoms_: postmortem.Symptoms | None, 
         symptoms_ = postmortem.draft_symptoms(symptoms.compute(run_log))
         symptoms_.confirmed = set(symptoms_.drafted)
     pm = postmortem.PostMortem("19-spike-001", "2026-11-23", symptoms=symptoms_)
-    postmortem.save(pm, learner="lia", run_log=run_log)
+    postmortem_notes.save(pm, learner="lia", run_log=run_log)
     return tmp_path
 
 
@@ -395,10 +425,10 @@ def test_a_run_log_that_cannot_be_read_or_is_of_another_run_fails(tmp_path, monk
 def test_section6_is_graded_against_the_saved_run_log(tmp_path, monkeypatch, broken_log):
     """A misspelled metric and a step T past the end of the run fail §6, naming what is allowed."""
     root = _learner_with(tmp_path, monkeypatch, None, broken_log)
-    pm = postmortem.load_saved("19-spike-001", learner="lia")
+    pm = postmortem_notes.load_saved("19-spike-001", learner="lia")
     pm.verification = postmortem.Verification(seed="42", tolerance="0.05", step=str(len(broken_log) + 1),
                                               expectations=[postmortem.Expectation("heldout_rise_sigm", "<", "3")])
-    postmortem.save(pm, learner="lia")
+    postmortem_notes.save(pm, learner="lia")
     _no_training(monkeypatch)
     checks = {c.name: c for c in grading.grade_notes("lia", root, [])}
     six = checks["post-mortem 19-spike-001.md: §6 Verification"]
@@ -412,7 +442,7 @@ def test_section6_is_graded_against_the_saved_run_log(tmp_path, monkeypatch, bro
     assert six.message.endswith(", spike_step") and "…" not in six.message
     pm.verification.step = str(n)
     pm.verification.expectations[0].metric = "heldout_rise_sigma"
-    postmortem.save(pm, learner="lia")
+    postmortem_notes.save(pm, learner="lia")
     checks = {c.name: c for c in grading.grade_notes("lia", root, [])}
     assert checks["post-mortem 19-spike-001.md: §6 Verification"].passed
 

@@ -100,6 +100,17 @@ def test_read_lessons_of_a_phase_without_notes_is_empty_and_creates_nothing(lear
     assert not (learners / "ana" / "phase-20").exists()
 
 
+def _run_at_once(target, workers: int, count: int) -> None:
+    """Run ``target(worker, count)`` in ``workers`` separate processes at once; each must exit cleanly."""
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=target, args=(w, count)) for w in range(workers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [p.exitcode for p in processes] == [0] * workers
+
+
 def _append_many(worker: int, count: int) -> None:
     """Run in a separate process: append ``count`` lessons numbered in order."""
     for index in range(count):
@@ -108,13 +119,7 @@ def _append_many(worker: int, count: int) -> None:
 
 def test_concurrent_appends_keep_every_line_intact_and_in_order(learners):
     workers, count = 6, 200
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_append_many, args=(w, count)) for w in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-    assert [p.exitcode for p in processes] == [0] * workers
+    _run_at_once(_append_many, workers, count)
 
     raw = (learners / "ana" / "phase-19" / "notes" / "lessons.md").read_text(encoding="utf-8")
     assert raw.endswith("\n")
@@ -223,13 +228,7 @@ def _save_many(worker: int, count: int) -> None:
 
 def test_concurrent_saves_lose_no_version(learners):
     workers, count = 4, 25
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_save_many, args=(w, count)) for w in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-    assert [p.exitcode for p in processes] == [0] * workers
+    _run_at_once(_save_many, workers, count)
 
     current = notes_dir(19) / "postmortems" / "shared.md"
     kept = note_versions(19, "postmortems/shared.md")

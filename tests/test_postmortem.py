@@ -1,5 +1,5 @@
-"""utils.postmortem.template (validator, symptom tolerances, markdown round trip, saving with its run log)
-and its forms.
+"""utils.postmortem (validator, symptom tolerances, markdown round trip), its forms, and saving a
+post-mortem with its run log into a learner's notes (utils.course.postmortem_notes).
 
 The numbers here are made up for the tests (synthetic run logs), not the course's run.
 """
@@ -11,14 +11,17 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from utils.postmortem import template as pm_mod
-from utils.spikelab import symptoms as symptoms_mod
-from utils.spikelab.runlog import RunLog
-from utils.postmortem.template import (
+from utils import postmortem as pm_mod
+from utils.course import notes
+from utils.course import postmortem_notes as notes_mod
+from utils.course.notes import read_lessons
+from utils.course.postmortem_notes import LearnerPostmortems, load_saved, save, save_with_lesson
+from utils.postmortem import (
     SECTION_WHY,
     Evidence,
     Expectation,
@@ -29,14 +32,15 @@ from utils.postmortem.template import (
     Verification,
     compare_symptoms,
     draft_symptoms,
-    load_saved,
     parse_markdown,
     render_markdown,
-    save,
-    save_with_lesson,
-    split_sentences,
     validate,
 )
+from utils.postmortem import forms
+from utils.postmortem.forms import PostMortemWorkbook, symptoms_form
+from utils.postmortem.validation import split_sentences
+from utils.spikelab import symptoms as symptoms_mod
+from utils.spikelab.runlog import RunLog
 
 # A synthetic run log's symptoms, shaped like utils.spikelab.symptoms.compute's output.
 RUN_SYMPTOMS = {
@@ -350,8 +354,6 @@ def test_compare_shows_how_a_decimal_comma_was_read():
 
 
 def test_the_form_takes_a_decimal_comma(learners):
-    from utils.postmortem.forms import PostMortemWorkbook
-
     wb = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2026-11-23")
     wb.fill(complete())
     wb.symptoms.inputs["peak_loss"].value = "3,15"
@@ -424,8 +426,6 @@ def test_section6_takes_a_recovery_word_metric_of_a_run_that_did_not_recover():
 
 
 def test_the_workbook_checks_section6_against_its_run_and_offers_its_metrics(learners):
-    from utils.postmortem.forms import PostMortemWorkbook
-
     log = synthetic_log()
     wb = PostMortemWorkbook("a13-spike", run_log=log, date="2026-11-23")
     names = wb.verification.rows[0]["metric"].options
@@ -636,8 +636,6 @@ def test_save_writes_the_course_path_and_loads_back(learners):
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_the_lock_file_a_save_leaves_is_not_tracked_by_git(learners):
-    from utils.course import notes
-
     path = save(complete())
     lock = path.parent / notes.LOCK_FILE
     assert lock.is_file()                                   # every save leaves the lock beside the notes
@@ -670,8 +668,6 @@ def test_save_refuses_a_run_id_that_is_not_a_file_name(learners):
 
 
 def test_save_with_lesson_appends_the_lesson_line(learners):
-    from utils.course.notes import read_lessons
-
     path, line = save_with_lesson(complete())
     assert path.is_file()
     assert line.endswith(" · run a13-spike · " + complete().lesson)
@@ -702,48 +698,46 @@ def test_run_logs_round_trip_plain_and_compressed(tmp_path):
 
 
 def test_a_large_run_log_is_saved_compressed_beside_the_notes_never_overwritten(learners, monkeypatch):
-    monkeypatch.setattr(pm_mod, "RUN_LOG_GZIP_ABOVE", 1000)
+    monkeypatch.setattr(notes_mod, "RUN_LOG_GZIP_ABOVE", 1000)
     log = synthetic_log()
-    path = pm_mod.save_run_log(log)
+    path = notes_mod.save_run_log(log)
     assert path == learners / "ana" / "phase-19" / "notes" / "run-logs" / "a13-spike.json.gz"
-    assert path.read_bytes()[:2] == b"\x1f\x8b" and pm_mod.saved_run_log_path("a13-spike") == path
-    back = pm_mod.load_saved_run_log("a13-spike")
+    assert path.read_bytes()[:2] == b"\x1f\x8b" and notes_mod.saved_run_log_path("a13-spike") == path
+    back = notes_mod.load_saved_run_log("a13-spike")
     assert "wall_seconds" not in back.meta and pm_mod.same_run_log(back, log)
     assert symptoms_mod.compute(back) == symptoms_mod.compute(log)
     retrained = synthetic_log()
     retrained.meta["wall_seconds"] = 9.5                 # the same run trained again: nothing changes
-    assert pm_mod.save_run_log(retrained) == path and pm_mod.run_log_versions("a13-spike") == []
+    assert notes_mod.save_run_log(retrained) == path and notes_mod.run_log_versions("a13-spike") == []
     other = synthetic_log(scale=1.2)                     # another run: the first one is kept aside
-    assert pm_mod.save_run_log(other) == path
-    assert [p.name for p in pm_mod.run_log_versions("a13-spike")] == ["a13-spike.json.v1.gz"]
-    assert pm_mod.same_run_log(pm_mod.load_saved_run_log("a13-spike"), other)
-    assert pm_mod.same_run_log(RunLog.load(pm_mod.run_log_versions("a13-spike")[0]), log)
+    assert notes_mod.save_run_log(other) == path
+    assert [p.name for p in notes_mod.run_log_versions("a13-spike")] == ["a13-spike.json.v1.gz"]
+    assert pm_mod.same_run_log(notes_mod.load_saved_run_log("a13-spike"), other)
+    assert pm_mod.same_run_log(RunLog.load(notes_mod.run_log_versions("a13-spike")[0]), log)
     assert not [p for p in learners.rglob("*") if p.name.endswith(".tmp")]
-    assert pm_mod.load_saved_run_log("other-run") is None
+    assert notes_mod.load_saved_run_log("other-run") is None
 
 
 def test_a_small_run_log_is_saved_as_plain_json_and_keeps_that_form(learners, monkeypatch):
     log = synthetic_log()
-    assert len(log.to_bytes()) < pm_mod.RUN_LOG_GZIP_ABOVE
-    path = pm_mod.save_run_log(log)
+    assert len(log.to_bytes()) < notes_mod.RUN_LOG_GZIP_ABOVE
+    path = notes_mod.save_run_log(log)
     assert path == learners / "ana" / "phase-19" / "notes" / "run-logs" / "a13-spike.json"
     assert json.loads(path.read_text(encoding="utf-8"))["meta"]["run_id"] == "a13-spike"
-    monkeypatch.setattr(pm_mod, "RUN_LOG_GZIP_ABOVE", 1000)
-    assert pm_mod.save_run_log(synthetic_log(scale=1.2)) == path   # a run keeps the form of its first save
-    assert [p.name for p in pm_mod.run_log_versions("a13-spike")] == ["a13-spike.v1.json"]
+    monkeypatch.setattr(notes_mod, "RUN_LOG_GZIP_ABOVE", 1000)
+    assert notes_mod.save_run_log(synthetic_log(scale=1.2)) == path   # a run keeps the form of its first save
+    assert [p.name for p in notes_mod.run_log_versions("a13-spike")] == ["a13-spike.v1.json"]
     (path.parent / "a13-spike.json.gz").write_bytes(log.to_bytes(compressed=True))
     with pytest.raises(ValueError, match="two run logs are saved for a13-spike"):
-        pm_mod.load_saved_run_log("a13-spike")
+        notes_mod.load_saved_run_log("a13-spike")
 
 
 def test_saving_with_a_run_log_keeps_section1_and_its_run_together(learners):
-    from utils.course.notes import read_lessons
-
     log = synthetic_log()
     pm = complete()
     pm.symptoms = drafted_from(log)
     path, _ = save_with_lesson(pm, run_log=log)
-    saved = pm_mod.load_saved_run_log(pm.run_id)
+    saved = notes_mod.load_saved_run_log(pm.run_id)
     report = pm_mod.check_symptoms(load_saved(pm.run_id).symptoms, symptoms_mod.compute(saved))
     assert report.ok and report.summary() == "9 symptoms within tolerance"
     # a run log of another run is refused before anything is saved
@@ -754,7 +748,7 @@ def test_saving_with_a_run_log_keeps_section1_and_its_run_together(learners):
     other.lesson = "two\nlines"
     with pytest.raises(ValueError, match="exactly one line"):
         save_with_lesson(other, run_log=synthetic_log("b-run"))
-    assert load_saved("b-run") is None and pm_mod.saved_run_log_path("b-run") is None
+    assert load_saved("b-run") is None and notes_mod.saved_run_log_path("b-run") is None
     assert len(read_lessons(19)) == 1
 
 
@@ -784,8 +778,6 @@ def fill_widgets(wb, pm: PostMortem) -> None:
 
 
 def test_workbook_collects_what_was_typed(learners):
-    from utils.postmortem.forms import PostMortemWorkbook
-
     expected = complete()
     expected.hypotheses.append(Hypothesis(4, "A data-order bug repeated a batch", [6]))
     expected.evidence.append(Evidence(6, "batch ids are all distinct", favours=1, rules_out=[4]))
@@ -799,8 +791,6 @@ def test_workbook_collects_what_was_typed(learners):
 
 
 def test_workbook_check_buttons_show_the_validator(learners):
-    from utils.postmortem.forms import PostMortemWorkbook
-
     wb = PostMortemWorkbook("a13-spike", date="2026-11-23")
     wb.hypotheses.check_button.click()
     assert wb.hypotheses.messages == [f"✗ §2 Hypotheses is empty: {SECTION_WHY[2]}"]
@@ -832,8 +822,6 @@ def test_workbook_check_buttons_show_the_validator(learners):
 
 
 def test_symptoms_form_draft_confirm_and_compare():
-    from utils.postmortem.forms import symptoms_form
-
     assert symptoms_form().draft_button.disabled
     form = symptoms_form(RUN_SYMPTOMS)
     assert all(box.disabled for box in form.confirms.values())
@@ -854,9 +842,7 @@ def test_symptoms_form_draft_confirm_and_compare():
 
 
 def test_workbook_load_restores_the_saved_answers(learners):
-    from utils.postmortem.forms import PostMortemWorkbook
-
-    wb = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2026-11-23")
+    wb = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2026-11-23", notes=LearnerPostmortems())
     assert wb.load() is None and wb.messages == ["no saved post-mortem for a13-spike yet"]
     expected = complete()
     expected.symptoms = draft_symptoms(RUN_SYMPTOMS)
@@ -869,7 +855,7 @@ def test_workbook_load_restores_the_saved_answers(learners):
     path = wb.save()
     assert wb.messages[0].startswith("saved learners/ana/phase-19/notes/postmortems/a13-spike.md")
 
-    reopened = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2030-01-01")
+    reopened = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2030-01-01", notes=LearnerPostmortems())
     assert reopened.load() == expected
     assert reopened.to_postmortem() == expected
     assert reopened.symptoms.inputs["peak_loss"].value == "3.15"
@@ -882,14 +868,12 @@ def test_workbook_load_restores_the_saved_answers(learners):
 
 
 def test_workbook_saves_its_run_log_with_the_post_mortem(learners):
-    from utils.postmortem.forms import PostMortemWorkbook
-
     log = synthetic_log()
     with pytest.raises(ValueError, match="not both"):
-        PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, run_log=log)
+        PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, run_log=log, notes=LearnerPostmortems())
     with pytest.raises(ValueError, match="of run 'a13-spike', this post-mortem of run 'b-run'"):
-        PostMortemWorkbook("b-run", run_log=log)
-    wb = PostMortemWorkbook("a13-spike", run_log=log, date="2026-11-23")
+        PostMortemWorkbook("b-run", run_log=log, notes=LearnerPostmortems())
+    wb = PostMortemWorkbook("a13-spike", run_log=log, date="2026-11-23", notes=LearnerPostmortems())
     assert wb.reference == symptoms_mod.compute(log) and not wb.symptoms.draft_button.disabled
     wb.fill(complete())
     wb.symptoms.draft()
@@ -900,7 +884,7 @@ def test_workbook_saves_its_run_log_with_the_post_mortem(learners):
     wb.save()
     assert wb.messages == ["saved learners/ana/phase-19/notes/postmortems/a13-spike.md (complete)",
                            "run log: learners/ana/phase-19/notes/run-logs/a13-spike.json"]
-    assert pm_mod.same_run_log(pm_mod.load_saved_run_log("a13-spike"), log)
+    assert pm_mod.same_run_log(notes_mod.load_saved_run_log("a13-spike"), log)
     wb.use_run_log(synthetic_log(scale=1.2))          # §1 started over from another run, saved with it
     wb.symptoms.draft()
     wb.save_with_lesson()
@@ -910,15 +894,13 @@ def test_workbook_saves_its_run_log_with_the_post_mortem(learners):
 
 def test_a_reopened_workbook_reads_section1_from_the_run_log_saved_with_it(learners):
     """§1 written from one machine's run, reopened where the notebook's run has other numbers."""
-    from utils.postmortem.forms import PostMortemWorkbook
-
     mine = synthetic_log()
-    wb = PostMortemWorkbook("a13-spike", run_log=mine, date="2026-11-23")
+    wb = PostMortemWorkbook("a13-spike", run_log=mine, date="2026-11-23", notes=LearnerPostmortems())
     wb.fill(complete())
     wb.symptoms.draft()
     wb.save()
     here = synthetic_log(scale=1.2)
-    reopened = PostMortemWorkbook("a13-spike", run_log=here)
+    reopened = PostMortemWorkbook("a13-spike", run_log=here, notes=LearnerPostmortems())
     assert reopened.load() == wb.to_postmortem()
     assert reopened.messages[1] == ("its run log: learners/ana/phase-19/notes/run-logs/a13-spike.json (another run "
                                     "than this notebook's, e.g. from another machine: §1 is read from the saved one; "
@@ -926,15 +908,15 @@ def test_a_reopened_workbook_reads_section1_from_the_run_log_saved_with_it(learn
     assert pm_mod.same_run_log(reopened.run_log, mine) and reopened.reference == symptoms_mod.compute(mine)
     assert all(c.ok for c in reopened.symptoms.compare())
     reopened.save()                                   # §1 stays with its own run: nothing changes
-    assert pm_mod.run_log_versions("a13-spike") == [] and pm_mod.kept_versions("a13-spike") == []
+    assert notes_mod.run_log_versions("a13-spike") == [] and notes_mod.kept_versions("a13-spike") == []
     reopened.use_run_log(here)                        # starting §1 over from this notebook's run
     assert [c.field for c in reopened.symptoms.compare() if not c.ok] == [
         "pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_preclip"]
-    same = PostMortemWorkbook("a13-spike", run_log=synthetic_log())
+    same = PostMortemWorkbook("a13-spike", run_log=synthetic_log(), notes=LearnerPostmortems())
     same.load()
     assert same.messages[1].endswith("(the same run as this notebook's)")
     save(PostMortem("c-run", "2026-11-23"))            # a post-mortem saved without a run log
-    nothing = PostMortemWorkbook("c-run", run_log=synthetic_log("c-run"))
+    nothing = PostMortemWorkbook("c-run", run_log=synthetic_log("c-run"), notes=LearnerPostmortems())
     nothing.load()
     assert nothing.messages == ["loaded postmortems/c-run.md",
                                 "no run log saved with it yet: Save saves this notebook's run beside it"]
@@ -942,10 +924,7 @@ def test_a_reopened_workbook_reads_section1_from_the_run_log_saved_with_it(learn
 
 
 def test_workbook_save_with_lesson_button(learners):
-    from utils.course.notes import read_lessons
-    from utils.postmortem.forms import PostMortemWorkbook
-
-    wb = PostMortemWorkbook("a13-spike", date="2026-11-23")
+    wb = PostMortemWorkbook("a13-spike", date="2026-11-23", notes=LearnerPostmortems())
     wb.lesson.text.value = "Look at panel 5 before touching the lr."
     wb.lesson_button.click()
     assert read_lessons(19)[0].endswith("· run a13-spike · Look at panel 5 before touching the lr.")
@@ -955,8 +934,6 @@ def test_workbook_save_with_lesson_button(learners):
 
 
 def test_each_section_form_works_alone():
-    from utils.postmortem import forms as forms
-
     pm = complete()
     built = {1: forms.symptoms_form(), 2: forms.hypotheses_form(), 3: forms.evidence_form(),
              4: forms.root_cause_form(), 5: forms.remediation_form(), 6: forms.verification_form(),
@@ -971,13 +948,55 @@ def test_each_section_form_works_alone():
 
 
 def test_forms_display_with_a_stable_plain_text():
-    from utils.postmortem.forms import PostMortemWorkbook
-
     wb = PostMortemWorkbook("a13-spike", date="2026-11-23")
     bundle = wb._repr_mimebundle_()
     assert bundle["text/plain"] == "Post-mortem workbook for a13-spike"
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert wb.evidence._repr_mimebundle_()["text/plain"] == "§3 Discriminating evidence form"
+
+
+def test_a_workbook_without_notes_checks_but_does_not_save(learners):
+    """Where to save is given to the workbook (content never reaches into a learner's folder itself)."""
+    wb = PostMortemWorkbook("a13-spike", reference=RUN_SYMPTOMS, date="2026-11-23")
+    wb.fill(complete())
+    assert wb.problems() == [] and wb.symptoms.check() == ["✓ §1 Symptoms: nothing to fix"]
+    assert wb.save_button not in [w for box in wb.widget.children if hasattr(box, "children") for w in box.children]
+    with pytest.raises(ValueError, match="no notes folder"):
+        wb.save()
+    wb.load_button.click()                                  # refused, shown, nothing raised
+    assert wb.messages[0].startswith("✗ this workbook has no notes folder")
+    assert not learners.exists() or not any(p.is_file() for p in learners.rglob("*"))
+    saving = PostMortemWorkbook("a13-spike", date="2026-11-23", notes=LearnerPostmortems())
+    assert saving.save_button in [w for box in saving.widget.children if hasattr(box, "children")
+                                  for w in box.children]
+
+
+def test_learner_postmortems_keeps_each_learners_post_mortems_apart(learners):
+    log = synthetic_log()
+    pm = complete()
+    pm.symptoms = drafted_from(log)
+    bo = LearnerPostmortems("bo")
+    path = bo.save(pm, run_log=log)
+    assert path == learners / "bo" / "phase-19" / "notes" / "postmortems" / "a13-spike.md"
+    assert bo.load_saved("a13-spike") == pm and LearnerPostmortems().load_saved("a13-spike") is None
+    assert bo.saved_run_log_path("a13-spike") == notes_mod.saved_run_log_path("a13-spike", learner="bo")
+    assert bo.display_path(path) == "learners/bo/phase-19/notes/postmortems/a13-spike.md"
+    _, line = bo.save_with_lesson(pm, run_log=log)
+    assert bo.lessons() == [line] and read_lessons(19, learner="ana") == []
+    assert bo.kept_versions("a13-spike") == [] and bo.run_log_versions("a13-spike") == []
+
+
+def test_the_package_exports_the_post_mortem_without_widgets_or_the_courses_tooling():
+    """``from utils import postmortem`` is what a learner reads; it needs neither ipywidgets nor utils.course."""
+    code = ("import sys; from utils import postmortem; "
+            "assert all(hasattr(postmortem, n) for n in postmortem.__all__); "
+            "print(sorted(m for m in sys.modules if m == 'ipywidgets' or m.startswith('utils.course')))")
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    for name in ("PostMortem", "validate", "render_markdown", "parse_markdown", "check_symptoms", "draft_symptoms",
+                 "SECTION_HEADINGS", "PANELS", "run_log_file", "same_run_log"):
+        assert name in pm_mod.__all__, name
 
 
 def test_round_trip_and_validate_survive_random_text():

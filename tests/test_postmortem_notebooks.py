@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from utils.postmortem import template as postmortem
+from utils import postmortem
+from utils.course import postmortem_notes
+from utils.course.notes import read_lessons
+from utils.course.postmortem_notes import LearnerPostmortems
+from utils.postmortem import Expectation, Verification, verification
+from utils.postmortem.forms import PostMortemWorkbook
 from utils.spikelab import symptoms
-from utils.postmortem import verification
-from utils.postmortem.template import Expectation, Verification
 from utils.spikelab.runlog import RunLog
 
 REPO = Path(__file__).resolve().parent.parent
@@ -183,22 +186,18 @@ def test_tables_show_each_row_and_the_verdict():
 
 
 def test_saving_the_same_post_mortem_twice_records_its_lesson_once(learners, example):
-    from utils.course.notes import read_lessons
-
-    path, line = postmortem.save_with_lesson(example)
+    path, line = postmortem_notes.save_with_lesson(example)
     assert line == f"- 2026-11-23 · phase 19 · run {RUN_ID} · {example.lesson}"   # the post-mortem's date
-    assert postmortem.save_with_lesson(example) == (path, line)
-    assert read_lessons(19) == [line] and postmortem.kept_versions(RUN_ID) == []
+    assert postmortem_notes.save_with_lesson(example) == (path, line)
+    assert read_lessons(19) == [line] and postmortem_notes.kept_versions(RUN_ID) == []
     changed = postmortem.parse_markdown(postmortem.render_markdown(example))
     changed.lesson = "Another lesson."
-    postmortem.save_with_lesson(changed)
-    assert len(read_lessons(19)) == 2 and [p.name for p in postmortem.kept_versions(RUN_ID)] == [f"{RUN_ID}.v1.md"]
+    postmortem_notes.save_with_lesson(changed)
+    assert len(read_lessons(19)) == 2 and [p.name for p in postmortem_notes.kept_versions(RUN_ID)] == [f"{RUN_ID}.v1.md"]
 
 
 def test_workbook_says_which_earlier_version_it_kept(learners, example):
-    from utils.postmortem.forms import PostMortemWorkbook
-
-    wb = PostMortemWorkbook(RUN_ID)
+    wb = PostMortemWorkbook(RUN_ID, notes=LearnerPostmortems())
     wb.fill(example)
     wb.save_with_lesson()
     assert wb.messages == [f"saved learners/ana/phase-19/notes/postmortems/{RUN_ID}.md",

@@ -8,11 +8,10 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from dataclasses import replace
 
 import pytest
 
-from utils.postmortem import template as postmortem
+from utils import postmortem
 from utils.spikelab import symptoms
 from utils.spikelab.thresholds import GRAD_SPIKE_RATIO
 from utils.spikelab.config import config_for

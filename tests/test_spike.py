@@ -11,7 +11,6 @@ comments give the measured span of each quantity.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 
@@ -244,3 +243,18 @@ def test_every_variant_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     missing = [v for v in VARIANTS if f"`{v}`" not in readme]
     assert not missing, missing
+
+
+def test_compare_rows_are_the_runs_symptoms(symptoms_of):
+    """utils.diagnosis.compare reads the same symptoms as the course's claims, with the course's bars."""
+    from utils.diagnosis.compare import compare_variants, markdown_table
+    rows = compare_variants(["broken", "control-mixed-shard"], progress=False)
+    for row in rows:
+        s = symptoms_of(row["variant"])
+        for key in ("loss_ratio", "grad_norm_ratio", "heldout_rise_sigma", "post_event_ratio"):
+            assert row[key] == s[key]
+        assert row["gradient_spike"] == ("yes" if s["grad_norm_ratio"] >= GRAD_SPIKE_RATIO else "no")
+        assert row["damage"] == damage_verdict(s["heldout_rise_sigma"])
+    assert (rows[0]["gradient_spike"], rows[0]["damage"]) == ("yes", "yes")
+    assert rows[1]["gradient_spike"] == "no" and rows[1]["damage"] != "yes"
+    assert markdown_table(rows).count("\n") == 3

@@ -128,3 +128,21 @@ def test_cli_refuses_bad_input(tmp_path, capsys):
     (tmp_path / "x.json").write_text("{}")
     assert sc.main([str(tmp_path / "x.json")]) == 2
     assert sc.main(["--variant", "nope"]) == 2
+
+
+def test_the_bars_are_the_course_thresholds(verdict):
+    """The check's lines are utils.spikelab.thresholds' (30x anywhere in a run, 10 sigma of damage),
+    and its report quotes them."""
+    from utils.spikelab.thresholds import DAMAGE_SIGMA, GRAD_SPIKE_ANYWHERE
+    healthy, broken = verdict("healthy"), verdict("broken")
+    assert f"(line ×{GRAD_SPIKE_ANYWHERE:g})" in sc.render(healthy)
+    assert f"Held-out damage (rise ≥ {DAMAGE_SIGMA:g}σ of its noise)" in sc.render(broken)
+    log = patterns.cached_run("broken")
+    g, h = sc.grad_spike(log), sc.heldout_rise(log, sc.same_kind_run(log)["start"])
+    assert broken.scores["long-tail-token"] == g["ratio"] / GRAD_SPIKE_ANYWHERE
+    assert broken.scores["data-order"] == h["sigma"] / DAMAGE_SIGMA
+
+
+def test_the_check_and_the_patterns_share_one_run_cache():
+    from utils.diagnosis import runs
+    assert patterns.cached_run is runs.cached_run and sc.cached_run is runs.cached_run

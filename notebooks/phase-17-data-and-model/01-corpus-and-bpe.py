@@ -1,4 +1,9 @@
-# nbval: strict
+# ---
+# jupyter:
+#   course:
+#     nbval: strict
+# ---
+
 # %% [markdown]
 # # Phase 17 · 1 — The corpus and the BPE tokenizer
 #
@@ -154,11 +159,11 @@ for (a, b), n in sorted(count_pairs(start).items(), key=lambda kv: (-kv[1], kv[0
 # **Español.** Ejercicio 1: escribe `merge_step(segs)`, que devuelve `(par, cuenta, nuevos_segs)`
 # para el mejor par (desempate: el texto `a + b` menor), o `None` si la mejor cuenta es menor que 4.
 
-# %% [stub] id=bpe-merge-step
+# %% tags=["stub"] exercise="bpe-merge-step"
 def merge_step(segs):
     return exercise_todo("bpe-merge-step", "count the pairs, pick the best one, merge it (or return None)")
 
-# %% [solution] id=bpe-merge-step
+# %% tags=["solution"] exercise="bpe-merge-step"
 def merge_step(segs):
     pairs = count_pairs(segs)
     if not pairs:
@@ -168,7 +173,7 @@ def merge_step(segs):
         return None
     return best, pairs[best], apply_merge(segs, best)
 
-# %% [check] id=bpe-merge-step
+# %% tags=["check"] exercise="bpe-merge-step"
 _tok, _segs = tokenizer(), start
 for _k in range(10):
     _pair, _count, _segs = merge_step(_segs)
@@ -325,14 +330,14 @@ assert max(strict_counts[p] for p in strict.split_word("written")) == 5
 # **Español.** Ejercicio 2: construye `under_10`, la lista ordenada de las piezas que aparecen
 # menos de 10 veces en `train`. ¿Son todas piezas de palabras raras?
 
-# %% [stub] id=pieces-under-10
+# %% tags=["stub"] exercise="pieces-under-10"
 under_10 = exercise_todo("pieces-under-10", "list (sorted) the pieces that occur fewer than 10 times in train")
 
-# %% [solution] id=pieces-under-10
+# %% tags=["solution"] exercise="pieces-under-10"
 under_10 = sorted(p for p, n in tok.piece_counts(train).items() if n < 10)
 print(len(under_10), "pieces occur fewer than 10 times, e.g.", under_10[:8])
 
-# %% [check] id=pieces-under-10
+# %% tags=["check"] exercise="pieces-under-10"
 _c = tokenizer().piece_counts(corpus.base_train())
 assert under_10 == sorted(p for p in _c if _c[p] < 10), "pieces-under-10: compare each piece's count with 10"
 assert set(rare_pieces()) <= set(under_10), "pieces-under-10: the four rare pieces must be in your list"

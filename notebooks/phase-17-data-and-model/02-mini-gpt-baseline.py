@@ -93,11 +93,11 @@ assert sum(sum(p.numel() for p in m.parameters()) for m in groups.values()) == m
 # **Español.** Ejercicio 1: escribe `block_params(d)`, el número de parámetros de un `Block`
 # con `d_model = d`, como fórmula. La comprobación lo compara con la cuenta de PyTorch.
 
-# %% [stub] id=block-params
+# %% tags=["stub"] exercise="block-params"
 def block_params(d):
     return exercise_todo("block-params", "count the weights and biases of qkv, proj, fc, proj and two LayerNorms")
 
-# %% [solution] id=block-params
+# %% tags=["solution"] exercise="block-params"
 def block_params(d):
     attention = (d * 3 * d + 3 * d) + (d * d + d)        # qkv and output projection
     mlp = (d * 4 * d + 4 * d) + (4 * d * d + d)          # fc and proj
@@ -107,7 +107,7 @@ def block_params(d):
 
 print("block_params(128) =", block_params(128))
 
-# %% [check] id=block-params
+# %% tags=["check"] exercise="block-params"
 for _d in (8, 64, 128):
     _real = sum(p.numel() for p in Block(GPTConfig(vocab_size=10, d_model=_d, n_head=4)).parameters())
     assert block_params(_d) == _real, f"block-params: for d={_d} PyTorch counts {_real}, you {block_params(_d)}"
@@ -242,10 +242,10 @@ assert sum(w != "not a grid sentence" for _, w in samples) >= 5
 # misma configuración), prepara el lote 0 con `rows_to_tensors` y calcula la pérdida con
 # `F.cross_entropy` ignorando los objetivos `-100`. Guárdala en `my_loss`.
 
-# %% [stub] id=loss-by-hand
+# %% tags=["stub"] exercise="loss-by-hand"
 my_loss = exercise_todo("loss-by-hand", "rebuild the untrained model and compute the cross-entropy of batch 0")
 
-# %% [solution] id=loss-by-hand
+# %% tags=["solution"] exercise="loss-by-hand"
 fresh = TrainingRun(config_for("healthy"))
 x, y = rows_to_tensors([fresh.examples[i].ids for i in fresh.batches[0]])
 with torch.no_grad():
@@ -253,6 +253,6 @@ with torch.no_grad():
 my_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100).item()
 print(f"by hand {my_loss:.5f}   run log {log.steps['loss'][0]:.5f}")
 
-# %% [check] id=loss-by-hand
+# %% tags=["check"] exercise="loss-by-hand"
 assert abs(my_loss - log.steps["loss"][0]) < 1e-4, \
     f"loss-by-hand: {my_loss:.5f} differs from the log's {log.steps['loss'][0]:.5f} (same seed? padding ignored?)"

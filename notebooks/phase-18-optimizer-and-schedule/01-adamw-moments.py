@@ -257,10 +257,10 @@ assert raw_r[~rare_mask].abs().median() > 2 * clipped_r[~rare_mask].abs().median
 # optimizador tras el paso 312 el valor que AdamW escribió: primero el decaimiento y luego el
 # paso de Adam. Guárdalo en `predicted` sin usar `optim_view`.
 
-# %% [stub] id=predict-adam-move
+# %% tags=["stub"] exercise="predict-adam-move"
 predicted = exercise_todo("predict-adam-move", "old value, minus lr·wd·old, minus lr·m̂/(√v̂+ε)")
 
-# %% [solution] id=predict-adam-move
+# %% tags=["solution"] exercise="predict-adam-move"
 i = rare["tten"]
 (b1, b2), eps, wd = run.cfg.betas, run.cfg.eps, run.cfg.weight_decay
 steps_done = int(state["step"])
@@ -270,7 +270,7 @@ old = old_params[id(W)][i, 0].item()
 predicted = old - lr * wd * old - lr * m_hat / (v_hat ** 0.5 + eps)
 print(f"old {old:+.6f}  predicted {predicted:+.6f}  actual {W[i, 0].item():+.6f}")
 
-# %% [check] id=predict-adam-move
+# %% tags=["check"] exercise="predict-adam-move"
 assert abs(predicted - W[rare["tten"], 0].item()) < 1e-6, \
     "predict-adam-move: your value differs from the weight AdamW wrote (bias correction? decay first?)"
 
@@ -286,18 +286,18 @@ assert abs(predicted - W[rare["tten"], 0].item()) < 1e-6, \
 # **Español.** Ejercicio 2: escribe `first_step(t)`, el valor de `|m̂| / √v̂` de un peso con
 # momentos nulos que recibe su primer gradiente en el paso `t`. `first_step(1)` vale 1.
 
-# %% [stub] id=first-gradient-step
+# %% tags=["stub"] exercise="first-gradient-step"
 def first_step(t, b1=0.9, b2=0.999):
     return exercise_todo("first-gradient-step", "m̂ = (1-b1)·g/(1-b1^t), √v̂ = √(1-b2)·|g|/√(1-b2^t); divide")
 
-# %% [solution] id=first-gradient-step
+# %% tags=["solution"] exercise="first-gradient-step"
 def first_step(t, b1=0.9, b2=0.999):
     return ((1 - b1) / (1 - b1 ** t)) / ((1 - b2) / (1 - b2 ** t)) ** 0.5
 
 
 print({t: round(first_step(t), 3) for t in (1, 10, 100, 313, 1000, 10000)})
 
-# %% [check] id=first-gradient-step
+# %% tags=["check"] exercise="first-gradient-step"
 assert abs(first_step(1) - 1) < 1e-12, "first-gradient-step: at t = 1 the ratio must be exactly 1"
 assert abs(first_step(313) - step_ratio[rare["tten"]].abs().mean().item()) < 0.01, \
     "first-gradient-step: first_step(313) should match the rare rows' measured ratio"

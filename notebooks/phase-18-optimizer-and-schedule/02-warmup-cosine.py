@@ -206,11 +206,11 @@ plt.show()
 # **Español.** Ejercicio 1: implementa `my_lr_at(step, peak, warmup, total)` sin importar
 # `utils.spikelab.schedule`. Cuidado con el paso 0 (ya tiene LR no nulo) y con los pasos tras `total`.
 
-# %% [stub] id=my-lr-at
+# %% tags=["stub"] exercise="my-lr-at"
 def my_lr_at(step, peak, warmup, total):
     return exercise_todo("my-lr-at", "linear warmup to peak, then half a cosine down to 0 at total")
 
-# %% [solution] id=my-lr-at
+# %% tags=["solution"] exercise="my-lr-at"
 def my_lr_at(step, peak, warmup, total):
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -220,7 +220,7 @@ def my_lr_at(step, peak, warmup, total):
 
 print(f"my_lr_at(312) = {my_lr_at(312, PEAK, WARMUP, TOTAL):.3e}")
 
-# %% [check] id=my-lr-at
+# %% tags=["check"] exercise="my-lr-at"
 for _peak, _warmup, _total in [(PEAK, WARMUP, TOTAL), (1.0, 10, 50)]:
     for _s in range(2101):
         assert math.isclose(my_lr_at(_s, _peak, _warmup, _total), lr_at(_s, _peak, _warmup, _total),
@@ -237,15 +237,15 @@ for _peak, _warmup, _total in [(PEAK, WARMUP, TOTAL), (1.0, 10, 50)]:
 # **Español.** Ejercicio 2: encuentra `half_step`, el primer paso en que `lr_at` baja de la
 # mitad del pico. Adivínalo primero con la fórmula. ¿Llega alguna ejecución del curso hasta él?
 
-# %% [stub] id=half-lr-step
+# %% tags=["stub"] exercise="half-lr-step"
 half_step = exercise_todo("half-lr-step", "the first step where lr_at(step, ...) < PEAK / 2")
 
-# %% [solution] id=half-lr-step
+# %% tags=["solution"] exercise="half-lr-step"
 half_step = next(s for s in range(WARMUP, TOTAL + 1) if lr_at(s, PEAK, WARMUP, TOTAL) < PEAK / 2)
 print(f"half the peak at step {half_step}; the cosine's middle is at warmup + (total − warmup)/2 = "
       f"{WARMUP + (TOTAL - WARMUP) // 2}")
 
-# %% [check] id=half-lr-step
+# %% tags=["check"] exercise="half-lr-step"
 assert lr_at(half_step, PEAK, WARMUP, TOTAL) < PEAK / 2 <= lr_at(half_step - 1, PEAK, WARMUP, TOTAL), \
     "half-lr-step: the LR should be ≥ half the peak one step before half_step and below it at half_step"
 assert half_step > CANONICAL.steps, "half-lr-step: our runs stop at step 420"

@@ -1,4 +1,9 @@
-# nbval: lax
+# ---
+# jupyter:
+#   course:
+#     nbval: lax
+# ---
+
 # %% [markdown]
 # # Phase 19 · 01 — Reproduce the §A13 spike
 #
@@ -53,12 +58,12 @@ assert s["loss_ratio"] >= 2 and s["grad_norm_ratio"] >= 15
 #
 # **Español.** Calcula tú la EMA de 50 pasos y el cociente pérdida(312) / EMA(311).
 
-# %% [stub] id=ema-50
+# %% tags=["stub"] exercise="ema-50"
 from utils.course.exercises import exercise_todo
 
 my_ema = exercise_todo("ema-50", "compute the 50-step EMA of log.steps['loss'] as a list")
 
-# %% [solution] id=ema-50
+# %% tags=["solution"] exercise="ema-50"
 alpha = 2 / 51
 my_ema, m = [], None
 for v in log.steps["loss"]:
@@ -69,7 +74,7 @@ for v in log.steps["loss"]:
 print(f"EMA at 311: {my_ema[311]:.3f}   loss at 312: {log.steps['loss'][312]:.3f}   "
       f"ratio: {log.steps['loss'][312] / my_ema[311]:.2f}")
 
-# %% [check] id=ema-50
+# %% tags=["check"] exercise="ema-50"
 course_ema = metrics.ema(log.steps["loss"])
 assert len(my_ema) == len(course_ema), "ema-50: one EMA value per step"
 assert abs(my_ema[311] - course_ema[311]) < 1e-6, "ema-50: your EMA differs from utils.spikelab.metrics.ema at step 311"

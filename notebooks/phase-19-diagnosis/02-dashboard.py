@@ -63,8 +63,7 @@ assert spike == sym["spike_step"] and 312 <= spike < log.meta["event_end"]
 # hash de los parámetros no cambió. Un pico se ve como un salto sobre la media (1), un pico de
 # gradiente (3), momentos que despiertan (5), lotes inusuales (6) y una cola derecha pesada (7).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for number, name in PANELS.items():
     print(number, name)
 
@@ -265,8 +264,7 @@ assert min(control.steps["loss"][s] / c_ema[s - 1] for s in (312, 327)) >= 1.5  
 # resumen del paso. Prueba los pasos 311, 312, 313 y el del máximo de validación, y recorre los quince lotes del
 # fragmento: ¿qué tan rápido bajan la pérdida y el gradiente de las filas raras?
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (an interactive widget: run the cell to use it)
 board = Dashboard(log)
 board.widget
@@ -284,15 +282,15 @@ board.widget
 # parámetros, sus cuadrados sí: la parte es (`grad_norm_rare_rows` / `grad_norm_preclip`)².
 # Guárdala en `share_312`.
 
-# %% [stub] id=rare-share-312
+# %% tags=["stub"] exercise="rare-share-312"
 share_312 = exercise_todo("rare-share-312", "compute (grad_norm_rare_rows / grad_norm_preclip)**2 at step 312")
 print(f"share of the squared gradient norm in the rare rows at step 312: {share_312:.4f}")
 
-# %% [solution] id=rare-share-312
+# %% tags=["solution"] exercise="rare-share-312"
 share_312 = (log.steps["grad_norm_rare_rows"][312] / log.steps["grad_norm_preclip"][312]) ** 2
 print(f"share of the squared gradient norm in the rare rows at step 312: {share_312:.4f}")
 
-# %% [check] id=rare-share-312
+# %% tags=["check"] exercise="rare-share-312"
 _ref = step_summary(log, 312)["rare_rows_share"]
 assert abs(share_312 - _ref) < 1e-4, (
     f"rare-share-312: expected about {_ref}; square the ratio of the two norms at step 312")
@@ -309,19 +307,19 @@ assert abs(share_312 - _ref) < 1e-4, (
 # `first_shard_step`, el primer paso cuyo lote contiene una frase del fragmento, y
 # `first_return_step`, el primer paso desde `log.meta["event_end"]` cuyo lote vuelve a contener una.
 
-# %% [stub] id=first-shard-step
+# %% tags=["stub"] exercise="first-shard-step"
 first_shard_step, first_return_step = exercise_todo(
     "first-shard-step", "find the first batch with a shard sentence, and the first one again after the shard")
 print("first shard batch:", first_shard_step, " first one after the shard:", first_return_step)
 
-# %% [solution] id=first-shard-step
+# %% tags=["solution"] exercise="first-shard-step"
 shard_ids = set(log.meta["rare_example_ids"])
 has_shard = [bool(shard_ids & set(ids)) for ids in log.steps["batch_ids"]]
 first_shard_step = has_shard.index(True)
 first_return_step = next(s for s in range(log.meta["event_end"], len(log)) if has_shard[s])
 print("first shard batch:", first_shard_step, " first one after the shard:", first_return_step)
 
-# %% [check] id=first-shard-step
+# %% tags=["check"] exercise="first-shard-step"
 _counts = dashboard.shard_counts(log)
 _ref = (next(s for s, c in enumerate(_counts) if c),
         next(s for s in range(log.meta["event_end"], len(log)) if _counts[s]))

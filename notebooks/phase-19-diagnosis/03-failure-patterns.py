@@ -1,4 +1,9 @@
-# nbval: lax
+# ---
+# jupyter:
+#   course:
+#     nbval: lax
+# ---
+
 # %% [markdown]
 # # 19.3 · Classic failure patterns, engineered for real
 #
@@ -394,17 +399,17 @@ assert max(attn[:nan_bad]) < math.log(3.4028234663852886e38)
 # **Español.** **Ejercicio 1.** Con la columna `nonfinite_params` (panel 8) de la ejecución `nan`,
 # encuentra el primer paso cuya actualización dejó un parámetro no finito.
 
-# %% [stub] id=first-bad-step
+# %% tags=["stub"] exercise="first-bad-step"
 nan_log = run("nan")
 first_bad = exercise_todo("first-bad-step", "find the first step with nonfinite_params > 0")
 print("first bad step:", first_bad)
 
-# %% [solution] id=first-bad-step
+# %% tags=["solution"] exercise="first-bad-step"
 nan_log = run("nan")
 first_bad = next(s for s, n in enumerate(nan_log.steps["nonfinite_params"]) if n > 0)
 print("first bad step:", first_bad)
 
-# %% [check] id=first-bad-step
+# %% tags=["check"] exercise="first-bad-step"
 assert first_bad == patterns.first_bad_step(nan_log), "first-bad-step: the first step whose count is above 0"
 assert all(n > 0 for n in nan_log.steps["nonfinite_params"][first_bad:]), "first-bad-step: it never recovers"
 
@@ -467,17 +472,17 @@ assert v.pattern == "none"
 # dtype. Copia el registro `nan`, cambia `meta["dtype"]` a `"float16"`, aplica la comprobación y
 # guarda el patrón en `answer`.
 
-# %% [stub] id=dtype-decides
+# %% tags=["stub"] exercise="dtype-decides"
 answer = exercise_todo("dtype-decides", "check a copy of the nan log that claims float16")
 print(answer)
 
-# %% [solution] id=dtype-decides
+# %% tags=["solution"] exercise="dtype-decides"
 log16 = copy.deepcopy(run("nan"))
 log16.meta = {**log16.meta, "dtype": "float16"}
 answer = sc.check(log16).pattern
 print(answer)
 
-# %% [check] id=dtype-decides
+# %% tags=["check"] exercise="dtype-decides"
 assert answer == "fp16-overflow", "dtype-decides: with float16 in the metadata the tree names fp16-overflow"
 
 # %% [markdown]

@@ -29,13 +29,14 @@ from IPython.core.pylabtools import print_figure
 from IPython.display import Image
 
 from utils.diagnosis import dashboard
-from utils.postmortem import template as postmortem
+from utils import postmortem
 from utils.spikelab import symptoms
 from utils.spikelab.thresholds import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA
 from utils.course.exercises import exercise_todo
-from utils.postmortem.template import (PANELS, SECTION_HEADINGS, SECTION_WHY, Evidence, Expectation, Hypothesis,
+from utils.postmortem import (PANELS, SECTION_HEADINGS, SECTION_WHY, Evidence, Expectation, Hypothesis,
                               PostMortem, Verification)
 from utils.postmortem.forms import PostMortemWorkbook
+from utils.course.postmortem_notes import LearnerPostmortems
 from utils.spikelab.train import run_variant
 from utils.postmortem import verification
 
@@ -65,10 +66,9 @@ print(f"run {log.run_id}: {len(log)} steps, spike at step {sym['spike_step']}, "
 # guarda también ese registro a su lado. Si ya guardaste respuestas, `wb.load()` las vuelve a poner
 # en los formularios, con el registro que guardaste con ellas.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (what it says depends on whether you saved this post-mortem before)
-wb = PostMortemWorkbook(RUN_ID, run_log=log)
+wb = PostMortemWorkbook(RUN_ID, run_log=log, notes=LearnerPostmortems())
 wb.load()
 print("\n".join(wb.messages))
 
@@ -83,8 +83,7 @@ print("\n".join(wb.messages))
 # tiene exactamente estas siete secciones numeradas. Cada una existe porque saltársela rompe algo
 # concreto; el validador usa las mismas palabras cuando encuentra una sección vacía.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for n, heading in SECTION_HEADINGS.items():
     print(f"{heading[3:]:28} skipped: {SECTION_WHY[n]}")
 
@@ -139,8 +138,7 @@ assert s312["loss_to_ema"] >= 2 and s312["loss"] <= sym["peak_loss"] + 1e-3 and 
 # otros números): al guardar el post-mortem se guarda también el registro de tu ejecución a su
 # lado, y quien corrija tu §1 lo compara con ese registro, nunca con una ejecución suya.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 wb.symptoms
 
 # %% [markdown]
@@ -185,8 +183,7 @@ assert [c.field for c in checks if not c.ok] == ["spike_step", "grad_norm_precli
 # %%
 panels(log, [4, 5, 6, 8], rows=2)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 wb.hypotheses
 
 # %% [markdown]
@@ -269,15 +266,15 @@ panels(logs["control-common-piece"], [1, 3])
 # **Español.** A partir de `results`, lista (ordenadas) las variantes con daño (subida ≥
 # `DAMAGE_SIGMA`) pero sin pico de gradiente (cociente < `GRAD_SPIKE_RATIO`).
 
-# %% [stub] id=damage-without-spike
+# %% tags=["stub"] exercise="damage-without-spike"
 damage_without_spike = exercise_todo("damage-without-spike", "list the damaged runs that have no gradient spike")
 
-# %% [solution] id=damage-without-spike
+# %% tags=["solution"] exercise="damage-without-spike"
 damage_without_spike = sorted(name for name, r in results.items()
                               if r["heldout_rise_sigma"] >= DAMAGE_SIGMA and r["grad_norm_ratio"] < GRAD_SPIKE_RATIO)
 print(damage_without_spike)
 
-# %% [check] id=damage-without-spike
+# %% tags=["check"] exercise="damage-without-spike"
 _expected = sorted(name for name, r in results.items()
                    if r["heldout_rise_sigma"] >= DAMAGE_SIGMA and r["grad_norm_ratio"] < GRAD_SPIKE_RATIO)
 assert sorted(damage_without_spike) == _expected, \
@@ -303,8 +300,7 @@ assert abs(log.steps["lr"][312] - log.steps["lr"][311]) < 1e-3 * log.steps["lr"]
 # **Español.** Dos filas más salen de la propia ejecución: el panel 2 muestra una tasa de
 # aprendizaje suave en el paso 312 y el panel 8 ningún parámetro no finito.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 wb.evidence
 
 # %% [markdown]
@@ -329,8 +325,7 @@ panels(log, [1, 6], window=None)
 two = PostMortem(RUN_ID, "2026-11-23", root_cause="The shard came as one block. The rare piece spiked the gradient.")
 print(postmortem.format_problems(postmortem.validate(two, sections=[4])))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 wb.root_cause
 
 # %% [markdown]
@@ -350,8 +345,7 @@ wb.root_cause
 # %%
 panels(logs["control-mixed-shard"], [1, 6])
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 wb.remediation
 
 # %% [markdown]
@@ -383,8 +377,7 @@ for name in ["broken", "control-mixed-shard"]:
     print(verification.format_table(rows, title=f"— {name}"), end="\n\n")
     assert verification.all_passed(rows) == (name == "control-mixed-shard")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 wb.verification
 
 # %% [markdown]
@@ -399,8 +392,7 @@ wb.verification
 # **Español.** **Por qué.** La lección es lo que de verdad recordarás, así que cabe en una línea:
 # se añade a `lessons.md`. Sin ella, la próxima ejecución repite esta.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 wb.lesson
 
 # %% [markdown]
@@ -412,8 +404,7 @@ wb.lesson
 # **Español.** Abajo, los siete formularios juntos con **Save** y **Save + record lesson** (las
 # versiones anteriores nunca se sobrescriben).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 wb
 
 # %% [markdown]
@@ -427,10 +418,10 @@ wb
 # **Español.** Rellena los siete formularios y ejecuta la celda siguiente, que lee tus respuestas.
 # La copia maestra del cuaderno los rellena con el ejemplo resuelto del curso.
 
-# %% [stub] id=postmortem-19-spike-001
+# %% tags=["stub"] exercise="postmortem-19-spike-001"
 pm = wb.to_postmortem()   # your seven sections, as typed in the forms above
 
-# %% [solution] id=postmortem-19-spike-001
+# %% tags=["solution"] exercise="postmortem-19-spike-001"
 DATE = "2026-11-23"          # a fixed date, so that the worked example is the same on every build
 wb.use_run_log(log)          # the worked example reads §1 from this notebook's run (not an earlier saved one)
 ob, cc, nr, mx = (results[name] for name in ["one-batch", "control-common-piece", "control-no-rare-piece",
@@ -479,7 +470,7 @@ wb.fill(example)              # the forms now hold the worked example ...
 pm = wb.to_postmortem()       # ... and this is what they give back
 assert pm == example
 
-# %% [check] id=postmortem-19-spike-001
+# %% tags=["check"] exercise="postmortem-19-spike-001"
 problems = postmortem.validate(pm, run_log=wb.run_log, reference=wb.reference)
 assert problems == [], "postmortem-19-spike-001: " + postmortem.format_problems(problems)
 assert postmortem.check_symptoms(pm.symptoms, wb.reference).ok, \
@@ -534,7 +525,7 @@ print("\n".join(wb.messages))
 # guardadas en sus formularios, y el registro guardado con ellas.
 
 # %%
-reopened = PostMortemWorkbook(RUN_ID, run_log=log)
+reopened = PostMortemWorkbook(RUN_ID, run_log=log, notes=LearnerPostmortems())
 assert reopened.load() == pm and reopened.to_postmortem() == pm
 assert postmortem.same_run_log(reopened.run_log, wb.run_log)
 print(reopened.messages[0])

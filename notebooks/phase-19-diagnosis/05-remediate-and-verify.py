@@ -24,7 +24,8 @@ from IPython.display import Image
 
 from utils.diagnosis import dashboard
 from utils.spikelab import data_order
-from utils.postmortem import template as postmortem
+from utils import postmortem
+from utils.course import postmortem_notes
 from utils.spikelab import symptoms
 from utils.postmortem import verification
 from utils.spikelab.thresholds import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA
@@ -51,11 +52,10 @@ def panels(run_log, numbers, rows=1, step=312, window=(280, 420)):
 # **Español.** Tu §6, del post-mortem que guardaste en `04-post-mortem` (o, si aún no guardaste
 # uno con expectativas, la del ejemplo resuelto):
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (which post-mortem is yours depends on who runs the notebook)
 try:
-    mine = postmortem.load_saved(RUN_ID)
+    mine = postmortem_notes.load_saved(RUN_ID)
 except LearnerNameError:
     mine = None
 if mine is not None and mine.verification.expectations:
@@ -336,11 +336,11 @@ def breaks_rule(batch):
 plain = [stream[k:k + cfg.batch_size] for k in range(0, len(stream), cfg.batch_size)]
 print(f"threshold {threshold}: {sum(map(breaks_rule, plain))} of {len(plain)} batches of the broken order break the rule")
 
-# %% [stub] id=stratify-yourself
+# %% tags=["stub"] exercise="stratify-yourself"
 def my_stratify(stream, examples, threshold, batch_size):
     return exercise_todo("stratify-yourself", "write a batcher that never puts two occurrences of a rare piece in one batch")
 
-# %% [solution] id=stratify-yourself
+# %% tags=["solution"] exercise="stratify-yourself"
 def my_stratify(stream, examples, threshold, batch_size):
     counts = data_order.piece_counts(examples)
     rare_of = {e.id: {t for t in e.ids if counts[t] < threshold} for e in examples}
@@ -359,7 +359,7 @@ def my_stratify(stream, examples, threshold, batch_size):
         waiting = later
     return batches
 
-# %% [check] id=stratify-yourself
+# %% tags=["check"] exercise="stratify-yourself"
 mine_batches = my_stratify(stream, examples, threshold, cfg.batch_size)
 theirs = data_order.stratify(stream, examples, threshold, cfg.batch_size)
 assert mine_batches and not any(map(breaks_rule, mine_batches)), "stratify-yourself: a batch breaks the rule"
@@ -384,13 +384,13 @@ print(f"yours: {len(mine_batches)} batches, {sum(map(breaks_rule, mine_batches))
 # **fallen** en `broken`, `clip-0.5` y `retokenized`. Si difieren de las de tu post-mortem, ponlas
 # en su §6 y vuelve a guardarlo.
 
-# %% [stub] id=write-expectations
+# %% tags=["stub"] exercise="write-expectations"
 my_expectations = exercise_todo("write-expectations", "write §6 expectations like 'post_event_ratio < 1.1'")
 
-# %% [solution] id=write-expectations
+# %% tags=["solution"] exercise="write-expectations"
 my_expectations = ["heldout_rise_sigma < 5", "post_event_ratio < 1.1"]
 
-# %% [check] id=write-expectations
+# %% tags=["check"] exercise="write-expectations"
 mine_checks = {name: verification.check_expectations(my_expectations, results[name], tolerance=0.05)
                for name in ["control-mixed-shard", "broken", "clip-0.5", "retokenized"]}
 assert len(my_expectations) >= 2, "write-expectations: write at least two expectations"

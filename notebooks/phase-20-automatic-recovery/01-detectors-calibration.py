@@ -1,4 +1,9 @@
-# nbval: lax
+# ---
+# jupyter:
+#   course:
+#     nbval: lax
+# ---
+
 # %% [markdown]
 # # 20.1 · Spike detectors, calibrated
 #
@@ -29,7 +34,7 @@ from IPython.display import Image
 from utils.recovery import calibration
 from utils.recovery import detectors as D
 from utils.recovery import traces as T
-from utils.recovery.budget_detector import BudgetDetector
+from utils.recovery.detectors import BudgetDetector
 from utils.course.exercises import exercise_todo
 from utils.course.yours import show
 
@@ -399,14 +404,14 @@ assert calibration.probe_fires(by_name["control-no-rare-piece"])[0] == 320
 # la EMA corregida de los valores aceptados. Sin detecciones antes de `warmup` valores, y un valor
 # que dispara (o no es finito) no entra en la EMA. La comprobación compara con `EMADetector`.
 
-# %% [stub] id=ema-detector
+# %% tags=["stub"] exercise="ema-detector"
 def my_ema_fires(values, alpha=2 / 51, rel_threshold=1.5, warmup=20):
     return exercise_todo("ema-detector", "return the steps where the EMA detector fires")
 
 
 mine = my_ema_fires(by_name["broken"]["loss"])
 
-# %% [solution] id=ema-detector
+# %% tags=["solution"] exercise="ema-detector"
 def my_ema_fires(values, alpha=2 / 51, rel_threshold=1.5, warmup=20):
     m, n, out = 0.0, 0, []
     for step, value in enumerate(values):
@@ -424,7 +429,7 @@ def my_ema_fires(values, alpha=2 / 51, rel_threshold=1.5, warmup=20):
 mine = my_ema_fires(by_name["broken"]["loss"])
 print(mine)
 
-# %% [check] id=ema-detector
+# %% tags=["check"] exercise="ema-detector"
 reference = calibration.fires(by_name["broken"]["loss"], D.EMADetector())
 assert mine == reference, f"ema-detector: you fire at {mine[:12]}, EMADetector at {reference[:12]}"
 assert my_ema_fires([1.0] * 30 + [float("nan"), 1.0, 1.6]) == [30, 32], \
@@ -440,17 +445,17 @@ assert my_ema_fires([1.0] * 30 + [float("nan"), 1.0, 1.6]) == [30, 32], \
 # **Español.** De `curves[("ema", "real")]`, elige el **mayor** `rel_threshold` que aún detecta
 # todas las etiquetas reales e indica sus falsas alarmas en las trazas sintéticas.
 
-# %% [stub] id=pick-threshold
+# %% tags=["stub"] exercise="pick-threshold"
 my_threshold = exercise_todo("pick-threshold", "the largest EMA rel_threshold with recall 1 on the real runs")
 my_synthetic_false_alarms = exercise_todo("pick-threshold", "its false alarms on the synthetic traces")
 
-# %% [solution] id=pick-threshold
+# %% tags=["solution"] exercise="pick-threshold"
 my_threshold = max(r["threshold"] for r in curves[("ema", "real")] if r["recall"] == 1.0)
 my_synthetic_false_alarms = next(r["false_alarms"] for r in curves[("ema", "synthetic")]
                                  if r["threshold"] == my_threshold)
 print(my_threshold, my_synthetic_false_alarms)
 
-# %% [check] id=pick-threshold
+# %% tags=["check"] exercise="pick-threshold"
 assert my_threshold in ema_real and ema_real[my_threshold]["recall"] == 1.0 and not any(
     r["recall"] == 1.0 for x, r in ema_real.items() if x > my_threshold), \
     "pick-threshold: look for the largest threshold whose real recall is 1.0"
@@ -481,7 +486,7 @@ assert my_synthetic_false_alarms == ema_syn[my_threshold]["false_alarms"] == 0, 
 # they then fire again and again on noise. And a threshold does not say what it costs: the same
 # 1.5× or z = 3.5 gives few false alarms in one run and many in a noisier one.
 #
-# `BudgetDetector` (`utils.recovery.budget_detector`) turns the knob around. Its one parameter is the
+# `BudgetDetector` (`utils.recovery.detectors.budget`) turns the knob around. Its one parameter is the
 # **false-alarm budget**: how many false alarms per 10,000 steps you accept. Per step it
 #
 # 1. predicts log(loss) from a robust local level (a rise is followed as a trend, a fall never

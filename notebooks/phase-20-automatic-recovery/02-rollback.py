@@ -1,4 +1,9 @@
-# nbval: lax
+# ---
+# jupyter:
+#   course:
+#     nbval: lax
+# ---
+
 # %% [markdown]
 # # 20.2 · Roll back, quarantine, replay
 #
@@ -24,7 +29,7 @@ from IPython.core.pylabtools import print_figure
 from IPython.display import Image
 
 from utils.diagnosis import dashboard
-from utils.postmortem import template as postmortem
+from utils import postmortem
 from utils.spikelab import symptoms
 from utils.recovery.calibration import TOLERANCE
 from utils.spikelab.config import config_for
@@ -410,8 +415,7 @@ assert by_probe.status == "completed" and rise(by_probe.log) < rise(no_rare) / 1
 # **Español.** La sonda cuesta una pasada hacia delante sobre 32 frases cada 8 pasos y hasta 8
 # pasos de retraso; `benchmarks/bench_checkpointing.py` mide su coste en tiempo.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (timings vary with the machine and its load)
 for label, r in (("course policy on broken", course), ("probe run on control-no-rare-piece", by_probe)):
     rest = r.train_seconds - r.checkpoint_seconds - r.probe_seconds
@@ -427,15 +431,15 @@ for label, r in (("course policy on broken", course), ("probe run on control-no-
 # **Español.** A partir sólo de `course.log.meta["batch_indices"]`, lista los índices globales de
 # lote (hasta el último entrenado) que la ejecución se saltó: deben ser los de la cuarentena.
 
-# %% [stub] id=never-trained
+# %% tags=["stub"] exercise="never-trained"
 never_trained = exercise_todo("never-trained", "the batch indices up to the last trained one that were skipped")
 
-# %% [solution] id=never-trained
+# %% tags=["solution"] exercise="never-trained"
 trained = course.log.meta["batch_indices"]
 never_trained = sorted(set(range(max(trained) + 1)) - set(trained))
 print(never_trained)
 
-# %% [check] id=never-trained
+# %% tags=["check"] exercise="never-trained"
 assert never_trained == [b for b in course.quarantined if b <= max(course.log.meta["batch_indices"])], \
     "never-trained: compare range(max(trained) + 1) with the trained indices"
 
@@ -448,16 +452,16 @@ assert never_trained == [b for b in course.quarantined if b <= max(course.log.me
 # **Español.** A partir sólo de los eventos `rollback`, calcula cuántos pasos se tiraron y
 # cuántos pasos extra supone por paso conservado.
 
-# %% [stub] id=recovery-cost
+# %% tags=["stub"] exercise="recovery-cost"
 thrown_away = exercise_todo("recovery-cost", "sum the steps thrown away by the rollback events")
 extra_per_kept = exercise_todo("recovery-cost", "thrown-away steps per kept step")
 
-# %% [solution] id=recovery-cost
+# %% tags=["solution"] exercise="recovery-cost"
 thrown_away = sum(e["discarded_steps"] for e in course.log.events if e["kind"] == "rollback")
 extra_per_kept = thrown_away / len(course.log)
 print(thrown_away, round(extra_per_kept, 3))
 
-# %% [check] id=recovery-cost
+# %% tags=["check"] exercise="recovery-cost"
 assert thrown_away == course.steps_discarded, "recovery-cost: add up discarded_steps of the rollback events"
 assert abs(extra_per_kept - course.steps_discarded / 420) < 1e-9, "recovery-cost: divide by the 420 kept steps"
 

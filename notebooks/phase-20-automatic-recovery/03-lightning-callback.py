@@ -1,4 +1,9 @@
-# nbval: lax
+# ---
+# jupyter:
+#   course:
+#     nbval: lax
+# ---
+
 # %% [markdown]
 # # 20.3 · The same recovery inside PyTorch Lightning
 #
@@ -551,7 +556,7 @@ class DropSpikyUpdates(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         self.step = trainer.global_step
 
-# %% [solution] id=drop-before-update
+# %% tags=["solution"] exercise="drop-before-update"
 def on_before_optimizer_step(self, trainer, pl_module, optimizer):
     detection = self.detector.update(float(pl_module.last_train_loss), self.step)
     if detection is not None:
@@ -561,7 +566,7 @@ def on_before_optimizer_step(self, trainer, pl_module, optimizer):
 
 DropSpikyUpdates.on_before_optimizer_step = on_before_optimizer_step
 
-# %% [stub] id=drop-before-update
+# %% tags=["stub"] exercise="drop-before-update"
 def on_before_optimizer_step(self, trainer, pl_module, optimizer):
     exercise_todo("drop-before-update", "judge pl_module.last_train_loss with self.detector and, "
                   "on a detection, set the gradients to None and record the step")
@@ -569,7 +574,7 @@ def on_before_optimizer_step(self, trainer, pl_module, optimizer):
 
 DropSpikyUpdates.on_before_optimizer_step = on_before_optimizer_step
 
-# %% [check] id=drop-before-update
+# %% tags=["check"] exercise="drop-before-update"
 _dropper, _watch = DropSpikyUpdates(), WeightsMoved()
 make_trainer(SPIKE + 1, [_dropper, _watch]).fit(TinyRegressor(), tiny_loader(data))
 assert _dropper.dropped == [SPIKE], f"drop-before-update: expected a drop at step 30 only, got {_dropper.dropped}"
@@ -591,14 +596,14 @@ print("dropped steps:", dropper.dropped, "| weights moved at step 30:", watch.mo
 # **Español.** Cuenta cuántas frases en cuarentena son raras y cuántas normales
 # (`gpt.run.examples[i].rare`). Guarda los números en `n_rare` y `n_ordinary`.
 
-# %% [solution] id=quarantine-rare
+# %% tags=["solution"] exercise="quarantine-rare"
 n_rare = sum(gpt.run.examples[i].rare for i in gpt_rollback.quarantine)
 n_ordinary = len(gpt_rollback.quarantine) - n_rare
 
-# %% [stub] id=quarantine-rare
+# %% tags=["stub"] exercise="quarantine-rare"
 n_rare = n_ordinary = exercise_todo("quarantine-rare", "count the rare and the ordinary sentences in gpt_rollback.quarantine")
 
-# %% [check] id=quarantine-rare
+# %% tags=["check"] exercise="quarantine-rare"
 _rare = {e.id for e in gpt.run.examples if e.rare}
 assert (n_rare, n_ordinary) == (len(gpt_rollback.quarantine & _rare), len(gpt_rollback.quarantine - _rare)), \
     "quarantine-rare: count again - a sentence is rare when gpt.run.examples[i].rare is True"

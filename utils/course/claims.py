@@ -17,7 +17,7 @@ Runs are named as in ``utils.spikelab.config`` (variants and failure patterns), 
 recovery runs, ``utils.recovery.rollback.RUNS``) and ``calibration`` (``utils.recovery.calibration.facts``).
 
     python -m utils.claims             # every span: text vs table, and your fresh run vs the range
-    python -m utils.claims --measure   # re-measure the table (seeds × kernel paths; ~25 min on 2 cores)
+    python -m utils.claims --measure   # re-measure the table (seeds × kernel paths; trains every quoted run)
     python -m utils.claims --fix       # rewrite the spans' texts from the table (no training)
 """
 from __future__ import annotations
@@ -32,6 +32,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from utils.course import ranges
+from utils.diagnosis import patterns
+from utils.recovery import calibration, rollback
+from utils.spikelab import corpus, data_order, symptoms
+from utils.spikelab.config import PATTERN_VARIANTS, config_for
+from utils.spikelab.model import GPTConfig, MiniGPT
+from utils.spikelab.train import run_variant
 
 SPAN = re.compile(r'<span data-run="(?P<run>[^"]+)" data-key="(?P<key>[^"]+)"'
                   r'(?: data-seed="(?P<seed>\d+)")?(?: data-fmt="(?P<fmt>[^"]*)")?>(?P<text>[^<]*)</span>')
@@ -76,9 +82,6 @@ class Claim:
 @lru_cache(maxsize=1)
 def facts() -> dict:
     """Facts of the corpus, tokenizer and model that the texts quote."""
-    from utils.spikelab import corpus, data_order
-    from utils.spikelab.config import config_for
-    from utils.spikelab.model import GPTConfig, MiniGPT
     tok = data_order.tokenizer()
     head = data_order.headline_piece(tok)
     base = tok.piece_counts(corpus.base_train())
@@ -101,8 +104,6 @@ _RESULTS: dict[tuple[str, int], dict] = {}
 def results_of(run: str, seed: int = 42) -> dict:
     """Symptoms of a fresh run of a variant (computed once per process)."""
     if (run, seed) not in _RESULTS:
-        from utils.spikelab import symptoms
-        from utils.spikelab.train import run_variant
         _RESULTS[(run, seed)] = symptoms.compute(run_variant(run, seed=seed))
     return _RESULTS[(run, seed)]
 
@@ -112,14 +113,10 @@ def run_values(run: str, seed: int = 42) -> dict:
     if run == "facts":
         return facts()
     if run.startswith("rollback-"):          # recovery runs of Phase 20 (utils.recovery.rollback.RUNS)
-        from utils.recovery import rollback
         return rollback.facts(run, seed)
     if run == "calibration":                 # detector calibration of Phase 20
-        from utils.recovery import calibration
         return calibration.facts(run, seed)
-    from utils.spikelab.config import PATTERN_VARIANTS
     if run in PATTERN_VARIANTS or run.startswith("pattern:"):   # Phase 19 failure patterns
-        from utils.diagnosis import patterns
         return patterns.pattern_facts(run.removeprefix("pattern:"), seed)
     return results_of(run, seed)
 

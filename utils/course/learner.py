@@ -1,6 +1,7 @@
 """Who is learning: the learner's name, checked, and remembered between notebooks.
 
-Every learner gets a folder ``learners/<name>/`` for their notes (see ``utils.course.notes``).
+Every learner gets a folder ``learners/<name>/`` for their notes (``learner_dir``; the notes
+themselves: ``utils.course.notes``). ``display_path`` prints a path in that short form.
 The name is typed once, in ``notebooks/00-start-here.ipynb``, and remembered in the file
 ``.course-learner`` at the top of the repository (it is gitignored). The environment
 variable ``LEARNER`` wins over the remembered name; tests and CI use it.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from utils.spikelab.atomic import atomic_write
 
@@ -122,6 +123,37 @@ def learners_dir() -> Path:
     return repo_root() / "learners"
 
 
+def learner_dir(learner: str | None = None) -> Path:
+    """The learner's own folder ``learners/<name>/`` (not created here).
+
+    ``learner`` defaults to ``current_learner()``; it is validated either way.
+    """
+    name = validate_learner_name(learner) if learner is not None else current_learner()
+    return learners_dir() / name
+
+
+def display_path(p: Path) -> str:
+    """``p`` in the short, machine-independent form to print: ``learners/<name>/...``.
+
+    Paths inside the learners folder are always shown as ``learners/...`` (even when
+    ``$COURSE_LEARNERS_DIR`` moves that folder elsewhere); other paths inside the repository
+    are shown relative to it. Never returns an absolute path: anything else is shown as
+    ``.../<file name>``.
+    """
+    path = Path(p)
+    if not path.is_absolute():
+        return path.as_posix()
+    for base, shown in ((learners_dir(), PurePosixPath("learners")), (repo_root(), PurePosixPath())):
+        for candidate, root in ((path, base), (Path(os.path.realpath(path)), Path(os.path.realpath(base)))):
+            try:
+                rel = candidate.relative_to(root)
+            except ValueError:
+                continue
+            shown_path = shown.joinpath(*rel.parts)
+            return shown_path.as_posix() if shown_path.parts else "."
+    return f".../{path.name}"
+
+
 def remembered_name_path() -> Path:
     """The file that remembers the learner's name between notebooks: ``<repo>/.course-learner``."""
     return repo_root() / REMEMBERED_NAME_FILE
@@ -177,8 +209,6 @@ def name_form():
     was wrong with the name.
     """
     import ipywidgets as widgets
-
-    from utils.course.notes import display_path, learner_dir
 
     try:
         known = current_learner()

@@ -12,8 +12,10 @@ Two kinds of notes:
   what was there: a different earlier version is first kept as ``<stem>.v1<suffix>``,
   ``.v2``, ... (``note_versions`` lists them).
 
-``display_path`` turns a path into the ``learners/<name>/...`` form for printing, so a
-notebook never shows an absolute path (which would differ on every machine).
+``display_path`` turns a path into the ``learners/<name>/...`` form for printing, so a notebook
+never shows an absolute path (which would differ on every machine). It and ``learner_dir`` are
+defined in ``utils.course.learner`` (they are about the learner's folder, not the notes) and
+importable from here too.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator
 
+from utils.course.learner import display_path, learner_dir
 from utils.spikelab.atomic import atomic_write
-from utils.course.learner import current_learner, learners_dir, repo_root, validate_learner_name
 
 LESSONS_FILE = "lessons.md"
 LOCK_FILE = ".notes.lock"
@@ -42,15 +44,6 @@ def _check_phase(phase: int) -> int:
     if not 0 <= phase <= 99:
         raise ValueError(f"phase must be between 0 and 99, not {phase}.")
     return phase
-
-
-def learner_dir(learner: str | None = None) -> Path:
-    """The learner's own folder ``learners/<name>/`` (not created here).
-
-    ``learner`` defaults to ``utils.course.learner.current_learner()``; it is validated either way.
-    """
-    name = validate_learner_name(learner) if learner is not None else current_learner()
-    return learners_dir() / name
 
 
 def _notes_path(phase: int, learner: str | None) -> Path:
@@ -257,25 +250,3 @@ def note_versions(phase: int, relpath: str, learner: str | None = None) -> list[
     rel = _check_relpath(relpath)
     target = _notes_path(phase, learner).joinpath(*rel.parts)
     return [path for _, path in _versions_of(target)]
-
-
-def display_path(p: Path) -> str:
-    """``p`` in the short, machine-independent form to print: ``learners/<name>/...``.
-
-    Paths inside the learners folder are always shown as ``learners/...`` (even when
-    ``$COURSE_LEARNERS_DIR`` moves that folder elsewhere); other paths inside the repository
-    are shown relative to it. Never returns an absolute path: anything else is shown as
-    ``.../<file name>``.
-    """
-    path = Path(p)
-    if not path.is_absolute():
-        return path.as_posix()
-    for base, shown in ((learners_dir(), PurePosixPath("learners")), (repo_root(), PurePosixPath())):
-        for candidate, root in ((path, base), (Path(os.path.realpath(path)), Path(os.path.realpath(base)))):
-            try:
-                rel = candidate.relative_to(root)
-            except ValueError:
-                continue
-            shown_path = shown.joinpath(*rel.parts)
-            return shown_path.as_posix() if shown_path.parts else "."
-    return f".../{path.name}"

@@ -91,8 +91,8 @@ def _fmt(v, fmt: str) -> str:
 def bounds(values: list) -> tuple[float, float] | None:
     """The range a quoted number promises for these numeric samples, or None for words.
 
-    The measured min and max, widened by ``MARGIN`` of their spread on each side: 15 samples
-    are a small sample of the chaos, and a run on a machine we never measured is one more. The
+    The measured min and max, widened by ``MARGIN`` of their spread on each side: a few seeds
+    on a few kernel paths are a small sample of the chaos, and a run on a machine we never measured is one more. The
     spread is taken as a ratio (hi/lo) when every sample is positive, and a quantity whose
     samples are never negative never gets a negative bound, nor one whose samples all lie in [0, 1] a bound
     above 1 (a recall, a share); integers (steps, counts) stay integers. Samples that all agree

@@ -1,7 +1,7 @@
 """Train every course run into the session's run store before the tests (``python -m utils.run_cache``).
 
-scripts/test.sh calls this with ``COURSE_RUN_CACHE`` pointing at a fresh folder: a 2-core machine
-then trains two runs at a time, and every test and notebook kernel reads them from the store
+scripts/test.sh calls this with ``COURSE_RUN_CACHE`` pointing at a fresh folder: it trains ``--jobs``
+runs at a time (one thread each), and every test and notebook kernel reads them from the store
 (``utils/spikelab/runstore.py``) instead of training them again.
 """
 from __future__ import annotations

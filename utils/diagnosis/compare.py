@@ -18,8 +18,9 @@ damage. tests/test_spike.py asserts the verdicts the course teaches.
 """
 from __future__ import annotations
 
-from utils.course import claims
+from utils.spikelab import symptoms
 from utils.spikelab.thresholds import GRAD_SPIKE_RATIO, damage_verdict
+from utils.spikelab.train import run_variant
 
 COLUMNS = {
     "variant": "variant",
@@ -30,6 +31,17 @@ COLUMNS = {
     "gradient_spike": "gradient spike?",
     "damage": "held-out damage?",
 }
+
+_SYMPTOMS: dict[tuple[str, int], symptoms.RunSymptoms] = {}
+
+
+def symptoms_of(name: str, seed: int = 42) -> symptoms.RunSymptoms:
+    """The symptoms and event metrics of a fresh run of ``name`` (trained once per process)."""
+    if (name, seed) not in _SYMPTOMS:
+        _SYMPTOMS[(name, seed)] = symptoms.compute(run_variant(name, seed=seed))
+    return _SYMPTOMS[(name, seed)]
+
+
 def compare_variants(names: list[str], seed: int = 42, progress: bool = True) -> list[dict]:
     """One row per variant from a fresh run (each variant trains once per process).
     Shows a progress bar over the variants (a few seconds each) unless ``progress=False``."""
@@ -38,7 +50,7 @@ def compare_variants(names: list[str], seed: int = 42, progress: bool = True) ->
         from tqdm.auto import tqdm
         names = tqdm(names, desc="runs", leave=False)
     for name in names:
-        s = claims.results_of(name, seed)
+        s = symptoms_of(name, seed)
         rows.append({
             "variant": name,
             "loss_ratio": s["loss_ratio"],

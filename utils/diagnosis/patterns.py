@@ -31,9 +31,13 @@ import copy
 import math
 import statistics
 
-from utils.diagnosis import stability_check as sc
+from utils.diagnosis.runs import cached_run, run_pattern
+from utils.diagnosis.signals import (first_nonfinite, grad_spike, hash_frozen_from, heldout_rise, lr_jump,
+                                     moment_drop, same_kind_run)
+from utils.diagnosis.stability_check import check
 from utils.spikelab.config import PATTERN_VARIANTS, VARIANTS, config_for
 from utils.spikelab.runlog import STEP_COLUMNS, RunLog
+from utils.spikelab.thresholds import GRAD_SPIKE_ANYWHERE, LR_JUMP, SAME_KIND_RUN, V_DROP
 from utils.spikelab.train import TrainingRun, param_fingerprint
 
 FP16_MAX = 65504.0
@@ -51,24 +55,8 @@ PATTERNS: dict[str, dict] = {
 }
 
 ALL_RUNS = [*VARIANTS, *PATTERN_VARIANTS]
-
-
-def run_pattern(name: str, seed: int = 42, steps: int | None = None) -> RunLog:
-    """Train a spike variant (config.VARIANTS) or a pattern variant (config.PATTERN_VARIANTS)
-    for real and return its run log. ``steps`` stops it earlier than its config says. Inside a
-    test session (``COURSE_RUN_CACHE`` set) a run trained earlier in the session is reused."""
-    from utils.spikelab.train import run_variant          # shares runs within a test session (utils.spikelab.runstore)
-    return run_variant(name, seed=seed, **({} if steps is None else {"steps": steps}))
-
-
-_LOGS: dict[tuple[str, int], RunLog] = {}
-
-
-def cached_run(name: str, seed: int = 42) -> RunLog:
-    """``run_pattern(name, seed)``, trained once per process and shared (do not modify it)."""
-    if (name, seed) not in _LOGS:
-        _LOGS[(name, seed)] = run_pattern(name, seed=seed)
-    return _LOGS[(name, seed)]
+__all__ = ["FP16_MAX", "PATTERNS", "ALL_RUNS", "run_pattern", "cached_run", "first_bad_step", "last_clean_hash",
+           "train_with_rollback", "resume", "pattern_facts"]
 
 
 # ---------------------------------------------------------------- panel 8: the first bad step
@@ -80,7 +68,7 @@ def first_bad_step(log: RunLog) -> int | None:
     step before it identifies the last clean state, so a checkpoint whose hash equals it is
     known to be clean without reloading it.
     """
-    return next((s for s, n in enumerate(log.steps["nonfinite_params"]) if n), None)
+    return first_nonfinite(log)["params"]
 
 
 def last_clean_hash(log: RunLog) -> str | None:
@@ -181,8 +169,8 @@ def pattern_facts(name: str, seed: int = 42) -> dict:
 
 def _facts(name: str, seed: int) -> dict:
     log = cached_run(name, seed)
-    verdict = sc.check(log)
-    bad = sc.first_nonfinite(log)
+    verdict = check(log)
+    bad = first_nonfinite(log)
     found = [v for v in bad.values() if v is not None]
     k = min(found) if found else None
     nf = log.steps["nonfinite_params"]
@@ -191,13 +179,13 @@ def _facts(name: str, seed: int) -> dict:
     finite_attn = [a for a in (attn or [])[: k if k is not None else None] if math.isfinite(a)]
     cfg = log.meta["config"]
     skips = [e for e in log.events if e.get("kind") == "skip"]
-    jump, drop, grad = sc.lr_jump(log), sc.moment_drop(log), sc.grad_spike(log)
-    same = sc.same_kind_run(log)
-    anchor = (jump["step"] if jump["factor"] >= sc.LR_JUMP else
-              drop["step"] if drop["v_factor"] >= sc.V_DROP else
-              same["start"] if same["length"] >= sc.SAME_KIND_RUN else
-              grad["step"] if grad["ratio"] >= sc.GRAD_SPIKE else None)
-    held = sc.heldout_rise(log, anchor) if k is None else sc.heldout_rise(log, None)
+    jump, drop, grad = lr_jump(log), moment_drop(log), grad_spike(log)
+    same = same_kind_run(log)
+    anchor = (jump["step"] if jump["factor"] >= LR_JUMP else
+              drop["step"] if drop["v_factor"] >= V_DROP else
+              same["start"] if same["length"] >= SAME_KIND_RUN else
+              grad["step"] if grad["ratio"] >= GRAD_SPIKE_ANYWHERE else None)
+    held = heldout_rise(log, anchor) if k is None else heldout_rise(log, None)
     loss = log.steps["loss"]
     facts = {
         "run": name, "steps": len(log), "dtype": log.meta["dtype"], "n_params": log.meta["n_params"],
@@ -206,7 +194,7 @@ def _facts(name: str, seed: int) -> dict:
         "first_nonfinite_step": k, "first_nonfinite_loss_step": bad["loss"],
         "first_nonfinite_grad_step": bad["grads"], "first_nonfinite_params_step": bad["params"],
         "first_bad_step": first_bad_step(log), "nonfinite_params_last": nf[-1],
-        "param_hash_frozen_from": sc.hash_frozen_from(log),
+        "param_hash_frozen_from": hash_frozen_from(log),
         "finite_losses_after": sum(math.isfinite(v) for v in loss[k:]) if k is not None else None,
         "attn_max_score_before": finite_attn[-1] if finite_attn and k is not None else None,
         "attn_max_score_peak": max(finite_attn) if finite_attn else None,

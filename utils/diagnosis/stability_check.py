@@ -28,8 +28,9 @@ How it decides between patterns (the same rule everywhere):
    - optimizer-reset: the largest one-step drop of the Adam second-moment norm (panel 5),
      line 2× (with β2 = 0.999 the norm cannot fall by more than 0.1 % per step on its own).
 
-   Candidates are ranked by score. The pattern is the top one if its score is ≥ 1 (its signal
-   crossed its line), else ``none``; the runner-up is the next one in the ranking. When two
+   The lines and the gates' bars are those of ``utils.spikelab.thresholds``; the signals are
+   read by ``utils.diagnosis.signals``. Candidates are ranked by score. The pattern is the top
+   one if its score is ≥ 1 (its signal crossed its line), else ``none``; the runner-up is the next one in the ranking. When two
    patterns are present (``broken``: a gradient spike AND a same-kind run that damages the
    held-out loss) both cross their lines and the larger multiple comes first.
 
@@ -42,30 +43,27 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from utils.spikelab import symptoms
+from utils.diagnosis.runs import cached_run
+from utils.diagnosis.signals import (first_nonfinite, grad_spike, hash_frozen_from, heldout_rise, loss_rise_after,
+                                     lr_jump, moment_drop, prefix, same_kind_run)
+from utils.spikelab.config import PATTERN_VARIANTS, VARIANTS
 from utils.spikelab.runlog import RunLog
-from utils.spikelab.metrics import ema
+from utils.spikelab.metrics import significant
+from utils.spikelab.symptoms import find_spike
+from utils.spikelab.thresholds import (BASELINE_STEPS, DAMAGE_SIGMA, EMA_SPAN, GRAD_SPIKE_ANYWHERE, LR_DAMAGE_RATIO,
+                                       LR_DAMAGE_SIGMA, LR_JUMP, RARE_SHARE, SAME_KIND_RUN, SPIKE_RATIO, V_DROP)
 
 PATTERNS = ["long-tail-token", "data-order", "fp16-overflow", "lr-discontinuity",
             "optimizer-reset", "nan-non-recovery", "none"]
 
-# The long-tail runs (broken, one-batch) reach far more than the ordinary spikes of float32 runs; the
-# ranges over seeds and CPUs are in theory/ranges.json (pattern:<variant>|grad_ratio). The weakened
-# rare-row spikes of the remedy runs (emb-init-0.02, stratified-covering) fall near the line, on either
-# side from run to run.
-GRAD_SPIKE = 30.0        # × median pre-clip grad norm of the previous 50 steps
-RARE_SHARE = 0.5         # share of that squared gradient norm in the rare pieces' embedding rows
-HELDOUT_SIGMA = 10.0     # held-out rise, in σ of its noise over the 60 steps before
-SAME_KIND_RUN = 5        # consecutive batches made only of one kind of example
-LR_JUMP = 2.0            # one-step LR ratio (ignoring steps smaller than 10 % of the peak LR)
-LR_DAMAGE_SIGMA = 3.0    # ... that counts when the held-out loss rises this much after it
-LR_DAMAGE_RATIO = 1.3    # ... or the loss rises this much above its EMA within 15 steps
-V_DROP = 2.0             # one-step drop factor of the Adam second-moment norm
+# the panel readers the check is built from, importable from here as well (notebooks, tests)
+__all__ = ["PATTERNS", "Evidence", "Verdict", "check", "render", "main", "first_nonfinite", "grad_spike",
+           "hash_frozen_from", "heldout_rise", "loss_rise_after", "lr_jump", "moment_drop", "prefix",
+           "same_kind_run"]
 
 
 @dataclass
@@ -90,140 +88,9 @@ class Verdict:
                 "evidence": [asdict(e) for e in self.evidence]}
 
 
-# ---------------------------------------------------------------- panel readers
-def _finite(v) -> bool:
-    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
-
-
-def _r(v, digits: int = 4):
-    """Round to ``digits`` significant digits for the evidence (None and non-finite kept)."""
-    if isinstance(v, float) and math.isfinite(v):
-        return float(f"{v:.{digits}g}")
-    return v
-
-
-def first_nonfinite(log: RunLog) -> dict:
-    """First step at which the loss, the pre-clip gradient norm, the parameters (after that
-    step's update, panel 8) are non-finite; None where never."""
-    def first(column, bad):
-        return next((s for s, v in enumerate(log.steps[column]) if v is not None and bad(v)), None)
-    return {"loss": first("loss", lambda v: not math.isfinite(v)),
-            "grads": first("grad_norm_preclip", lambda v: not math.isfinite(v)),
-            "params": first("nonfinite_params", lambda v: v > 0)}
-
-
-def hash_frozen_from(log: RunLog) -> int | None:
-    """First step from which the parameter hash (panel 8) never changes again, if that happens
-    before the last step: the weights stopped moving (for instance all of them are nan)."""
-    h = log.steps["param_hash"]
-    if len(h) < 2 or h[-1] != h[-2]:
-        return None
-    s = len(h) - 1
-    while s > 0 and h[s - 1] == h[-1]:
-        s -= 1
-    return s
-
-
-def prefix(log: RunLog, n: int) -> RunLog:
-    """A copy of the first ``n`` steps of a log (used to read a run up to its first nan)."""
-    keep = [i for i, s in enumerate(log.heldout["step"]) if s < n]
-    return RunLog(meta=log.meta, steps={c: list(v[:n]) for c, v in log.steps.items()},
-                  heldout={k: [v[i] for i in keep] for k, v in log.heldout.items()}, events=[])
-
-
-def lr_jump(log: RunLog) -> dict:
-    """Largest one-step LR ratio (panel 2), counting only steps that change the LR by at least
-    10 % of its peak (so that warmup's first steps, 1× → 2× of a tiny LR, do not count)."""
-    lr = log.steps["lr"]
-    peak = max(lr) if lr else 0.0
-    best = {"step": None, "factor": 1.0, "lr_before": None, "lr_after": None}
-    for s in range(1, len(lr)):
-        if lr[s - 1] > 0 and abs(lr[s] - lr[s - 1]) >= 0.1 * peak:
-            f = lr[s] / lr[s - 1]
-            if f > best["factor"]:
-                best = {"step": s, "factor": f, "lr_before": lr[s - 1], "lr_after": lr[s]}
-    return best
-
-
-def moment_drop(log: RunLog) -> dict:
-    """Largest one-step drop factor of the Adam second-moment norm (panel 5), with the first
-    moment's drop at the same step."""
-    v, m = log.steps["adam_v_norm"], log.steps["adam_m_norm"]
-    best = {"step": None, "v_factor": 1.0, "m_factor": None, "v_before": None, "v_after": None,
-            "m_before": None, "m_after": None}
-    for s in range(1, len(v)):
-        if _finite(v[s - 1]) and _finite(v[s]) and v[s] > 0 and v[s - 1] / v[s] > best["v_factor"]:
-            best = {"step": s, "v_factor": v[s - 1] / v[s], "m_factor": m[s - 1] / m[s] if m[s] else None,
-                    "v_before": v[s - 1], "v_after": v[s], "m_before": m[s - 1], "m_after": m[s]}
-    return best
-
-
-def grad_spike(log: RunLog) -> dict:
-    """Largest pre-clip gradient norm ÷ median of the 50 steps before it, after warmup (panel 3),
-    and the share of that step's squared gradient norm in the rare pieces' embedding rows (as
-    the dashboard's step summary reports it: squared norms add up, norms do not)."""
-    g, rare = log.steps["grad_norm_preclip"], log.steps["grad_norm_rare_rows"]
-    warmup = log.meta["config"]["warmup"]
-    best = {"step": None, "ratio": 0.0, "grad_norm": None, "baseline": None, "rare_share": None}
-    for s in range(max(warmup, 50), len(g)):
-        if not _finite(g[s]):
-            continue
-        base = statistics.median(x for x in g[s - 50: s] if _finite(x)) if any(_finite(x) for x in g[s - 50: s]) else None
-        if base and g[s] / base > best["ratio"]:
-            share = (rare[s] / g[s]) ** 2 if _finite(rare[s]) and g[s] > 0 else None
-            best = {"step": s, "ratio": g[s] / base, "grad_norm": g[s], "baseline": base, "rare_share": share}
-    return best
-
-
-def same_kind_run(log: RunLog) -> dict:
-    """Longest run of consecutive batches made only of examples of the rare kind (panel 6:
-    the examples the run log's meta marks as holding a rare participle)."""
-    rare = set(log.meta.get("rare_example_ids") or [])
-    best = {"length": 0, "start": None, "end": None}
-    start = None
-    ids = log.steps["batch_ids"]
-    for s, batch in enumerate(ids + [[]]):
-        kind = bool(batch) and bool(rare) and all(i in rare for i in batch)
-        if kind and start is None:
-            start = s
-        if not kind and start is not None:
-            if s - start > best["length"]:
-                best = {"length": s - start, "start": start, "end": s - 1}
-            start = None
-    return best
-
-
-def heldout_rise(log: RunLog, at: int | None) -> dict:
-    """Held-out loss around step ``at`` (panel 1): mean and noise (std) of the evaluations in
-    the 60 steps before, the peak in the 80 steps from it, and the rise in σ."""
-    if at is None:
-        return {"at": None, "before": None, "noise": None, "peak": None, "peak_step": None, "sigma": 0.0}
-    before = [v for _, v in symptoms.heldout_window(log, at - 60, at) if math.isfinite(v)]
-    after = [(s, v) for s, v in symptoms.heldout_window(log, at, at + 81) if math.isfinite(v)]
-    if len(before) < 2 or not after:
-        return {"at": at, "before": None, "noise": None, "peak": None, "peak_step": None, "sigma": 0.0}
-    noise = statistics.pstdev(before)
-    peak_step, peak = max(after, key=lambda sv: sv[1])
-    mean = sum(before) / len(before)
-    return {"at": at, "before": mean, "noise": noise, "peak": peak, "peak_step": peak_step,
-            "sigma": (peak - mean) / noise if noise > 0 else 0.0}
-
-
-def loss_rise_after(log: RunLog, at: int, window: int = 15) -> dict:
-    """Largest loss ÷ EMA(previous step) in the ``window`` steps from ``at`` (panel 1)."""
-    loss = log.steps["loss"]
-    e = ema(loss)
-    pairs = [(loss[s] / e[s - 1], s) for s in range(max(1, at), min(len(loss), at + window))
-             if math.isfinite(loss[s]) and e[s - 1] and math.isfinite(e[s - 1])]
-    if not pairs:
-        return {"ratio": None, "step": None}
-    ratio, step = max(pairs)
-    return {"ratio": ratio, "step": step}
-
-
 # ---------------------------------------------------------------- the tree
 def _rounded(d: dict) -> dict:
-    return {k: _r(v) for k, v in d.items()}
+    return {k: significant(v) for k, v in d.items()}
 
 
 def check(log: RunLog) -> Verdict:
@@ -276,12 +143,12 @@ def _nonfinite_branch(log: RunLog, bad: dict, dtype: str, ev: list[Evidence]) ->
     at = bad["loss"] if bad["loss"] is not None else k     # the forward pass that overflowed
     if attn and at > 0:
         before = [a for a in attn[:at] if math.isfinite(a)]
-        values = dict(step=at, attn_max_score_before=_r(attn[at - 1]), attn_max_score_at=_r(attn[at]),
-                      attn_max_score_peak=_r(max(before)) if before else None)
-        answer = f"largest {_r(attn[at - 1])} at step {at - 1}, {_r(attn[at])} at step {at}"
+        values = dict(step=at, attn_max_score_before=significant(attn[at - 1]), attn_max_score_at=significant(attn[at]),
+                      attn_max_score_peak=significant(max(before)) if before else None)
+        answer = f"largest {significant(attn[at - 1])} at step {at - 1}, {significant(attn[at])} at step {at}"
         if low:
-            values.update(attn_min_score_before=_r(low[at - 1]), attn_min_score_at=_r(low[at]))
-            answer += f"; smallest {_r(low[at - 1])} at step {at - 1}, {_r(low[at])} at step {at}"
+            values.update(attn_min_score_before=significant(low[at - 1]), attn_min_score_at=significant(low[at]))
+            answer += f"; smallest {significant(low[at - 1])} at step {at - 1}, {significant(low[at])} at step {at}"
         ev.append(Evidence(4, "How large were the activations just before (largest and smallest attention logit)?",
                            answer, values))
     fp16 = dtype == "float16"
@@ -304,7 +171,7 @@ def _nonfinite_branch(log: RunLog, bad: dict, dtype: str, ev: list[Evidence]) ->
     ev.append(Evidence(None, "Decision", f"{pattern}; runner-up {runner}",
                        dict(rule="non-finite values decide first: float16 → fp16-overflow, "
                                  "otherwise nan-non-recovery; runner-up from the steps before",
-                            scores_before_first_nonfinite={p: _r(s) for p, s in sorted(pre_scores.items())})))
+                            scores_before_first_nonfinite={p: significant(s) for p, s in sorted(pre_scores.items())})))
     return Verdict(pattern, runner, ev, scores, log.run_id)
 
 
@@ -316,7 +183,7 @@ def _best(scores: dict[str, float]) -> str:
 def _finite_branch(log: RunLog, dtype: str, ev: list[Evidence]) -> tuple[dict[str, float], dict]:
     """Scores of the four finite-run patterns (signal ÷ its line; 0 if a gate fails)."""
     scores: dict[str, float] = {}
-    loss_spike = symptoms.find_spike(log) if len(log) > log.meta["config"]["warmup"] else None
+    loss_spike = find_spike(log) if len(log) > log.meta["config"]["warmup"] else None
 
     jump = lr_jump(log)
     if jump["step"] is not None and jump["factor"] >= LR_JUMP:
@@ -325,44 +192,44 @@ def _finite_branch(log: RunLog, dtype: str, ev: list[Evidence]) -> tuple[dict[st
         damage = h["sigma"] >= LR_DAMAGE_SIGMA or (rise["ratio"] or 0) >= LR_DAMAGE_RATIO
         scores["lr-discontinuity"] = jump["factor"] / LR_JUMP if damage else 0.0
         ev.append(Evidence(2, "A jump in the learning rate?",
-                           f"yes: ×{_r(jump['factor'], 3)} at step {jump['step']}"
-                           + (f", and the held-out loss rises {_r(h['sigma'], 3)}σ after it" if damage
+                           f"yes: ×{significant(jump['factor'], 3)} at step {jump['step']}"
+                           + (f", and the held-out loss rises {significant(h['sigma'], 3)}σ after it" if damage
                               else ", but the loss does not get worse after it"),
-                           dict(**_rounded(jump), heldout_rise_sigma=_r(h["sigma"]),
-                                heldout_peak=_r(h["peak"]), heldout_before=_r(h["before"]),
-                                loss_ratio_after=_r(rise["ratio"]))))
+                           dict(**_rounded(jump), heldout_rise_sigma=significant(h["sigma"]),
+                                heldout_peak=significant(h["peak"]), heldout_before=significant(h["before"]),
+                                loss_ratio_after=significant(rise["ratio"]))))
     else:
         scores["lr-discontinuity"] = 0.0
         ev.append(Evidence(2, "A jump in the learning rate?",
-                           f"no: the largest one-step change is ×{_r(jump['factor'], 3)}", _rounded(jump)))
+                           f"no: the largest one-step change is ×{significant(jump['factor'], 3)}", _rounded(jump)))
 
-    ev.append(Evidence(1, "A loss spike (loss ≥ 1.5× its 50-step EMA after warmup)?",
+    ev.append(Evidence(1, f"A loss spike (loss ≥ {SPIKE_RATIO:g}× its {EMA_SPAN}-step EMA after warmup)?",
                        f"yes, from step {loss_spike}" if loss_spike is not None else "no",
                        dict(step=loss_spike,
-                            ratio=_r(loss_rise_after(log, loss_spike, 1)["ratio"]) if loss_spike else None)))
+                            ratio=significant(loss_rise_after(log, loss_spike, 1)["ratio"]) if loss_spike else None)))
 
     g = grad_spike(log)
-    spike = g["ratio"] >= GRAD_SPIKE
+    spike = g["ratio"] >= GRAD_SPIKE_ANYWHERE
     share_ok = (g["rare_share"] or 0) >= RARE_SHARE
-    scores["long-tail-token"] = g["ratio"] / GRAD_SPIKE if share_ok else 0.0
+    scores["long-tail-token"] = g["ratio"] / GRAD_SPIKE_ANYWHERE if share_ok else 0.0
     if spike:
         when = ("no loss spike" if loss_spike is None else
                 "before the loss spike" if g["step"] < loss_spike else
                 "at the loss spike" if g["step"] == loss_spike else "after the loss spike began")
-        where = (f"{_r(100 * g['rare_share'], 3)} % of its square in the rare pieces' embedding rows" if g["rare_share"] is not None
+        where = (f"{significant(100 * g['rare_share'], 3)} % of its square in the rare pieces' embedding rows" if g["rare_share"] is not None
                  else "rare-row share unknown")
-        answer = f"yes: ×{_r(g['ratio'], 3)} its median at step {g['step']} ({when}); {where}"
+        answer = f"yes: ×{significant(g['ratio'], 3)} its median at step {g['step']} ({when}); {where}"
     else:
-        answer = f"no: the largest is ×{_r(g['ratio'], 3)} its median (line ×{GRAD_SPIKE:g})"
-    ev.append(Evidence(3, "A gradient-norm spike (pre-clip, × median of the 50 steps before), "
+        answer = f"no: the largest is ×{significant(g['ratio'], 3)} its median (line ×{GRAD_SPIKE_ANYWHERE:g})"
+    ev.append(Evidence(3, f"A gradient-norm spike (pre-clip, × median of the {BASELINE_STEPS} steps before), "
                           "before or at the loss spike?", answer, _rounded(g)))
 
     md = moment_drop(log)
     scores["optimizer-reset"] = md["v_factor"] / V_DROP if md["v_factor"] >= V_DROP else 0.0
     ev.append(Evidence(5, "Did the Adam moments reset (norms drop in one step)?",
-                       (f"yes: at step {md['step']} the second-moment norm falls ×{_r(md['v_factor'], 3)} and the "
-                        f"first-moment norm ×{_r(md['m_factor'], 3)}") if md["v_factor"] >= V_DROP
-                       else f"no: the largest one-step drop of the second-moment norm is ×{_r(md['v_factor'], 3)}",
+                       (f"yes: at step {md['step']} the second-moment norm falls ×{significant(md['v_factor'], 3)} and the "
+                        f"first-moment norm ×{significant(md['m_factor'], 3)}") if md["v_factor"] >= V_DROP
+                       else f"no: the largest one-step drop of the second-moment norm is ×{significant(md['v_factor'], 3)}",
                        _rounded(md)))
 
     ev.append(Evidence(8, "Which dtype does the run compute in?", dtype, dict(dtype=dtype)))
@@ -370,18 +237,18 @@ def _finite_branch(log: RunLog, dtype: str, ev: list[Evidence]) -> tuple[dict[st
     run = same_kind_run(log)
     anchor = run["start"] if run["length"] >= SAME_KIND_RUN else (g["step"] if spike else loss_spike)
     h = heldout_rise(log, anchor)
-    damaged = h["sigma"] >= HELDOUT_SIGMA
-    ev.append(Evidence(1, "Held-out damage (rise ≥ 10σ of its noise), with no gradient spike?",
+    damaged = h["sigma"] >= DAMAGE_SIGMA
+    ev.append(Evidence(1, f"Held-out damage (rise ≥ {DAMAGE_SIGMA:g}σ of its noise), with no gradient spike?",
                        ("no held-out damage" if not damaged else
-                        f"damage: held-out {_r(h['before'], 3)} → {_r(h['peak'], 3)} at step {h['peak_step']} "
-                        f"({_r(h['sigma'], 3)}σ)" + (", with a gradient spike too" if spike and share_ok
+                        f"damage: held-out {significant(h['before'], 3)} → {significant(h['peak'], 3)} at step {h['peak_step']} "
+                        f"({significant(h['sigma'], 3)}σ)" + (", with a gradient spike too" if spike and share_ok
                                                       else ", with no gradient spike")),
                        _rounded(h)))
     ev.append(Evidence(6, "A long run of consecutive same-kind batches?",
                        (f"yes: {run['length']} batches of rare-kind examples only, steps {run['start']}–{run['end']}"
                         if run["length"] >= SAME_KIND_RUN else f"no: the longest is {run['length']}"),
                        dict(run)))
-    scores["data-order"] = h["sigma"] / HELDOUT_SIGMA if run["length"] >= SAME_KIND_RUN else 0.0
+    scores["data-order"] = h["sigma"] / DAMAGE_SIGMA if run["length"] >= SAME_KIND_RUN else 0.0
     return scores, {"loss_spike": loss_spike}
 
 
@@ -398,10 +265,10 @@ def _decide(log: RunLog, scores: dict[str, float], ev: list[Evidence]) -> Verdic
     ev.append(Evidence(None, "Decision",
                        ("none: no spike found that matches a pattern" if pattern == "none" else pattern)
                        + f"; runner-up {runner}"
-                       + (f" (both cross their lines: {passing[0]} ×{_r(ranked[0][0], 3)} its line, "
-                          f"{passing[1]} ×{_r(ranked[1][0], 3)})" if len(passing) >= 2 else ""),
+                       + (f" (both cross their lines: {passing[0]} ×{significant(ranked[0][0], 3)} its line, "
+                          f"{passing[1]} ×{significant(ranked[1][0], 3)})" if len(passing) >= 2 else ""),
                        dict(rule="score = signal ÷ its alarm line; the pattern is the top score if ≥ 1",
-                            scores={p: _r(s) for p, s in sorted(scores.items())})))
+                            scores={p: significant(s) for p, s in sorted(scores.items())})))
     return Verdict(pattern, runner, ev, scores, log.run_id)
 
 
@@ -416,7 +283,6 @@ def render(v: Verdict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.spikelab.config import PATTERN_VARIANTS, VARIANTS
     ap = argparse.ArgumentParser(prog="python -m utils.stability_check", description=__doc__.splitlines()[0])
     ap.add_argument("log", nargs="?", type=Path, help="a saved run log (runs/<run-id>.json)")
     ap.add_argument("--variant", help="train this variant first: " + ", ".join([*VARIANTS, *PATTERN_VARIANTS]))
@@ -430,7 +296,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.log is not None:
             log = RunLog.load(args.log)
         else:
-            from utils.diagnosis.patterns import cached_run
             log = cached_run(args.variant, seed=args.seed)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

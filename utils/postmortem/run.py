@@ -8,27 +8,29 @@
 - T is at most the number of steps of the run log (`RunFacts.steps`): the rerun's metrics are
   computed on its first T steps (``utils.postmortem.verification``), so a T past the end checks nothing.
 
-`utils.postmortem.template.validate(pm, run_log=..., reference=...)` uses these checks; without a run log
+`utils.postmortem.validation.validate(pm, run_log=..., reference=...)` uses these checks; without a run log
 or its symptoms neither is checked (nothing to check against).
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from utils.spikelab import symptoms
 from utils.spikelab.runlog import RunLog
+
 
 @dataclass(frozen=True)
 class RunFacts:
     """What is known about the run: its number of steps and its computed symptoms (None: unknown)."""
 
     steps: int | None = None
-    metrics: dict | None = None
+    metrics: Mapping | None = None
 
 
-def run_facts(run_log: RunLog | None = None, reference: dict | None = None) -> RunFacts:
+def run_facts(run_log: RunLog | None = None, reference: Mapping | None = None) -> RunFacts:
     """The facts of a run: from its run log (steps, and symptoms unless `reference` gives them)
     and/or `reference`, its symptoms as ``utils.spikelab.symptoms.compute`` returns them."""
     if reference is None and run_log is not None:
@@ -38,17 +40,17 @@ def run_facts(run_log: RunLog | None = None, reference: dict | None = None) -> R
 
 def _is_metric(value: object, number_words: tuple[str, ...]) -> bool:
     """A number, a yes/no, missing in this run (None), or one of `number_words`: a word the run log
-    writes where another run has a number (``utils.postmortem.template.RECOVERY_WORDS``)."""
+    writes where another run has a number (``utils.postmortem.model.RECOVERY_WORDS``)."""
     return value is None or isinstance(value, (bool, int, float)) or (
         isinstance(value, str) and value in number_words)
 
 
-def metric_names(metrics: dict, number_words: tuple[str, ...] = ()) -> list[str]:
+def metric_names(metrics: Mapping, number_words: tuple[str, ...] = ()) -> list[str]:
     """The names §6 may use, sorted: the computed symptoms that are numbers (or `number_words`)."""
     return sorted(name for name, value in metrics.items() if _is_metric(value, number_words))
 
 
-def metric_problem(metric: str, metrics: dict | None, number_words: tuple[str, ...] = ()) -> str | None:
+def metric_problem(metric: str, metrics: Mapping | None, number_words: tuple[str, ...] = ()) -> str | None:
     """Why `metric` is not one of the run's metrics (one line naming the allowed ones), or None."""
     name = metric.strip()
     if metrics is None or not name:

@@ -7,13 +7,14 @@ reading would go unnoticed: "1,234,5" (two commas), "1.234,5" (a point and a com
 comma in a whole number ("1,000" for a step). `number_error` says why, in one line, so that a
 form can tell the learner it is the comma and not the number.
 
-`utils.postmortem.template` re-exports `parse_number` (its callers and `utils.postmortem.verification` use it there).
+`parse_int_list` reads a list of whole numbers ("3, 5": the panels and ranks of §2 and §3) the same way.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from typing import Iterable
 
 _INT_RE = re.compile(r"[+-]?\d+")
 _FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -79,3 +80,20 @@ def number_error(text: str, *, integer: bool = False, what: str = "") -> str:
         return "empty"
     wanted = what or ("a whole number" if integer else "a number")
     return comma_error(t, integer=integer) or f"{t!r} is not {wanted}"
+
+
+def parse_int_list(text: str) -> list[int]:
+    """"3, 5" -> [3, 5]; "" -> []. Raises ValueError naming the first item that is not a whole number."""
+    items = [part.strip() for part in re.split(r"[,\s]+", text.strip()) if part.strip()]
+    out = []
+    for item in items:
+        number = parse_number(item, integer=True)
+        if number is None:
+            raise ValueError(f"{item!r} is not a whole number; write numbers like 3, 5")
+        out.append(number)
+    return out
+
+
+def format_int_list(values: Iterable[int]) -> str:
+    """[3, 5] -> "3, 5" (the inverse of `parse_int_list`)."""
+    return ", ".join(str(v) for v in values)

@@ -9,7 +9,7 @@
 A metric is a key of ``utils.spikelab.symptoms.compute`` (``heldout_rise_sigma``, ``grad_norm_ratio``,
 ``loss_ratio``, ``post_event_ratio``, ``peak_loss``, ...): the rerun's numbers are computed the
 same way as the post-mortem's §1, never typed. An expectation is a
-``utils.postmortem.template.Expectation``, a tuple ``(metric, comparator, value)`` or a string
+``utils.postmortem.model.Expectation``, a tuple ``(metric, comparator, value)`` or a string
 ``"metric < value"``; comparators are ``<``, ``<=``, ``>``, ``>=``.
 
 The tolerance ε is the rerun noise §6 allows: a metric that misses its bound by no more than ε
@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import Iterable
 
-from utils.postmortem.template import COMPARATORS, Expectation, Verification, parse_number
+from utils.postmortem.model import COMPARATORS, Expectation, Verification
+from utils.postmortem.typed_numbers import parse_number
 from utils.spikelab.runlog import RunLog
 from utils.spikelab import symptoms
 from utils.spikelab.thresholds import GRAD_SPIKE_RATIO, damage_verdict
@@ -66,7 +67,7 @@ def as_expectation(item: Expectation | tuple | str) -> Expectation:
 def symptoms_of(log_or_symptoms: RunLog | Mapping, step: int | None = None) -> Mapping:
     """The rerun's metrics: ``utils.spikelab.symptoms.compute`` on the log's first ``step`` steps (all when None).
 
-    A dict is taken as already computed symptoms (``step`` must then be None).
+    A Mapping is taken as already computed symptoms (``step`` must then be None).
     """
 
     if isinstance(log_or_symptoms, Mapping):
@@ -84,7 +85,7 @@ def _compare(actual: float, comparator: str, bound: float) -> bool:
     return {"<": actual < bound, "<=": actual <= bound, ">": actual > bound, ">=": actual >= bound}[comparator]
 
 
-def check_one(expectation: Expectation, symptoms: dict, tolerance: float = 0.0) -> ExpectationRow:
+def check_one(expectation: Expectation, symptoms: Mapping, tolerance: float = 0.0) -> ExpectationRow:
     """One expectation against computed symptoms (see `check_expectations`)."""
     e = as_expectation(expectation)
     metric, comp, text = e.metric.strip(), e.comparator.strip(), e.value.strip()
@@ -122,9 +123,9 @@ def _number(value) -> float | None:
     return None
 
 
-def check_expectations(expectations: Iterable[Expectation | tuple | str], log_or_symptoms: RunLog | dict,
+def check_expectations(expectations: Iterable[Expectation | tuple | str], log_or_symptoms: RunLog | Mapping,
                        tolerance: float = 0.0, step: int | None = None) -> list[ExpectationRow]:
-    """Each expectation against a rerun (its run log, or the dict ``utils.spikelab.symptoms.compute`` returned).
+    """Each expectation against a rerun (its run log, or the symptoms ``utils.spikelab.symptoms.compute`` returned).
 
     A row fails when the metric misses its bound by more than ``tolerance`` (ε), when the
     metric is not a number the run log gives (a typo, a spike step of a run without a spike),
@@ -204,8 +205,8 @@ def format_matrix(checks: dict[str, list[ExpectationRow]]) -> str:
     return "\n".join(lines)
 
 
-def format_comparison(results: dict[str, dict]) -> str:
-    """The event metrics of several runs (``utils.spikelab.symptoms.compute`` dicts), one line per run, with
+def format_comparison(results: dict[str, Mapping]) -> str:
+    """The event metrics of several runs (as ``utils.spikelab.symptoms.compute`` returns them), one line per run, with
     the course's two verdicts: a gradient spike (grad ratio ≥ ``utils.spikelab.thresholds.GRAD_SPIKE_RATIO``)
     and held-out damage (``utils.spikelab.thresholds.damage_verdict``: yes from ``DAMAGE_SIGMA`` σ of its
     noise, no below ``NOISE_SIGMA`` σ, small in between)."""

@@ -5,6 +5,9 @@
     curve = threshold_curve(traces, "ema")        # precision and recall as the threshold moves
     facts()                                       # the numbers the theory text quotes (claim spans)
 
+How a detector is scored (``fires``, ``counts``, ``evaluate``) is ``utils.recovery.detectors.evaluate``;
+this module chooses the traces, their labels and the threshold grids.
+
 How the real traces are labelled: a label is a step where the run's data order was designed to
 change something, not a step read off the loss curve:
 - ``late-shard`` runs (broken, control-no-rare-piece): the step the shard arrives
@@ -20,23 +23,32 @@ The Phase 19 pattern runs (``utils.diagnosis.patterns``) are a second group, lab
   first one, so they are not further events). Whether such a run goes non-finite within its steps
   at all depends on the seed and the machine (the runs are chaotic); a run that stays finite has no label, and every fire on it counts as a false alarm.
 A fire at s .. s + tolerance (10 steps) detects the label at s (``utils.recovery.detectors.evaluate``).
-The synthetic traces (``utils.recovery.detectors.synthetic_traces``) are labelled by construction: a
+The synthetic traces (``utils.recovery.traces.synthetic_traces``) are labelled by construction: a
 noise model with spikes injected at known steps. They are SYNTHETIC, never a training run.
 """
 from __future__ import annotations
 
 import copy
-import math
+import json
 from functools import lru_cache
+from pathlib import Path
 
-from utils.recovery import detectors as D
+import torch
+
+from utils.diagnosis.runs import cached_run
+from utils.recovery.detectors import (TOLERANCE, CUSUMDetector, Detector, EMADetector, HeldoutProbeDetector,
+                                      LightningSpikeAdapter, all_detectors, counts, evaluate, fires,
+                                      make_grad_norm_detector)
+from utils.recovery.traces import synthetic_traces
+from utils.spikelab.atomic import atomic_write
+from utils.spikelab.metrics import first_nonfinite
 from utils.spikelab.runlog import RunLog
+from utils.spikelab.train import run_variant
 
 REAL_VARIANTS = ["healthy", "broken", "one-batch", "control-no-rare-piece", "control-mixed-shard"]
 QUIET_VARIANTS = ["healthy", "control-mixed-shard"]     # no designed event: every fire is a false alarm
 PATTERN_RUNS = ["lr-discontinuity", "optimizer-reset", "fp16-overflow", "nan"]
 SYNTHETIC = {"n": 20, "length": 3000, "seed": 0}
-TOLERANCE = 10
 RECOMMENDED = "ema"      # the default the calibration notebook recommends (see facts())
 THRESHOLDS = {
     "ema": [1.1, 1.2, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0],
@@ -55,18 +67,14 @@ def labels_for(log: RunLog) -> list[int]:
         return [cfg["warmup"]]
     if cfg.get("reset_optimizer_at") is not None:
         return [cfg["reset_optimizer_at"]]
-    first = _first_nonfinite(log.steps["loss"])
+    first = first_nonfinite(log.steps["loss"])
     return [first] if first is not None else []
-
-
-def _first_nonfinite(values: list[float]) -> int | None:
-    return next((s for s, v in enumerate(values) if not math.isfinite(v)), None)
 
 
 def trace_of(name: str, log: RunLog) -> dict:
     """A labelled trace of one run: loss, pre-clip grad norm, held-out loss and its steps (cut
     right after the first non-finite loss, if there is one)."""
-    first = _first_nonfinite(log.steps["loss"])
+    first = first_nonfinite(log.steps["loss"])
     end = len(log) if first is None else first + 1
     held = [(s, v) for s, v in zip(log.heldout["step"], log.heldout["loss"]) if s < end]
     return {"name": name, "synthetic": False, "spikes": labels_for(log),
@@ -76,7 +84,6 @@ def trace_of(name: str, log: RunLog) -> dict:
 
 @lru_cache(maxsize=None)
 def _real(seed: int) -> tuple:
-    from utils.spikelab.train import run_variant
     return tuple(trace_of(v, run_variant(v, seed=seed)) for v in REAL_VARIANTS)
 
 
@@ -87,7 +94,6 @@ def real_traces(seed: int = 42) -> list[dict]:
 
 @lru_cache(maxsize=None)
 def _patterns(seed: int) -> tuple:
-    from utils.diagnosis.patterns import cached_run
     return tuple(trace_of(name, cached_run(name, seed)) for name in PATTERN_RUNS)
 
 
@@ -98,41 +104,20 @@ def pattern_traces(seed: int = 42) -> list[dict]:
 
 @lru_cache(maxsize=1)
 def _synthetic() -> tuple:
-    return tuple(D.synthetic_traces(**SYNTHETIC))
+    return tuple(synthetic_traces(**SYNTHETIC))
 
 
 def synthetic() -> list[dict]:
-    """The SYNTHETIC calibration traces (``SYNTHETIC`` settings of ``detectors.synthetic_traces``)."""
+    """The SYNTHETIC calibration traces (``SYNTHETIC`` settings of ``traces.synthetic_traces``)."""
     return copy.deepcopy(list(_synthetic()))
 
 
-def ema_with(rel_threshold: float) -> D.Detector:
-    return D.EMADetector(alpha=2 / 51, rel_threshold=rel_threshold, warmup=20)
+def ema_with(rel_threshold: float) -> Detector:
+    return EMADetector(alpha=2 / 51, rel_threshold=rel_threshold, warmup=20)
 
 
-def cusum_with(h: float) -> D.Detector:
-    return D.CUSUMDetector(k=0.5, h=h, alpha=2 / 51, warmup=20)
-
-
-def counts(traces: list[dict], detector: D.Detector, series: str = "loss") -> dict:
-    """Labels, detected labels, false alarms and steps of one detector over some traces."""
-    row = evaluate_one(traces, detector, series)
-    n_labels = sum(len(t["spikes"]) for t in traces if series in t)
-    n_steps = sum(len(t[series]) for t in traces if series in t)
-    detected = round((row["recall"] or 0) * n_labels)
-    false = round(row["false_alarms_per_10k"] * n_steps / 1e4)
-    precision = detected / (detected + false) if detected + false else None
-    return {"labels": n_labels, "detected": detected, "false_alarms": false, "steps": n_steps,
-            "recall": row["recall"], "precision": precision,
-            "false_alarms_per_10k": row["false_alarms_per_10k"]}
-
-
-def evaluate_one(traces: list[dict], detector: D.Detector, series: str = "loss") -> dict:
-    """``detectors.evaluate`` for one detector fed ``series`` ("loss" or "grad_norm")."""
-    if series == "loss":
-        return D.evaluate(traces, {"d": detector}, tolerance=TOLERANCE)["d"]
-    renamed = [{**t, "loss": t[series]} for t in traces if series in t]
-    return D.evaluate(renamed, {"d": detector}, tolerance=TOLERANCE)["d"]
+def cusum_with(h: float) -> Detector:
+    return CUSUMDetector(k=0.5, h=h, alpha=2 / 51, warmup=20)
 
 
 def threshold_curve(traces: list[dict], kind: str = "ema") -> list[dict]:
@@ -142,15 +127,9 @@ def threshold_curve(traces: list[dict], kind: str = "ema") -> list[dict]:
     return [{"threshold": x, **counts(traces, make(x))} for x in THRESHOLDS[kind]]
 
 
-def fires(values: list[float], detector: D.Detector, steps: list[int] | None = None) -> list[int]:
-    """Steps at which ``detector`` fires on ``values`` (``steps`` defaults to 0, 1, 2, ...)."""
-    steps = list(range(len(values))) if steps is None else steps
-    return [s for s, v in zip(steps, values) if detector.update(v, s) is not None]
-
-
 def probe_fires(trace: dict) -> list[int]:
     """Where ``HeldoutProbeDetector`` (defaults) fires on a run's held-out loss (every 8 steps)."""
-    return fires(trace["heldout"], D.HeldoutProbeDetector(), trace["heldout_step"])
+    return fires(trace["heldout"], HeldoutProbeDetector(), trace["heldout_step"])
 
 
 @lru_cache(maxsize=None)
@@ -161,7 +140,7 @@ def _facts(seed: int) -> dict:
         out[f"{where}_labels"] = sum(len(t["spikes"]) for t in traces)
         out[f"{where}_steps"] = sum(len(t["loss"]) for t in traces)
     for where, traces in (("real", real), ("synthetic", syn), ("patterns", pat)):
-        for name, row in D.evaluate(traces, tolerance=TOLERANCE).items():
+        for name, row in evaluate(traces, tolerance=TOLERANCE).items():
             for key, value in row.items():
                 out[f"{where}_{name}_{key}"] = value
     for where, traces in (("real", real), ("synthetic", syn)):
@@ -175,14 +154,14 @@ def _facts(seed: int) -> dict:
         f"{r['threshold']:g}" for r in threshold_curve(syn, "ema")
         if r["recall"] == 1.0 and r["false_alarms"] == 0)
     quiet = [t for t in real if t["name"] in QUIET_VARIANTS]
-    for name, fresh in {**D.all_detectors(), "lightning": D.LightningSpikeAdapter()}.items():
+    for name, fresh in {**all_detectors(), "lightning": LightningSpikeAdapter()}.items():
         out[f"quiet_{name}_fires"] = sum(len(fires(t["loss"], copy.deepcopy(fresh))) for t in quiet)
     by_name = {t["name"]: t for t in real + pat}
     for name, t in by_name.items():
         short = name.replace("control-", "").replace("-piece", "")
         ema_fires = fires(t["loss"], ema_with(1.5))
-        grad_fires = fires(t["grad_norm"], D.make_grad_norm_detector())
-        lightning_fires = fires(t["loss"], D.LightningSpikeAdapter())
+        grad_fires = fires(t["grad_norm"], make_grad_norm_detector())
+        lightning_fires = fires(t["loss"], LightningSpikeAdapter())
         probe = probe_fires(t)
         out[f"{short}_ema_fires"] = len(ema_fires)
         outside = [s for s in ema_fires if not any(x <= s <= x + TOLERANCE for x in t["spikes"])]
@@ -210,3 +189,15 @@ def facts(run: str = "calibration", seed: int = 42) -> dict:
     if run != "calibration":
         raise KeyError(f"no calibration facts for run {run!r}")
     return _facts(seed)
+
+
+def write_real(folder: str | Path, seed: int = 42) -> Path:
+    """Write the loss of the course's real runs (``REAL_VARIANTS``) with their designed labels,
+    rounded to 4 decimals, as ``real-runs.json`` (the file kept in ``tests/traces``): a recorded
+    sample from the machine that wrote it."""
+    traces = [{"name": t["name"], "synthetic": False, "seed": seed, "torch": torch.__version__,
+               "spikes": t["spikes"], "loss": [round(v, 4) for v in t["loss"]]}
+              for t in real_traces(seed)]
+    path = Path(folder) / "real-runs.json"
+    atomic_write(path, json.dumps(traces, separators=(",", ":")) + "\n")
+    return path

@@ -3,22 +3,18 @@
 A roll-back after a loss spike needs a checkpoint that (1) was written completely, (2) has not
 been damaged since, (3) does not already contain nan/inf weights, and (4) restores EVERYTHING the
 next steps depend on, so that training from it replays exactly. ``CheckpointManager`` takes care
-of 1-3; the caller builds the state dict for 4, for example::
+of 1-3; ``capture_training_state`` / ``restore_training_state`` are the one snapshot and restore
+of 4 that both roll-back loops use (the plain one, ``utils.recovery.rollback``, and the Lightning
+callback, ``utils.recovery.lightning_rollback``); the caller adds what only it knows::
 
-    state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "rng": capture_rng_state(),                    # torch, python random, numpy
-        "data": {"global_step": step, "sampler_indices": indices},   # where the data order is
-        "detectors": {name: d.state_dict() for name, d in detectors.items()},
-    }
+    state = capture_training_state(model, [optimizer], [scheduler], detectors=detectors)
+    state["data"] = {"global_step": step, "sampler_indices": indices}   # where the data order is
     manager.save(step, state)
     ...
     found = manager.latest_good(before_step=spike_step)
     if found is not None:
         good_step, state = found
-        model.load_state_dict(state["model"]); ...; restore_rng_state(state["rng"])
+        restore_training_state(state, model, [optimizer], [scheduler], detectors=detectors)
 
 On disk, in ``directory``, each checkpoint is two files:
 
@@ -27,10 +23,9 @@ On disk, in ``directory``, each checkpoint is two files:
   ``finite`` (true when every floating-point tensor in the state is free of nan/inf; the paths
   of the first non-finite tensors are listed under ``nonfinite``).
 
-Both are written atomically: into a temporary file in the same directory, flushed and fsync'ed,
-then renamed over the final name with ``os.replace`` (a rename within one file system is atomic:
-a reader sees the old file or the new one, never half of one). The manifest is written after the
-.pt file, so a crash in between leaves a .pt without a manifest, which is not listed. Only steps
+Both are written atomically (``utils.spikelab.atomic.atomic_write``: a temporary file in the same
+directory, flushed and fsync'ed, then renamed over the final name: a reader sees the old file or
+the new one, never half of one). The manifest is written after the .pt file, so a crash in between leaves a .pt without a manifest, which is not listed. Only steps
 with a manifest exist for ``list``, ``load`` and ``latest_good``.
 
 Loading checks size and sha256 before unpickling, then uses ``torch.load(weights_only=True)``,
@@ -41,6 +36,7 @@ which refuses arbitrary Python objects. So ``save`` refuses them too, up front, 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -48,11 +44,14 @@ import logging
 import os
 import random
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from utils.spikelab.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -121,33 +120,59 @@ def check_state(state: Any, path: str = "state") -> list[str]:
                     f"with weights_only=True{hint}")
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable: fsync the directory entry (not possible on Windows; skipped)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def capture_training_state(model: torch.nn.Module, optimizers: Sequence[torch.optim.Optimizer],
+                           schedulers: Sequence[Any] = (), *, scaler: Any = None,
+                           detectors: Mapping[str, Any] | None = None, rng: bool = True) -> dict[str, Any]:
+    """The state the next training steps depend on, as one dict: ``model``, ``optimizers`` (AdamW's
+    moments and step counts, the LR in its param groups) and ``schedulers``, each by position
+    ({0: ..., 1: ...}), the grad ``scaler``, ``detectors`` (their ``state_dict()``, by name) and,
+    with ``rng``, every generator's state.
+
+    The tensors are the live ones (``state_dict()`` does not copy): save the dict right away, or
+    keep ``cpu_copy(state)``."""
+    state: dict[str, Any] = {
+        "model": model.state_dict(),
+        "optimizers": {i: optimizer.state_dict() for i, optimizer in enumerate(optimizers)},
+        "schedulers": {i: scheduler.state_dict() for i, scheduler in enumerate(schedulers)},
+        "scaler": scaler.state_dict() if scaler is not None else {},
+        "detectors": {name: d.state_dict() for name, d in sorted((detectors or {}).items())},
+    }
+    if rng:
+        state["rng"] = capture_rng_state()
+    return state
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either the old file or the complete new one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_directory(path.parent)
+def restore_training_state(state: dict[str, Any], model: torch.nn.Module,
+                           optimizers: Sequence[torch.optim.Optimizer], schedulers: Sequence[Any] = (), *,
+                           scaler: Any = None, detectors: Mapping[str, Any] | None = None) -> None:
+    """Put back what ``capture_training_state`` recorded, into the same objects (the model's
+    parameters are copied into, so optimizers keep pointing at them); the generators too when the
+    state holds them."""
+    for kind, objects in (("optimizers", optimizers), ("schedulers", schedulers)):
+        if len(objects) != len(state[kind]):
+            raise ValueError(f"the state holds {len(state[kind])} {kind}, {len(objects)} were given")
+    model.load_state_dict(state["model"])
+    for i, optimizer in enumerate(optimizers):
+        optimizer.load_state_dict(state["optimizers"][i])
+    for i, scheduler in enumerate(schedulers):
+        scheduler.load_state_dict(state["schedulers"][i])
+    if scaler is not None and state["scaler"]:
+        scaler.load_state_dict(state["scaler"])
+    for name, detector in (detectors or {}).items():
+        detector.load_state_dict(state["detectors"][name])
+    if "rng" in state:
+        restore_rng_state(state["rng"])
+
+
+def cpu_copy(obj: Any) -> Any:
+    """A deep copy with every tensor cloned to the CPU (a snapshot the training cannot touch)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):                           # dict or OrderedDict: keep the type
+        return type(obj)((k, cpu_copy(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
 
 
 class CheckpointManager:
@@ -166,7 +191,7 @@ class CheckpointManager:
         self.directory = Path(directory)
         self.keep_last = int(keep_last)
         self.directory.mkdir(parents=True, exist_ok=True)
-        for stale in self.directory.glob(".step_*.tmp-*"):  # left by a crash during a save
+        for stale in self.directory.glob(".step_*.tmp"):  # left by a crash during a save
             stale.unlink()
 
     def path_for(self, step: int) -> Path:
@@ -208,11 +233,11 @@ class CheckpointManager:
         manifest_path = self._manifest_path(path)
         if manifest_path.exists():  # re-saving a step: unlist the old one before replacing it
             manifest_path.unlink()
-        _write_atomically(path, data)
+        atomic_write(path, data)
         manifest = {"step": int(step), "file": path.name, "bytes": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(), "finite": not nonfinite,
                     "nonfinite": nonfinite[:10]}
-        _write_atomically(manifest_path, (json.dumps(manifest, indent=1) + "\n").encode())
+        atomic_write(manifest_path, json.dumps(manifest, indent=1) + "\n")
         self._prune(just_saved=int(step) if not nonfinite else None)
         return path
 

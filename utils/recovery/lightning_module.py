@@ -8,12 +8,16 @@ stores its loss in ``self.last_train_loss`` so the callback can judge it before 
   from the same pieces as ``utils.spikelab.train.TrainingRun`` (the run object supplies the model, the
   AdamW optimizer, the data order and the held-out set), so with ``mini_gpt_trainer_kwargs(cfg)``
   it follows the plain loop. Global id of a batch: its position in the data order (the step it
-  was planned for), e.g. 312 for the first batch of the late shard.
+  was planned for), e.g. 312 for the first batch of the late shard. It also answers what
+  ``utils.recovery.lightning_runlog.RunLogCallback`` asks to write a run log: ``runlog_meta()``,
+  ``batch_example_ids(batch)`` and ``heldout``.
 - ``TinyRegressor`` + ``ood_regression_data``: a small MLP learning a fixed random teacher, with
   one batch of out-of-distribution inputs (a unit mistake: every input multiplied by ``scale``) at
   a known position of the data order. Global id: the dataset index of each example.
 """
 from __future__ import annotations
+
+import copy
 
 import pytorch_lightning as pl
 import torch
@@ -90,6 +94,17 @@ class MiniGPTModule(pl.LightningModule):
         step = self.global_step - 1           # the step that just ended
         if self.heldout_every and step % self.heldout_every == 0:
             self.heldout.append((step, self.run.heldout_loss()))
+
+    def batch_example_ids(self, batch: dict[str, torch.Tensor]) -> list[int]:
+        """The example ids of a batch's sentences (the run log's ``batch_ids`` column)."""
+        ids = [int(i) for i in batch["ids"].flatten().tolist()]
+        return ids if self.ids == "examples" else [e for i in ids for e in self.run.batches[i]]
+
+    def runlog_meta(self) -> dict:
+        """The run log's meta, as the plain loop writes it (``TrainingRun``'s own), marked as a
+        Lightning run: ``run_id`` gets ``-lightning``, and ``heldout_every`` is this module's."""
+        return {**copy.deepcopy(self.run.log.meta), "run_id": f"{self.cfg.run_id}-lightning",
+                "trainer": "pytorch-lightning", "heldout_every": self.heldout_every}
 
     def configure_optimizers(self):
         return {"optimizer": self.run.opt,

@@ -60,8 +60,10 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from utils.recovery.checkpoint import CheckpointManager, check_state
+from utils.recovery.checkpoint import (CheckpointManager, capture_training_state, check_state, cpu_copy,
+                                       restore_training_state)
 from utils.recovery.detectors import Detection, Detector, EMADetector, detector_from_name
+from utils.spikelab.atomic import atomic_write
 
 
 class RollbackBudgetExceeded(RuntimeError):
@@ -82,23 +84,17 @@ def _plain(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
-def _cpu_copy(obj: Any) -> Any:
-    """A deep copy with every tensor cloned to the CPU (a snapshot the training cannot touch)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):                           # dict or OrderedDict: keep the type
-        return type(obj)((k, _cpu_copy(v)) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_cpu_copy(v) for v in obj)
-    return copy.deepcopy(obj)
-
-
 def grad_norm(optimizer: torch.optim.Optimizer) -> float:
     """The global L2 norm of the gradients of the optimizer's parameters (0.0 without any)."""
     grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
     if not grads:
         return 0.0
     return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+
+
+def _schedulers(trainer: pl.Trainer) -> list[Any]:
+    """The trainer's LR schedulers (what a snapshot saves besides model and optimizers)."""
+    return [config.scheduler for config in trainer.lr_scheduler_configs]
 
 
 class RollbackOnSpike(Callback):
@@ -171,9 +167,7 @@ class RollbackOnSpike(Callback):
     def _event(self, **event: Any) -> None:
         self.events.append(event)
         if self.events_path is not None:
-            tmp = self.events_path.with_name(f".{self.events_path.name}.tmp-{os.getpid()}")
-            tmp.write_text(json.dumps(self.events, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-            os.replace(tmp, self.events_path)
+            atomic_write(self.events_path, json.dumps(self.events, indent=1, sort_keys=True) + "\n")
 
     @staticmethod
     def _drop_update(optimizer: torch.optim.Optimizer) -> None:
@@ -253,19 +247,17 @@ class RollbackOnSpike(Callback):
 
     # ----------------------------------------------------------------- checkpoints
     def _state(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
-        return {
-            "model": pl_module.state_dict(),
-            "optimizers": [opt.state_dict() for opt in trainer.optimizers],
-            "schedulers": [c.scheduler.state_dict() for c in trainer.lr_scheduler_configs],
-            "detector": self.detector.state_dict(),
-            "global_step": int(trainer.global_step),
-            "updates": self.updates,
-        }
+        """The shared snapshot (``utils.recovery.checkpoint.capture_training_state``) without RNG
+        states (the data moves on after a rollback: nothing is replayed with them)."""
+        state = capture_training_state(pl_module, trainer.optimizers, _schedulers(trainer),
+                                       detectors={"loss": self.detector}, rng=False)
+        state.update(global_step=int(trainer.global_step), updates=self.updates)
+        return state
 
     def _save(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         step = int(trainer.global_step)
         self.last_saved_step = step
-        state = _cpu_copy(self._state(trainer, pl_module))
+        state = cpu_copy(self._state(trainer, pl_module))
         if self.manager is not None:
             path = self.manager.save(step, state)       # a non-finite state is saved, marked
             self._event(action="checkpoint", step=step, where=path.name)   # and never restored
@@ -286,12 +278,8 @@ class RollbackOnSpike(Callback):
 
     def _restore(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                  state: dict[str, Any]) -> None:
-        pl_module.load_state_dict(state["model"])       # copies into the same parameters
-        for opt, saved in zip(trainer.optimizers, state["optimizers"], strict=True):
-            opt.load_state_dict(saved)                  # moments, step counts, lr in param_groups
-        for config, saved in zip(trainer.lr_scheduler_configs, state["schedulers"], strict=True):
-            config.scheduler.load_state_dict(saved)
-        self.detector.load_state_dict(state["detector"])
+        restore_training_state(state, pl_module, trainer.optimizers, _schedulers(trainer),
+                               detectors={"loss": self.detector})
         self.updates = int(state["updates"])
 
     def _undo_schedule_step(self, trainer: pl.Trainer) -> None:

@@ -1,9 +1,12 @@
-"""Labelled loss traces for the detectors (Phase 20): a generator of SYNTHETIC ones, and the
+"""Labelled loss traces for the detectors (Phase 20): two generators of SYNTHETIC ones, and the
 reader of trace files that ``python -m utils.detectors evaluate`` uses.
 
     traces = generate(seed=0)                      # every category, several traces each
     trace = make_trace("spikes-heavy", seed=3)     # one: {"loss": [...], "spikes": [...], ...}
+    traces = synthetic_traces(20, 3000, seed=0)    # large spikes, with a gradient norm too
     traces = load_traces("tests/traces/generated.json")   # a checked list, or TraceFileError
+
+(The real runs' traces are made from their run logs: ``utils.recovery.calibration``.)
 
 A generated trace is a training-loss curve with SMALL spikes, the kind that is hard to see:
 
@@ -24,6 +27,9 @@ spikes in each kind, spikes during the first 150 steps of a fast-falling loss, b
 says its category and noise parameters, so a result can be broken down. Whether a spike can be
 told from noise at a budget p at all depends on the noise: ``oracle_bar`` is the (1 - p) quantile
 of the noise innovation itself, which even a detector that knew the clean curve could not beat.
+
+``synthetic_traces`` is the older, coarser generator the calibration notebook and the command line
+use: large spikes (2.5-4x) on a decaying loss, and a heavy-tailed gradient norm beside it.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.recovery.tail_fit import t_quantile
+from utils.spikelab.atomic import atomic_write
 
 CATEGORIES = ["quiet-gaussian", "quiet-heavy", "quiet-correlated", "spikes-gaussian",
               "spikes-heavy", "spikes-gaussian-ar", "spikes-heavy-ar", "warmup-spikes",
@@ -146,6 +153,50 @@ def generate(seed: int = 0, per_category: int = 4, quiet_length: int = 20_000) -
             for c in CATEGORIES for i in range(per_category)]
 
 
+def synthetic_traces(n: int, length: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` SYNTHETIC labelled traces of ``length`` steps, deterministic for a given ``seed``.
+
+    Calibration data for the detectors, not a training run: every trace carries
+    ``"synthetic": True``. Each trace is a noisy decaying loss curve
+        loss(t) = floor + (start - floor) * exp(-t / tau), times exp(sigma * N(0, 1)) noise
+    (start 4.5-5.3, i.e. just below ln(233) = the uniform-guess loss of the course vocabulary,
+    floor 1-2.5, tau 200-1000 steps, sigma 0.02-0.05), and a heavy-tailed gradient
+    norm (log-normal noise with Student-t(4) tails around a slowly falling level).
+    Spikes are injected at known steps (from step 200, at least 150 steps apart, none in the last
+    30 steps): from step s on, both series are multiplied by 1 + (m - 1) exp(-(t - s) / d), with
+    m in 2.5-4 for the loss, 4-10 for the gradient norm and d in 1-4 steps. The spike steps are in
+    ``"spikes"``. Here the gradient-norm spike starts at the same step as the loss spike; whether
+    it leads in a real run is a question for the real run.
+    """
+    rng = random.Random(seed)
+    traces = []
+    for index in range(n):
+        start, floor = rng.uniform(4.5, 5.3), rng.uniform(1.0, 2.5)
+        tau, sigma = rng.uniform(200, 1000), rng.uniform(0.02, 0.05)
+        grad_level, grad_sigma = rng.uniform(0.5, 2.0), rng.uniform(0.1, 0.2)
+        spikes: list[int] = []
+        candidate = 200 + rng.randrange(0, 300)
+        while candidate < length - 30:
+            spikes.append(candidate)
+            candidate += 150 + rng.randrange(0, 1500)
+        loss, grad_norm = [], []
+        for t in range(length):
+            clean = floor + (start - floor) * math.exp(-t / tau)
+            loss.append(clean * math.exp(sigma * rng.gauss(0.0, 1.0)))
+            t_noise = rng.gauss(0.0, 1.0) / math.sqrt(sum(rng.gauss(0.0, 1.0) ** 2 for _ in range(4)) / 4)
+            grad_norm.append(grad_level * (0.6 + 0.4 * math.exp(-t / tau)) * math.exp(grad_sigma * t_noise))
+        for s in spikes:
+            m_loss, m_grad, d = rng.uniform(2.5, 4.0), rng.uniform(4.0, 10.0), rng.uniform(1.0, 4.0)
+            for t in range(s, min(length, s + 40)):
+                bump = math.exp(-(t - s) / d)
+                loss[t] *= 1.0 + (m_loss - 1.0) * bump
+                grad_norm[t] *= 1.0 + (m_grad - 1.0) * bump
+        traces.append({"synthetic": True, "seed": seed, "index": index, "spikes": spikes,
+                       "loss": [round(v, 6) for v in loss],
+                       "grad_norm": [round(v, 6) for v in grad_norm]})
+    return traces
+
+
 def load_traces(path: str | Path) -> list[dict[str, Any]]:
     """Read and check a traces file: a JSON list of {"loss": [numbers], "spikes": [steps]}
     (optionally "grad_norm": [numbers]). Raises TraceFileError with a one-line reason."""
@@ -198,21 +249,5 @@ def write_generated(folder: str | Path) -> Path:
     for t in traces:
         t["loss"] = [round(v, 4) for v in t["loss"]]
     path = Path(folder) / "generated.json"
-    path.write_text(json.dumps(traces, separators=(",", ":")) + "\n", encoding="utf-8")
-    return path
-
-
-def write_real(folder: str | Path, seed: int = 42) -> Path:
-    """Write the loss of the course's real runs (``utils.recovery.calibration.REAL_VARIANTS``) with their
-    designed labels, rounded to 4 decimals: a recorded sample from the machine that wrote it."""
-    # Imported here: only this writer needs torch and the course runs, and at the top
-    # calibration would be an import cycle (calibration -> detectors -> traces).
-    import torch
-
-    from utils.recovery import calibration
-    traces = [{"name": t["name"], "synthetic": False, "seed": seed, "torch": torch.__version__,
-               "spikes": t["spikes"], "loss": [round(v, 4) for v in t["loss"]]}
-              for t in calibration.real_traces(seed)]
-    path = Path(folder) / "real-runs.json"
-    path.write_text(json.dumps(traces, separators=(",", ":")) + "\n", encoding="utf-8")
+    atomic_write(path, json.dumps(traces, separators=(",", ":")) + "\n")
     return path

@@ -18,6 +18,13 @@ def finite(x) -> bool:
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
 
 
+def significant(v, digits: int = 4):
+    """A float rounded to ``digits`` significant digits for display; anything else (None, NaN, text) unchanged."""
+    if isinstance(v, float) and math.isfinite(v):
+        return float(f"{v:.{digits}g}")
+    return v
+
+
 def mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs) if xs else float("nan")
 

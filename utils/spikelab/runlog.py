@@ -5,7 +5,7 @@ format. It is plain JSON (``runs/<run-id>.json``): ``meta`` describes the run, `
 holds one list per metric (index = step), ``heldout`` the held-out evaluations, and
 ``events`` the actions a recovery loop took (rollbacks, skips). A path ending in ``.gz``
 (``<run-id>.json.gz``) holds the same JSON gzip-compressed, about a third of the size: the
-post-mortem keeps a learner's run log that way beside their notes (``utils.postmortem.template``).
+post-mortem keeps a learner's run log that way beside their notes (``utils.course.postmortem_notes``).
 """
 from __future__ import annotations
 

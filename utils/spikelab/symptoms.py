@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
-from utils.spikelab.metrics import (ema, finite, grad_baseline, heldout_noise, heldout_window, mean,
+from utils.spikelab.metrics import (ema, grad_baseline, heldout_noise, heldout_window, mean, significant,
                                     recovered, rise_sigma, unusual_tokens)
 from utils.spikelab.runlog import RunLog
 from utils.spikelab.thresholds import EVENT_WINDOW, HELDOUT_AFTER, HELDOUT_BEFORE, SPIKE_RATIO
@@ -166,8 +166,4 @@ def compute(log: RunLog) -> RunSymptoms:
 
 def rounded(symptoms: Mapping, digits: int = 4) -> dict:
     """The symptoms as a dict with floats rounded to ``digits`` significant digits, keys sorted."""
-    def r(v):
-        if finite(v) and isinstance(v, float):
-            return float(f"{v:.{digits}g}")
-        return v
-    return {k: r(v) for k, v in sorted(dict(symptoms).items())}
+    return {k: significant(v, digits) for k, v in sorted(dict(symptoms).items())}

@@ -1,0 +1,256 @@
+"""The loss-spike post-mortem of phase 19: its seven sections as dataclasses, and their fixed words.
+
+A post-mortem has seven sections, always in this order:
+
+1. Symptoms                -- numbers only, read off the dashboard (or drafted from the run log)
+2. Hypotheses (ranked)     -- at least three, ranked 1..n, each citing dashboard panels 1-8
+3. Discriminating evidence -- which panel favours which hypothesis and rules out which others
+4. Root cause              -- exactly one sentence
+5. Remediation             -- the smallest change
+6. Verification            -- seed, tolerance, step and numeric expectations that prove the fix
+7. Lesson                  -- exactly one line
+
+What the learner typed into a numeric field is kept as typed (a string), so that the validator
+(`utils.postmortem.validation`), not the form, is the one place that refuses prose such as
+"about 3".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from utils.spikelab.thresholds import EMA_SPAN
+
+SECTION_TITLES: dict[int, str] = {
+    1: "Symptoms",
+    2: "Hypotheses",
+    3: "Discriminating evidence",
+    4: "Root cause",
+    5: "Remediation",
+    6: "Verification",
+    7: "Lesson",
+}
+
+SECTION_HEADINGS: dict[int, str] = {
+    1: "## 1. Symptoms",
+    2: "## 2. Hypotheses (ranked)",
+    3: "## 3. Discriminating evidence",
+    4: "## 4. Root cause",
+    5: "## 5. Remediation",
+    6: "## 6. Verification",
+    7: "## 7. Lesson",
+}
+
+# Why each section exists, in one phrase. The validator uses it to name an empty section
+# ("§3 Discriminating evidence is empty: without it the root cause is a guess"); the notebook
+# reuses it when it introduces each section.
+SECTION_WHY: dict[int, str] = {
+    1: "without numbers nobody can tell whether the next spike is the same one",
+    2: "without rivals the first idea wins by default",
+    3: "without it the root cause is a guess",
+    4: "without it the remediation treats a symptom, not the cause",
+    5: "without it the post-mortem changes nothing",
+    6: "without it nobody can tell whether the fix worked",
+    7: "without it the next run repeats this one",
+}
+
+# The eight panels of the phase-19 dashboard.
+PANELS: dict[int, str] = {
+    1: "loss + EMA",
+    2: "learning rate",
+    3: "grad norm before clipping",
+    4: "activations",
+    5: "Adam moments",
+    6: "batch composition",
+    7: "per-token loss histogram",
+    8: "parameter hash / non-finite count",
+}
+
+SYMPTOM_FIELDS: tuple[str, ...] = (
+    "spike_step",
+    "pre_spike_ema",
+    "peak_loss",
+    "recovery_loss",
+    "grad_norm_preclip",
+    "lr_at_spike",
+    "dtype",
+    "batch_index",
+    "unusual_tokens",
+)
+INTEGER_FIELDS = ("spike_step", "batch_index")
+FLOAT_FIELDS = ("pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_preclip", "lr_at_spike")
+# A diverged run can log NaN or inf for losses and the gradient norm.
+NONFINITE_OK_FIELDS = ("pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_preclip")
+
+SYMPTOM_HINTS: dict[str, str] = {
+    "spike_step": "the step where the spike began (a whole number)",
+    "pre_spike_ema": f"the {EMA_SPAN}-step EMA of the loss just before the spike (a number)",
+    "peak_loss": "the highest loss of the spike (a number)",
+    "recovery_loss": "the mean loss 50-59 steps after the peak (a number, 'did not recover' or 'NaN')",
+    "grad_norm_preclip": "the gradient norm before clipping at the spike (a number)",
+    "lr_at_spike": "the learning rate at the spike step (a number; 3e-4 style is fine)",
+    "dtype": "the training dtype (float32, float16 or bfloat16)",
+    "batch_index": "the index of the batch at the spike step (a whole number)",
+    "unusual_tokens": "the unusual tokens of that batch (panel 7)",
+}
+
+DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
+# Words allowed instead of a number in recovery_loss ("run too short" is what
+# utils.spikelab.symptoms writes when the run ends before peak + 60).
+RECOVERY_WORDS: tuple[str, ...] = ("did not recover", "NaN", "run too short")
+COMPARATORS: tuple[str, ...] = ("<", "<=", ">", ">=")
+MIN_HYPOTHESES = 3
+REMEDIATION_MAX_WORDS = 40
+
+# The header's date: YYYY-MM-DD.
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _as_text(value: object) -> str:
+    """A typed value as text: None -> "", numbers -> their shortest exact spelling."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        raise TypeError(f"expected text or a number, got {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def normal_dtype(text: str) -> str:
+    """A dtype as the run log writes it: lower case, without "torch." ("torch.Float32" -> "float32")."""
+    t = text.strip().lower()
+    return t[len("torch."):] if t.startswith("torch.") else t
+
+
+def recovery_word(text: str) -> str | None:
+    """The canonical recovery word (one of `RECOVERY_WORDS`) that `text` spells, else None."""
+    t = " ".join(text.strip().lower().split())
+    for word in RECOVERY_WORDS:
+        if t == word.lower():
+            return word
+    return None
+
+
+@dataclass
+class Symptoms:
+    """§1: what the learner read off the dashboard, kept as typed (numbers are checked later).
+
+    `drafted` names the fields that `draft_symptoms` filled from the run log; `confirmed` names
+    the fields the learner ticked as checked. A drafted field that is not confirmed is reported
+    by `validate`. Numbers passed in are stored as text (312 -> "312").
+    """
+
+    spike_step: str = ""
+    pre_spike_ema: str = ""
+    peak_loss: str = ""
+    recovery_loss: str = ""
+    grad_norm_preclip: str = ""
+    lr_at_spike: str = ""
+    dtype: str = ""
+    batch_index: str = ""
+    unusual_tokens: list[str] = field(default_factory=list)
+    drafted: set[str] = field(default_factory=set)
+    confirmed: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        for name in SYMPTOM_FIELDS[:-1]:
+            setattr(self, name, _as_text(getattr(self, name)))
+        self.unusual_tokens = [str(t) for t in self.unusual_tokens]
+        self.drafted = set(self.drafted)
+        self.confirmed = set(self.confirmed)
+        unknown = (self.drafted | self.confirmed) - set(SYMPTOM_FIELDS)
+        if unknown:
+            raise ValueError(f"not symptom fields: {sorted(unknown)}")
+
+    def is_empty(self) -> bool:
+        """True when no field holds anything."""
+        return not self.unusual_tokens and all(not getattr(self, n).strip() for n in SYMPTOM_FIELDS[:-1])
+
+
+@dataclass
+class Hypothesis:
+    """§2: one candidate cause, its rank (1 = most likely) and the panels that support it."""
+
+    rank: int | None
+    text: str
+    panels: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.panels = [int(p) for p in self.panels]
+
+
+@dataclass
+class Evidence:
+    """§3: one observation on one panel, the hypothesis rank it favours and the ranks it rules out."""
+
+    panel: int | None
+    observation: str
+    favours: int | None = None
+    rules_out: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rules_out = [int(r) for r in self.rules_out]
+
+
+@dataclass
+class Expectation:
+    """§6: one numeric expectation, e.g. ("max loss after step 300", "<", "2.6"); value kept as typed."""
+
+    metric: str
+    comparator: str
+    value: str
+
+    def __post_init__(self) -> None:
+        self.value = _as_text(self.value)
+
+
+@dataclass
+class Verification:
+    """§6: rerun with this seed to step T; the expectations must hold within tolerance ε."""
+
+    seed: str = ""
+    tolerance: str = ""
+    step: str = ""
+    expectations: list[Expectation] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.seed = _as_text(self.seed)
+        self.tolerance = _as_text(self.tolerance)
+        self.step = _as_text(self.step)
+        self.expectations = list(self.expectations)
+
+    def is_empty(self) -> bool:
+        """True when no field holds anything."""
+        return not self.expectations and not (self.seed.strip() or self.tolerance.strip() or self.step.strip())
+
+
+@dataclass
+class PostMortem:
+    """A whole loss-spike post-mortem: a header (run id, date) and the seven sections."""
+
+    run_id: str
+    date: str
+    symptoms: Symptoms = field(default_factory=Symptoms)
+    hypotheses: list[Hypothesis] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    root_cause: str = ""
+    remediation: str = ""
+    verification: Verification = field(default_factory=Verification)
+    lesson: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing the validator refuses: the section (0 = header), the field, and why."""
+
+    section: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"§{self.section}" if self.section else "header"
+        return f"{where} {self.field}: {self.message}" if self.field else f"{where} {self.message}"
