@@ -18,8 +18,9 @@
 # **Your run** shows the numbers your own run produced. The conclusions the course draws hold
 # for all of them.
 #
-# This notebook does two things: it shows the map of the course, and it asks your name, so
-# that your notes (lessons learned, post-mortems) are kept in a folder of your own.
+# This notebook does three things: it shows the map of the course, it asks your name, so that
+# your notes (lessons learned, post-mortems) are kept in a folder of your own, and it makes your
+# own copies of the notebooks, the ones you work in.
 #
 # **Español.** Bienvenido/a al curso sobre **inestabilidad del entrenamiento**: verás cómo
 # la pérdida de un pequeño modelo de lenguaje se dispara, averiguarás por qué, escribirás un
@@ -27,8 +28,8 @@
 # número que veas sale de una ejecución real del código de `utils/`. Como un entrenamiento es
 # caótico, los textos citan cada número medido como el intervalo que tomó con varias semillas, y
 # junto a cada celda que entrena aparece una línea **Your run** con los números de tu propia
-# ejecución. Este cuaderno muestra el mapa del curso y te pide tu nombre, para guardar tus notas
-# en una carpeta propia.
+# ejecución. Este cuaderno muestra el mapa del curso, te pide tu nombre, para guardar tus notas
+# en una carpeta propia, y crea tus propias copias de los cuadernos, en las que trabajarás.
 
 # %% [markdown]
 # ## Course map
@@ -40,7 +41,9 @@
 # | 19 | Diagnosis | reproduce the spike, read the dashboard, match failure patterns, write the post-mortem, remediate |
 # | 20 | Automatic recovery | detectors, checkpoint rollback, the same recovery in PyTorch Lightning |
 #
-# Notebooks, in order (theory texts with the same numbers are in `theory/phase-NN/`):
+# The notebooks, in order (theory texts with the same numbers are in `theory/phase-NN/`). The links
+# below open the **instructor's solved versions** in `notebooks/`, with every exercise solved: read
+# them when you are stuck, but do your work in **your own copies** (next section).
 #
 # - Phase 17: [01 corpus and BPE](phase-17-data-and-model/01-corpus-and-bpe.ipynb) ·
 #   [02 mini-GPT baseline](phase-17-data-and-model/02-mini-gpt-baseline.ipynb)
@@ -55,32 +58,46 @@
 #   [02 rollback](phase-20-automatic-recovery/02-rollback.ipynb) ·
 #   [03 Lightning callback](phase-20-automatic-recovery/03-lightning-callback.ipynb)
 #
-# The notebooks here run the reference solutions of the exercises. To work the exercises
-# yourself, make your own copies (solutions replaced by stubs) in your folder with
-# `python -m utils.learner_copies --learner "<your name>"` and open them from `learners/<your name>/`.
-#
 # **Español.** El curso tiene cuatro fases: 17, datos y modelo; 18, optimizador y calendario
 # de la tasa de aprendizaje; 19, diagnóstico (reproducir el pico, leer el panel, reconocer
 # patrones de fallo, escribir el post-mortem y corregir); 20, recuperación automática
-# (detectores, vuelta atrás a un punto de control, y lo mismo con PyTorch Lightning).
+# (detectores, vuelta atrás a un punto de control, y lo mismo con PyTorch Lightning). Los enlaces
+# de arriba abren las **versiones resueltas del instructor** (`notebooks/`), con todos los
+# ejercicios resueltos: consúltalas si te atascas, pero trabaja en **tus propias copias**.
 
 # %% [markdown]
-# ## Your name
+# ## Your name and your notebooks
 #
-# Type your name and press **Remember me**. It is remembered for every notebook (in the file
-# `.course-learner`, which git ignores), and your notes go to `learners/<your name>/`. Letters
-# of any alphabet are welcome (`José`, `Zoë`, `李雷`), as are digits, `-`, `_`, `.` and spaces
-# inside the name. If the environment variable `LEARNER` is set, it wins over the name typed here.
+# 1. Type your name and press **Remember me**. It is remembered for every notebook (in the file
+#    `learners/.course-learner`, which git ignores), and your notes go to `learners/<your name>/`.
+#    Letters of any alphabet are welcome (`José`, `Zoë`, `李雷`), as are digits, `-`, `_`, `.`, an
+#    apostrophe and spaces inside the name. If the environment variable `LEARNER` is set, it wins
+#    over the name typed here.
+# 2. Press **Make my notebooks**. It copies every course notebook into
+#    `learners/<your name>/phase-NN/`, with each exercise waiting for your code (the solutions and
+#    the hidden checks are left out), and lists links that open them. **Work in these copies.**
+#    Pressing it again never overwrites your work: when the course has changed a notebook since
+#    your copy was made, a new copy appears beside yours (`02-dashboard.v2.ipynb`).
 #
-# **Español.** Escribe tu nombre y pulsa **Remember me**. Se recuerda en todos los cuadernos
+# The notebooks in `notebooks/` are the instructor's solved versions: running one saves its notes
+# to the example learner `example-complete`, never to yours. Without the mouse, the same copies are
+# made in a terminal with `.venv/bin/python -m utils.learner_copies --learner "<your name>"`.
+#
+# **Español.** 1. Escribe tu nombre y pulsa **Remember me**. Se recuerda en todos los cuadernos
 # y tus notas se guardan en `learners/<tu nombre>/`. Se aceptan letras de cualquier alfabeto,
-# cifras, `-`, `_`, `.` y espacios dentro del nombre.
+# cifras, `-`, `_`, `.`, un apóstrofo y espacios dentro del nombre. 2. Pulsa **Make my notebooks**:
+# copia cada cuaderno del curso en `learners/<tu nombre>/phase-NN/`, con cada ejercicio esperando tu
+# código, y muestra enlaces para abrirlos. **Trabaja en esas copias.** Pulsarlo otra vez nunca
+# sobrescribe tu trabajo: si el curso cambió un cuaderno, aparece una copia nueva junto a la tuya.
+# Los cuadernos de `notebooks/` son las versiones resueltas del instructor: al ejecutarlos guardan
+# sus notas en el alumno de ejemplo `example-complete`, nunca en las tuyas. En una terminal:
+# `.venv/bin/python -m utils.learner_copies --learner "<tu nombre>"`.
 
 # %% tags=["nbval-ignore-output"]
-# (the form is interactive: its output depends on what you type)
-from utils.course.learner import name_form
+# (the form is interactive: its output depends on what you type and press)
+from utils.course.my_notebooks import start_form
 
-name_form()
+start_form()
 
 # %% [markdown]
 # Some names cannot be folder names. Here is what the check says about a few:
@@ -100,20 +117,20 @@ for candidate in ["José", "Zoë", "李雷", "Ana María", "../etc", ".hidden", 
 # ## Where your notes go
 #
 # Run the next cell after pressing **Remember me** (or run it again if you changed your name).
-# Each phase has its own notes folder; the course writes to it only by adding, never by
-# overwriting: an earlier version of a note is always kept beside the new one.
+# Each phase has its own notes folder, written by your copies of that phase's notebooks; the course
+# writes to it only by adding, never by overwriting: an earlier version of a note is always kept
+# beside the new one.
 #
 # **Español.** Ejecuta la celda siguiente después de pulsar **Remember me**. Cada fase tiene
-# su carpeta de notas; el curso solo añade, nunca sobrescribe: la versión anterior de una nota
-# se conserva siempre junto a la nueva.
+# su carpeta de notas, que escriben tus copias de los cuadernos de esa fase; el curso solo añade,
+# nunca sobrescribe: la versión anterior de una nota se conserva siempre junto a la nueva.
 
 # %% tags=["nbval-ignore-output"]
 # (this output depends on who runs the notebook)
-from utils.course.learner import current_learner
-from utils.course.notes import display_path, notes_dir
+from utils.course.learner import current_learner, display_path, learner_dir
 
 try:
     print(f"Current learner: {current_learner()}")
-    print(f"Notes of phase 17 go to: {display_path(notes_dir(17))}/")
+    print(f"Notes of phase 17 go to: {display_path(learner_dir(current_learner()) / 'phase-17' / 'notes')}/")
 except LearnerNameError as err:
     print(err)

@@ -12,6 +12,16 @@ started=$SECONDS
 
 bash scripts/setup.sh || { echo "[test] setup failed"; exit 1; }
 python=.venv/bin/python
+# The test-only packages (requirements-test.txt: Playwright for the browser test), installed once.
+test_marker=.venv/.course-test-installed
+if [[ "$(cat "$test_marker" 2>/dev/null)" != "$(sha256sum requirements-test.txt | cut -d' ' -f1)" ]]; then
+    echo "[test] pip install -r requirements-test.txt"
+    if "$python" -m pip install --quiet -r requirements-test.txt; then
+        sha256sum requirements-test.txt | cut -d' ' -f1 > "$test_marker"
+    else
+        echo "[test] could not install requirements-test.txt: the browser test will skip"
+    fi
+fi
 
 export MPLBACKEND=Agg
 export LEARNER="${LEARNER:-ci-learner}"

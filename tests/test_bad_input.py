@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
 import stat
 
@@ -9,6 +10,7 @@ import pytest
 
 from utils.course import notes
 from utils.course.learner import LearnerNameError, validate_learner_name
+from utils.spikelab.runlog import STEP_COLUMNS, RunLog
 
 
 def _full_disk_after(monkeypatch, module_os, n_bytes: int):
@@ -125,3 +127,13 @@ def test_a_comma_that_could_be_a_thousands_separator_is_named_as_the_problem(lea
     assert says in problem.message and "numbers only" not in problem.message and "\n" not in str(problem)
     postmortem_notes.save(pm)                            # work in progress is saved as typed
     assert postmortem_notes.load_saved("r-1").symptoms.peak_loss == typed
+
+
+def test_a_run_named_nan_reads_back_as_text_and_its_nan_losses_as_numbers():
+    """Non-finite floats are stored as the strings 'nan'/'inf'; a string that reads the same (the run
+    id of the ``nan`` pattern) must not come back as a float."""
+    log = RunLog(meta={"run_id": "nan", "variant": "-inf", "note": "text:kept"})
+    log.append({c: None for c in STEP_COLUMNS} | {"loss": math.nan, "grad_norm_preclip": math.inf})
+    back = RunLog.from_bytes(log.to_bytes(compressed=True))
+    assert back.meta == {"run_id": "nan", "variant": "-inf", "note": "text:kept"}
+    assert math.isnan(back.steps["loss"][0]) and back.steps["grad_norm_preclip"][0] == math.inf

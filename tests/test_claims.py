@@ -132,6 +132,19 @@ def test_bounds_widen_the_measured_range_by_half_its_spread():
     assert ranges.bounds(["a", "b"]) is None and ranges.bounds([1.0, None]) is None
 
 
+def test_a_one_sided_span_shows_and_holds_only_its_side():
+    values = [79.0, 504.0]                       # widened: 31.3-1274, too wide to quote both ends
+    assert ranges.too_chaotic(values) and not ranges.too_chaotic([3.94, 4.61])
+    assert ranges.bound_text(values, "min") == "> 31" and ranges.bound_text(values, "max") == "< 1300"
+    assert ranges.holds(35.0, values, side="min") and not ranges.holds(30.0, values, side="min")
+    assert ranges.holds(2000.0, values, side="min"), "a lower bound says nothing about the top"
+    assert ranges.holds(12.0, [1.6, 6.8], side="max") and not ranges.holds(20.0, [1.6, 6.8], side="max")
+    assert ranges.bound_text([0.0063, 0.0352], "max") == "< 0.084"
+    span = '<span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 31</span>'
+    (c,) = claims.claims_in(span)
+    assert c.bound == "min" and c.text == "&gt; 31"
+
+
 def test_samples_and_spread():
     table = {"samples": {"r|k": {"43/avx2": 2.0, "42/avx2": 1.0, "42/default": 3.0}}}
     assert ranges.samples(table, "r", "k") == [1.0, 3.0, 2.0]
@@ -188,12 +201,19 @@ def test_every_quoted_range_is_the_tables(table):
     assert not bad, "run python -m utils.claims --fix:\n" + "\n".join(bad)
 
 
+def test_no_span_quotes_both_ends_of_a_range_too_wide_to_mean_anything(table):
+    """A quantity whose widened range spans more than CHAOTIC × quotes the side the text relies on."""
+    wide = [f"{c.file}: {c.run}.{c.key} shows {c.text!r}; add data-bound=\"min\" or \"max\""
+            for c in run_spans() if not c.bound and ranges.too_chaotic(c.measured(table))]
+    assert not wide, "\n".join(wide)
+
+
 def test_a_fresh_run_on_this_machine_lies_in_every_quoted_range(table):
     """The default seed (or the span's data-seed), trained here, against the measured ranges."""
     seen: set[tuple] = set()
     bad = []
     for c in run_spans():
-        what = (c.run, c.key, c.seed if c.seeded else None, c.fmt)
+        what = (c.run, c.key, c.seed if c.seeded else None, c.fmt, c.bound)
         if what in seen:
             continue
         seen.add(what)

@@ -263,7 +263,8 @@ def test_example_complete_passes_everything(graded_class):
     failed = [(c.name, c.message) for c in grade.notes if not c.passed]
     assert failed == []
     names = [c.name for c in grade.notes]
-    assert names[0] == "phase-19 lessons.md"
+    # one lesson per notebook handed in (the fixtures are numbered 19.01 and 19.02, like the course's own)
+    assert names[:2] == ["lesson of phase-19/01-numbers.ipynb", "lesson of phase-19/02-ratio.ipynb"]
     pm = "post-mortem 19-spike-001.md"
     assert [f"{pm}: format", f"{pm}: header"] + [f"{pm}: §{n} {SECTION_TITLES[n]}" for n in range(1, 8)] \
         + [SECTION1] == [n for n in names if n.startswith(pm)]
@@ -288,7 +289,7 @@ def test_example_mistakes_fails_exactly_where_it_went_wrong(graded_class):
     pm = "post-mortem 19-spike-001.md"
     failed = {c.name: c.message for c in grade.notes if not c.passed}
     assert sorted(failed) == sorted([
-        "phase-19 lessons.md",                                  # no lesson for phase 19
+        "lesson of phase-19/02-ratio.ipynb",                    # the lesson box of notebook 19.02 skipped
         f"{pm}: §3 Discriminating evidence",                    # a section left empty
         SECTION1,                                               # a wrong symptom
     ])
@@ -453,7 +454,7 @@ def test_a_notebook_that_deletes_things_is_graded_and_stops_nothing(graded_class
     assert grade.notebooks[0].checks[1].message == "total: expected 6, got 7"
     assert grade.notebooks[0].other_failures == [
         "cell 2 (`import os, shutil`): RuntimeError: the vandal was here"]
-    assert [(c.name, c.passed) for c in grade.notes] == [("phase-19 lessons.md", False),
+    assert [(c.name, c.passed) for c in grade.notes] == [("lesson of phase-19/01-numbers.ipynb", False),
                                                          ("phase-19 post-mortem", False)]
     assert grade.not_submitted == ["phase-19/02-ratio.ipynb"]
 
@@ -569,7 +570,7 @@ def test_cli_grades_without_running_anything_it_cannot_match(tmp_path):
         [sys.executable, "-m", "utils.course.grading", "--all", "--out", str(out), "--notebooks", str(FIXTURES),
          "--jobs", "1", "--timeout", "5"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "José: checks 0/0, notes 1/2" in result.stdout
+    assert "José: checks 0/0, notes 0/1" in result.stdout      # my-own.ipynb is no course notebook: it owes no lesson
     skipped = [line for line in result.stdout.splitlines() if line.startswith("skipped ")]
     assert len(skipped) == 1 and skipped[0].startswith(
         "skipped learners/bad*name/: not graded, its name is not a learner name: ")
@@ -578,10 +579,10 @@ def test_cli_grades_without_running_anything_it_cannot_match(tmp_path):
     assert not (out / "bad*name.md").exists()
     report = (out / "José.md").read_text(encoding="utf-8")
     assert "### phase-19/my-own.ipynb (not graded)" in report
-    assert "| phase-19 lessons.md | pass | 1 lesson line(s) of phase 19 |" in report
+    assert "| lesson of" not in report
     assert "| phase-19 post-mortem | FAIL | no post-mortem in phase-19/notes/postmortems/ |" in report
     assert "### Not handed in\n\n- phase-19/01-numbers.ipynb\n- phase-19/02-ratio.ipynb" in report
-    assert (out / "summary.csv").read_text(encoding="utf-8").splitlines()[1] == "José,1,0,0,1,2,0,1,2"
+    assert (out / "summary.csv").read_text(encoding="utf-8").splitlines()[1] == "José,1,0,0,0,1,0,1,2"
     missing = subprocess.run([sys.executable, "-m", "utils.course.grading", "--learner", "nobody", "--out", str(out)],
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "no folder learners/nobody/" in missing.stderr

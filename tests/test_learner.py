@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
 from utils.course import learner
 from utils.course.learner import LearnerNameError, current_learner, remember_learner, validate_learner_name
@@ -75,11 +77,11 @@ def test_learners_dir_follows_the_environment(tmp_path, monkeypatch):
 
 def test_remembered_name_is_read_back(fake_repo):
     assert remember_learner("  Zoë ") == "Zoë"
-    assert (fake_repo / ".course-learner").read_text(encoding="utf-8") == "Zoë\n"
+    assert (fake_repo / "learners" / ".course-learner").read_text(encoding="utf-8") == "Zoë\n"
     assert current_learner() == "Zoë"
     remember_learner("李雷")
     assert current_learner() == "李雷"
-    assert sorted(p.name for p in fake_repo.iterdir()) == [".course-learner"]  # no temp files left
+    assert sorted(p.name for p in (fake_repo / "learners").iterdir()) == [".course-learner"]  # no temp files left
 
 
 def test_remember_refuses_a_bad_name_and_keeps_the_old_one(fake_repo):
@@ -111,7 +113,8 @@ def test_no_name_yet_points_to_the_start_notebook(fake_repo):
 
 
 def test_corrupted_remembered_name_is_refused(fake_repo):
-    (fake_repo / ".course-learner").write_text("../../etc\n", encoding="utf-8")
+    (fake_repo / "learners").mkdir()
+    (fake_repo / "learners" / ".course-learner").write_text("../../etc\n", encoding="utf-8")
     with pytest.raises(LearnerNameError, match="remembered name"):
         current_learner()
 
@@ -124,7 +127,7 @@ def test_name_form_remembers_and_shows_a_relative_folder(fake_repo):
     text.value = "../x"
     button.click()
     assert "Not saved" in _printed(output)
-    assert not (fake_repo / ".course-learner").exists()
+    assert not (fake_repo / "learners" / ".course-learner").exists()
 
     text.value = "  José "
     button.click()
@@ -137,3 +140,50 @@ def test_name_form_remembers_and_shows_a_relative_folder(fake_repo):
 def _printed(output) -> str:
     """The text an ipywidgets Output captured (outside a kernel it records stream outputs)."""
     return "".join(item.get("text", "") for item in output.outputs)
+
+
+# --------------------------------------------------------------------------- whose notes a notebook writes
+
+
+def test_notes_owner_is_the_example_learner_inside_notebooks(fake_repo, monkeypatch):
+    monkeypatch.setenv("LEARNER", "X")
+    masters = fake_repo / "notebooks" / "phase-19-diagnosis"
+    copies = fake_repo / "learners" / "X" / "phase-19"
+    masters.mkdir(parents=True)
+    copies.mkdir(parents=True)
+    monkeypatch.chdir(masters)
+    assert learner.running_a_master() and learner.notes_owner() == "example-complete"
+    assert learner.learner_dir() == fake_repo / "learners" / "example-complete"
+    assert learner.learner_dir("X") == fake_repo / "learners" / "X"      # an explicit name is kept
+    assert "example learner example-complete, never to your notes" in learner.notes_owner_line()
+    monkeypatch.chdir(fake_repo / "notebooks")
+    assert learner.notes_owner() == "example-complete"
+    monkeypatch.chdir(copies)
+    assert not learner.running_a_master() and learner.notes_owner() == "X"
+    assert learner.notes_owner_line().startswith("Your notes go to learners/X/.")
+    monkeypatch.chdir(fake_repo)
+    assert learner.notes_owner() == "X"
+    (fake_repo / "notebooks-old").mkdir()                 # a sibling whose name starts the same is not inside
+    assert not learner.running_a_master(fake_repo / "notebooks-old")
+
+
+def test_a_master_run_by_a_learner_writes_nothing_into_their_notes(tmp_path, monkeypatch):
+    """A notebook whose kernel runs in notebooks/ (a master) saves a lesson and a post-mortem as
+    learner X: both land in the example learner's folder, and learners/X is never created."""
+    monkeypatch.setenv("LEARNER", "X")
+    monkeypatch.setenv("COURSE_LEARNERS_DIR", str(tmp_path))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from utils.course import notes, postmortem_notes\n"
+        "from utils.course.learner import notes_owner_line\n"
+        "from utils.postmortem import PostMortem\n"
+        "notes.append_lesson(19, 'read panel 6 first')\n"
+        "postmortem_notes.save(PostMortem('19-spike-001', '2026-11-23', root_cause='one sentence.'))\n"
+        "print(notes_owner_line())")]
+    masters = learner.repo_root() / "notebooks" / "phase-19-diagnosis"
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(masters)}}).execute()
+    assert "example learner example-complete" in nb.cells[0].outputs[0]["text"]
+    assert not (tmp_path / "X").exists()
+    saved = tmp_path / "example-complete" / "phase-19" / "notes"
+    assert (saved / "lessons.md").read_text(encoding="utf-8").rstrip().endswith("read panel 6 first")
+    assert (saved / "postmortems" / "19-spike-001.md").is_file()

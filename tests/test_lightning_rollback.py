@@ -263,13 +263,21 @@ def test_callback_state_round_trip_and_resume(tmp_path: Path):
 # What the course says about the popular recipe and about Lightning's SpikeDetection
 # ------------------------------------------------------------------------------------------
 
-class StopAndRefit(pl.Callback):
-    """The recipe: on a spike, ``trainer.stop()`` then ``trainer.fit(model)`` from the hook."""
+class RecipeAsWritten(pl.Callback):
+    """The recipe as written for Lightning 1.x: a ``dataloader_idx`` argument, and on a spike
+    ``trainer.stop()`` then ``trainer.fit(model)`` from the hook."""
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx):
         if outputs["loss"].item() > 100:
             trainer.stop()
             trainer.fit(pl_module)
+
+
+class StopAndRefit(RecipeAsWritten):
+    """The recipe with its hook signature fixed for Lightning 2; its body runs unchanged."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0)
 
 
 class RefitOnly(pl.Callback):
@@ -285,6 +293,22 @@ class RefitOnly(pl.Callback):
 class TinyWithLoader(TinyRegressor):
     def train_dataloader(self):
         return tiny_loader(ood_regression_data())
+
+
+def test_recipe_breakage_1_checkpoint_callback_flag_is_gone(tmp_path: Path):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'checkpoint_callback'"):
+        pl.Trainer(max_steps=60, callbacks=[RecipeAsWritten()], checkpoint_callback=True)
+    fixed = pl.Trainer(max_steps=60, callbacks=[RecipeAsWritten()], enable_checkpointing=True,
+                       default_root_dir=tmp_path, logger=False)
+    assert fixed.checkpoint_callback is not None                 # the fix adds a ModelCheckpoint
+
+
+def test_recipe_breakage_2_dataloader_idx_fails_after_the_first_update(tmp_path: Path):
+    """No signature check at fit start: a plain TypeError at the first call of the hook."""
+    trainer = make_trainer(60, [RecipeAsWritten()], enable_checkpointing=True, default_root_dir=tmp_path)
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'dataloader_idx'"):
+        trainer.fit(TinyWithLoader())
+    assert trainer.state.status == TrainerStatus.INTERRUPTED and trainer.global_step == 1
 
 
 def test_recipe_trainer_stop_does_not_exist():

@@ -454,6 +454,180 @@ def test_header_needs_a_file_safe_run_id_and_an_iso_date():
     assert validate(pm) == []
 
 
+# --------------------------------------------------------------------------- a spike that does not recover
+
+
+def nan_log_of(n: int = 180, first_bad: int = 150) -> RunLog:
+    """The synthetic run, diverged: one update at `first_bad` writes NaN into the parameters (panel 8)
+    and the loss is NaN from then on, to the last step."""
+    log = synthetic_log(n=n)
+    log.steps["loss"][first_bad:] = [math.nan] * (n - first_bad)
+    log.steps["grad_norm_preclip"][first_bad:] = [math.nan] * (n - first_bad)
+    log.steps["nonfinite_params"] = [0] * first_bad + [4096] * (n - first_bad)
+    return log
+
+
+def nan_postmortem(n: int = 180) -> PostMortem:
+    """A post-mortem of `nan_log_of()` that follows the template's rules for a spike that does not recover."""
+    pm = complete()
+    pm.symptoms = Symptoms(spike_step="150", pre_spike_ema="2.0", peak_loss="NaN", recovery_loss="did not recover",
+                           grad_norm_preclip="NaN", lr_at_spike="1e-3", dtype="float32", batch_index="150")
+    pm.hypotheses[2] = Hypothesis(3, "A destructive update wrote a NaN into the parameters", [8])
+    pm.remediation = "Roll back to the last NaN-free checkpoint and subtract the row maximum in the softmax."
+    pm.verification = Verification(seed=0, tolerance=0.05, step=n, expectations=[Expectation("loss_ratio", "<", "1.5")])
+    return pm
+
+
+NAN_RULE_SECTIONS = [1, 2, 5]
+
+
+def test_a_nan_postmortem_that_follows_the_rules_has_no_problems():
+    log = nan_log_of()
+    assert validate(nan_postmortem(), run_log=log) == []
+    assert validate(nan_postmortem()) == []                    # decided from §1 without the run log
+
+
+@pytest.mark.parametrize("typed", ["2.43", "0,98", "inf", "run too short"])
+def test_section1_of_a_run_that_did_not_recover_ends_did_not_recover(typed):
+    pm = nan_postmortem()
+    pm.symptoms.recovery_loss = typed
+    found = validate(pm, sections=[1], run_log=nan_log_of())
+    assert [(p.section, p.field) for p in found] == [(1, "recovery_loss")]
+    assert "did not recover" in found[0].message and "'NaN'" in found[0].message
+    assert "non-finite" in found[0].message                       # says why: the run log ends non-finite
+
+
+@pytest.mark.parametrize("typed", ["did not recover", "NaN", "nan", "Did not  recover"])
+def test_section1_takes_the_no_recovery_words(typed):
+    pm = nan_postmortem()
+    pm.symptoms.recovery_loss = typed
+    assert validate(pm, sections=[1], run_log=nan_log_of()) == []
+
+
+def test_section1_prose_is_refused_once_as_not_a_number():
+    pm = nan_postmortem()
+    pm.symptoms.recovery_loss = "never"
+    found = validate(pm, sections=[1], run_log=nan_log_of())
+    assert len(found) == 1 and found[0].message.startswith("numbers only or the words 'did not recover' / 'NaN'")
+
+
+@pytest.mark.parametrize("text", [
+    "A destructive update wrote a NaN into the parameters",
+    "The optimizer step put NaNs in the weights",
+    "One update left a non-finite weight",
+    "Una actualización destructiva escribió un NaN en un parámetro",
+    "La actualización dejó NaN en los pesos",
+    "Un paso dejó parametros no finitos",
+])
+def test_section2_accepts_the_nan_in_a_parameter_hypothesis_in_english_and_spanish(text):
+    pm = nan_postmortem()
+    pm.hypotheses[2] = Hypothesis(3, text, [8])
+    assert validate(pm, sections=[2], run_log=nan_log_of()) == []
+
+
+@pytest.mark.parametrize("text", [
+    "The learning rate jumped",                       # neither word
+    "A NaN appeared in the loss",                     # NaN, but not in a parameter
+    "An update damaged the weights",                  # a parameter, but no NaN
+    "The nanoscale weights drifted",                  # 'nano' is not NaN
+    "Los pesos crecieron demasiado",                  # Spanish, no NaN
+])
+def test_section2_without_the_nan_in_a_parameter_hypothesis_is_refused_and_says_what_is_accepted(text):
+    pm = nan_postmortem()
+    pm.hypotheses[2] = Hypothesis(3, text, [8])
+    found = validate(pm, sections=[2], run_log=nan_log_of())
+    assert [(p.section, p.field) for p in found] == [(2, "")]
+    message = found[0].message
+    assert message.startswith("no hypothesis says that a destructive update wrote a NaN into a parameter")
+    assert all(word in message for word in ["'NaN'", "'parameter'", "'weight'", "'parámetro'", "'peso'"])
+
+
+@pytest.mark.parametrize("text", [
+    "Roll back to the last NaN-free checkpoint and fix the softmax.",
+    "Revert to the checkpoint of step 100, then subtract the row maximum.",
+    "Restore the last finite checkpoint and use the stable softmax.",
+    "Reload the checkpoint saved before step 130 with the fixed attention.",
+    "Rolled-back to the previous check-point with max-subtraction.",
+    "Volver al último punto de control sin NaN y restar el máximo.",
+    "Restaurar el checkpoint del paso 100 y corregir la softmax.",
+])
+def test_section5_accepts_a_revert_to_a_checkpoint_in_english_and_spanish(text):
+    pm = nan_postmortem()
+    pm.remediation = text
+    assert validate(pm, sections=[5], run_log=nan_log_of()) == []
+
+
+@pytest.mark.parametrize("text", [
+    "Subtract the row maximum in the attention softmax.",   # the fix alone: the weights still hold NaN
+    "Save a checkpoint every 25 steps.",                     # a checkpoint, but no going back to it
+    "Roll back the learning rate to 3e-4.",                  # going back, but not to a checkpoint
+    "Guardar un punto de control cada 25 pasos.",            # Spanish, no going back
+])
+def test_section5_without_a_revert_to_a_checkpoint_is_refused_and_says_what_is_accepted(text):
+    pm = nan_postmortem()
+    pm.remediation = text
+    found = validate(pm, sections=[5], run_log=nan_log_of())
+    assert [(p.section, p.field) for p in found] == [(5, "")]
+    message = found[0].message
+    assert message.startswith("does not revert to the last NaN-free checkpoint")
+    assert all(word in message for word in ["'checkpoint'", "'punto de control'", "'roll back'", "'volver'"])
+
+
+def test_each_nan_rule_is_reported_with_the_other_problems_in_section_order():
+    pm = nan_postmortem()
+    pm.symptoms.recovery_loss = "2.1"
+    pm.hypotheses[2] = Hypothesis(3, "The loss overflowed", [])
+    pm.remediation = "Lower the learning rate. " + "word " * 40
+    found = validate(pm, run_log=nan_log_of())
+    assert [(p.section, p.field) for p in found] == [(1, "recovery_loss"), (2, "row 3"), (2, ""), (5, ""), (5, "")]
+    assert found[3].message.endswith("(one change, not a plan)")
+
+
+def test_without_a_run_log_section1_decides_whether_the_run_recovered():
+    pm = nan_postmortem()
+    pm.hypotheses[2] = Hypothesis(3, "The loss overflowed", [8])
+    pm.remediation = "Subtract the row maximum in the softmax."
+    for words in ["did not recover", "NaN"]:
+        pm.symptoms.recovery_loss = words
+        found = validate(pm)
+        assert [p.section for p in found] == [2, 5]
+        assert f"§1 says its recovery loss is '{words}'" in found[0].message
+    pm.symptoms.recovery_loss = "2.43"
+    assert validate(pm) == []
+
+
+def test_a_recovered_run_does_not_get_the_nan_rules():
+    pm = complete()
+    pm.hypotheses[2] = Hypothesis(3, "The lr schedule restarted", [2])     # no NaN hypothesis
+    assert "checkpoint" not in pm.remediation
+    pm.symptoms.spike_step = "100"
+    pm.verification.step = "180"
+    assert validate(pm, run_log=synthetic_log()) == []
+    # the run log decides when it is given: a finite run does not get them even if §1 says otherwise
+    pm.symptoms.recovery_loss = "did not recover"
+    assert validate(pm, sections=NAN_RULE_SECTIONS, run_log=synthetic_log()) == []
+    assert [p.section for p in validate(pm, sections=NAN_RULE_SECTIONS)] == [2, 5]
+
+
+def test_a_run_log_ending_with_nan_parameters_but_a_finite_loss_did_not_recover():
+    log = synthetic_log()
+    log.steps["nonfinite_params"] = [0] * 170 + [12] * 10         # panel 8: NaN weights at the end
+    pm = nan_postmortem()
+    pm.remediation = "Lower the learning rate."
+    assert [p.section for p in validate(pm, sections=NAN_RULE_SECTIONS, run_log=log)] == [5]
+    log.steps["nonfinite_params"] = [0] * 180
+    assert validate(pm, sections=NAN_RULE_SECTIONS, run_log=log) == []
+
+
+def test_empty_sections_of_a_nan_run_are_named_once_as_empty():
+    pm = nan_postmortem()
+    pm.hypotheses, pm.evidence, pm.remediation = [], [], ""
+    pm.symptoms.recovery_loss = ""
+    found = validate(pm, sections=NAN_RULE_SECTIONS, run_log=nan_log_of())
+    assert [(p.section, p.field) for p in found] == [(1, "recovery_loss"), (2, ""), (5, "")]
+    assert found[0].message.startswith("empty") and "is empty" in found[1].message and "is empty" in found[2].message
+
+
 # --------------------------------------------------------------------------- symptoms vs the run log
 
 

@@ -10,6 +10,7 @@ broken's.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -20,10 +21,12 @@ from utils import postmortem
 from utils.course import postmortem_notes
 from utils.course.notes import read_lessons
 from utils.course.postmortem_notes import LearnerPostmortems
-from utils.postmortem import Expectation, Verification, verification
+from utils.diagnosis import patterns
+from utils.postmortem import Expectation, Verification, nonrecovery, verification
 from utils.postmortem.forms import PostMortemWorkbook
 from utils.spikelab import symptoms
 from utils.spikelab.runlog import RunLog
+from utils.spikelab.train import run_variant
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_ID = "19-spike-001"
@@ -105,6 +108,77 @@ def test_post_mortem_notebook_prints_the_worked_example_it_saved(example):
     assert postmortem.render_markdown(example) in out
     assert "no problems" in out
     assert f"saved learners/example-complete/phase-19/notes/postmortems/{RUN_ID}.md" in out
+
+
+# --------------------------------------------------------------------------- the second worked example: nan
+
+NAN_HEADER = "# Loss spike post-mortem — 2026-11-24 — nan\n"
+
+
+@pytest.fixture(scope="module")
+def nan_example() -> postmortem.PostMortem:
+    """The `nan` post-mortem as the built 04-post-mortem notebook renders it (with render_markdown)."""
+    nb = json.loads((NOTEBOOKS / "04-post-mortem.ipynb").read_text(encoding="utf-8"))
+    outs = ["".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    [out] = [o for o in outs if o.startswith(NAN_HEADER)]
+    text, _, rest = out.partition("\nno problems\n")
+    assert rest == "", "the notebook prints the NaN post-mortem, then 'no problems'"
+    pm = postmortem.parse_markdown(text)
+    assert postmortem.render_markdown(pm) == text
+    return pm
+
+
+@pytest.fixture(scope="module")
+def nan_log() -> RunLog:
+    return run_variant("nan")
+
+
+def test_nan_example_validates_clean_against_the_real_nan_run(nan_example, nan_log):
+    assert nonrecovery.ended_nonfinite(nan_log)                   # the run did not recover: the rules apply
+    assert postmortem.validate(nan_example, run_log=nan_log) == []
+    assert nan_example.symptoms.recovery_loss == "did not recover"
+    assert nan_example.symptoms.confirmed == set(postmortem.SYMPTOM_FIELDS)
+    # §1 is the run log's, drafted: the same fields and words (the numbers are this machine's run)
+    drafted = postmortem.draft_symptoms(symptoms.compute(nan_log))
+    assert [bool(getattr(drafted, f)) for f in postmortem.SYMPTOM_FIELDS[:-1]] == \
+        [bool(getattr(nan_example.symptoms, f)) for f in postmortem.SYMPTOM_FIELDS[:-1]]
+    assert (drafted.recovery_loss, drafted.peak_loss, drafted.dtype) == ("did not recover", "nan", "float32")
+
+
+def test_nan_example_fails_without_each_rule_of_a_spike_that_does_not_recover(nan_example, nan_log):
+    rank1 = [h for h in nan_example.hypotheses if h.rank == 1]
+    assert nonrecovery.names_nan_in_parameter(rank1[0].text) and nonrecovery.reverts_to_checkpoint(nan_example.remediation)
+    no_recovery = dataclasses.replace(nan_example, symptoms=dataclasses.replace(nan_example.symptoms, recovery_loss="1.4"))
+    no_hypothesis = dataclasses.replace(nan_example, hypotheses=[
+        dataclasses.replace(h, text="The attention softmax overflowed float32") if h.rank == 1 else h
+        for h in nan_example.hypotheses])
+    no_checkpoint = dataclasses.replace(nan_example, remediation="Subtract the row maximum in the attention softmax.")
+    for pm, section in [(no_recovery, 1), (no_hypothesis, 2), (no_checkpoint, 5)]:
+        assert [p.section for p in postmortem.validate(pm, run_log=nan_log)] == [section]
+
+
+@pytest.mark.parametrize("seed", [42, 43, 44, 45, 46])
+def test_nan_example_verification_fails_the_nan_run_and_passes_the_rolled_back_fix_on_every_seed(nan_example, seed):
+    v = dataclasses.replace(nan_example.verification, seed=str(seed))
+    diverged = run_variant("nan", seed=seed)
+    fixed = patterns.train_with_rollback("nan", every=25, fix="manual", seed=seed)
+    assert [e["kind"] for e in fixed.events] == ["rollback"] and not nonrecovery.ended_nonfinite(fixed)
+    assert int(v.step) == len(diverged) == len(fixed)
+    nan_rows = verification.check_verification(v, diverged)
+    fixed_rows = verification.check_verification(v, fixed)
+    assert [r.ok for r in nan_rows[1:]] == [False] * len(v.expectations)
+    assert all(r.note == "the run gives nan" for r in nan_rows[1:])
+    assert verification.all_passed(fixed_rows), verification.format_table(fixed_rows)
+
+
+def test_post_mortem_notebook_shows_the_nan_rules_caught_and_the_spanish_wording_passing():
+    nb = json.loads((NOTEBOOKS / "04-post-mortem.ipynb").read_text(encoding="utf-8"))
+    out = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
+    for start in ["§1 recovery_loss: '1.4', but the run did not recover",
+                  "§2 no hypothesis says that a destructive update wrote a NaN into a parameter",
+                  "§5 does not revert to the last NaN-free checkpoint"]:
+        assert start in out
+    assert "in Spanish: no problems" in out and "3 of 3 pass — verified" in out
 
 
 # --------------------------------------------------------------------------- utils.postmortem.verification

@@ -11,13 +11,14 @@ comments give the measured span of each quantity.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
 import pytest
 
 from utils.spikelab import corpus, data_order
-from utils.spikelab.thresholds import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA, damage_verdict
+from utils.spikelab.thresholds import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA, SPIKE_RATIO, damage_verdict
 from utils.spikelab.config import VARIANTS, config_for
 
 SHAPE_SEEDS = [42, 43, 44, 45, 46]
@@ -258,3 +259,16 @@ def test_compare_rows_are_the_runs_symptoms(symptoms_of):
     assert (rows[0]["gradient_spike"], rows[0]["damage"]) == ("yes", "yes")
     assert rows[1]["gradient_spike"] == "no" and rows[1]["damage"] != "yes"
     assert markdown_table(rows).count("\n") == 3
+
+
+def test_symptoms_read_a_run_that_never_recovers_and_a_short_run_without_a_spike(symptoms_of):
+    """`nan` diverges (its held-out evaluations overflow too, from before the first bad step on some
+    seeds) and `nan-stable-softmax` is shorter than the designed event step, without a spike: both
+    are read (both crashed utils.spikelab.symptoms.compute once), the first as "did not recover"."""
+    for seed in SHAPE_SEEDS:
+        s = symptoms_of("nan", seed)
+        assert s["spike_found"] and s["recovery_loss"] == "did not recover" and s["dtype"] == "float32"
+        assert math.isfinite(s["heldout_loss_before"]) and math.isfinite(s["heldout_loss_noise"])
+    fixed = symptoms_of("nan-stable-softmax")
+    assert not fixed["spike_found"] and fixed["event_step"] < config_for("nan-stable-softmax").steps
+    assert fixed["loss_ratio"] < SPIKE_RATIO and fixed["grad_norm_ratio"] < GRAD_SPIKE_RATIO

@@ -357,3 +357,19 @@ assert len(ordinary_rare) >= 24
 # **Español.** No: decenas de piezas normales son tan raras como `tten`. La cuenta sola no
 # distingue la pieza peligrosa; importa si su embedding **se ha entrenado alguna vez** cuando
 # llega un lote lleno de ella. De eso tratan las fases 18 y 19.
+
+# %% [markdown]
+# ## Your lesson from this notebook
+#
+# Write the one thing from this notebook that you would do differently next time, in one line,
+# and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 17.01`), to
+# `learners/<you>/phase-17/notes/lessons.md`; the grader looks for one lesson per notebook.
+#
+# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 17.01`), a
+# `learners/<tú>/phase-17/notes/lessons.md`; el corrector busca una lección por cuaderno.
+
+# %% tags=["nbval-ignore-output"]
+from utils.course.lesson_box import lesson_box
+
+lesson_box("17.01")

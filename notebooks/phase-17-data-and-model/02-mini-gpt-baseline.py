@@ -256,3 +256,19 @@ print(f"by hand {my_loss:.5f}   run log {log.steps['loss'][0]:.5f}")
 # %% tags=["check"] exercise="loss-by-hand"
 assert abs(my_loss - log.steps["loss"][0]) < 1e-4, \
     f"loss-by-hand: {my_loss:.5f} differs from the log's {log.steps['loss'][0]:.5f} (same seed? padding ignored?)"
+
+# %% [markdown]
+# ## Your lesson from this notebook
+#
+# Write the one thing from this notebook that you would do differently next time, in one line,
+# and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 17.02`), to
+# `learners/<you>/phase-17/notes/lessons.md`; the grader looks for one lesson per notebook.
+#
+# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 17.02`), a
+# `learners/<tú>/phase-17/notes/lessons.md`; el corrector busca una lección por cuaderno.
+
+# %% tags=["nbval-ignore-output"]
+from utils.course.lesson_box import lesson_box
+
+lesson_box("17.02")

@@ -144,16 +144,16 @@ plt.show()
 # ## 4. Step 312: the first gradient of the rare rows
 #
 # Now the first rare batch. In the runs we measured its gradient norm before clipping was
-# <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">52–1768</span>,
-# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">31–1274</span>× the median of
+# <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f" data-bound="min">&gt; 51</span>,
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 31</span>× the median of
 # the previous 50 steps (your run's numbers appear below the next cell), almost all of it in the
 # rare embedding rows (Phase 17 showed why a tiny row gets a large gradient). Clipping scales
 # the whole gradient down to norm 1. Then Adam takes its step. We keep copies of the state *before* the step to compare afterwards.
 #
 # **Español.** Ahora llega el primer lote raro. En las ejecuciones medidas, la norma de su
 # gradiente antes del recorte fue
-# <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f">52–1768</span>,
-# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">31–1274</span> veces la mediana de
+# <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f" data-bound="min">&gt; 51</span>,
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 31</span> veces la mediana de
 # los 50 pasos anteriores (los números de tu ejecución aparecen tras la celda siguiente), casi
 # toda en las filas raras. El recorte reduce el gradiente entero a norma 1 y Adam da su paso.
 # Guardamos el estado *anterior*.
@@ -315,3 +315,19 @@ assert abs(first_step(10 ** 5) - 0.1 / 0.001 ** 0.5) < 1e-3, \
 # `t`: cuanto más tarde se ve una pieza por primera vez, mayor (respecto a lr) es su primer
 # movimiento. Una pieza rara que llega tarde, con un learning rate alto, es exactamente la
 # situación §A13.
+
+# %% [markdown]
+# ## Your lesson from this notebook
+#
+# Write the one thing from this notebook that you would do differently next time, in one line,
+# and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 18.01`), to
+# `learners/<you>/phase-18/notes/lessons.md`; the grader looks for one lesson per notebook.
+#
+# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 18.01`), a
+# `learners/<tú>/phase-18/notes/lessons.md`; el corrector busca una lección por cuaderno.
+
+# %% tags=["nbval-ignore-output"]
+from utils.course.lesson_box import lesson_box
+
+lesson_box("18.01")

@@ -257,3 +257,19 @@ assert half_step > CANONICAL.steps, "half-lr-step: our runs stop at step 420"
 #
 # **Español.** Ninguna ejecución del curso llega: todas paran en el paso 420, con el LR aún por
 # encima del 90 % del pico. El pico de la fase 19 ocurre en la parte de **LR alto**.
+
+# %% [markdown]
+# ## Your lesson from this notebook
+#
+# Write the one thing from this notebook that you would do differently next time, in one line,
+# and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 18.02`), to
+# `learners/<you>/phase-18/notes/lessons.md`; the grader looks for one lesson per notebook.
+#
+# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 18.02`), a
+# `learners/<tú>/phase-18/notes/lessons.md`; el corrector busca una lección por cuaderno.
+
+# %% tags=["nbval-ignore-output"]
+from utils.course.lesson_box import lesson_box
+
+lesson_box("18.02")

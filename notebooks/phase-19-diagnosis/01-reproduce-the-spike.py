@@ -180,17 +180,17 @@ show("`emb-init-0.02`: gradient spike **{grad_norm_ratio:.0f}×** its median (`b
 #   batch spreads the shard out. In every run we measured its held-out rise stays under half of
 #   `broken`'s and below the damage bar; whether it also falls below the 3 σ of noise varies from
 #   run to run: it measured
-#   <span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f">0.5–20.6</span> σ
+#   <span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f" data-bound="max">&lt; 21</span> σ
 #   ("no" below 3 σ, "small" above; your run's verdict is in the table). It moves the gradient spike
 #   rather than removing it: the first `tten` sentence now comes a few steps before 312, before the
 #   window from step 312 that the table reads, and in most runs the largest pre-clip norm of the
-#   run sits there, <span data-run="pattern:stratified-covering" data-key="grad_ratio" data-fmt=".0f">4–411</span>×
+#   run sits there, <span data-run="pattern:stratified-covering" data-key="grad_ratio" data-fmt=".0f" data-bound="min">&gt; 3.9</span>×
 #   its median (at least 10× in every run we measured).
 # - **shuffling the data (`control-mixed-shard`) removes the root cause**: never damage, and no
 #   damage at all (below 3 σ) in all but one run we measured.
 # - **an ordinary embedding init (`emb-init-0.02`) shrinks the gradient spike**, to less than half of
 #   `broken`'s in every run we measured (to
-#   <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f">4–102</span>× its median;
+#   <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 3.8</span>× its median;
 #   whether that is below the 15× bar varies from run to run), **and the damage stays**.
 # - **re-tokenizing hides the piece, not the problem**: the whole-word tokens are just as rare.
 #
@@ -235,3 +235,19 @@ show("`stratified-covering`: first shard sentence at step {first}, largest gradi
 # held in every run we measured: the shard now starts before the window the table reads, and the
 # run's largest gradient spike is at least 10× its median (at the first shard batches in most runs)
 assert first_shard < 312 and moved["ratio"] >= 10
+
+# %% [markdown]
+# ## Your lesson from this notebook
+#
+# Write the one thing from this notebook that you would do differently next time, in one line,
+# and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 19.01`), to
+# `learners/<you>/phase-19/notes/lessons.md`; the grader looks for one lesson per notebook.
+#
+# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.01`), a
+# `learners/<tú>/phase-19/notes/lessons.md`; el corrector busca una lección por cuaderno.
+
+# %% tags=["nbval-ignore-output"]
+from utils.course.lesson_box import lesson_box
+
+lesson_box("19.01")

@@ -79,7 +79,7 @@ def logit_figure(curves: dict, limit: float, limit_label: str, start: int = 0,
 #
 # The §A13 story. At step 312 a batch holds the rare piece `tten`, whose embedding row has never
 # been trained: the pre-clip gradient norm jumps to
-# <span data-run="pattern:broken" data-key="grad_ratio" data-fmt=".0f">31–1274</span>× its median
+# <span data-run="pattern:broken" data-key="grad_ratio" data-fmt=".0f" data-bound="min">&gt; 31</span>× its median
 # (panel 3), almost all of it in the rare pieces' rows. `broken` also feeds the shard as 15
 # consecutive batches, which damages the held-out loss: **two patterns in one run**. The check
 # ranks them by how many times each signal exceeds its own alarm line (30× for the gradient spike,
@@ -123,7 +123,7 @@ assert v.pattern == "long-tail-token" and v.scores["data-order"] == 0
 #
 # The same 15 consecutive shard batches, with *written*/*bitten* replaced by common words: no
 # rare piece, so no gradient spike (panel 3 stays below its line), yet the held-out loss rises
-# <span data-run="pattern:control-no-rare-piece" data-key="heldout_rise_sigma" data-fmt=".0f">13–472</span>σ
+# <span data-run="pattern:control-no-rare-piece" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 12</span>σ
 # of its noise (panel 1). The training loss jumps when the shard arrives (step 312) and again when
 # ordinary data comes back (step 327), and falls in between: the shard is easy. Panel 6 shows the cause: a run of
 # <span data-run="pattern:control-no-rare-piece" data-key="same_kind_run">15</span> batches made of one
@@ -503,3 +503,19 @@ for name in ["broken", "one-batch", "control-no-rare-piece", "control-mixed-shar
              "optimizer-reset", "nan", "healthy"]:
     verdict = sc.check(run(name))
     print(f"{name:22s} → {verdict.pattern:17s} runner-up {verdict.runner_up}")
+
+# %% [markdown]
+# ## Your lesson from this notebook
+#
+# Write the one thing from this notebook that you would do differently next time, in one line,
+# and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 19.03`), to
+# `learners/<you>/phase-19/notes/lessons.md`; the grader looks for one lesson per notebook.
+#
+# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.03`), a
+# `learners/<tú>/phase-19/notes/lessons.md`; el corrector busca una lección por cuaderno.
+
+# %% tags=["nbval-ignore-output"]
+from utils.course.lesson_box import lesson_box
+
+lesson_box("19.03")

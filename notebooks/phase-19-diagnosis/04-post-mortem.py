@@ -36,6 +36,7 @@ from utils.course.exercises import exercise_todo
 from utils.postmortem import (PANELS, SECTION_HEADINGS, SECTION_WHY, Evidence, Expectation, Hypothesis,
                               PostMortem, Verification)
 from utils.postmortem.forms import PostMortemWorkbook
+from utils.course.learner import notes_owner_line
 from utils.course.postmortem_notes import LearnerPostmortems
 from utils.spikelab.train import run_variant
 from utils.postmortem import verification
@@ -71,6 +72,7 @@ print(f"run {log.run_id}: {len(log)} steps, spike at step {sym['spike_step']}, "
 wb = PostMortemWorkbook(RUN_ID, run_log=log, notes=LearnerPostmortems())
 wb.load()
 print("\n".join(wb.messages))
+print(notes_owner_line())     # a master notebook saves to the example learner, whoever runs it
 
 # %% [markdown]
 # ## The template
@@ -220,11 +222,11 @@ print(verification.format_comparison(results))
 
 # %% [markdown]
 # Read the table column by column. `one-batch` has the gradient spike
-# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f">18–1037</span>×) and no damage
+# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 18</span>×) and no damage
 # (<span data-run="one-batch" data-key="heldout_rise_sigma" data-fmt=".1f">-3.3–8.6</span> σ, within
 # far below the `DAMAGE_SIGMA` = 10 σ damage bar in every run we measured, and usually within the
 # `NOISE_SIGMA` = 3 σ of noise); `control-common-piece` has the damage
-# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f">8–421</span> σ)
+# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 7.5</span> σ)
 # and a gradient rise at least four times smaller than `broken`'s in every run we measured (in
 # almost every run below the course's `GRAD_SPIKE_RATIO` = 15× bar: a run of unfamiliar batches
 # lifts the gradient norm several times above its median, but far less than the rare piece does).
@@ -233,19 +235,19 @@ print(verification.format_comparison(results))
 # So the two travel separately: **the rare piece causes the gradient spike**, and **the run of
 # consecutive same-kind batches causes the damage**. `control-mixed-shard` has neither, by the same
 # two bars
-# (<span data-run="control-mixed-shard" data-key="grad_norm_ratio" data-fmt=".1f">0.8–14.0</span>×,
+# (<span data-run="control-mixed-shard" data-key="grad_norm_ratio" data-fmt=".1f" data-bound="max">&lt; 15</span>×,
 # <span data-run="control-mixed-shard" data-key="heldout_rise_sigma" data-fmt=".1f">-2.9–5.9</span> σ):
 # the same sentences do no harm when they are spread out. The panels show it: in `one-batch` the
 # needle of panel 3 is there and the held-out loss of panel 1 barely moves; in
 # `control-common-piece` panel 3 shows only a low bump and the held-out loss climbs.
 #
 # **Español.** `one-batch` tiene el pico de gradiente
-# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f">18–1037</span>×) y ningún daño
+# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 18</span>×) y ningún daño
 # (muy por debajo del umbral de daño de 10 σ en todos los caminos de coma flotante medidos);
 # `control-common-piece` tiene el daño
-# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f">8–421</span> σ)
+# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 7.5</span> σ)
 # y ningún pico de gradiente según el umbral del curso
-# (<span data-run="control-common-piece" data-key="grad_norm_ratio" data-fmt=".1f">0.9–103.6</span>×, por
+# (<span data-run="control-common-piece" data-key="grad_norm_ratio" data-fmt=".1f" data-bound="max">&lt; 110</span>×, por
 # debajo de 15×, aunque no es plano: una racha de lotes desconocidos sube la norma varias veces). Los dos mecanismos van por separado: **la pieza rara causa el pico
 # de gradiente** y **la racha de lotes consecutivos del mismo tipo causa el daño**.
 # `control-mixed-shard` no tiene ninguno de los dos.
@@ -510,12 +512,16 @@ assert postmortem.parse_markdown(text) == pm
 # otra vez no cambia nada; uno distinto conserva la versión anterior a su lado.
 
 # %%
-try:
-    wb.save_with_lesson()
-except ValueError as err:      # §7 is not one line yet: save the work in progress without a lesson
-    wb.save()
-    print(f"lesson not recorded: {err}")
-print("\n".join(wb.messages))
+if pm.is_empty():              # never saved by itself while empty: it would be kept as a version forever
+    print("Nothing saved: your post-mortem is still empty. Fill the forms above, then press Save (or run "
+          "this cell again). / No se guardó nada: tu post-mortem está vacío. Rellena los formularios y pulsa Save.")
+else:
+    try:
+        wb.save_with_lesson()
+    except ValueError as err:      # §7 is not one line yet: save the work in progress without a lesson
+        wb.save()
+        print(f"lesson not recorded: {err}")
+    print("\n".join(wb.messages))
 
 # %% [markdown]
 # Reopening the notebook later: a fresh workbook loads the saved answers back into its forms, and
@@ -526,10 +532,179 @@ print("\n".join(wb.messages))
 
 # %%
 reopened = PostMortemWorkbook(RUN_ID, run_log=log, notes=LearnerPostmortems())
-assert reopened.load() == pm and reopened.to_postmortem() == pm
-assert postmortem.same_run_log(reopened.run_log, wb.run_log)
-print(reopened.messages[0])
-print("§4 in the reopened form:", reopened.root_cause.text.value[:60] + " …")
+saved = reopened.load()
+print(reopened.messages[0])    # "no saved post-mortem ... yet" until one is saved
+if saved is not None:
+    assert saved == pm and reopened.to_postmortem() == pm
+    assert postmortem.same_run_log(reopened.run_log, wb.run_log)
+    print("§4 in the reopened form:", reopened.root_cause.text.value[:60] + " …")
+
+# %% [markdown]
+# ## A second worked example: a spike that does not recover (`nan`)
+#
+# `19-spike-001` recovers: the loss comes back down by itself and the post-mortem is about the
+# damage it left. The `nan` run of 19.03 (§6 there) never comes back. Its attention softmax is
+# written `exp(s) / sum(exp(s))` without subtracting the row maximum; exp overflows float32 above
+# <span data-run="nan" data-key="exp_overflow_fp32" data-fmt=".2f">88.72</span>, and at the first
+# bad step (<span data-run="nan" data-key="first_bad_step">92–144</span>) one update writes NaN into
+# every parameter. Every later update reads those weights, so the loss is NaN to the last step.
+#
+# The template has three more rules for a run like this, and the validator applies them whenever
+# the run did not recover: its run log ends with a non-finite loss or non-finite parameters (or,
+# without a run log, §1 says so):
+#
+# - **§1 ends "did not recover"**: `recovery_loss` is `did not recover` or `NaN`, never a number (a
+#   number there claims a recovery that never happened). The peak loss and the gradient norm may be
+#   NaN too: they are what the run log holds.
+# - **§2 includes the hypothesis that a destructive update wrote a NaN into a parameter.** A NaN that
+#   never goes away starts with one update; panel 8 finds it. The validator accepts any hypothesis
+#   that names *NaN* (or *non-finite*, *no finito*) together with *parameter* or *weight*
+#   (*parámetro*, *peso*).
+# - **§5 reverts to the last NaN-free checkpoint.** Weights that hold NaN cannot train on, so the
+#   remedy starts by going back. The validator wants a *checkpoint* (*punto de control*) and a way
+#   back: *revert*, *roll back*, *restore*, *reload*, *go back* (*volver*, *restaurar*, *revertir*,
+#   *recargar*). Going back alone replays the same batches on the same weights and hits the same
+#   NaN (19.03 showed it), so §5 also names the fix; it is still one remedy, in one sentence.
+#
+# Below, the `nan` run written up in full: §1 drafted from its run log and confirmed, the rivals
+# ruled out by its panels and by the roll-back runs of 19.03, checked by the validator against the
+# `nan` run log.
+#
+# **Español.** `19-spike-001` se recupera sola; la ejecución `nan` de 19.03 nunca vuelve: su softmax
+# de atención no resta el máximo de la fila, exp desborda float32 y, en el primer paso malo
+# (<span data-run="nan" data-key="first_bad_step">92–144</span>), una actualización escribe NaN en
+# todos los parámetros. La plantilla tiene tres reglas más para una ejecución que no se recupera (su
+# registro termina con pérdida o parámetros no finitos; sin registro, lo dice la §1), y el validador
+# las aplica: la §1 termina en "did not recover" (`recovery_loss` es `did not recover` o `NaN`, nunca
+# un número); la §2 incluye la hipótesis de que una actualización destructiva escribió un NaN en un
+# parámetro (acepta *NaN*, *non-finite* o *no finito* junto con *parameter*, *weight*, *parámetro*
+# o *peso*); la §5 vuelve al último punto de control sin NaN (acepta *checkpoint* o *punto de
+# control* junto con *revert*, *roll back*, *restore*, *reload*, *go back*, *volver*, *restaurar*,
+# *revertir* o *recargar*). Volver sin corregir repite el mismo NaN, así que la §5 nombra también
+# la corrección. Abajo, el post-mortem completo de `nan`, validado con su registro.
+
+# %%
+import dataclasses
+
+from utils.diagnosis import patterns
+from utils.spikelab.metrics import ema, first_nonfinite_step, grad_ratio, unusual_tokens
+from utils.spikelab.thresholds import SPIKE_RATIO
+
+nan_log = run_variant("nan")                   # the run of 19.03 §6 (seed 42)
+nan_sym = symptoms.compute(nan_log)
+nan_bad = first_nonfinite_step(nan_log)        # panel 8: the update that wrote the first NaN
+nan_fixed = patterns.train_with_rollback("nan", every=25, fix="manual")            # roll back + fix
+nan_again = patterns.train_with_rollback("nan", every=25, fix=None, max_rollbacks=1)  # roll back only
+nan_rb = next(e for e in nan_fixed.events if e["kind"] == "rollback")
+nan_loss, nan_ema, nan_lr = nan_log.steps["loss"], ema(nan_log.steps["loss"]), nan_log.steps["lr"]
+nan_rise = max(nan_loss[s] / nan_ema[s - 1] for s in range(nan_log.meta["config"]["warmup"], nan_bad))
+nan_params = nan_log.steps["nonfinite_params"][nan_bad]
+assert nan_params == nan_log.meta["n_params"] and nan_sym["recovery_loss"] == "did not recover"
+
+nan_first = postmortem.draft_symptoms(nan_sym)  # §1 from the run log: peak and gradient norm are NaN ...
+nan_first.confirmed = set(nan_first.drafted)    # ... confirmed on panels 1, 3 and 8
+NAN_EXPECTATIONS = [f"loss_ratio < {SPIKE_RATIO:g}", f"grad_norm_ratio < {GRAD_SPIKE_RATIO}"]
+nan_example = PostMortem(
+    run_id="nan", date="2026-11-24", symptoms=nan_first,
+    hypotheses=[
+        Hypothesis(1, "The attention softmax, written exp(s) / sum(exp(s)) without subtracting the row maximum, "
+                      "overflowed float32, and that step's destructive update wrote NaN into every parameter", [1, 8]),
+        Hypothesis(2, "The learning rate jumped at the first bad step", [2]),
+        Hypothesis(3, "The batch of the first bad step held rare pieces whose gradient spike diverged the run", [3, 7]),
+        Hypothesis(4, "The run diverged slowly: the loss rose for many steps before the first NaN", [1]),
+    ],
+    evidence=[
+        Evidence(2, f"the lr moves smoothly through the first bad step ({nan_lr[nan_bad - 1]:.6f} at {nan_bad - 1}, "
+                    f"{nan_lr[nan_bad]:.6f} at {nan_bad})", favours=1, rules_out=[2]),
+        Evidence(7, f"batch {nan_bad} holds no piece that an earlier batch did not hold "
+                    f"(unusual tokens: {', '.join(unusual_tokens(nan_log, nan_bad)) or 'none'})", favours=1, rules_out=[3]),
+        Evidence(3, f"the pre-clip gradient norm at step {nan_bad - 1} is "
+                    f"{grad_ratio(nan_log.steps['grad_norm_preclip'], nan_bad - 1):.1f}× its median, then NaN at "
+                    f"step {nan_bad}: no gradient spike builds up", favours=1, rules_out=[3]),
+        Evidence(1, f"up to step {nan_bad - 1} the loss stays within {nan_rise:.2f}× its EMA, then it is NaN from "
+                    f"step {nan_sym['spike_step']} on", favours=1, rules_out=[4]),
+        Evidence(8, f"the non-finite count jumps from 0 to all {nan_params} parameters after the one update of step "
+                    f"{nan_bad} and never returns to 0", favours=1, rules_out=[4]),
+        Evidence(8, f"rolled back to step {nan_rb['to']} with the softmax that subtracts the row maximum, the same "
+                    f"batches train to step {len(nan_fixed)} with no non-finite parameter; rolled back without that "
+                    f"fix, the NaN comes back at step {nan_again.events[-1]['step']}", favours=1, rules_out=[3]),
+    ],
+    root_cause=(f"At step {nan_bad} the attention softmax, computed as exp(s) / sum(exp(s)) without subtracting the "
+                f"row maximum, overflowed float32 (the largest attention logit was "
+                f"{nan_log.steps['attn_max_score'][nan_bad - 1]:.1f} the step before), and that step's update wrote "
+                f"NaN into all {nan_params} parameters, which every later update read."),
+    remediation=(f"Roll back to the last NaN-free checkpoint (step {nan_rb['to']}) and compute the attention "
+                 "softmax with the row maximum subtracted (attention 'manual') before training on."),
+    verification=Verification(seed="42", tolerance="0.05", step=str(len(nan_log)),
+                              expectations=[verification.as_expectation(e) for e in NAN_EXPECTATIONS]),
+    lesson=("A NaN that never goes away comes from one update: find the first non-finite parameter on panel 8, "
+            "roll back to the checkpoint before it, and fix the overflow before training on."),
+)
+nan_text = postmortem.render_markdown(nan_example)
+print(nan_text)
+assert postmortem.parse_markdown(nan_text) == nan_example
+nan_problems = postmortem.validate(nan_example, run_log=nan_log)
+print(postmortem.format_problems(nan_problems) if nan_problems else "no problems")
+assert nan_problems == [] and postmortem.check_symptoms(nan_example.symptoms, nan_sym).ok
+
+# %% [markdown]
+# §6 cannot ask for a held-out rise or a recovery loss here: the `nan` run has neither, only NaN.
+# What the fix must show is that the run now reaches step T with no spike at all: the loss never
+# jumps to the spike detector's 1.5× its EMA and the gradient norm never reaches the course's 15× bar.
+# A NaN anywhere fails both rows (the run gives NaN, not a number); the rolled-back, fixed run
+# passes both, and so it does on every seed we measured.
+#
+# **Español.** La §6 no puede pedir una subida del conjunto retenido ni una pérdida de recuperación:
+# `nan` no tiene más que NaN. El arreglo debe llegar al paso T sin ningún pico: la pérdida nunca
+# llega a 1,5 veces su media y la norma del gradiente nunca a 15 veces. Un NaN en cualquier paso
+# falla las dos filas; la ejecución que vuelve atrás con la corrección las cumple.
+
+# %%
+for name, nan_run in [("nan", nan_log), ("nan rolled back + fixed", nan_fixed)]:
+    nan_rows = verification.check_verification(nan_example.verification, nan_run)
+    print(verification.format_table(nan_rows, title=f"— {name}"), end="\n\n")
+    assert verification.all_passed(nan_rows) == (nan_run is nan_fixed)
+
+# %% [markdown]
+# The two post-mortems side by side: what changes when the spike does not recover.
+#
+# | | `19-spike-001` (recovers) | `nan` (does not recover) |
+# |---|---|---|
+# | §1 recovery loss | a number, back near the EMA | `did not recover` (peak and gradient norm NaN too) |
+# | §2 | rivals for the damage; overflow is ruled out by panel 8 | the destructive update that wrote NaN into the parameters is a hypothesis |
+# | §3 | control runs decide | panels 1, 2, 3, 7, 8 and the roll-back runs decide |
+# | §5 | the smallest change to the data order | back to the last NaN-free checkpoint, with the fix |
+# | §6 | held-out rise, post-event loss, spike and gradient bars | no spike and no gradient spike up to step T |
+#
+# Each rule is checked: below, the `nan` post-mortem with one rule broken at a time, and the same
+# post-mortem written in Spanish, which passes.
+#
+# **Español.** Los dos post-mortems lado a lado: en `nan` la §1 dice `did not recover`, la §2 incluye
+# la actualización destructiva que escribió NaN, la §5 vuelve al último punto de control sin NaN con
+# la corrección y la §6 pide que no haya pico hasta el paso T. Abajo, el post-mortem de `nan` con una
+# regla rota cada vez, y el mismo escrito en español, que pasa.
+
+# %%
+broken_rules = {
+    "§1 with a number": dataclasses.replace(nan_example, symptoms=dataclasses.replace(nan_first, recovery_loss="1.4")),
+    "§2 without the NaN hypothesis": dataclasses.replace(nan_example, hypotheses=[
+        dataclasses.replace(h, text="The attention softmax overflowed float32") if h.rank == 1 else h
+        for h in nan_example.hypotheses]),
+    "§5 without the checkpoint": dataclasses.replace(
+        nan_example, remediation="Compute the attention softmax with the row maximum subtracted (attention 'manual')."),
+}
+for name, broken_pm in broken_rules.items():
+    found = postmortem.validate(broken_pm, run_log=nan_log)
+    print(f"{name}:\n  " + postmortem.format_problems(found).replace("\n", "\n  "))
+    assert [p.section for p in found] == [int(name[1])]
+spanish = dataclasses.replace(
+    nan_example,
+    hypotheses=[dataclasses.replace(h, text="La softmax de atención desbordó float32 y esa actualización destructiva "
+                                            "escribió NaN en todos los parámetros") if h.rank == 1 else h
+                for h in nan_example.hypotheses],
+    remediation=f"Volver al último punto de control sin NaN (paso {nan_rb['to']}) y restar el máximo de la fila en la softmax.")
+assert postmortem.validate(spanish, run_log=nan_log) == []
+print("in Spanish: no problems")
 
 # %% [markdown]
 # Next: `05-remediate-and-verify` applies the remediations, reruns with seed 42 and checks your

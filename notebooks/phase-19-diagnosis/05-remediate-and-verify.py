@@ -158,7 +158,7 @@ assert results["control-mixed-shard"]["grad_norm_ratio"] < GRAD_SPIKE_RATIO
 # same-kind batches, and the rare piece is learned early from a sentence here and there. Its
 # held-out rise is
 # <span data-run="control-mixed-shard" data-key="heldout_rise_sigma" data-fmt=".1f">-2.9–5.9</span> σ
-# and its gradient ratio <span data-run="control-mixed-shard" data-key="grad_norm_ratio" data-fmt=".1f">0.8–14.0</span>×:
+# and its gradient ratio <span data-run="control-mixed-shard" data-key="grad_norm_ratio" data-fmt=".1f" data-bound="max">&lt; 15</span>×:
 # never damage (below 3 σ in all but one run we measured, a little above it in that one), no
 # gradient spike, and it passes the worked example's §6 in every run we measured.
 #
@@ -168,31 +168,31 @@ assert results["control-mixed-shard"]["grad_norm_ratio"] < GRAD_SPIKE_RATIO
 # stream. In every run we measured it cut the held-out rise to less than half of the broken run's,
 # and never to damage, but whether it gets under the 3 σ of noise, or under the 5 σ of §6, varies
 # from run to run: its rise measured
-# <span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f">0.5–20.6</span> σ
-# (against <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">6–449</span> σ for
+# <span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f" data-bound="max">&lt; 21</span> σ
+# (against <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 5.9</span> σ for
 # `broken`), so the worked example's §6 passes in some runs and fails in others (your run's verdict
 # is in the tables above). A fix that passes its verification in some runs and not in others has
 # too little margin to be the one you keep. Its gradient ratio,
-# <span data-run="stratified-covering" data-key="grad_norm_ratio" data-fmt=".1f">1.4–89.2</span>×
+# <span data-run="stratified-covering" data-key="grad_norm_ratio" data-fmt=".1f" data-bound="max">&lt; 90</span>×
 # against the 15× bar, flatters it too: the ratio is read from the designed event step 312 on, and
 # stratifying moved the first `tten` sentence a few steps earlier. In most runs the largest pre-clip
-# norm of the run comes with it, <span data-run="pattern:stratified-covering" data-key="grad_ratio" data-fmt=".0f">4–411</span>×
+# norm of the run comes with it, <span data-run="pattern:stratified-covering" data-key="grad_ratio" data-fmt=".0f" data-bound="min">&gt; 3.9</span>×
 # its median (at least 10× in every run we measured). The rare piece's gradient spike is moved, not
 # removed; it was harmless anyway.
 #
 # `stratified` with the threshold 10 does not remove the damage: `tten` occurs 20 times with the
 # shard, so the rule never touches it and the shard still arrives as a block of full shard batches
-# (held-out rise <span data-run="stratified" data-key="heldout_rise_sigma" data-fmt=".0f">2–128</span> σ:
+# (held-out rise <span data-run="stratified" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 2.3</span> σ:
 # at least 6 σ in every run we measured, above the 10 σ damage bar in most). Adding clip 0.5 to it
 # leaves the damage too (again at least 6 σ in every run, above 10 σ in most).
 #
 # `emb-init-0.02` treats the harmless mechanism: with ordinary-sized embedding rows the gradient
-# spike shrinks from <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">31–1274</span>× to
-# <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f">4–102</span>× (less than half
+# spike shrinks from <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 31</span>× to
+# <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 3.8</span>× (less than half
 # in every run we measured; whether it falls below the 15× bar varies from run to run), and the
 # damage stays: the held-out rise is
-# <span data-run="emb-init-0.02" data-key="heldout_rise_sigma" data-fmt=".0f">5–241</span> σ, against
-# the broken run's <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">6–449</span> σ,
+# <span data-run="emb-init-0.02" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 5.1</span> σ, against
+# the broken run's <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 5.9</span> σ,
 # above the 10 σ bar for damage in every run we measured.
 #
 # **Español.** Los números son los intervalos medidos en varias ejecuciones (semillas 42 a 46);
@@ -205,13 +205,13 @@ assert results["control-mixed-shard"]["grad_norm_ratio"] < GRAD_SPIKE_RATIO
 # `stratified-covering` reparte el fragmento con una frase por lote y reduce la subida a menos de la
 # mitad de la de `broken` en todas las ejecuciones medidas; que quede por debajo de 3 σ, o de los
 # 5 σ de la §6, varía de una ejecución a otra
-# (<span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f">0.5–20.6</span> σ),
+# (<span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f" data-bound="max">&lt; 21</span> σ),
 # y su pico de gradiente, en la mayoría de las ejecuciones, solo se adelanta a la primera frase con
 # `tten`, unos pasos antes del 312. `stratified` con umbral 10 no toca `tten` (20 apariciones): el
 # daño sigue (al menos 6 σ en todas, más de 10 σ en la mayoría). `emb-init-0.02` reduce el pico de gradiente a
-# <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f">4–102</span>× (menos de la
+# <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 3.8</span>× (menos de la
 # mitad) pero el daño sigue
-# (<span data-run="emb-init-0.02" data-key="heldout_rise_sigma" data-fmt=".0f">5–241</span> σ).
+# (<span data-run="emb-init-0.02" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 5.1</span> σ).
 
 # %%
 shard = {name: dashboard.shard_counts(logs[name]) for name in ["broken", "stratified", "stratified-covering"]}
@@ -235,13 +235,13 @@ panels(logs["stratified-covering"], [1, 6])
 # ## Clip 0.5 did not help
 #
 # The incident story recommended clipping at 0.5. The runs say it did not help: the held-out loss
-# still rises <span data-run="clip-0.5" data-key="heldout_rise_sigma" data-fmt=".0f">4–200</span> σ
-# (against <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">6–449</span> σ without
+# still rises <span data-run="clip-0.5" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 3.9</span> σ
+# (against <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 5.9</span> σ without
 # it: sometimes more and sometimes less, from run to run, and above the 10 σ bar for damage in
 # every run we measured) and the pre-clip gradient still
-# jumps <span data-run="clip-0.5" data-key="grad_norm_ratio" data-fmt=".0f">34–1509</span>× its median
+# jumps <span data-run="clip-0.5" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 33</span>× its median
 # (against the broken run's
-# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f">31–1274</span>×: above the 15× bar
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 31</span>×: above the 15× bar
 # in every run we measured). A clip
 # threshold cannot prevent a pre-clip norm: it acts after the norm is measured, on an update that
 # was already being clipped almost every step (the ordinary norm is about 1.5, above both thresholds),
@@ -251,10 +251,10 @@ panels(logs["stratified-covering"], [1, 6])
 #
 # **Español.** La historia recomendaba recortar a 0,5. Las ejecuciones dicen que no ayudó: la
 # pérdida de validación sigue subiendo
-# <span data-run="clip-0.5" data-key="heldout_rise_sigma" data-fmt=".0f">4–200</span> σ (a veces más y a
+# <span data-run="clip-0.5" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 3.9</span> σ (a veces más y a
 # veces menos que sin recorte, por encima del umbral de daño de 10 σ en todas las ejecuciones medidas) y el gradiente
 # antes del recorte sigue saltando
-# <span data-run="clip-0.5" data-key="grad_norm_ratio" data-fmt=".0f">34–1509</span>× su mediana. Un
+# <span data-run="clip-0.5" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 33</span>× su mediana. Un
 # umbral de recorte no puede cambiar una norma medida antes del recorte, y Adam divide cada
 # actualización por el tamaño de sus propios gradientes. El daño viene de *qué* datos ve el modelo
 # durante quince pasos seguidos.
@@ -277,16 +277,16 @@ panels(logs["clip-0.5"], [1, 3])
 # disappears? Because the new tokens are just as rare: `▁written` and `▁bitten` occur only in the
 # same 20 sentences, their embedding rows are just as untrained, and the shard still arrives as
 # fifteen consecutive batches. The run keeps a
-# <span data-run="retokenized" data-key="grad_norm_ratio" data-fmt=".0f">10–2407</span>× gradient
-# spike and a <span data-run="retokenized" data-key="heldout_rise_sigma" data-fmt=".0f">15–193</span> σ
+# <span data-run="retokenized" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 9.6</span>× gradient
+# spike and a <span data-run="retokenized" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 14</span> σ
 # held-out rise. Retokenizing hides the piece from panel 7, not the problem from panel 1: the
 # unusual tokens of §1 change names, the post-mortem does not.
 #
 # **Español.** ¿Por qué no tokenizar "written" y "bitten" como palabras enteras? Porque los tokens
 # nuevos son igual de raros y el fragmento sigue llegando en quince lotes seguidos: la ejecución
 # conserva un pico de gradiente de
-# <span data-run="retokenized" data-key="grad_norm_ratio" data-fmt=".0f">10–2407</span>× y una subida
-# de <span data-run="retokenized" data-key="heldout_rise_sigma" data-fmt=".0f">15–193</span> σ.
+# <span data-run="retokenized" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 9.6</span>× y una subida
+# de <span data-run="retokenized" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 14</span> σ.
 # Re-tokenizar esconde la pieza, no el problema.
 
 # %%
@@ -422,3 +422,19 @@ print(verification.format_matrix(mine_checks))
 # un umbral que no cubre la pieza, una inicialización mayor y re-tokenizar fallan: todos dejan en
 # su sitio la racha de lotes del mismo tipo. Si tu §6 pasó en la ejecución rota o falló en el
 # arreglo, vuelve a `04-post-mortem` y afínala.
+
+# %% [markdown]
+# ## Your lesson from this notebook
+#
+# Write the one thing from this notebook that you would do differently next time, in one line,
+# and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 19.05`), to
+# `learners/<you>/phase-19/notes/lessons.md`; the grader looks for one lesson per notebook.
+#
+# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.05`), a
+# `learners/<tú>/phase-19/notes/lessons.md`; el corrector busca una lección por cuaderno.
+
+# %% tags=["nbval-ignore-output"]
+from utils.course.lesson_box import lesson_box
+
+lesson_box("19.05")

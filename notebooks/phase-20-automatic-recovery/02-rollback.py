@@ -94,8 +94,8 @@ print(COURSE_POLICY)
 # ## Without recovery
 #
 # The baseline: the `broken` run trained as in Phase 19. In the runs we measured its held-out loss
-# rises <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f">6–449</span> σ above its
-# level before the event (σ = <span data-run="broken" data-key="heldout_loss_noise" data-fmt=".4f">0.0027–0.0833</span>,
+# rises <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 5.9</span> σ above its
+# level before the event (σ = <span data-run="broken" data-key="heldout_loss_noise" data-fmt=".4f" data-bound="max">&lt; 0.084</span>,
 # the spread of the held-out loss over the 60 steps before step 312), peaking at step
 # <span data-run="broken" data-key="heldout_peak_step">328</span>; your run's numbers are printed
 # below.
@@ -219,7 +219,7 @@ show_yours("course policy: held-out rise **{course:.1f} σ** = **{share:.2f}×**
 #   rise column does not compare with the others.
 # - **Skipping the rest of the shard is what does most of the work.** With the 14 next batches
 #   skipped the run completes (<span data-run="rollback-broken-skip-only" data-key="rollbacks">0–3</span> roll-back(s)) and the held-out loss rises
-#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f">0.4–26.6</span> σ:
+#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f" data-bound="max">&lt; 27</span> σ:
 #   in every run we measured less than half the rise of the run without recovery, even without a
 #   cool-down. The rare sentences still come back later, one or two per batch, in the shuffled
 #   stream (after the event, pre-clip gradient norms reach several times their usual size; your
@@ -357,7 +357,7 @@ assert int(draft.spike_step) == first["step"] and 312 <= first["step"] < 327 and
 #   switched off: at step <span data-run="rollback-no-rare-probe" data-key="first_detection_step">320</span>,
 #   a probe soon after the damage began. It watches the damage itself, and up to 8 steps late: the
 #   held-out rise stays below a tenth of the
-#   <span data-run="control-no-rare-piece" data-key="heldout_rise_sigma" data-fmt=".0f">13–472</span> σ
+#   <span data-run="control-no-rare-piece" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 12</span> σ
 #   of the run without recovery in every run we measured
 #   (<span data-run="rollback-no-rare-probe" data-key="heldout_rise_sigma" data-fmt=".1f">-6.4–16.2</span> σ;
 #   under the 3 σ bar in most runs, not in all).
@@ -474,7 +474,7 @@ assert abs(extra_per_kept - course.steps_discarded / 420) < 1e-9, "recovery-cost
 #   of 15 batches, and dropping 2 only moved the spike one batch on.
 # - Measure the held-out loss after recovering: it is what says whether the recovery worked
 #   (skipping the shard alone left a
-#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f">0.4–26.6</span> σ
+#   <span data-run="rollback-broken-skip-only" data-key="heldout_rise_sigma" data-fmt=".1f" data-bound="max">&lt; 27</span> σ
 #   rise, often above 3 σ; with the cool-down it was
 #   <span data-run="rollback-broken" data-key="heldout_rise_sigma" data-fmt=".2f">-6.73–14.87</span> σ,
 #   under 3 σ in most runs we measured but not in all).
@@ -489,3 +489,19 @@ assert abs(extra_per_kept - course.steps_discarded / 420) < 1e-9, "recovery-cost
 # mostró; hay que medir la validación después de recuperar (ni saltar el fragmento ni enfriar la LR
 # la dejaron siempre bajo 3 σ); el umbral que sirve para avisar (1,5×) puede ser demasiado
 # estricto para volver atrás (2×); y una pequeña sonda de validación vigila el daño mismo.
+
+# %% [markdown]
+# ## Your lesson from this notebook
+#
+# Write the one thing from this notebook that you would do differently next time, in one line,
+# and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 20.02`), to
+# `learners/<you>/phase-20/notes/lessons.md`; the grader looks for one lesson per notebook.
+#
+# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 20.02`), a
+# `learners/<tú>/phase-20/notes/lessons.md`; el corrector busca una lección por cuaderno.
+
+# %% tags=["nbval-ignore-output"]
+from utils.course.lesson_box import lesson_box
+
+lesson_box("20.02")

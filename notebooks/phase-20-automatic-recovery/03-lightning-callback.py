@@ -12,16 +12,18 @@
 # your code runs only in *hooks*. A widely read answer to "how can Lightning automatically reload
 # the last checkpoint on a loss spike?" proposes a callback that spots the spike (fixed
 # threshold, moving average or EMA) and then calls `trainer.stop()` and `trainer.fit(model)` from
-# inside `on_train_batch_end`. In this notebook we run that recipe and watch it fail, look at what
-# Lightning's own `SpikeDetection` callback does, and then use a callback that really recovers
-# inside one `fit`: `utils.recovery.lightning_rollback.RollbackOnSpike`.
+# inside `on_train_batch_end`. In this notebook we run that recipe as written and watch it fail
+# three times (it was written for Lightning 1.x), look at what Lightning's own `SpikeDetection`
+# callback does, and then use a callback that really recovers inside one `fit`:
+# `utils.recovery.lightning_rollback.RollbackOnSpike`.
 #
 # **Español.** En 20.2 enseñamos a un bucle de PyTorch a detectar un pico, volver atrás y poner
 # lotes en cuarentena. Muchos proyectos entrenan con **PyTorch Lightning**: el bucle es de
 # `Trainer.fit` y nuestro código solo corre en *hooks*. Una respuesta muy leída propone un
 # callback que detecta el pico y llama a `trainer.stop()` y `trainer.fit(model)` desde
-# `on_train_batch_end`. Aquí ejecutamos esa receta y vemos cómo falla, miramos qué hace el
-# callback `SpikeDetection` de Lightning y usamos uno que sí se recupera dentro de un solo `fit`.
+# `on_train_batch_end`. Aquí ejecutamos esa receta tal cual y la vemos fallar tres veces (se
+# escribió para Lightning 1.x), miramos qué hace el callback `SpikeDetection` de Lightning y
+# usamos uno que sí se recupera dentro de un solo `fit`.
 
 # %%
 import json
@@ -61,10 +63,11 @@ print("pytorch_lightning", pl.__version__)
 
 
 def make_trainer(max_steps, callbacks=(), **kwargs):
-    """A quiet CPU trainer: no logger, no progress bar, no model summary, no default checkpoints."""
-    return pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                      enable_model_summary=False, enable_checkpointing=False,
-                      max_steps=max_steps, callbacks=list(callbacks), **kwargs)
+    """A quiet CPU trainer: no logger, no progress bar, no model summary, no default checkpoints
+    (kwargs may turn any of them back on, e.g. enable_checkpointing=True)."""
+    quiet = dict(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                 enable_model_summary=False, enable_checkpointing=False)
+    return pl.Trainer(max_steps=max_steps, callbacks=list(callbacks), **{**quiet, **kwargs})
 
 
 def show(fig, dpi=70):
@@ -108,23 +111,32 @@ assert loss[30] > 100 * pre
 # %% [markdown]
 # ## 2. The recipe, run as written
 #
-# Here is the recipe's callback, reduced to its core (the detection rule does not matter; a
-# fixed threshold is the simplest of the three variants it offers):
+# Here is the recipe as the answer gives it, written for Lightning 1.x: the hook takes a
+# `dataloader_idx` argument, the trainer is built with `Trainer(..., checkpoint_callback=True)`, and
+# a spike calls `trainer.stop()` and then `trainer.fit(model)`. Only the detection rule is reduced
+# to the simplest of its three variants, a fixed threshold (the rule does not matter here). We run
+# it on the installed Lightning 2 and meet its breakages in the order a learner meets them: each
+# failing cell catches the error, prints it, and the next cell applies the fix that leads to the
+# next failure.
 #
-# **Español.** Esta es la receta reducida a lo esencial (la regla de detección da igual; un
-# umbral fijo es la más simple de sus tres variantes):
+# **Español.** Esta es la receta tal como la da la respuesta, escrita para Lightning 1.x: el hook
+# recibe un argumento `dataloader_idx`, el entrenador se crea con `Trainer(...,
+# checkpoint_callback=True)` y, ante un pico, llama a `trainer.stop()` y luego a
+# `trainer.fit(model)`. Solo la regla de detección se reduce a la más simple de sus tres variantes,
+# un umbral fijo (aquí da igual). La ejecutamos con el Lightning 2 instalado y encontramos sus
+# roturas en el orden en que las encuentra quien la prueba: cada celda que falla captura el error y
+# lo imprime, y la siguiente aplica el arreglo que lleva al siguiente fallo.
 
 # %%
 class ReloadOnSpike(Callback):
-    """The popular recipe (do not use): on a spike, stop and fit again from the hook."""
+    """The popular recipe, as written (do not use): on a spike, stop and fit again from the hook."""
 
     def __init__(self, threshold):
         self.threshold = threshold
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx):
         loss = outputs["loss"].item()
         if loss > self.threshold:
-            print(f"spike at batch_idx {batch_idx}: loss {loss:.0f} -> stop and fit again")
             trainer.stop()
             trainer.fit(pl_module)
 
@@ -136,17 +148,89 @@ class TinyWithLoader(TinyRegressor):
         return tiny_loader(data)
 
 
-recipe_trainer = make_trainer(120, [ReloadOnSpike(threshold=100.0)])
+def first_line(error):
+    """The exception's type and the first line of its message: what a learner reads first."""
+    return f"{type(error).__name__}: {str(error).splitlines()[0]}"
 
-# %%
+# %% [markdown]
+# ### Breakage 1: `Trainer(checkpoint_callback=True)`
+#
+# The first line that runs is the trainer's construction, and it fails before any training:
+# Lightning 2's `Trainer` has no `checkpoint_callback` argument. Lightning 1.5 renamed that switch
+# to `enable_checkpointing` and 1.7 removed the old name. **Fix:** `enable_checkpointing=True`
+# (it is the default in Lightning 2: a `ModelCheckpoint` callback is added for you).
+#
+# **Español.** Lo primero que se ejecuta es la construcción del entrenador, y falla antes de
+# entrenar nada: el `Trainer` de Lightning 2 no tiene el argumento `checkpoint_callback`. Lightning
+# 1.5 lo renombró a `enable_checkpointing` y 1.7 eliminó el nombre antiguo. **Arreglo:**
+# `enable_checkpointing=True` (en Lightning 2 es el valor por defecto: añade un `ModelCheckpoint`).
+
+# %% tags=["nbval-check-output"]
 try:
-    recipe_trainer.fit(TinyWithLoader())
-except AttributeError as error:      # what the recipe's trainer.stop() does
-    print(f"{type(error).__name__}: {error}")
+    pl.Trainer(max_steps=120, callbacks=[ReloadOnSpike(threshold=100.0)], checkpoint_callback=True)
+except TypeError as error:
+    print(first_line(error))
 else:
-    raise AssertionError("the recipe was expected to fail at trainer.stop()")
+    raise AssertionError("Trainer(checkpoint_callback=True) was expected to fail")
 
-# %%
+# %% [markdown]
+# ### Breakage 2: the hook's `dataloader_idx` argument
+#
+# With the trainer fixed, `fit` starts, and fails at the end of the **first** batch, spike or no
+# spike. Lightning 2 calls `on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)`: five
+# arguments, because a training loop reads one (combined) dataloader. The argument was deprecated in
+# Lightning 1.5 and removed in 1.7. Nothing checks a callback's signature when `fit` starts: it is a
+# plain Python `TypeError` at the first call, after the first batch's update was applied, and
+# Lightning marks the trainer *interrupted* and re-raises it. **Fix:** drop `dataloader_idx` from
+# the signature.
+#
+# **Español.** Con el entrenador arreglado, `fit` arranca y falla al terminar el **primer** lote,
+# haya pico o no. Lightning 2 llama a `on_train_batch_end(trainer, pl_module, outputs, batch,
+# batch_idx)`: cinco argumentos. `dataloader_idx` quedó obsoleto en Lightning 1.5 y se eliminó en
+# 1.7. Nadie comprueba la firma del callback al empezar `fit`: es un `TypeError` de Python en la
+# primera llamada, después de la actualización del primer lote, y Lightning marca el entrenador
+# como *interrumpido*. **Arreglo:** quitar `dataloader_idx` de la firma.
+
+# %% tags=["nbval-check-output"]
+with tempfile.TemporaryDirectory() as folder:     # enable_checkpointing=True writes checkpoints
+    recipe_trainer = make_trainer(120, [ReloadOnSpike(threshold=100.0)], enable_checkpointing=True,
+                                  default_root_dir=folder)
+    try:
+        recipe_trainer.fit(TinyWithLoader())
+    except TypeError as error:
+        message = first_line(error)
+        print(message)
+    else:
+        raise AssertionError("the hook with dataloader_idx was expected to fail")
+print("trainer status:", recipe_trainer.state.status.value, "| global_step:", recipe_trainer.global_step)
+assert "dataloader_idx" in message and recipe_trainer.global_step == 1
+
+# %% [markdown]
+# ### Breakage 3: `trainer.stop()`
+#
+# With both fixes, the run trains until the OOD batch, and the spike reaches the recipe's
+# `trainer.stop()`.
+#
+# **Español.** Con los dos arreglos, el entrenamiento llega al lote fuera de distribución y el
+# pico llega al `trainer.stop()` de la receta.
+
+# %% tags=["nbval-check-output"]
+class ReloadOnSpikeLightning2(ReloadOnSpike):
+    """Fix 2: the hook without dataloader_idx; the recipe's body runs unchanged."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0)
+
+
+with tempfile.TemporaryDirectory() as folder:
+    recipe_trainer = make_trainer(120, [ReloadOnSpikeLightning2(threshold=100.0)],
+                                  enable_checkpointing=True, default_root_dir=folder)   # fix 1
+    try:
+        recipe_trainer.fit(TinyWithLoader())
+    except AttributeError as error:
+        print(first_line(error))
+    else:
+        raise AssertionError("the recipe was expected to fail at trainer.stop()")
 print("Trainer has a stop() method:", hasattr(pl.Trainer, "stop"))
 print("trainer status:", recipe_trainer.state.status.value, "| global_step:", recipe_trainer.global_step)
 assert not hasattr(pl.Trainer, "stop") and recipe_trainer.global_step == SPIKE + 1
@@ -155,15 +239,38 @@ assert not hasattr(pl.Trainer, "stop") and recipe_trainer.global_step == SPIKE +
 # `Trainer` has no `stop()` method in Lightning 2.6, so the first spike ends the run with an
 # `AttributeError`; Lightning marks the trainer *interrupted* and re-raises. Note `global_step`
 # = 31: `on_train_batch_end` runs **after** `optimizer.step()`, so the OOD batch had already
-# moved the weights when the callback looked at its loss.
-#
-# What if we drop the `stop()` line and keep only the nested `trainer.fit(model)`? The cell
-# below does that and records what the nested `fit` did.
+# moved the weights when the callback looked at its loss. **Fix:** the way to ask Lightning to
+# stop is the flag `trainer.should_stop = True`. The loop reads it when the current batch is
+# finished and ends the fit cleanly; the cell below shows it. That is a stop, not a recovery: the
+# spike's update stays in the weights.
 #
 # **Español.** `Trainer` no tiene `stop()`: el primer pico termina con `AttributeError`.
 # Además `global_step` = 31: `on_train_batch_end` corre **después** de `optimizer.step()`, así
-# que el lote malo ya había movido los pesos. ¿Y si quitamos `stop()` y dejamos solo el `fit`
-# anidado? La celda siguiente lo prueba.
+# que el lote malo ya había movido los pesos. **Arreglo:** la forma de pedir a Lightning que pare
+# es la bandera `trainer.should_stop = True`; el bucle la lee al terminar el lote y acaba el `fit`
+# limpiamente (celda siguiente). Eso es parar, no recuperarse: la actualización del pico sigue en
+# los pesos.
+
+# %% tags=["nbval-check-output"]
+class StopOnSpike(Callback):
+    """Fix 3, alone: ask Lightning to stop after this batch."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if outputs["loss"].item() > 100.0:
+            trainer.should_stop = True
+
+
+stop_trainer = make_trainer(120, [StopOnSpike()])
+stop_trainer.fit(TinyWithLoader())
+print("trainer status:", stop_trainer.state.status.value, "| global_step:", stop_trainer.global_step)
+assert stop_trainer.state.status.value == "finished" and stop_trainer.global_step == SPIKE + 1
+
+# %% [markdown]
+# What about the recipe's second line, the nested `trainer.fit(model)` that was meant to start
+# again? The cell below keeps only that line and records what the nested `fit` did.
+#
+# **Español.** ¿Y la segunda línea de la receta, el `trainer.fit(model)` anidado que debía volver a
+# empezar? La celda siguiente deja solo esa línea y anota lo que hizo el `fit` anidado.
 
 # %%
 class RefitOnSpike(Callback):
@@ -625,3 +732,19 @@ assert n_rare > 0 and n_rare + n_ordinary == len(gpt_rollback.quarantine)
 # fragmento; eso varía de una ejecución a otra). El callback decide *cuándo* proteger la
 # ejecución; *qué* dejar fuera es una decisión sobre los datos, y la Fase 19 probó una para §A13
 # que va a la causa: mezclar las frases raras (`stratified-covering`).
+
+# %% [markdown]
+# ## Your lesson from this notebook
+#
+# Write the one thing from this notebook that you would do differently next time, in one line,
+# and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 20.03`), to
+# `learners/<you>/phase-20/notes/lessons.md`; the grader looks for one lesson per notebook.
+#
+# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 20.03`), a
+# `learners/<tú>/phase-20/notes/lessons.md`; el corrector busca una lección por cuaderno.
+
+# %% tags=["nbval-ignore-output"]
+from utils.course.lesson_box import lesson_box
+
+lesson_box("20.03")

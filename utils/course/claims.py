@@ -4,6 +4,7 @@ A theory text or a notebook's markdown never types a run's number bare. It write
 
     <span data-run="facts" data-key="vocab_size">233</span>                      a fact
     <span data-run="broken" data-key="loss_ratio" data-fmt=".1f">3.9–4.6</span>× a measured range
+    <span data-run="broken" data-key="grad_norm_ratio" data-bound="min">&gt; 30</span>× one side of it
 
 - ``data-run="facts"``: a deterministic fact of the corpus, tokenizer or model (``facts()``),
   checked exactly.
@@ -11,6 +12,9 @@ A theory text or a notebook's markdown never types a run's number bare. It write
   measuring machine (``utils/course/ranges.py``, table ``theory/ranges.json``). The span's text must
   be that range, and a fresh run of the default seed on the machine running the check must lie
   inside it. ``data-seed="43"`` narrows a span to one seed (over the kernel paths).
+- a quantity too chaotic for a useful range (its top more than ``ranges.CHAOTIC`` × its bottom) quotes
+  only the side that carries the text's point: ``data-bound="min"`` shows "> lower bound",
+  ``data-bound="max"`` "< upper bound"; the check then holds a fresh run to that side.
 
 Runs are named as in ``utils.spikelab.config`` (variants and failure patterns), ``pattern:<variant>``
 (the stability check of a spike variant, ``utils.diagnosis.patterns``), ``rollback-...`` (Phase 20
@@ -40,7 +44,8 @@ from utils.spikelab.model import GPTConfig, MiniGPT
 from utils.spikelab.train import run_variant
 
 SPAN = re.compile(r'<span data-run="(?P<run>[^"]+)" data-key="(?P<key>[^"]+)"'
-                  r'(?: data-seed="(?P<seed>\d+)")?(?: data-fmt="(?P<fmt>[^"]*)")?>(?P<text>[^<]*)</span>')
+                  r'(?: data-seed="(?P<seed>\d+)")?(?: data-fmt="(?P<fmt>[^"]*)")?(?: data-bound="(?P<bound>min|max)")?'
+                  r'>(?P<text>[^<]*)</span>')
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -54,6 +59,7 @@ class Claim:
     text: str
 
     seeded: bool = False          # data-seed given: the range of that one seed
+    bound: str = ""               # data-bound "min" / "max": only that side of the range is quoted
 
     @property
     def is_fact(self) -> bool:
@@ -69,6 +75,8 @@ class Claim:
         if self.is_fact:
             value = facts()[self.key]
             return format(value, self.fmt) if self.fmt else str(value)
+        if self.bound:
+            return html.escape(ranges.bound_text(self.measured(table), self.bound), quote=False)
         return ranges.range_text(self.measured(table), self.fmt)
 
     def fresh(self):
@@ -76,7 +84,7 @@ class Claim:
         return ranges.quotable(value_of(self.run, self.key, self.seed))
 
     def fresh_holds(self, table: dict | None = None) -> bool:
-        return self.is_fact or ranges.holds(self.fresh(), self.measured(table), self.fmt)
+        return self.is_fact or ranges.holds(self.fresh(), self.measured(table), self.fmt, self.bound)
 
 
 @lru_cache(maxsize=1)
@@ -127,7 +135,7 @@ def value_of(run: str, key: str, seed: int = 42):
 
 def claims_in(text: str, file: str = "") -> list[Claim]:
     return [Claim(file, m["run"], m["key"], int(m["seed"] or 42), html.unescape(m["fmt"] or ""), m["text"],
-                  seeded=m["seed"] is not None)
+                  seeded=m["seed"] is not None, bound=m["bound"] or "")
             for m in SPAN.finditer(text)]
 
 

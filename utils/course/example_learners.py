@@ -1,21 +1,28 @@
-"""The two example learners, and the notes of example-mistakes.
+"""The two example learners, and the notes written for them.
 
-``learners/example-complete/`` solved every exercise; its notes are written by running
+``learners/example-complete/`` solved every exercise; its post-mortem is written by running
 ``notebooks/phase-19-diagnosis/04-post-mortem`` as that learner (``scripts/build_notebooks.py``
-builds the notebooks with ``LEARNER=example-complete``). ``learners/example-mistakes/`` made
-typical mistakes: its notebooks are ``utils.course.learner_copies.example_mistakes_notebooks``,
-its notes are written here (``write_example_mistakes_notes``: it trains the broken run once, a
-few seconds, and saves its run log beside the post-mortem, as the post-mortem notebook does).
-Both learners' notes are the worked example of the course and are kept in the repository.
+builds the notebooks with ``LEARNER=example-complete``), and its lesson of every other notebook
+(``utils.course.example_lessons``) by ``write_example_lessons``, as the lesson box at the end of
+each notebook saves it. ``learners/example-mistakes/`` made typical mistakes: its notebooks are
+``utils.course.learner_copies.example_mistakes_notebooks``, its notes are written here
+(``write_example_mistakes_notes``: it trains the broken run once, a few seconds, and saves its run
+log beside the post-mortem, as the post-mortem notebook does; ``write_example_lessons``: its
+lessons, one box skipped). Both learners' notes are the worked example of the course and are kept
+in the repository.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from utils.course import postmortem_notes
+from utils.course.example_lessons import EXAMPLE_COMPLETE_LESSONS, EXAMPLE_MISTAKES_LESSONS
+from utils.course.lessons import lesson_for, lesson_lines
 from utils.course.notes import append_lesson, display_path, read_lessons
 from utils.postmortem import Expectation, Hypothesis, PostMortem, Verification, draft_symptoms
 from utils.spikelab import symptoms
@@ -25,11 +32,8 @@ from utils.spikelab.train import run_variant
 EXAMPLE_COMPLETE = "example-complete"
 EXAMPLE_MISTAKES = "example-mistakes"
 MISTAKES_WRONG_SPIKE_STEP = "328"  # the held-out peak step, typed where the spike step belongs
-MISTAKES_LESSONS = {
-    17: "a rare piece like tten gets an embedding row that almost never trains",
-    18: "warmup and the peak learning rate set how far one bad batch can push the weights",
-    20: "a detector that watches only for NaN misses a finite loss spike",
-}
+# The date of each example lesson line (fixed, so that writing the notes again gives the same bytes).
+EXAMPLE_LESSON_DATE = {EXAMPLE_COMPLETE: datetime.date(2026, 11, 23), EXAMPLE_MISTAKES: datetime.date(2026, 11, 22)}
 MISTAKES_VARIANT, MISTAKES_SEED = "broken", 42    # the run example-mistakes writes its post-mortem about
 
 
@@ -69,31 +73,55 @@ def example_mistakes_postmortem(reference) -> PostMortem:
     )
 
 
-def write_example_mistakes_notes(run_log=None, learners_root: Path | None = None) -> list[str]:
-    """Write example-mistakes' notes through ``utils.course.notes`` (never overwriting); what was written.
-
-    The post-mortem ``example_mistakes_postmortem`` of ``run_log`` (saved without its lesson, with
-    its run log beside it, as the post-mortem notebook saves them: ``utils.course.postmortem_notes.save``)
-    and one lesson line for phases 17, 18 and 20 (``MISTAKES_LESSONS``), none for phase 19: a third
-    mistake. ``run_log`` defaults to a run of the broken variant (seed 42) on this machine.
-    """
-    if run_log is None:
-        run_log = run_variant(MISTAKES_VARIANT, seed=MISTAKES_SEED)
-    pm = example_mistakes_postmortem(symptoms.compute(run_log))
+@contextmanager
+def _learners_root(learners_root: Path | None) -> Iterator[None]:
+    """Point ``utils.course.notes`` at ``learners_root`` for the block (None: leave it as it is)."""
     old = os.environ.get("COURSE_LEARNERS_DIR")
     if learners_root is not None:
         os.environ["COURSE_LEARNERS_DIR"] = str(learners_root)
     try:
-        written = [display_path(postmortem_notes.save(pm, learner=EXAMPLE_MISTAKES, run_log=run_log))]
-        written.append(display_path(postmortem_notes.saved_run_log_path(pm.run_id, learner=EXAMPLE_MISTAKES)))
-        for day, (phase, text) in enumerate(sorted(MISTAKES_LESSONS.items()), start=20):
-            if not read_lessons(phase, learner=EXAMPLE_MISTAKES):
-                append_lesson(phase, text, learner=EXAMPLE_MISTAKES, today=datetime.date(2026, 11, day))
-                written.append(f"{EXAMPLE_MISTAKES} phase {phase} lesson")
+        yield
     finally:
         if learners_root is not None:
             if old is None:
                 os.environ.pop("COURSE_LEARNERS_DIR", None)
             else:
                 os.environ["COURSE_LEARNERS_DIR"] = old
+
+
+def write_example_lessons(learners_root: Path | None = None) -> list[str]:
+    """Write the example learners' lessons of every notebook (``utils.course.example_lessons``) that
+    their ``lessons.md`` lacks, through ``utils.course.notes.append_lesson``, tagged with the notebook
+    as the lesson box tags them; returns what was written (nothing when they are there already).
+
+    example-complete has one per notebook (19.04's is its post-mortem's §7, written by the notebook);
+    example-mistakes skipped the box of 19.02 (and saved its post-mortem without its lesson).
+    """
+    written = []
+    with _learners_root(learners_root):
+        for learner, lessons in ((EXAMPLE_COMPLETE, EXAMPLE_COMPLETE_LESSONS),
+                                 (EXAMPLE_MISTAKES, EXAMPLE_MISTAKES_LESSONS)):
+            for key, text in sorted(lessons.items()):
+                expected = lesson_for(key)
+                if not lesson_lines(expected, read_lessons(expected.phase, learner=learner)):
+                    append_lesson(expected.phase, text, learner=learner, notebook=expected.tag,
+                                  today=EXAMPLE_LESSON_DATE[learner])
+                    written.append(f"{learner} lesson of notebook {expected.tag}")
+    return written
+
+
+def write_example_mistakes_notes(run_log=None, learners_root: Path | None = None) -> list[str]:
+    """Write example-mistakes' post-mortem through ``utils.course.notes`` (never overwriting); what was written.
+
+    The post-mortem ``example_mistakes_postmortem`` of ``run_log`` (saved without its lesson, with
+    its run log beside it, as the post-mortem notebook saves them: ``utils.course.postmortem_notes.save``):
+    so notebook 19.04 has no lesson, a third mistake. ``run_log`` defaults to a run of the broken
+    variant (seed 42) on this machine. Its lessons: ``write_example_lessons``.
+    """
+    if run_log is None:
+        run_log = run_variant(MISTAKES_VARIANT, seed=MISTAKES_SEED)
+    pm = example_mistakes_postmortem(symptoms.compute(run_log))
+    with _learners_root(learners_root):
+        written = [display_path(postmortem_notes.save(pm, learner=EXAMPLE_MISTAKES, run_log=run_log))]
+        written.append(display_path(postmortem_notes.saved_run_log_path(pm.run_id, learner=EXAMPLE_MISTAKES)))
     return written

@@ -6,6 +6,11 @@ The name is typed once, in ``notebooks/00-start-here.ipynb``, and remembered in 
 ``.course-learner`` at the top of the repository (it is gitignored). The environment
 variable ``LEARNER`` wins over the remembered name; tests and CI use it.
 
+Whose notes a notebook writes (``notes_owner``): a learner's copy (``learners/<name>/phase-NN/``)
+writes the current learner's; a master notebook (one under ``notebooks/``, the instructor's solved
+version) always writes the example learner ``example-complete``'s, whoever runs it, so the worked
+example never lands in a real learner's notes.
+
 What a name may contain (the name becomes a folder, so it must be one safe path part):
 
 - letters of any alphabet (``José``, ``Zoë``, ``李雷``), digits, ``-``, ``_``, ``.`` and an
@@ -28,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from utils.spikelab.atomic import atomic_write
 
 MAX_NAME_LENGTH = 64
+EXAMPLE_COMPLETE = "example-complete"   # the worked example's learner: master notebooks save their notes here
 REMEMBERED_NAME_FILE = ".course-learner"
 APOSTROPHES = "'\u2019"      # o'brien, D’Angelo
 ALLOWED = (
@@ -126,10 +132,47 @@ def learners_dir() -> Path:
 def learner_dir(learner: str | None = None) -> Path:
     """The learner's own folder ``learners/<name>/`` (not created here).
 
-    ``learner`` defaults to ``current_learner()``; it is validated either way.
+    ``learner`` defaults to ``notes_owner()``: the current learner, or the example learner when a
+    master notebook runs. It is validated either way.
     """
-    name = validate_learner_name(learner) if learner is not None else current_learner()
+    name = validate_learner_name(learner) if learner is not None else notes_owner()
     return learners_dir() / name
+
+
+def masters_dir() -> Path:
+    """The folder of the master notebooks, the instructor's solved versions: ``<repo>/notebooks``."""
+    return repo_root() / "notebooks"
+
+
+def running_a_master(cwd: Path | None = None) -> bool:
+    """True when the working directory (``cwd``, default the process's) is inside ``notebooks/``.
+
+    A notebook's kernel starts in the notebook's own folder (JupyterLab, nbval and the notebook
+    build all do this), so this tells a master notebook from a learner's copy.
+    """
+    try:
+        here = Path(os.path.realpath(Path.cwd() if cwd is None else cwd))
+    except OSError:     # the working directory was deleted
+        return False
+    return here.is_relative_to(Path(os.path.realpath(masters_dir())))
+
+
+def notes_owner() -> str:
+    """Whose notes this notebook writes: ``example-complete`` in a master notebook (whoever runs it),
+    otherwise ``current_learner()``."""
+    return EXAMPLE_COMPLETE if running_a_master() else current_learner()
+
+
+def notes_owner_line() -> str:
+    """One line for a notebook's output: whose notes it writes, and why when it is a master."""
+    owner = notes_owner()
+    where = display_path(learners_dir() / owner)
+    if running_a_master():
+        return (f"Notes of this notebook go to {where}/: this is a master notebook (notebooks/, the "
+                f"instructor's solved version), so whoever runs it saves to the example learner "
+                f"{owner}, never to your notes. / Este es un cuaderno maestro: guarda en el alumno de "
+                f"ejemplo {owner}, nunca en tus notas; trabaja en tu copia (Make my notebooks).")
+    return f"Your notes go to {where}/. / Tus notas se guardan en {where}/."
 
 
 def display_path(p: Path) -> str:
@@ -155,8 +198,9 @@ def display_path(p: Path) -> str:
 
 
 def remembered_name_path() -> Path:
-    """The file that remembers the learner's name between notebooks: ``<repo>/.course-learner``."""
-    return repo_root() / REMEMBERED_NAME_FILE
+    """The file that remembers the learner's name between notebooks: ``learners/.course-learner``
+    (inside ``$COURSE_LEARNERS_DIR`` when that moves the learners folder, so a test never touches yours)."""
+    return learners_dir() / REMEMBERED_NAME_FILE
 
 
 def remember_learner(name: str) -> str:

@@ -10,6 +10,11 @@ audience="learner")``): each ``solution`` cell is replaced by its ``stub`` twin 
 metadata ``course.role = "stub"``, ``course.exercise = <id>``) and the ``check`` cells are left out. Copies are written unexecuted. An existing learner notebook
 is never overwritten (it is the learner's work): it is kept, and the result says so.
 
+Each copy records which version of its master it was made from: ``course.made_from`` in the
+notebook's metadata, a hash of the copy as it was written (JupyterLab keeps it when the learner
+saves). When the master has changed since, making the copies again writes a new copy *beside*
+the old one, ``<notebook>.v2.ipynb`` (then ``.v3``, ...), and never touches the old one.
+
 The phase comes from the source's folder name (``phase-19-diagnosis`` -> ``phase-19``).
 Only sources inside such a phase folder get learner copies (``notebooks/00-start-here``
 is opened from ``notebooks/`` itself).
@@ -23,13 +28,16 @@ is opened from ``notebooks/`` itself).
 stub cell) and ``learners/example-mistakes/`` (typical mistakes, see
 ``example_mistakes_notebooks``). It overwrites only those two folders' notebooks; they are
 generated, not kept in the repository (the tests and ``scripts/test.sh`` make them). When
-example-mistakes has no post-mortem yet, it also writes that learner's notes
+example-mistakes has no post-mortem yet, it also writes that learner's notes, and it appends each
+example learner's lesson of a notebook that its ``lessons.md`` lacks
 (``utils.course.example_learners``); notes are never overwritten.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -37,13 +45,16 @@ from pathlib import Path
 
 import nbformat
 
-from utils.course.example_learners import EXAMPLE_COMPLETE, EXAMPLE_MISTAKES, write_example_mistakes_notes
+from utils.course.example_learners import (EXAMPLE_COMPLETE, EXAMPLE_MISTAKES, write_example_lessons,
+                                           write_example_mistakes_notes)
 from utils.course.learner import learners_dir, validate_learner_name
 from utils.course.notebook_build import notebook_from_source, notebook_text, notebooks_dir
 from utils.course.notebook_source import find_sources, read_source_file
 from utils.spikelab.atomic import atomic_write
 
 PHASE_FOLDER = re.compile(r"phase-(\d{2})(?:-[A-Za-z0-9_-]+)?$")
+MADE_FROM = "made_from"      # notebook metadata course.made_from: the hash of the copy as first written
+COPY_VERSION = re.compile(r"^(?P<stem>.+)\.v(?P<number>\d+)$")   # 02-dashboard.v2 -> 02-dashboard, 2
 # What the example-mistakes learner typed into the exercise cell that hangs.
 HANG_SOURCE = "# I will make it converge... eventually\nwhile True:\n    pass"
 
@@ -118,10 +129,43 @@ def solved_notebook(source: Path) -> nbformat.NotebookNode:
 
 @dataclass(frozen=True)
 class CopyResult:
-    """What happened to one learner notebook: ``written`` or ``kept`` (it existed already)."""
+    """What happened to one learner notebook.
+
+    ``written``: a first copy; ``kept``: the copy exists and its master has not changed (``path`` is
+    the newest copy); ``new copy``: the master changed since ``earlier`` was made, so a new copy
+    ``path`` was written beside it (``earlier`` is left as it is)."""
 
     path: Path
     status: str
+    earlier: Path | None = None
+
+
+def stamped_copy(source: Path) -> tuple[str, str]:
+    """(the text of the learner copy of ``source``, with ``course.made_from`` set; that hash)."""
+    nb = learner_notebook(source)
+    digest = hashlib.sha256(notebook_text(nb).encode("utf-8")).hexdigest()[:16]
+    nb.metadata["course"][MADE_FROM] = digest
+    return notebook_text(nb), digest
+
+
+def made_from(path: Path) -> str | None:
+    """The ``course.made_from`` hash of a learner copy, or None (no hash, or not a readable notebook)."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))["metadata"]["course"][MADE_FROM]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def copy_versions(first: Path) -> list[Path]:
+    """The learner's copies of one notebook, oldest first: ``first`` (``02-dashboard.ipynb``) when it
+    exists, then ``02-dashboard.v2.ipynb``, ``.v3``, ... in number order."""
+    found = [(1, first)] if first.is_file() else []
+    for path in first.parent.glob(f"{first.stem}.v*.ipynb") if first.parent.is_dir() else []:
+        match = COPY_VERSION.match(path.stem)
+        if match and match.group("stem") == first.stem and path.is_file() and int(match.group("number")) >= 2:
+            found.append((int(match.group("number")), path))
+    return [path for _, path in sorted(found)]
 
 
 def make_learner_copies(
@@ -134,15 +178,33 @@ def make_learner_copies(
 
     ``phases`` restricts to some phases (None: every phase). ``learners_root`` defaults to
     ``utils.course.learner.learners_dir()`` (``$COURSE_LEARNERS_DIR`` or ``learners/``). A notebook
-    that exists already is the learner's work: it is kept as it is (status ``kept``).
+    that exists already is the learner's work and is never overwritten: it is kept (status ``kept``)
+    when it was made from the master as it is now, or when it does not say what it was made from;
+    when the master has changed since, a new copy is written beside the newest one
+    (``<notebook>.vN.ipynb``, status ``new copy``).
     """
     name = validate_learner_name(learner)
     root = learners_dir() if learners_root is None else Path(learners_root)
     results = []
     for phase, source in phase_sources(notebooks_root, phases):
-        target = root / name / f"phase-{phase:02d}" / source.with_suffix(".ipynb").name
-        written = atomic_write(target, notebook_text(learner_notebook(source)), exclusive=True)
-        results.append(CopyResult(target, "written" if written else "kept"))
+        first = root / name / f"phase-{phase:02d}" / source.with_suffix(".ipynb").name
+        text, digest = stamped_copy(source)
+        versions = copy_versions(first)
+        if not versions and atomic_write(first, text, exclusive=True):
+            results.append(CopyResult(first, "written"))
+            continue
+        versions = versions or copy_versions(first)         # written meanwhile by another process
+        newest = versions[-1]
+        if made_from(newest) in (digest, None):
+            results.append(CopyResult(newest, "kept"))
+            continue
+        number = len(versions) + 1
+        while True:
+            new = first.with_name(f"{first.stem}.v{number}.ipynb")
+            if atomic_write(new, text, exclusive=True):
+                break
+            number += 1
+        results.append(CopyResult(new, "new copy", earlier=newest))
     return results
 
 
@@ -226,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
             print("training the broken run once for the example-mistakes post-mortem ...", flush=True)
             for line in write_example_mistakes_notes(learners_root=root):
                 print(f"wrote {line}")
+        for line in write_example_lessons(learners_root=root):     # those missing only: lessons are never rewritten
+            print(f"wrote {line}")
         return 0
     try:
         results = make_learner_copies(args.learner, phases=args.phase, learners_root=root)
@@ -236,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         if result.status == "written":
             print(f"wrote {_shown(result.path, root)}")
+        elif result.status == "new copy":
+            print(f"wrote {_shown(result.path, root)} (the course changed this notebook since "
+                  f"{_shown(result.earlier, root)} was made; that one is kept as it is)")
         else:
             print(f"kept  {_shown(result.path, root)} (it exists: it is your work, not overwritten)")
     return 0

@@ -5,9 +5,13 @@ Two kinds of notes:
 - ``lessons.md``: one line per lesson learned, only ever appended to::
 
       - 2026-11-23 · phase 19 · run 19-spike-001 · warmup too short for lr 3e-3
+      - 2026-12-06 · phase 19 · notebook 19.02 dashboard · read panel 6 before blaming a token
 
-  ``append_lesson`` adds one line atomically (file lock + a single write), so several
-  notebooks or processes appending at once never mix or lose lines.
+  The ``run`` part names the run a post-mortem's lesson is about, the ``notebook`` part the
+  notebook whose lesson box wrote it (``utils.course.lessons`` says which lessons a learner
+  owes); either may be left out. ``append_lesson`` adds one line atomically (file lock + a
+  single write), so several notebooks or processes appending at once never mix or lose lines;
+  ``parse_lesson`` reads a line back into its parts.
 - any other file (a post-mortem, a checklist): ``save_note`` writes it, and never loses
   what was there: a different earlier version is first kept as ``<stem>.v1<suffix>``,
   ``.v2``, ... (``note_versions`` lists them).
@@ -26,6 +30,7 @@ import os
 import re
 import unicodedata
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator
 
@@ -35,6 +40,10 @@ from utils.spikelab.atomic import atomic_write
 LESSONS_FILE = "lessons.md"
 LOCK_FILE = ".notes.lock"
 _VERSION_STEM = re.compile(r"\.v\d+$")
+# The notebook part of a lesson line: "19.02" (phase.notebook), optionally followed by the notebook's name.
+NOTEBOOK_TAG = re.compile(r"\d{2}\.\d{2}(?: [A-Za-z0-9_-]+)?")
+_LESSON_LINE = re.compile(r"- (\d{4}-\d{2}-\d{2}) · phase (\d{1,2})(?: · run (\S+))?"
+                          r"(?: · notebook (\d{2}\.\d{2})(?: [A-Za-z0-9_-]+)?)? · (.+)")
 
 
 def _check_phase(phase: int) -> int:
@@ -85,11 +94,14 @@ def append_lesson(
     run_id: str | None = None,
     learner: str | None = None,
     today: datetime.date | None = None,
+    notebook: str | None = None,
 ) -> str:
     """Append one line to the phase's ``lessons.md`` and return it (without the newline).
 
     The line reads ``- 2026-11-23 · phase 19 · run 19-spike-001 · <text>`` (the run part
-    is left out when ``run_id`` is None). ``text`` must be one non-empty line. Earlier
+    is left out when ``run_id`` is None); with ``notebook`` (``"19.02 dashboard"``: the
+    notebook's number and name, see ``utils.course.lessons``) a part ``notebook 19.02 dashboard``
+    comes after the run part. ``text`` must be one non-empty line. Earlier
     lines are never rewritten: the file is opened for appending, locked (``flock``), and
     the whole line goes out in one write, then synced to disk. If the last line in the file
     lacks its newline, one is written first so the new lesson never merges into it.
@@ -102,6 +114,10 @@ def append_lesson(
         if any(char.isspace() for char in run):
             raise ValueError(f"The run id {run!r} contains a space; run ids look like 19-spike-001.")
         parts.append(f"run {run}")
+    if notebook is not None:
+        if not isinstance(notebook, str) or not NOTEBOOK_TAG.fullmatch(notebook):
+            raise ValueError(f"The notebook {notebook!r} is not a notebook tag; tags look like '19.02 dashboard'.")
+        parts.append(f"notebook {notebook}")
     parts.append(body)
     line = " · ".join(parts)
 
@@ -137,6 +153,28 @@ def read_lessons(phase: int, learner: str | None = None) -> list[str]:
     except FileNotFoundError:
         return []
     return [line for line in content.split("\n") if line.strip()]
+
+
+@dataclass(frozen=True)
+class LessonLine:
+    """One line of ``lessons.md`` read back (``parse_lesson``): its date, phase, run (or None),
+    notebook number such as ``"19.02"`` (or None) and the lesson's text."""
+
+    date: str
+    phase: int
+    run: str | None
+    notebook: str | None
+    text: str
+
+
+def parse_lesson(line: str) -> LessonLine | None:
+    """The parts of one ``lessons.md`` line as ``append_lesson`` writes it; None for any other line
+    (a line typed by hand in another form, a torn line)."""
+    match = _LESSON_LINE.fullmatch(line.strip())
+    if match is None:
+        return None
+    date, phase, run, notebook, text = match.groups()
+    return LessonLine(date, int(phase), run, notebook, text.strip())
 
 
 def _check_relpath(relpath: str) -> PurePosixPath:

@@ -126,10 +126,49 @@ def range_text(values: list, fmt: str = "") -> str:
     return " or ".join(distinct)
 
 
-def holds(value, values: list, fmt: str = "") -> bool:
-    """Does a fresh run's ``value`` lie in the range a span shows for ``values`` (at its rounding)?"""
+CHAOTIC = 10.0   # a range whose top is more than 10 × its bottom says little: quote one side of it
+
+
+def too_chaotic(values: list) -> bool:
+    """Is the range of these samples too wide to be worth quoting both ends (top > CHAOTIC × bottom)?"""
+    span = bounds(values)
+    return span is not None and span[0] > 0 and span[1] / span[0] > CHAOTIC
+
+
+def _nice(v: float, side: str) -> float:
+    """``v`` rounded to 2 significant digits, down for a lower bound ("min"), up for an upper one."""
+    if v == 0:
+        return 0.0
+    scale = 10 ** (math.floor(math.log10(abs(v))) - 1)
+    return (math.floor if side == "min" else math.ceil)(v / scale) * scale
+
+
+def bound_value(values: list, side: str) -> float | None:
+    """The one side of the range a span with ``data-bound`` promises: a nice number at or below the
+    widened bottom ("min") or at or above the widened top ("max"); None for words."""
+    span = bounds(values)
+    if span is None:
+        return None
+    return _nice(span[0] if side == "min" else span[1], side)
+
+
+def bound_text(values: list, side: str) -> str:
+    """What a one-sided span shows: "> 30" or "< 14" (the symbols read the same in English and Spanish)."""
+    v = bound_value(values, side)
+    if v is None:
+        return "(not measured)"
+    shown = f"{v:.0f}" if abs(v) >= 10 else f"{v:.2g}"
+    return f"{'>' if side == 'min' else '<'} {shown}"
+
+
+def holds(value, values: list, fmt: str = "", side: str = "") -> bool:
+    """Does a fresh run's ``value`` lie in the range a span shows for ``values`` (at its rounding)?
+    ``side`` "min" / "max": only above / below the one bound the span shows."""
     if not values:
         return False
+    if side:
+        bound = bound_value(values, side)
+        return _is_number(value) and bound is not None and (value >= bound if side == "min" else value <= bound)
     span = bounds(values)
     if _is_number(value) and span is not None:
         if span[0] <= value <= span[1]:

@@ -11,6 +11,7 @@ What is where:
 - ``model``          the sections as dataclasses (`PostMortem`, `Symptoms`, ...) and their fixed
                      words (`SECTION_HEADINGS`, `SECTION_WHY`, `PANELS`, `SYMPTOM_FIELDS`, ...);
 - ``validation``     `validate(pm)` -> every `Problem` (`format_problems` prints them);
+- ``nonrecovery``    the template's rules for a spike that does not recover (a NaN run: §1, §2, §5);
 - ``symptom_check``  §1 against its run log: `compare_symptoms`, `check_symptoms`, `draft_symptoms`;
 - ``markdown``       `render_markdown` / `parse_markdown`, an exact round trip;
 - ``files``          where a post-mortem and its run log live in a notes folder (`run_log_file`);

@@ -242,6 +242,12 @@ class PostMortem:
     verification: Verification = field(default_factory=Verification)
     lesson: str = ""
 
+    def is_empty(self) -> bool:
+        """True when no section holds anything (only the header): there is nothing to save yet."""
+        return (self.symptoms.is_empty() and not self.hypotheses and not self.evidence
+                and not self.root_cause.strip() and not self.remediation.strip()
+                and self.verification.is_empty() and not self.lesson.strip())
+
 
 @dataclass(frozen=True)
 class Problem:

@@ -4,6 +4,9 @@ An empty section is itself a problem, named with why the section exists (`SECTIO
 are read by `utils.postmortem.typed_numbers`, which takes the decimal comma ("2,31") and says when
 a comma is what stops a number. With the run the post-mortem is about (`validate(pm, run_log=log)`),
 §6 is also checked against that run (`utils.postmortem.run`: its metric names and its length).
+A run that did not recover (a NaN run: its run log ends non-finite, or, without a run log, §1 says
+'did not recover') also gets the template's rules for it, in §1, §2 and §5
+(`utils.postmortem.nonrecovery`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Iterable
 
+from utils.postmortem import nonrecovery
 from utils.postmortem import run as postmortem_run
 from utils.postmortem.files import RUN_ID_RE
 from utils.postmortem.model import (
@@ -287,9 +291,17 @@ def validate(pm: PostMortem, sections: Iterable[int] | None = None, *, run_log: 
     With the run the post-mortem is about (its `run_log`, and/or `reference`, its symptoms as
     ``utils.spikelab.symptoms.compute`` returns them), §6 also refuses a metric that is not one of the
     run's and a step T past the end of the run log (`utils.postmortem.run`).
+    When the run did not recover (decided from `run_log` when given, else from §1's recovery loss),
+    §1, §2 and §5 also get the template's rules for it (`utils.postmortem.nonrecovery`).
     """
     chosen = set(range(0, 8)) if sections is None else set(sections)
     run = postmortem_run.run_facts(run_log, reference) if 6 in chosen else postmortem_run.RunFacts()
+    why = nonrecovery.no_recovery_reason(pm.symptoms, run_log)     # None: the run recovered
+    nan_rules = {
+        1: lambda: nonrecovery.check_symptoms(pm.symptoms, why),
+        2: lambda: nonrecovery.check_hypotheses(pm.hypotheses, why),
+        5: lambda: nonrecovery.check_remediation(pm.remediation, why),
+    } if why else {}
     checks = {
         0: lambda: _check_header(pm),
         1: lambda: _check_symptoms(pm.symptoms),
@@ -303,6 +315,8 @@ def validate(pm: PostMortem, sections: Iterable[int] | None = None, *, run_log: 
     out: list[Problem] = []
     for n in sorted(chosen):
         out += checks[n]()
+        if n in nan_rules:
+            out += nan_rules[n]()
     return out
 
 

@@ -108,9 +108,15 @@ class RunLog:
         return cls.from_bytes(data, path)
 
 
+NONFINITE = ("nan", "inf", "-inf")
+TEXT_MARK = "text:"   # a string that reads like a non-finite float (the run id "nan") is stored marked
+
+
 def _encode(x):
     if isinstance(x, float) and not math.isfinite(x):
         return repr(x)        # 'nan', 'inf', '-inf'
+    if isinstance(x, str) and (x in NONFINITE or x.startswith(TEXT_MARK)):
+        return TEXT_MARK + x
     if isinstance(x, dict):
         return {k: _encode(v) for k, v in x.items()}
     if isinstance(x, list):
@@ -119,8 +125,8 @@ def _encode(x):
 
 
 def _decode(x):
-    if x in ("nan", "inf", "-inf"):
-        return float(x)
+    if isinstance(x, str):
+        return float(x) if x in NONFINITE else x.removeprefix(TEXT_MARK)
     if isinstance(x, dict):
         return {k: _decode(v) for k, v in x.items()}
     if isinstance(x, list):

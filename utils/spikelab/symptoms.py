@@ -21,7 +21,10 @@ Definitions (the theory text and the post-mortem form use the same ones):
 The §1 symptoms are read at the spike step (or the event step when no spike is found). The
 event metrics (loss_ratio, grad_norm_ratio, post_event_ratio, heldout_*) are read at the
 run's designed event step (312 for every §A13 variant) so that variants compare like with
-like; a run with no designed event uses its spike step.
+like; a run with no designed event uses its spike step, and a run with neither (a run shorter
+than its designed event, without a spike: ``nan-stable-softmax``, the ``nan`` run rolled back)
+its largest loss rise (``largest_rise_step``), which stays below the spike bar. Held-out
+evaluations that overflowed (NaN) are left out of the held-out level and its noise.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
-from utils.spikelab.metrics import (ema, grad_baseline, heldout_noise, heldout_window, mean, significant,
+from utils.spikelab.metrics import (ema, finite, grad_baseline, heldout_noise, heldout_window, mean, significant,
                                     recovered, rise_sigma, unusual_tokens)
 from utils.spikelab.runlog import RunLog
 from utils.spikelab.thresholds import EVENT_WINDOW, HELDOUT_AFTER, HELDOUT_BEFORE, SPIKE_RATIO
@@ -90,6 +93,20 @@ class RunSymptoms(Mapping):
 _NAMES = [f.name for f in fields(RunSymptoms)]
 
 
+def _rises(loss, e, warmup: int) -> list[tuple[float, int]]:
+    """(loss / EMA(previous step), step) for every step after warmup."""
+    return [(loss[s] / e[s - 1], s) for s in range(max(1, warmup), len(loss))]
+
+
+def largest_rise_step(log: RunLog) -> int:
+    """After warmup, the step with the largest ratio loss / EMA(previous step), whatever its size
+    (the last step when the run is not longer than its warmup): where a run without a spike
+    comes closest to one."""
+    loss = log.steps["loss"]
+    ratios = _rises(loss, ema(loss), log.meta["config"]["warmup"])
+    return max(ratios)[1] if ratios else len(loss) - 1
+
+
 def find_spike(log: RunLog, warmup: int | None = None) -> int | None:
     """Step where the spike began (see module docstring), or None for a healthy run."""
     loss = log.steps["loss"]
@@ -98,7 +115,7 @@ def find_spike(log: RunLog, warmup: int | None = None) -> int | None:
             return s
     warmup = log.meta["config"]["warmup"] if warmup is None else warmup
     e = ema(loss)
-    ratios = [(loss[s] / e[s - 1], s) for s in range(max(1, warmup), len(loss))]
+    ratios = _rises(loss, e, warmup)
     if not ratios:
         return None
     best, step = max(ratios)
@@ -116,6 +133,8 @@ def compute(log: RunLog) -> RunSymptoms:
     event = log.meta.get("event_step")
     if event is None:
         event = spike if spike is not None else log.meta["config"]["event_step"]
+    if event >= len(loss):
+        event = largest_rise_step(log)     # a short run with neither a spike nor its designed event
     at = spike if spike is not None else event
     e = ema(loss)
     window = range(at, min(len(loss), at + EVENT_WINDOW))
@@ -135,7 +154,8 @@ def compute(log: RunLog) -> RunSymptoms:
     event_end = log.meta.get("event_end") or event + 1
     ordinary = list(range(event_end, min(len(loss), event_end + 10)))
     event_ema = e[event - 1]
-    level, noise = heldout_noise([v for _, v in heldout_window(log, event - HELDOUT_BEFORE, event)])
+    # an evaluation that overflowed (NaN) is not noise: the level is read from the finite ones
+    level, noise = heldout_noise([v for _, v in heldout_window(log, event - HELDOUT_BEFORE, event) if finite(v)])
     hold_after = heldout_window(log, event, event + HELDOUT_AFTER + 1)
     h_peak_step, h_peak = max(hold_after, key=lambda sv: sv[1]) if hold_after else (None, float("nan"))
     h_80 = [v for s, v in hold_after if s <= event + HELDOUT_AFTER]

@@ -17,8 +17,9 @@ junit XML says how each cell went (``junit``); each check then passes or
 fails with the message the learner reads (``notebook``). A cell that runs too long, a notebook
 that runs too long, or a kernel that dies stops nothing but that notebook.
 
-Notes. The lessons of each phase handed in and each post-mortem, checked against the run log
-saved with it; the grader trains nothing (``notes_checks``).
+Notes. The lesson of each notebook handed in (``utils.course.lessons``, the rule the lesson boxes
+share) and each post-mortem, checked against the run log saved with it; the grader trains nothing
+(``notes_checks``).
 
 Output (``--out``, default ``grading-out/``): ``<learner>.md`` per learner and the class summary
 ``summary.md`` and ``summary.csv`` (``report``), with no timings and no absolute paths.
@@ -36,9 +37,10 @@ from utils.course.grading.junit import CellOutcome, failure_message, parse_junit
 from utils.course.grading.learners import (all_learners, grade, learner_folders, master_source,
                                            skipped_folders, submitted_notebooks)
 from utils.course.grading.notebook import grade_notebook, grade_results
-from utils.course.grading.notes_checks import (POSTMORTEM_NOTEBOOK, POSTMORTEM_PHASE, SavedRun,
-                                               check_section1, grade_notes, missing_run_log_message,
-                                               postmortem_files, saved_run, section1_check_name)
+from utils.course.grading.notes_checks import (POSTMORTEM_NOTEBOOK, POSTMORTEM_PHASE, SavedRun, check_lesson,
+                                               check_section1, grade_notes, lesson_check_name,
+                                               missing_run_log_message, postmortem_files, saved_run,
+                                               section1_check_name)
 from utils.course.grading.report import (SUMMARY_COLUMNS, learner_report, summary_csv, summary_markdown,
                                          write_reports)
 from utils.course.grading.results import MESSAGE_MAX_CHARS, Check, LearnerGrade, NotebookGrade
@@ -49,8 +51,8 @@ __all__ = [
     "CellOutcome", "Check", "DEFAULT_CELL_TIMEOUT_S", "DEFAULT_NOTEBOOK_TIMEOUT_S", "DEFAULT_OUT",
     "GradedCopy", "KERNEL_STARTUP_TIMEOUT_S", "LearnerGrade", "MESSAGE_MAX_CHARS", "NotebookGrade",
     "POSTMORTEM_NOTEBOOK", "POSTMORTEM_PHASE", "Run", "SUMMARY_COLUMNS", "SavedRun", "all_learners",
-    "check_section1", "failure_message", "grade", "grade_notebook", "grade_notes", "grade_results",
-    "graded_copy", "learner_folders", "learner_report", "main", "master_source", "missing_run_log_message",
+    "check_lesson", "check_section1", "failure_message", "grade", "grade_notebook", "grade_notes", "grade_results",
+    "graded_copy", "learner_folders", "learner_report", "lesson_check_name", "main", "master_source", "missing_run_log_message",
     "parse_junit", "postmortem_files", "run_nbval", "saved_run", "section1_check_name", "skipped_folders",
     "submitted_notebooks", "summary_csv", "summary_markdown", "write_reports",
 ]

@@ -4,6 +4,7 @@
     python -m utils.grading --all                     # every folder under learners/
         [--out grading-out] [--jobs 2] [--timeout 300] [--notebook-timeout 1800]
         [--notebooks notebooks]                       # where the master sources are
+        [--run-cache DIR]                             # finished runs to copy into each notebook's cache
 
 Writes the reports into ``--out`` (default ``grading-out/``, which git ignores) and prints one
 line per learner, and one per folder ``--all`` leaves out.
@@ -49,10 +50,15 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"seconds per cell (default {DEFAULT_CELL_TIMEOUT_S})")
     parser.add_argument("--notebook-timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT_S,
                         help=f"seconds per notebook in all (default {DEFAULT_NOTEBOOK_TIMEOUT_S})")
+    parser.add_argument("--run-cache", type=Path, default=None,
+                        help="a trusted folder of finished runs (COURSE_RUN_CACHE of a test session) copied "
+                             "into each graded notebook's own run cache, so it does not train them again")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.timeout <= 0 or args.notebook_timeout <= 0:
         parser.error("--jobs, --timeout and --notebook-timeout must be positive")
+    if args.run_cache is not None and not args.run_cache.is_dir():
+        parser.error(f"--run-cache {args.run_cache}: not a folder")
     names, skipped = learner_folders(learners_dir()) if args.all else (args.learner, [])
     for line in skipped:
         print(f"skipped {line}")
@@ -62,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         grades = grade(names, notebooks_root=args.notebooks, jobs=args.jobs, cell_timeout=args.timeout,
-                       notebook_timeout=args.notebook_timeout,
+                       notebook_timeout=args.notebook_timeout, run_cache=args.run_cache,
                        progress=None if args.quiet else lambda m: print(f"  {m}", flush=True))
     except (FileNotFoundError, LearnerNameError) as err:
         parser.error(str(err))

@@ -22,7 +22,7 @@ from utils.course.grading.notes_checks import grade_notes
 from utils.course.grading.results import LearnerGrade, NotebookGrade, short
 from utils.course.grading.runner import DEFAULT_CELL_TIMEOUT_S, DEFAULT_NOTEBOOK_TIMEOUT_S
 from utils.course.learner import LearnerNameError, learners_dir, validate_learner_name
-from utils.course.learner_copies import exercises_of, notebooks_dir, phase_sources
+from utils.course.learner_copies import COPY_VERSION, exercises_of, notebooks_dir, phase_sources
 
 _PHASE_DIR = re.compile(r"phase-(\d{2})$")
 
@@ -39,8 +39,13 @@ def submitted_notebooks(folder: Path) -> dict[str, Path]:
 
 
 def master_source(rel: str, notebooks_root: Path) -> Path | None:
-    """The master source of ``phase-NN/<name>.ipynb``: ``notebooks/phase-NN[-theme]/<name>.py``."""
+    """The master source of ``phase-NN/<name>.ipynb``: ``notebooks/phase-NN[-theme]/<name>.py``.
+
+    A newer copy ``<name>.v2.ipynb`` (made when the master changed, ``utils.course.learner_copies``)
+    has the same master."""
     phase, name = int(rel[6:8]), Path(rel).stem
+    version = COPY_VERSION.match(name)
+    name = version.group("stem") if version else name
     found = [s for _, s in phase_sources(notebooks_root, [phase]) if s.stem == name]
     return found[0] if len(found) == 1 else None
 
@@ -79,13 +84,16 @@ def skipped_folders(root: Path | None = None) -> list[str]:
 
 def grade(learners: list[str], learners_root: Path | None = None, notebooks_root: Path | None = None,
           jobs: int = 1, cell_timeout: float = DEFAULT_CELL_TIMEOUT_S,
-          notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT_S, progress=None) -> list[LearnerGrade]:
+          notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT_S, progress=None,
+          run_cache: Path | None = None) -> list[LearnerGrade]:
     """Grade the learners' notebooks (``jobs`` nbval runs at a time) and notes; one result each.
 
     Each learner's folder is first copied to a temporary snapshot: the notes are checked on
     it and the notebooks are taken from it, so nothing the graded code does can change what
     is graded. Each post-mortem's §1 is checked against the run log saved with it (nothing is
-    trained for it). ``progress(message)`` is called as notebooks finish.
+    trained for it). ``progress(message)`` is called as notebooks finish. ``run_cache``: a trusted folder
+    of finished runs copied into each notebook's own run cache (``runner.run_nbval``), so the graded
+    notebooks do not train them again.
     """
     root = learners_dir() if learners_root is None else Path(learners_root)
     nb_root = notebooks_dir() if notebooks_root is None else Path(notebooks_root)
@@ -99,10 +107,10 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
         for name in names:
             shutil.copytree(root / name, snapshot / name, symlinks=True)
         results = {name: LearnerGrade(name) for name in names}
-        tasks, done_phases = [], {}
+        tasks, handed_in = [], {}
         for name in names:
             submitted = submitted_notebooks(snapshot / name)
-            done_phases[name] = sorted({int(rel[6:8]) for rel in submitted})
+            handed_in[name] = sorted(submitted)
             started = {int(d.name[6:8]) for d in (snapshot / name).iterdir()
                        if d.is_dir() and _PHASE_DIR.match(d.name)}
             for phase, source in phase_sources(nb_root, sorted(started)):
@@ -116,7 +124,7 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
             name, rel, path, source = task
             try:
                 graded = grade_notebook(path, rel, name, snapshot / name, source, cell_timeout,
-                                        notebook_timeout, base_env)
+                                        notebook_timeout, base_env, run_cache=run_cache)
             except Exception as err:  # the grader's own failure on one notebook stops nothing else
                 graded = NotebookGrade(rel, "error", note=short(f"grader error: {type(err).__name__}: {err}"))
             if progress:
@@ -127,7 +135,7 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
             futures = [pool.submit(one, task) for task in tasks]
             # Meanwhile, in this thread: the notes.
             for name in names:
-                results[name].notes = grade_notes(name, snapshot, done_phases[name])
+                results[name].notes = grade_notes(name, snapshot, handed_in[name])
             for (name, *_), future in zip(tasks, futures):
                 results[name].notebooks.append(future.result())
     return [results[name] for name in names]

@@ -65,8 +65,10 @@ def grade_results(graded: GradedCopy, run: Run) -> tuple[list[Check], list[str]]
 
 
 def grade_notebook(path: Path, rel: str, learner: str, learner_folder: Path, source: Path | None,
-                   cell_timeout: float, notebook_timeout: float, env: dict | None = None) -> NotebookGrade:
-    """Grade one submitted notebook (``rel`` like ``phase-17/x.ipynb``) against its master source."""
+                   cell_timeout: float, notebook_timeout: float, env: dict | None = None,
+                   run_cache: Path | None = None) -> NotebookGrade:
+    """Grade one submitted notebook (``rel`` like ``phase-17/x.ipynb``) against its master source.
+    ``run_cache``: finished runs copied into the notebook's own run cache (``runner.run_nbval``)."""
     if source is None:
         return NotebookGrade(rel, "not graded", note=f"no master source {Path(rel).stem}.py in a "
                                                      f"phase-{rel[6:8]} folder of notebooks/")
@@ -79,7 +81,8 @@ def grade_notebook(path: Path, rel: str, learner: str, learner_folder: Path, sou
                         f"the notebook could not be read: {short(str(err))}")
                   for e, ex in exercises.items() for n in range(len(ex.checks))]
         return NotebookGrade(rel, "not graded", checks, note=f"not a readable notebook: {type(err).__name__}")
-    run = run_nbval(graded.notebook, rel, learner, learner_folder, cell_timeout, notebook_timeout, env)
+    run = run_nbval(graded.notebook, rel, learner, learner_folder, cell_timeout, notebook_timeout, env,
+                    run_cache=run_cache)
     checks, others = grade_results(graded, run)
     if run.stopped:
         status, note = "stopped", run.error

@@ -1,8 +1,10 @@
-"""The notes checks: lessons of each phase handed in, and each post-mortem against the run log
+"""The notes checks: the lesson of each notebook handed in, and each post-mortem against the run log
 saved with it.
 
-For every phase with a submitted notebook, ``lessons.md`` must hold at least one lesson line of
-that phase (``utils.course.notes.read_lessons``). Once phase 19 is handed in (or any post-mortem
+For every course notebook handed in (``phase-NN/MM-<name>.ipynb``), the phase's ``lessons.md`` must
+hold its lesson: a line tagged ``notebook NN.MM``, as the lesson box at the end of the notebook
+writes it, or for ``phase-19/04-post-mortem`` the post-mortem's §7 lesson (``utils.course.lessons``
+is that rule, shared with the lesson boxes). Once phase 19 is handed in (or any post-mortem
 exists), every post-mortem ``phase-19/notes/postmortems/<run-id>.md`` must parse
 (``utils.postmortem.parse_markdown``), have no problems in any section
 (``utils.postmortem.validate``, §6 against that run log: its metric names and length),
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from utils.course.grading.results import Check, short
+from utils.course.lessons import ExpectedLesson, lesson_lines, lessons_expected
 from utils.course.notes import read_lessons
 from utils import postmortem
 from utils.spikelab import symptoms
@@ -120,28 +123,42 @@ def check_section1(postmortem_file: Path, pm, run: SavedRun | None = None) -> Ch
     return Check(name, report.ok, short(report.summary()))
 
 
-def grade_notes(learner: str, snapshot_root: Path, phases_done: list[int]) -> list[Check]:
+def lesson_check_name(expected: ExpectedLesson) -> str:
+    """The name of the check of one notebook's lesson in the report."""
+    return f"lesson of {expected.notebook}"
+
+
+def check_lesson(expected: ExpectedLesson, lines: list[str]) -> Check:
+    """The lesson of one notebook handed in, among the lines of its phase's ``lessons.md``."""
+    name = lesson_check_name(expected)
+    mine = lesson_lines(expected, lines)
+    if mine:
+        return Check(name, True, f"{len(mine)} lesson line(s) of notebook {expected.key}")
+    stem = Path(expected.notebook).stem
+    if not lines:
+        other = ""
+    elif expected.from_postmortem:
+        other = f" (none of its {len(lines)} line(s) is a post-mortem's lesson)"
+    else:
+        other = f" (none of its {len(lines)} line(s) is tagged 'notebook {expected.key}')"
+    return Check(name, False, f"no lesson of {stem} in phase-{expected.phase:02d}/notes/lessons.md{other}: "
+                              f"{expected.how_to_write}")
+
+
+def grade_notes(learner: str, snapshot_root: Path, handed_in: list[str]) -> list[Check]:
     """The notes checks of one learner, read from ``snapshot_root/<learner>/``.
 
-    ``phases_done``: the phases with a submitted notebook. Each post-mortem's §1 is checked
+    ``handed_in``: the submitted notebooks (``phase-NN/<name>.ipynb``); each course notebook among
+    them owes one lesson (``utils.course.lessons.lessons_expected``). Each post-mortem's §1 is checked
     against the run log saved with it (``check_section1``), and its §6 against that run's metric
     names and length (when the run log can be read).
     """
     checks = []
     folder = snapshot_root / learner
     with _learners_root(snapshot_root):
-        for phase in phases_done:
-            name = f"phase-{phase:02d} lessons.md"
-            lines = read_lessons(phase, learner=learner)
-            mine = [line for line in lines if re.search(rf"· phase {phase} ·", line)]
-            if mine:
-                checks.append(Check(name, True, f"{len(mine)} lesson line(s) of phase {phase}"))
-            elif lines:
-                checks.append(Check(name, False, f"{len(lines)} line(s), none reading '· phase {phase} ·' "
-                                                 "(write lessons with utils.course.notes.append_lesson)"))
-            else:
-                checks.append(Check(name, False, f"no lesson for phase {phase} in "
-                                                 f"phase-{phase:02d}/notes/lessons.md"))
+        for expected in lessons_expected(handed_in):
+            checks.append(check_lesson(expected, read_lessons(expected.phase, learner=learner)))
+    phases_done = {int(rel[6:8]) for rel in handed_in if re.match(r"phase-\d{2}/", rel)}
     files = postmortem_files(folder)
     if not files and POSTMORTEM_PHASE in phases_done:
         checks.append(Check("phase-19 post-mortem", False,

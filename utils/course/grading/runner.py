@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 
+from utils.course.exercises import GRADING_ENV
 from utils.course.grading.junit import CellOutcome, clean, parse_junit
 from utils.course.grading.results import short
 from utils.course.learner import repo_root
@@ -58,14 +59,17 @@ class Run:
 
 
 def run_nbval(nb: nbformat.NotebookNode, rel: str, learner: str, learner_folder: Path,
-              cell_timeout: float, notebook_timeout: float, env: dict | None = None) -> Run:
+              cell_timeout: float, notebook_timeout: float, env: dict | None = None,
+              run_cache: Path | None = None) -> Run:
     """Run a graded copy under nbval in a temporary folder; never raises for the notebook's sake.
 
     The temporary folder holds ``work/<rel>`` (the graded copy; the kernel starts in its
     folder), ``learners/<learner>/`` (a copy of ``learner_folder``, the only learners folder
     the graded code sees through ``COURSE_LEARNERS_DIR``), ``runs/`` (a run cache of its own,
     ``COURSE_RUN_CACHE``: a run trained twice in the notebook is trained once) and the junit XML. ``env`` is the
-    environment to start from (default: ``os.environ``).
+    environment to start from (default: ``os.environ``). ``run_cache``: a trusted folder of finished runs
+    (``utils.spikelab.runstore``, e.g. the session cache of ``scripts/test.sh``) whose logs are *copied*
+    into that private cache first, so the notebook reuses them and cannot change the folder itself.
     """
     with tempfile.TemporaryDirectory(prefix="grading-", ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
@@ -77,11 +81,16 @@ def run_nbval(nb: nbformat.NotebookNode, rel: str, learner: str, learner_folder:
         (root / "work" / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         junit = root / "junit.xml"
         (root / "runs").mkdir()
+        for cached in sorted(Path(run_cache).glob("*.json")) if run_cache is not None else []:
+            if cached.is_file() and not cached.is_symlink():
+                shutil.copyfile(cached, root / "runs" / cached.name)
         env = dict(os.environ if env is None else env)
         # the plugin utils.course.grading.dead_kernel is imported from the repository, wherever pytest runs
         python_path = [str(repo_root())] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
         # The run cache (utils.spikelab.runstore) is private to this notebook: graded code could write
         # anything into a shared one, and other learners' checks would then read it.
+        # GRADING_ENV: an unfilled exercise fails its cell (it only waits politely in the learner's JupyterLab)
+        env.update({GRADING_ENV: "1"})
         env.update(LEARNER=learner, COURSE_LEARNERS_DIR=str(root / "learners"), MPLBACKEND="Agg",
                    PYTHONDONTWRITEBYTECODE="1", COURSE_RUN_CACHE=str(root / "runs"),
                    PYTHONPATH=os.pathsep.join(python_path))

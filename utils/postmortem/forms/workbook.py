@@ -195,9 +195,12 @@ class PostMortemWorkbook:
 
     def save(self) -> Path:
         """Save to the notes' postmortems/<run-id>.md (earlier versions are kept), with the run log
-        beside it (run-logs/<run-id>.json.gz)."""
+        beside it (run-logs/<run-id>.json.gz). Refuses (ValueError) a post-mortem with every section empty."""
         notes = self._store()
         pm = self.to_postmortem()
+        if pm.is_empty():   # an empty save would only be kept as an old version forever
+            raise ValueError("nothing saved: all seven sections are empty; fill at least one form first / "
+                             "no se guardó nada: las siete secciones están vacías")
         before = notes.kept_versions(self.run_id)
         logs_before = notes.run_log_versions(self.run_id)
         path = notes.save(pm, run_log=self.run_log)

@@ -1,0 +1,171 @@
+"""The learner's path and the instructor's grading in a real JupyterLab, in a real browser.
+
+JupyterLab is started with the README's start command (``bash scripts/start.sh`` plus: no browser,
+127.0.0.1, a free port, no token) and driven with Playwright in Debian's Chromium. The test checks
+what a person sees - texts, widgets, figures - and the files the clicks write. Screenshots of each
+checked state are kept in ``$COURSE_TEST_ARTEFACTS`` (default: the test's temporary folder).
+
+Skips, with the reason, where Chromium or Playwright is missing (``.ci/run`` installs Chromium).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from browser.lab import REPO, LabServer, chromium_path, open_notebook
+
+CHROMIUM = chromium_path()
+if CHROMIUM is None:
+    pytest.skip("the browser test needs Debian's chromium (apt-get install chromium); not found",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="the browser test needs Playwright (pip install -r requirements-test.txt)")
+
+NAME = "José"
+LESSON = "Next time I will count how often each BPE piece occurs before I train on it"
+ROOT_CAUSE = "A block of rare-piece sentences hit embedding rows Adam had never updated"
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """(server, learners folder, screenshots folder). The learners folder is a fresh one inside the
+    repository (JupyterLab opens only what is under its root), removed afterwards."""
+    root = tmp_path_factory.mktemp("browser")
+    learners = REPO / f"learners-browser-test-{os.getpid()}"
+    learners.mkdir()
+    shots = Path(os.environ.get("COURSE_TEST_ARTEFACTS") or root / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("LEARNER", "MPLBACKEND")}
+    env.update(COURSE_LEARNERS_DIR=str(learners), JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
+               JUPYTER_RUNTIME_DIR=str(root / "runtime"))
+    server = LabServer(env, root / "jupyterlab.log")
+    try:
+        server.wait_until_up()
+        yield server, learners, shots
+    finally:
+        server.stop()
+        shutil.rmtree(learners, ignore_errors=True)
+        shutil.rmtree(REPO / "notebooks" / ".ipynb_checkpoints", ignore_errors=True)
+    assert server.process.poll() is not None, "the JupyterLab server is still running"
+
+
+@pytest.fixture(scope="module")
+def page(course):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield tab
+        browser.close()
+
+
+def pixels(png: bytes) -> str:
+    return hashlib.sha256(png).hexdigest()
+
+
+def test_the_learners_path_and_the_instructors_grading(course, page):
+    server, learners, shots = course
+    mine = learners / NAME
+
+    # 1. the start page: run it, type a name, remember it
+    nb = open_notebook(page, server.url, "notebooks/00-start-here.ipynb", shots)
+    nb.run_all()
+    page.get_by_placeholder("e.g. José").fill(NAME)
+    page.get_by_role("button", name="Remember me").click()
+    page.get_by_text(f"Hello {NAME}!").wait_for(timeout=30_000)
+    nb.shot("01-name-remembered")
+    assert (learners / ".course-learner").read_text(encoding="utf-8") == NAME + "\n"
+
+    # 2. make the learner's own notebooks, open the post-mortem copy from its link
+    page.get_by_role("button", name="Make my notebooks").click()
+    link = page.locator("a", has_text="phase-19/04-post-mortem.ipynb").first
+    link.wait_for(timeout=60_000)
+    nb.shot("02-notebooks-made")
+    assert not nb.errors(), nb.errors()
+    assert (mine / "phase-19" / "04-post-mortem.ipynb").is_file()
+    link.click()
+    page.locator(".lm-TabBar-tab.jp-mod-current", has_text="04-post-mortem").wait_for(timeout=60_000)
+    page.wait_for_timeout(3000)
+
+    # 3. run it: widgets render as widgets; draft §1 from the run log; a bad value gets its message
+    nb.run_all(timeout_s=400)
+    nb.shot("03-post-mortem-ran")
+    assert not nb.errors(), nb.errors()
+    draft = page.get_by_role("button", name="Draft from the run log").first
+    draft.scroll_into_view_if_needed()
+    draft.click()
+    spike_step = page.get_by_placeholder("a number: 2.31 or 2,31").first
+    page.wait_for_function("(el) => el.value !== ''", arg=spike_step.element_handle(), timeout=30_000)
+    nb.shot("04-section1-drafted")
+    spike_step.fill("three hundred")
+    page.get_by_role("button", name="Check").first.click()
+    message = page.locator(".jp-OutputArea-output", has_text="three hundred").first
+    message.wait_for(timeout=30_000)
+    nb.shot("05-bad-value-message")
+    assert "✗" in message.inner_text()
+    page.get_by_role("button", name="Draft from the run log").first.click()   # back to the run log's numbers
+
+    # 4. fill the root cause and the lesson, save: the files on disk hold what was typed
+    page.get_by_placeholder("one sentence: what caused the spike, and through which mechanism").first.fill(ROOT_CAUSE)
+    page.get_by_placeholder("one line for your future self").first.fill(LESSON + " (19.04)")
+    page.get_by_role("button", name="Save + record lesson").first.click()
+    page.wait_for_timeout(3000)
+    nb.shot("06-post-mortem-saved")
+    saved = list((mine / "phase-19" / "notes" / "postmortems").glob("*.md"))
+    assert saved and ROOT_CAUSE in saved[0].read_text(encoding="utf-8"), "the post-mortem file lacks the root cause"
+    assert LESSON + " (19.04)" in (mine / "phase-19" / "notes" / "lessons.md").read_text(encoding="utf-8")
+
+    # 5. the dashboard: moving the step slider changes the figure
+    nb = open_notebook(page, server.url, f"learners-browser-test-{os.getpid()}/{NAME}/phase-19/02-dashboard.ipynb",
+                       shots)
+    nb.run_all(timeout_s=400)
+    board = page.locator(".widget-vbox:has(button:has-text('Jump to largest spike'))").first
+    board.scroll_into_view_if_needed()
+    figure = board.locator(".widget-output img").first
+    figure.wait_for(timeout=60_000)
+    before = pixels(figure.screenshot())
+    nb.shot("07-dashboard-before")
+    board.locator(".widget-slider .noUi-handle, .slider-container .noUi-handle").first.click()
+    for _ in range(25):
+        page.keyboard.press("ArrowLeft")
+    page.wait_for_timeout(5000)
+    after = pixels(figure.screenshot())
+    nb.shot("08-dashboard-after")
+    assert before != after, "moving the step slider did not change the dashboard's figure"
+    assert not nb.errors(), nb.errors()
+
+    # 6. a lesson at the end of a phase-17 notebook lands in that phase's lessons.md
+    nb = open_notebook(page, server.url, f"learners-browser-test-{os.getpid()}/{NAME}/phase-17/01-corpus-and-bpe.ipynb",
+                       shots)
+    nb.run_all(timeout_s=300)
+    box = page.get_by_placeholder("Next time I will … / La próxima vez …").first
+    box.scroll_into_view_if_needed()
+    box.fill(LESSON)
+    page.get_by_role("button", name="Save lesson").first.click()
+    page.wait_for_timeout(3000)
+    nb.shot("09-lesson-saved")
+    lessons = (mine / "phase-17" / "notes" / "lessons.md").read_text(encoding="utf-8")
+    assert LESSON in lessons and "notebook 17.01" in lessons
+
+    # the instructor's side: grade what this learner handed in (the notebooks the path used)
+    for copy in mine.glob("phase-*/*.ipynb"):
+        if copy.name not in ("01-corpus-and-bpe.ipynb", "04-post-mortem.ipynb"):
+            copy.unlink()
+    out = learners.parent / f"grading-browser-test-{os.getpid()}"
+    env = {**os.environ, "COURSE_LEARNERS_DIR": str(learners)}
+    cache = os.environ.get("COURSE_RUN_CACHE")
+    result = subprocess.run([sys.executable, "-m", "utils.grading", "--learner", NAME, "--out", str(out),
+                             "--timeout", "120"] + (["--run-cache", cache] if cache else []),
+                            cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
+    report = result.stdout + "\n".join(p.read_text(encoding="utf-8") for p in out.rglob("*.md"))
+    shutil.rmtree(out, ignore_errors=True)
+    (shots / "10-grading-report.txt").write_text(report, encoding="utf-8")
+    assert "| bpe-merge-step | FAIL |" in report, "the untouched exercise is not reported failing by name"
+    assert "| lesson of phase-17/01-corpus-and-bpe.ipynb | pass |" in report
+    assert "| lesson of phase-19/04-post-mortem.ipynb | pass |" in report
+    assert "| post-mortem 19-spike-001.md: §4 Root cause | pass |" in report, "the saved root cause is not graded"
