@@ -45,7 +45,8 @@ echo "[test] LEARNER=$LEARNER, learners folder: a temporary copy of learners/"
 echo "[test] training the course runs into the session cache (python -m utils.run_cache)"
 cache_start=$SECONDS
 jobs="${COURSE_TEST_JOBS:-2}"
-"$python" -m utils.spikelab.runstore --jobs "$jobs" || { echo "[test] training the runs failed"; exit 1; }
+"$python" -m utils.run_cache --jobs "$jobs" || { echo "[test] training the runs failed"; exit 1; }
+compgen -G "$scratch/runs/*.json" >/dev/null || { echo "[test] training the runs wrote no run"; exit 1; }
 echo "[test] runs trained in $((SECONDS - cache_start)) s"
 
 # Notebooks under notebooks/, split by their metadata course.nbval (strict or lax).

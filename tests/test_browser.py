@@ -3,7 +3,8 @@
 JupyterLab is started with the README's start command (``bash scripts/start.sh`` plus: no browser,
 127.0.0.1, a free port, no token) and driven with Playwright in Debian's Chromium. The test checks
 what a person sees - texts, widgets, figures - and the files the clicks write. Screenshots of each
-checked state are kept in ``$COURSE_TEST_ARTEFACTS`` (default: the test's temporary folder).
+checked state, and the grading report, are kept in ``$COURSE_TEST_ARTEFACTS`` (default:
+``test-artefacts/browser/``, which git ignores).
 
 Skips, with the reason, where Chromium or Playwright is missing (``.ci/run`` installs Chromium).
 """
@@ -39,7 +40,7 @@ def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     learners = REPO / f"learners-browser-test-{os.getpid()}"
     learners.mkdir()
-    shots = Path(os.environ.get("COURSE_TEST_ARTEFACTS") or root / "screenshots")
+    shots = Path(os.environ.get("COURSE_TEST_ARTEFACTS") or REPO / "test-artefacts" / "browser")
     shots.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("LEARNER", "MPLBACKEND")}
     env.update(COURSE_LEARNERS_DIR=str(learners), JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
