@@ -31,6 +31,7 @@ NOTEBOOK_TIMEOUT = 1200
 NOTEBOOKS = [f"phase-{phase:02d}/{source.stem}.ipynb" for phase, source in phase_sources()]
 PM = "post-mortem 19-spike-001.md"
 SECTION1 = f"{PM}: §1 vs its saved run log"
+NAN_PM = "post-mortem nan.md"
 
 
 def _with_exercises() -> list[tuple[str, list[str]]]:
@@ -96,8 +97,10 @@ def test_the_complete_example_passes_everything(graded):
     assert [(nb.notebook, c.name, c.message) for nb in grade.notebooks for c in nb.checks if not c.passed] == []
     assert [(c.name, c.message) for c in grade.notes if not c.passed] == []
     names = [c.name for c in grade.notes]
-    assert names == [grading.lesson_check_name(e) for e in lessons_expected(NOTEBOOKS)] \
-        + [f"{PM}: format", f"{PM}: header"] + [f"{PM}: §{n} {SECTION_TITLES[n]}" for n in range(1, 8)] + [SECTION1]
+    # both worked examples: the recovered spike and the NaN that never recovers
+    per_postmortem = [[f"{pm}: format", f"{pm}: header"] + [f"{pm}: §{n} {SECTION_TITLES[n]}" for n in range(1, 8)]
+                      + [f"{pm}: §1 vs its saved run log"] for pm in (PM, NAN_PM)]
+    assert names == [grading.lesson_check_name(e) for e in lessons_expected(NOTEBOOKS)] + sum(per_postmortem, [])
 
 
 def test_the_mistakes_example_fails_exactly_where_it_went_wrong(graded):

@@ -666,6 +666,23 @@ for name, nan_run in [("nan", nan_log), ("nan rolled back + fixed", nan_fixed)]:
     assert verification.all_passed(nan_rows) == (nan_run is nan_fixed)
 
 # %% [markdown]
+# The course keeps this second worked example with its run log in the example learner's notes, beside
+# the first (`learners/example-complete/phase-19/notes/postmortems/nan.md`), so the grader checks it
+# like any post-mortem. Your own copy of this notebook does not save it: it is not yours.
+#
+# **Español.** El curso guarda este segundo ejemplo, con su registro, en las notas del alumno de
+# ejemplo, junto al primero (`.../postmortems/nan.md`); tu copia de este cuaderno no lo guarda.
+
+# %% tags=["nbval-ignore-output"]
+from utils.course import postmortem_notes
+from utils.course.learner import display_path, running_a_master
+
+if running_a_master():
+    print(f"saved {display_path(postmortem_notes.save(nan_example, run_log=nan_log))}")
+else:
+    print("not saved here: the worked example lives in learners/example-complete/phase-19/notes/postmortems/nan.md")
+
+# %% [markdown]
 # The two post-mortems side by side: what changes when the spike does not recover.
 #
 # | | `19-spike-001` (recovers) | `nan` (does not recover) |
