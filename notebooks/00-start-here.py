@@ -68,7 +68,9 @@
 # %% [markdown]
 # ## Your name and your notebooks
 #
-# 1. Type your name and press **Remember me**. It is remembered for every notebook (in the file
+# 1. Choose your language (**English** / **Español**: buttons, messages, lesson boxes and your grading
+#    report follow it; switching redraws the form), type your name and press **Remember me**. The
+#    language is kept with your name (`learners/<your name>/profile.json`). Your name is remembered for every notebook (in the file
 #    `learners/.course-learner`, which git ignores), and your notes go to `learners/<your name>/`.
 #    Letters of any alphabet are welcome (`José`, `Zoë`, `李雷`), as are digits, `-`, `_`, `.`, an
 #    apostrophe and spaces inside the name. If the environment variable `LEARNER` is set, it wins
@@ -83,10 +85,21 @@
 # to the example learner `example-complete`, never to yours. Without the mouse, the same copies are
 # made in a terminal with `.venv/bin/python -m utils.learner_copies --learner "<your name>"`.
 #
-# **Español.** 1. Escribe tu nombre y pulsa **Remember me**. Se recuerda en todos los cuadernos
-# y tus notas se guardan en `learners/<tu nombre>/`. Se aceptan letras de cualquier alfabeto,
-# cifras, `-`, `_`, `.`, un apóstrofo y espacios dentro del nombre. 2. Pulsa **Make my notebooks**:
-# copia cada cuaderno del curso en `learners/<tu nombre>/phase-NN/`, con cada ejercicio esperando tu
+# **On JupyterHub** your hub login is your name: the form says so and there is nothing to type (nobody
+# can write as someone else). Your copies and notes are in `learners/<your login>/` inside your own
+# course folder, `~/course`, and **Make my notebooks** works as above (your copies were made when your
+# server started).
+#
+# **Español.** En JupyterHub tu usuario del hub es tu nombre: el formulario lo indica y no hay nada que
+# escribir (nadie puede escribir como otra persona). Tus copias y notas están en
+# `learners/<tu usuario>/`, dentro de tu propia carpeta del curso, `~/course`.
+#
+# **Español.** 1. Elige tu idioma (**Español**: los botones, los mensajes, las lecciones y tu informe de
+# corrección aparecen en español), escribe tu nombre y pulsa **Recordarme**. El idioma se guarda con tu
+# nombre; el nombre se recuerda en todos los cuadernos y tus notas se guardan en `learners/<tu nombre>/`.
+# Para ver también los menús de JupyterLab en español: **Settings → Language → Español (España)**.
+# Se aceptan letras de cualquier alfabeto, cifras, `-`, `_`, `.`, un apóstrofo y espacios dentro del
+# nombre. 2. Pulsa **Crear mis cuadernos** (**Make my notebooks** en inglés): copia cada cuaderno del curso en `learners/<tu nombre>/phase-NN/`, con cada ejercicio esperando tu
 # código, y muestra enlaces para abrirlos. **Trabaja en esas copias.** Pulsarlo otra vez nunca
 # sobrescribe tu trabajo: si el curso cambió un cuaderno, aparece una copia nueva junto a la tuya.
 # Los cuadernos de `notebooks/` son las versiones resueltas del instructor: al ejecutarlos guardan

@@ -23,6 +23,20 @@ if [[ "$(cat "$test_marker" 2>/dev/null)" != "$(sha256sum requirements-test.txt 
     fi
 fi
 
+# configurable-http-proxy for the JupyterHub test (tests/test_hub.py), from the npm registry into .venv/hub-proxy,
+# once per version; without npm the test skips and says why.
+chp_version=$(sed -n 's/^# configurable-http-proxy==//p' requirements-test.txt)
+chp=.venv/hub-proxy/node_modules/.bin/configurable-http-proxy
+if [[ -n "$chp_version" && "$(cat .venv/hub-proxy/.version 2>/dev/null)" != "$chp_version" ]]; then
+    if command -v npm >/dev/null 2>&1 \
+        && npm install --prefix .venv/hub-proxy --no-audit --no-fund --loglevel=error \
+            "configurable-http-proxy@$chp_version" >/dev/null && [[ -x "$chp" ]]; then
+        echo "$chp_version" > .venv/hub-proxy/.version
+    else
+        echo "[test] could not npm install configurable-http-proxy@$chp_version: the JupyterHub test will skip"
+    fi
+fi
+
 export MPLBACKEND=Agg
 export LEARNER="${LEARNER:-ci-learner}"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/course-test.XXXXXX")

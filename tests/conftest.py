@@ -1,7 +1,13 @@
 """Shared fixtures: fresh runs are trained once per test session and shared; a temporary learner."""
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# The tests read the interface in English (a test that wants Spanish says so: utils.text.speaking, or
+# COURSE_LANG=es in its own environment), whatever language the developer chose on the start page.
+os.environ["COURSE_LANG"] = "en"
 
 from utils.course import claims
 

@@ -11,6 +11,7 @@ Skips, with the reason, where Chromium or Playwright is missing (``.ci/run`` ins
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ sync_api = pytest.importorskip("playwright.sync_api",
 
 NAME = "José"
 LESSON = "Next time I will count how often each BPE piece occurs before I train on it"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 ROOT_CAUSE = "A block of rare-piece sentences hit embedding rows Adam had never updated"
 
 
@@ -121,6 +123,17 @@ def test_the_learners_path_and_the_instructors_grading(course, page):
     assert saved and ROOT_CAUSE in saved[0].read_text(encoding="utf-8"), "the post-mortem file lacks the root cause"
     assert LESSON + " (19.04)" in (mine / "phase-19" / "notes" / "lessons.md").read_text(encoding="utf-8")
 
+    # 4b. save the notebook, shut its kernel down and open it again: the forms come back as forms
+    #     (widget state saved with the notebook), not as "Error displaying widget: model not found"
+    nb.save_and_shut_down()
+    saved_nb = json.loads((mine / "phase-19" / "04-post-mortem.ipynb").read_text(encoding="utf-8"))
+    assert saved_nb["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state"), "no widget state was saved"
+    nb = open_notebook(page, server.url, f"learners-browser-test-{os.getpid()}/{NAME}/phase-19/04-post-mortem.ipynb",
+                       shots)
+    page.get_by_role("button", name="Draft from the run log").first.wait_for(timeout=60_000)
+    nb.shot("06b-post-mortem-reopened")
+    assert not nb.errors(), nb.errors()
+
     # 5. the dashboard: moving the step slider changes the figure
     nb = open_notebook(page, server.url, f"learners-browser-test-{os.getpid()}/{NAME}/phase-19/02-dashboard.ipynb",
                        shots)
@@ -144,7 +157,7 @@ def test_the_learners_path_and_the_instructors_grading(course, page):
     nb = open_notebook(page, server.url, f"learners-browser-test-{os.getpid()}/{NAME}/phase-17/01-corpus-and-bpe.ipynb",
                        shots)
     nb.run_all(timeout_s=300)
-    box = page.get_by_placeholder("Next time I will … / La próxima vez …").first
+    box = page.get_by_placeholder("Next time I will …").first
     box.scroll_into_view_if_needed()
     box.fill(LESSON)
     page.get_by_role("button", name="Save lesson").first.click()

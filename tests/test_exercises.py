@@ -14,6 +14,7 @@ from nbclient.exceptions import CellExecutionError
 from utils.course import exercises, waiting_cells
 from utils.course.exercises import GRADING_ENV, ExerciseNotDone, Waiting, done, exercise_todo
 from utils.course.learner_copies import learner_notebook, phase_sources
+from utils.text import speaking
 from utils.course.notebook_source import read_source_file
 from utils.course.postmortem_notes import LearnerPostmortems
 from utils.postmortem.forms import PostMortemWorkbook
@@ -55,10 +56,14 @@ def test_an_unfilled_exercise_prints_a_marker_and_gives_a_waiting_value(capsys, 
     value = exercise_todo("ema-50", "compute the EMA")
     printed = capsys.readouterr().out
     assert "[waiting] Exercise ema-50 is waiting for you: compute the EMA" in printed
-    assert "El ejercicio ema-50 te espera" in printed
+    assert "te espera" not in printed            # one language at a time (utils.text): English here
+    with speaking("es"):                         # the same marker in Spanish
+        exercise_todo("ema-50-es", "calcula la EMA")
+        assert "El ejercicio ema-50-es te espera: calcula la EMA" in capsys.readouterr().out
+        assert repr(value) == "<ejercicio ema-50: te espera>"
     assert isinstance(value, Waiting) and not done(value) and done(0) and done(None)
     # printing it (even with a number format) shows the marker instead of failing
-    assert f"{value:.3f}" == str(value) == repr(value) == "<exercise ema-50: waiting for you / te espera>"
+    assert f"{value:.3f}" == str(value) == repr(value) == "<exercise ema-50: waiting for you>"
 
 
 @pytest.mark.parametrize("use", [
@@ -113,7 +118,7 @@ def test_run_all_goes_past_an_unfilled_exercise_and_skips_only_what_needs_it(tmp
     _run(nb, tmp_path / "learners" / "ana" / "phase-19")
     outs = [_text(c) for c in nb.cells]
     assert "[waiting] Exercise spike-ratio is waiting for you" in outs[1]
-    assert outs[2].startswith("ratio <exercise spike-ratio: waiting for you / te espera>")
+    assert outs[2].startswith("ratio <exercise spike-ratio: waiting for you>")
     assert "[skipped] The rest of this cell was skipped: it needs exercise spike-ratio" in outs[3]
     assert "never printed" not in outs[3]
     assert "[skipped] The rest of this cell was skipped: it needs 'doubled'" in outs[4] and "spike-ratio" in outs[4]
@@ -165,7 +170,12 @@ def test_a_learner_copy_with_every_exercise_unfilled_runs_to_the_end(tmp_path, m
     stubs = [c for c in nb.cells if c.metadata.get("course", {}).get("role") == "stub"]
     assert stubs, "the notebook has exercises"
     for cell in stubs:
-        assert f"[waiting] Exercise {cell.metadata['course']['exercise']} is waiting for you" in _text(cell)
+        ex_id = cell.metadata['course']['exercise']
+        if "exercise_todo(" in cell.source:
+            assert f"[waiting] Exercise {ex_id} is waiting for you" in _text(cell)
+        else:                               # a choice question's stub shows its widget (utils.course.choice)
+            assert f"Question {ex_id}</b>" in _text(cell)
+    assert any("exercise_todo(" not in c.source for c in stubs) and any("exercise_todo(" in c.source for c in stubs)
     last_code = [c for c in nb.cells if c.cell_type == "code"][-1]
     assert last_code.execution_count is not None, "Run All reached the last cell"
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from utils.course import grading
+from utils.course.answers import questions_in
 from utils.course.learner_copies import (EXAMPLE_COMPLETE, EXAMPLE_MISTAKES, exercises_of, phase_sources)
 from utils.course.lessons import POSTMORTEM_LESSON_NOTEBOOK, lessons_expected
 from utils.postmortem import SECTION_TITLES
@@ -35,9 +36,18 @@ NAN_PM = "post-mortem nan.md"
 
 
 def _with_exercises() -> list[tuple[str, list[str]]]:
-    """(notebook, its exercise ids) of every course notebook with exercises, in the course's order."""
-    return [(f"phase-{phase:02d}/{source.stem}.ipynb", list(exercises_of(source)))
-            for phase, source in phase_sources() if exercises_of(source)]
+    """(notebook, its exercise ids with hidden checks) of every course notebook that has such exercises, in the
+    course's order (a choice question's exercise has no check cell: its answer is graded from the notes)."""
+    checked = [(f"phase-{phase:02d}/{source.stem}.ipynb", [e for e, ex in exercises_of(source).items() if ex.checks])
+               for phase, source in phase_sources()]
+    return [(rel, ids) for rel, ids in checked if ids]
+
+
+def _answer_checks() -> list[str]:
+    """The names of the answer checks, in the grader's order: each choice question of each notebook."""
+    return [grading.answer_check_name(f"phase-{phase:02d}/{source.stem}.ipynb", spec.question)
+            for phase, source in sorted(phase_sources(), key=lambda ps: f"phase-{ps[0]:02d}/{ps[1].stem}.ipynb")
+            for spec in questions_in(source)]
 
 
 # The mistakes of example-mistakes (utils.course.learner_copies.example_mistakes_notebooks and
@@ -50,7 +60,10 @@ LAST_NOTEBOOK, LAST_EXERCISE = _with_exercises()[-1][0], _with_exercises()[-1][1
 # merges with the stubbed merge_step (so it never ran): it fails too, and the learner is told why.
 CASCADE = ("phase-17/01-corpus-and-bpe.ipynb", "pieces-under-10")
 MISTAKES_FAILED_CHECKS = {(FIRST_NOTEBOOK, FIRST_EXERCISE), CASCADE, (LAST_NOTEBOOK, LAST_EXERCISE)}
+# ... and it answered the course's first choice question wrong (utils.course.example_learners.write_example_answers)
+FIRST_QUESTION = _answer_checks()[0]
 MISTAKES_FAILED_NOTES = {
+    FIRST_QUESTION,
     "lesson of phase-19/02-dashboard.ipynb",
     f"lesson of {POSTMORTEM_LESSON_NOTEBOOK}",
     f"{PM}: §3 Discriminating evidence",
@@ -100,7 +113,9 @@ def test_the_complete_example_passes_everything(graded):
     # both worked examples: the recovered spike and the NaN that never recovers
     per_postmortem = [[f"{pm}: format", f"{pm}: header"] + [f"{pm}: §{n} {SECTION_TITLES[n]}" for n in range(1, 8)]
                       + [f"{pm}: §1 vs its saved run log"] for pm in (PM, NAN_PM)]
-    assert names == [grading.lesson_check_name(e) for e in lessons_expected(NOTEBOOKS)] + sum(per_postmortem, [])
+    assert names == ([grading.lesson_check_name(e) for e in lessons_expected(NOTEBOOKS)] + sum(per_postmortem, [])
+                     + _answer_checks())
+    assert len(_answer_checks()) >= 6
 
 
 def test_the_mistakes_example_fails_exactly_where_it_went_wrong(graded):
@@ -120,6 +135,7 @@ def test_the_mistakes_example_fails_exactly_where_it_went_wrong(graded):
     assert failed[f"lesson of {POSTMORTEM_LESSON_NOTEBOOK}"].startswith("no lesson of 04-post-mortem in ")
     assert failed[f"{PM}: §3 Discriminating evidence"].startswith("§3 Discriminating evidence is empty")
     assert failed[SECTION1].startswith("spike_step: you typed 328, the run log says 312")
+    assert failed[FIRST_QUESTION].startswith("your latest answer, a, is not right")
 
 
 def test_a_learner_who_saved_nothing_gets_one_clear_line_per_missing_note(tmp_path):

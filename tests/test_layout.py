@@ -14,16 +14,17 @@ from pathlib import Path
 import pytest
 
 UTILS = Path(__file__).resolve().parent.parent / "utils"
-CONTENT = ["spikelab", "diagnosis", "postmortem", "recovery"]
+CONTENT = ["spikelab", "diagnosis", "postmortem", "recovery"]   # (utils/text, the language, sits below all)
 TOOLING = ["course"]
 # which layers each layer may import (itself included)
 ALLOWED = {
-    "spikelab": {"spikelab"},
-    "diagnosis": {"spikelab", "diagnosis"},
-    "postmortem": {"spikelab", "diagnosis", "postmortem"},
-    "recovery": {"spikelab", "diagnosis", "recovery"},
-    "course": {"spikelab", "diagnosis", "postmortem", "recovery", "course"},
-    "entry": {"spikelab", "diagnosis", "postmortem", "recovery", "course"},
+    "text": {"text"},       # the learner's language: every layer may use it, it uses none
+    "spikelab": {"text", "spikelab"},
+    "diagnosis": {"text", "spikelab", "diagnosis"},
+    "postmortem": {"text", "spikelab", "diagnosis", "postmortem"},
+    "recovery": {"text", "spikelab", "diagnosis", "recovery"},
+    "course": {"text", "spikelab", "diagnosis", "postmortem", "recovery", "course"},
+    "entry": {"text", "spikelab", "diagnosis", "postmortem", "recovery", "course"},
 }
 MAX_LINES = 400
 

@@ -18,6 +18,7 @@ from utils.course.lessons import (POSTMORTEM_LESSON_NOTEBOOK, expected_lesson, l
                                   lessons_expected)
 from utils.course.learner_copies import phase_sources
 from utils.course.notebook_source import read_source_file
+from utils.text import speaking
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = datetime.date(2026, 12, 6)
@@ -138,7 +139,10 @@ def test_save_lesson_appends_once_and_tags_the_notebook(learners):
 def test_the_lesson_box_refuses_with_a_clear_message_and_writes_nothing(learners, text, problem):
     with pytest.raises(LessonRefused, match=problem) as err:
         save_lesson("17.01", text, today=DAY)
-    assert "No guardada" in str(err.value)          # English / Español
+    assert "No guardada" not in str(err.value)      # one language at a time (utils.text): English here
+    with speaking("es"), pytest.raises(LessonRefused, match="No guardada") as err:   # and in Spanish
+        save_lesson("17.01", text, today=DAY)
+    assert "Not saved" not in str(err.value)
     assert notes.read_lessons(17) == [] and not (learners / "ana").exists()
 
 
@@ -155,7 +159,9 @@ def test_the_widget_saves_on_click_and_says_what_happened(learners):
     box = lesson_box("18.02")
     title, row, message = box.children
     text, button = row.children
-    assert "one line" in title.value and "Español" in title.value and "18.02 warmup-cosine" in title.value
+    assert "one line" in title.value and "18.02 warmup-cosine" in title.value
+    with speaking("es"):
+        assert "una línea" in lesson_box("18.02").children[0].value     # the same box in Spanish
     button.click()
     assert "the lesson is empty" in message.value and notes.read_lessons(18) == []
     text.value = EXAMPLE_COMPLETE_LESSONS["18.02"]

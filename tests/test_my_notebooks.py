@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from utils.course import learner, my_notebooks
+from utils.text import speaking
 from utils.course.grading.learners import master_source
 from utils.course.learner_copies import MADE_FROM, copy_versions, made_from, make_learner_copies
 
@@ -108,7 +109,7 @@ def test_the_button_makes_the_copies_and_links_them_relative_to_the_start_page(m
     button.click()
     shown = _html(output)
     assert "<code>learners/José/phase-19/01-numbers.ipynb</code>" in shown
-    assert shown.count("<li>") == 2 and "(new / nuevo)" in shown
+    assert shown.count("<li>") == 2 and "(new)" in shown and "nuevo" not in shown     # one language at a time
     assert (learners_root / "José" / "phase-19" / "01-numbers.ipynb").is_file()
     # the copies are outside the repository here, so they are listed by path, without a link
     assert "href" not in shown and "outside the folder JupyterLab shows" in shown
@@ -117,17 +118,22 @@ def test_the_button_makes_the_copies_and_links_them_relative_to_the_start_page(m
     assert "(new" not in _html(output) and _html(output).count("<li>") == 2
     _change_master(masters, "changed")
     button.click()
-    assert "01-numbers.v2.ipynb" in _html(output) and "copia nueva" in _html(output)
+    assert "01-numbers.v2.ipynb" in _html(output) and "new copy: the course changed this notebook" in _html(output)
     assert "your earlier copy 01-numbers.ipynb is kept as it is" in _html(output)
+    _change_master(masters, "changed again")
+    with speaking("es"):                                 # the same list in Spanish
+        button.click()
+        assert "copia nueva: el curso cambió este cuaderno" in _html(output) and "Tus cuadernos, José" in _html(output)
+        assert "tu copia anterior 01-numbers.v2.ipynb se conserva tal cual" in _html(output)
 
 
 def test_links_open_the_copies_when_they_are_inside_the_repository(masters, tmp_path, monkeypatch):
     """With the learners folder inside JupyterLab's root, every copy is a link relative to the start page."""
     fake_repo = tmp_path / "repo"
     (fake_repo / "notebooks").mkdir(parents=True)
-    monkeypatch.setattr(my_notebooks, "repo_root", lambda: fake_repo)
-    monkeypatch.setattr(learner, "repo_root", lambda: fake_repo)
+    monkeypatch.setattr(learner, "repo_root", lambda: fake_repo)     # JupyterLab's root: the course home
     monkeypatch.delenv("COURSE_LEARNERS_DIR", raising=False)
+    monkeypatch.delenv("COURSE_HOME", raising=False)
     monkeypatch.setenv("LEARNER", "Zoë")
     form = my_notebooks.my_notebooks_form(here=fake_repo / "notebooks", notebooks_root=masters)
     form.children[0].click()

@@ -324,11 +324,11 @@ assert max(strict_counts[p] for p in strict.split_word("written")) == 5
 #
 # Phase 19 tries a remedy that spreads "rare" pieces over batches, with *rare* meaning "fewer
 # than 10 occurrences in the training corpus". Build `under_10`: the sorted list of every piece
-# that occurs fewer than 10 times in `train` (use `tok.piece_counts`). Then answer: is every
-# one of them a piece of a rare word?
+# that occurs fewer than 10 times in `train` (use `tok.piece_counts`). Then look at your list
+# and answer the question below it.
 #
 # **Español.** Ejercicio 2: construye `under_10`, la lista ordenada de las piezas que aparecen
-# menos de 10 veces en `train`. ¿Son todas piezas de palabras raras?
+# menos de 10 veces en `train`. Luego mira tu lista y responde a la pregunta de debajo.
 
 # %% tags=["stub"] exercise="pieces-under-10"
 under_10 = exercise_todo("pieces-under-10", "list (sorted) the pieces that occur fewer than 10 times in train")
@@ -341,6 +341,53 @@ print(len(under_10), "pieces occur fewer than 10 times, e.g.", under_10[:8])
 _c = tokenizer().piece_counts(corpus.base_train())
 assert under_10 == sorted(p for p in _c if _c[p] < 10), "pieces-under-10: compare each piece's count with 10"
 assert set(rare_pieces()) <= set(under_10), "pieces-under-10: the four rare pieces must be in your list"
+
+# %% [markdown]
+# ### Question — is rare the same as dangerous?
+#
+# Pick an option and press **Check**; the feedback says why each option is right or wrong, and
+# your answer is recorded in your notes for the grader (you may answer again: the last answer
+# counts).
+#
+# **Español.** Elige una opción y pulsa **Comprobar**: la explicación dice por qué cada opción es
+# correcta o no, y tu respuesta se guarda en tus notas para el corrector (puedes responder otra
+# vez: cuenta la última).
+
+# %%
+from utils.course.choice import Choice
+from utils.text import say
+
+rare_q = Choice("17.01", "rare-is-not-untrained", say(
+    "Is every piece in under_10 a piece of a rare word (written, bitten)?",
+    "¿Es cada pieza de under_10 una pieza de una palabra rara (written, bitten)?"), options={
+    "a": (say("Yes: only the rare words leave pieces that rare.",
+              "Sí: solo las palabras raras dejan piezas tan raras."),
+          say("Look at your list again: it holds whole ordinary words such as ▁cooked. A word that occurs a few "
+              "times and is merged whole becomes a piece that occurs a few times.",
+              "Mira otra vez tu lista: contiene palabras normales enteras como ▁cooked. Una palabra que aparece "
+              "pocas veces y se fusiona entera es una pieza que aparece pocas veces.")),
+    "b": (say("No: pieces of ordinary words are just as rare, so a count alone cannot single out the "
+              "dangerous piece.",
+              "No: hay piezas de palabras normales igual de raras, así que la cuenta sola no señala la "
+              "pieza peligrosa."),
+          say("Most of the list are ordinary pieces. What will make tten dangerous in Phase 19 is not its "
+              "count but that its embedding row has never been trained when a batch full of it arrives.",
+              "La mayor parte de la lista son piezas normales. Lo que hará peligrosa a tten en la fase 19 no "
+              "es su cuenta, sino que su fila de embedding nunca se ha entrenado cuando llega un lote lleno "
+              "de ella.")),
+    "c": (say("No, but every ordinary piece in it occurs more often than tten (5 times).",
+              "No, pero cada pieza normal de la lista aparece más veces que tten (5)."),
+          say("Count them: several ordinary pieces occur 5 times or fewer (the cell after the question "
+              "prints some). tten is not even the rarest piece.",
+              "Cuéntalas: varias piezas normales aparecen 5 veces o menos (la celda tras la pregunta "
+              "imprime algunas). tten ni siquiera es la pieza más rara.")),
+}, right="b")
+
+# %% tags=["stub"] exercise="rare-is-not-untrained"
+rare_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="rare-is-not-untrained"
+rare_q.choose("b")
 
 # %%
 ordinary_rare = [p for p in under_10 if p not in rare_pieces(tok)]

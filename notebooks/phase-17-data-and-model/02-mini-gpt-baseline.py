@@ -139,6 +139,61 @@ print(f"untrained row (std 5e-4) vs row of std 5e-2: {grad_norm[5e-4] / grad_nor
 assert grad_norm[5e-4] > 10 * grad_norm[5e-2] and grad_norm[5e-2] > 5 * grad_norm[0.5]
 
 # %% [markdown]
+# ### Question — how far does it grow?
+#
+# Before you run anything more: what happens to the gradient when the row is ten times smaller
+# still, of standard deviation 5e-5? Look at the LayerNorm's formula above, pick an option and
+# press **Check** (your answer is recorded in your notes for the grader; the last one counts). The
+# cell after the question measures it.
+#
+# **Español.** Antes de ejecutar nada más: ¿qué le pasa al gradiente si la fila es aún diez veces
+# menor, de desviación 5e-5? Mira la fórmula de la LayerNorm, elige una opción y pulsa
+# **Comprobar** (tu respuesta se guarda en tus notas; cuenta la última). La celda siguiente lo mide.
+
+# %%
+from utils.course.choice import Choice
+from utils.text import say
+
+floor_q = Choice("17.02", "layernorm-floor", say(
+    "A row of std 5e-5 instead of 5e-4: how large is its gradient?",
+    "Una fila de desviación 5e-5 en vez de 5e-4: ¿qué tamaño tiene su gradiente?"), options={
+    "a": (say("About the same as for 5e-4: the 1e-5 inside sqrt(var + 1e-5) caps it.",
+              "Más o menos el mismo que con 5e-4: el 1e-5 dentro de sqrt(var + 1e-5) lo limita."),
+          say("Both variances (2.5e-7 and 2.5e-9) are tiny next to 1e-5, so the denominator is almost the same: "
+              "the gradient has reached its cap. An untrained row is already at that cap: large, but bounded.",
+              "Las dos varianzas (2,5e-7 y 2,5e-9) son diminutas frente a 1e-5, así que el denominador es casi "
+              "el mismo: el gradiente ha llegado a su tope. Una fila sin entrenar ya está en ese tope: grande, "
+              "pero acotado.")),
+    "b": (say("About ten times larger again: the gradient grows as 1/std.",
+              "Otra vez unas diez veces mayor: el gradiente crece como 1/desviación."),
+          say("It did grow as 1/std for large rows, but the LayerNorm divides by sqrt(var + 1e-5), not by the "
+              "std. Once var is far below 1e-5 (std below about 3e-3) the 1e-5 decides and the factor stops "
+              "growing, near 1/sqrt(1e-5) ≈ 316.",
+              "Creció como 1/desviación para filas grandes, pero la LayerNorm divide por sqrt(var + 1e-5), no "
+              "por la desviación. Cuando var es mucho menor que 1e-5 (desviación bajo unos 3e-3) manda el 1e-5 "
+              "y el factor deja de crecer, cerca de 1/sqrt(1e-5) ≈ 316.")),
+    "c": (say("Smaller: a row that small hardly affects the output, so it gets little gradient.",
+              "Menor: una fila tan pequeña apenas influye en la salida, así que recibe poco gradiente."),
+          say("The LayerNorm rescales the row to unit size, so even a tiny row shapes the output fully; the "
+              "smaller the row, the more a small change of it changes the output, up to the cap set by 1e-5.",
+              "La LayerNorm reescala la fila a tamaño unidad, así que hasta una fila diminuta determina la "
+              "salida; cuanto menor la fila, más cambia la salida con un pequeño cambio suyo, hasta el tope "
+              "que fija 1e-5.")),
+}, right="a")
+
+# %% tags=["stub"] exercise="layernorm-floor"
+floor_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="layernorm-floor"
+floor_q.choose("a")
+
+# %%
+x = (direction / direction.std() * 5e-5).requires_grad_()
+(ln1(x) @ upstream).backward()
+print(f"row std 5e-05: gradient norm {x.grad.norm().item():8.1f}   (5e-4: {grad_norm[5e-4]:.1f})")
+assert 0.9 < x.grad.norm().item() / grad_norm[5e-4] < 1.1
+
+# %% [markdown]
 # ## 4. Training the healthy run
 #
 # `TrainingRun.train()` runs 420 steps: batches of 8 sentences, AdamW (Phase 18), learning rate

@@ -258,7 +258,7 @@ assert raw_r[~rare_mask].abs().median() > 2 * clipped_r[~rare_mask].abs().median
 # paso de Adam. Guárdalo en `predicted` sin usar `optim_view`.
 
 # %% tags=["stub"] exercise="predict-adam-move"
-predicted = exercise_todo("predict-adam-move", "old value, minus lr·wd·old, minus lr·m̂/(√v̂+ε)")
+predicted = exercise_todo("predict-adam-move", "the value AdamW wrote into W[tten, 0] at step 312")
 
 # %% tags=["solution"] exercise="predict-adam-move"
 i = rare["tten"]
@@ -275,46 +275,112 @@ assert abs(predicted - W[rare["tten"], 0].item()) < 1e-6, \
     "predict-adam-move: your value differs from the weight AdamW wrote (bias correction? decay first?)"
 
 # %% [markdown]
-# ### Exercise 2 — the first-gradient step, by formula
+# ### Exercise 2 — the same gradient, several steps in a row
 #
-# Write `first_step(t, b1=0.9, b2=0.999)`: `|m̂| / √v̂` for a weight whose moments are zero
-# before step `t` and that receives a gradient `g ≠ 0` at step `t` (ignore ε). Derive it from the
-# update rule: `g` must cancel. Check yourself: `first_step(1)` is 1 (the very first step of a
-# fresh optimizer moves every weight by exactly lr) and `first_step(313)` should match what the
-# rare rows did above.
+# The shard is fifteen batches of the same twenty sentences: a rare row gets a gradient at
+# step 312, again at 313, and so on, not just once. Write `repeat_ratio(t, k, b1=0.9, b2=0.999)`:
+# the ratio `|m̂| / √v̂` (ignore ε) at step `t + k − 1` of a weight whose moments are zero before
+# step `t` and that receives the **same** gradient `g ≠ 0` at each of the `k` steps `t, …, t + k − 1`.
+# Work it out from how Adam updates its moments (each step `m ← β1·m + (1 − β1)·g`, and `v` alike
+# with `g²`) and from the bias correction, which divides by `1 − β^step` with the step count of
+# the last step: a loop over the steps and a closed form both pass. The check tries several `t`,
+# `k` and betas, including `k = 1`, `t = 1` and other betas, and compares `repeat_ratio(313, 1)`
+# with what the rare rows did above.
 #
-# **Español.** Ejercicio 2: escribe `first_step(t)`, el valor de `|m̂| / √v̂` de un peso con
-# momentos nulos que recibe su primer gradiente en el paso `t`. `first_step(1)` vale 1.
+# **Español.** Ejercicio 2: el fragmento son quince lotes de las mismas frases, así que una fila
+# rara recibe gradiente en el paso 312, otra vez en el 313, etc. Escribe `repeat_ratio(t, k)`: el
+# cociente `|m̂| / √v̂` (sin ε) en el paso `t + k − 1` de un peso con momentos nulos antes del paso
+# `t` que recibe el **mismo** gradiente `g ≠ 0` en cada uno de los `k` pasos. Dedúcelo de cómo Adam
+# actualiza sus momentos y de la corrección del sesgo; vale un bucle o una fórmula cerrada.
 
-# %% tags=["stub"] exercise="first-gradient-step"
-def first_step(t, b1=0.9, b2=0.999):
-    return exercise_todo("first-gradient-step", "m̂ = (1-b1)·g/(1-b1^t), √v̂ = √(1-b2)·|g|/√(1-b2^t); divide")
+# %% tags=["stub"] exercise="repeat-gradient"
+def repeat_ratio(t, k, b1=0.9, b2=0.999):
+    return exercise_todo("repeat-gradient", "|m̂| / √v̂ after k equal gradients from step t on, moments zero before")
 
-# %% tags=["solution"] exercise="first-gradient-step"
-def first_step(t, b1=0.9, b2=0.999):
-    return ((1 - b1) / (1 - b1 ** t)) / ((1 - b2) / (1 - b2 ** t)) ** 0.5
+# %% tags=["solution"] exercise="repeat-gradient"
+def repeat_ratio(t, k, b1=0.9, b2=0.999):
+    last = t + k - 1                                   # the step count Adam's bias correction uses
+    m_hat = (1 - b1 ** k) / (1 - b1 ** last)           # m after k equal gradients is (1 − β1^k)·g
+    v_hat = (1 - b2 ** k) / (1 - b2 ** last)           # v is (1 − β2^k)·g²; g cancels in the ratio
+    return m_hat / v_hat ** 0.5
 
 
-print({t: round(first_step(t), 3) for t in (1, 10, 100, 313, 1000, 10000)})
+print("first gradient at step t:", {t: round(repeat_ratio(t, 1), 3) for t in (1, 10, 100, 313, 1000, 10000)})
 
-# %% tags=["check"] exercise="first-gradient-step"
-assert abs(first_step(1) - 1) < 1e-12, "first-gradient-step: at t = 1 the ratio must be exactly 1"
-assert abs(first_step(313) - step_ratio[rare["tten"]].abs().mean().item()) < 0.01, \
-    "first-gradient-step: first_step(313) should match the rare rows' measured ratio"
-assert abs(first_step(10 ** 5) - 0.1 / 0.001 ** 0.5) < 1e-3, \
-    "first-gradient-step: for large t the ratio tends to (1 − β1)/√(1 − β2)"
+# %% tags=["check"] exercise="repeat-gradient"
+def _reference(t, k, b1, b2, g=-0.37):
+    m = v = 0.0
+    for _s in range(1, t + k):                         # Adam's recurrences, step by step
+        _g = g if _s >= t else 0.0
+        m, v = b1 * m + (1 - b1) * _g, b2 * v + (1 - b2) * _g * _g
+    return abs(m / (1 - b1 ** (t + k - 1))) / (v / (1 - b2 ** (t + k - 1))) ** 0.5
+
+
+for _t, _k, _b in [(1, 1, (0.9, 0.999)), (313, 1, (0.9, 0.999)), (313, 15, (0.9, 0.999)), (1, 5, (0.9, 0.999)),
+                   (50, 3, (0.8, 0.99)), (2000, 40, (0.9, 0.95))]:
+    _want = _reference(_t, _k, *_b)
+    assert abs(repeat_ratio(_t, _k, *_b) - _want) < 1e-6 * _want, \
+        f"repeat-gradient: t={_t}, k={_k}, betas={_b}: expected {_want:.6f}, got {repeat_ratio(_t, _k, *_b)}"
+assert abs(repeat_ratio(313, 1) - step_ratio[rare["tten"]].abs().mean().item()) < 0.01, \
+    "repeat-gradient: repeat_ratio(313, 1) should match the rare rows' measured ratio"
 
 # %% [markdown]
-# Notice how, after a dip during the first steps, the first-gradient step *grows* with `t`:
-# beyond step 100 or so, the later a piece is seen for the first time, the bigger (relative to
-# lr) its first move, up to (1 − β1)/√(1 − β2) ≈ 3.16. A rare piece arriving late in training, at
-# high learning rate, is exactly the §A13 situation. Phase 18 · 2 looks at the learning rate
-# at that step.
+# With `k = 1` this is a first gradient: after a dip during the first steps, the first move
+# *grows* with `t`: beyond step 100 or so, the later a piece is seen for the first time, the
+# bigger (relative to lr) its first move, up to (1 − β1)/√(1 − β2) ≈ 3.16. A rare piece arriving
+# late in training, at high learning rate, is exactly the §A13 situation.
 #
-# **Español.** Tras un descenso en los primeros pasos, el paso del primer gradiente *crece* con
-# `t`: cuanto más tarde se ve una pieza por primera vez, mayor (respecto a lr) es su primer
-# movimiento. Una pieza rara que llega tarde, con un learning rate alto, es exactamente la
-# situación §A13.
+# **Español.** Con `k = 1` es un primer gradiente: tras un descenso en los primeros pasos, el
+# primer movimiento *crece* con `t`: cuanto más tarde se ve una pieza por primera vez, mayor
+# (respecto a lr) es su primer movimiento. Una pieza rara que llega tarde, con un learning rate
+# alto, es exactamente la situación §A13.
+
+# %% [markdown]
+# ### Question — fifteen batches in a row
+#
+# Use your `repeat_ratio` to decide, then press **Check** (your answer is recorded in your notes
+# for the grader; the last one counts).
+#
+# **Español.** Usa tu `repeat_ratio` para decidir y pulsa **Comprobar** (tu respuesta se guarda
+# en tus notas; cuenta la última).
+
+# %%
+from utils.course.choice import Choice
+from utils.text import say
+
+repeat_q = Choice("18.01", "repeat-trend", say(
+    "If a rare row got the same gradient at each of the fifteen shard steps from 312 on, how would its move "
+    "per step (relative to lr) change over them, from the first move of about 1.64?",
+    "Si una fila rara recibiera el mismo gradiente en cada uno de los quince pasos del fragmento desde el "
+    "312, ¿cómo cambiaría su movimiento por paso (respecto a lr), desde el primero de unos 1,64?"), options={
+    "a": (say("It shrinks: √v̂ catches up with the gradient and the moves fade.",
+              "Se reduce: √v̂ alcanza al gradiente y los movimientos se apagan."),
+          say("Not within fifteen steps: v forgets with β2 = 0.999, a memory of about a thousand steps, so √v̂ "
+              "grows slowly, while m (β1 = 0.9) fills up in about ten. Print repeat_ratio(313, k) for k = 1 … 15.",
+              "No en quince pasos: v olvida con β2 = 0,999, una memoria de unos mil pasos, así que √v̂ crece "
+              "despacio, mientras m (β1 = 0,9) se llena en unos diez. Imprime repeat_ratio(313, k) para k = 1 … 15.")),
+    "b": (say("It stays at about 1.64: Adam normalises every step by the gradient's size.",
+              "Se queda en unos 1,64: Adam normaliza cada paso por el tamaño del gradiente."),
+          say("Adam divides m̂ by √v̂, but the two fill up at different speeds (β1 = 0.9 against β2 = 0.999), so "
+              "their ratio changes from step to step even for a constant gradient.",
+              "Adam divide m̂ por √v̂, pero los dos se llenan a distinta velocidad (β1 = 0,9 frente a "
+              "β2 = 0,999), así que su cociente cambia de un paso a otro incluso con un gradiente constante.")),
+    "c": (say("It grows, to about twice the first move: m fills up within about ten steps, v̂ needs about a "
+              "thousand.",
+              "Crece, hasta el doble del primero: m se llena en unos diez pasos, v̂ necesita unos mil."),
+          say("repeat_ratio(313, 15) is about 3.4: Adam's moves for a fresh row get bigger while the block lasts, "
+              "and fall back towards 1 only after hundreds of steps. Per-weight normalisation bounds a spike's "
+              "first move; it does not slow down a block of same-kind batches.",
+              "repeat_ratio(313, 15) vale unos 3,4: los movimientos de una fila nueva crecen mientras dura el "
+              "bloque y solo vuelven hacia 1 tras cientos de pasos. La normalización por peso acota el primer "
+              "movimiento de un pico; no frena un bloque de lotes iguales.")),
+}, right="c")
+
+# %% tags=["stub"] exercise="repeat-trend"
+repeat_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="repeat-trend"
+repeat_q.choose("c")
 
 # %% [markdown]
 # ## Your lesson from this notebook

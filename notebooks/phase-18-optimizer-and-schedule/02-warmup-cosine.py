@@ -231,11 +231,11 @@ for _peak, _warmup, _total in [(PEAK, WARMUP, TOTAL), (1.0, 10, 50)]:
 # ### Exercise 2 — when is the LR half the peak?
 #
 # Find `half_step`: the first step at which `lr_at` falls below half the peak (canonical
-# settings). First guess it from the formula (where is the cosine's half?), then compute it.
-# Would a run of the course ever reach it?
+# settings). First guess it from the formula (where is the cosine's half?), then compute it,
+# and answer the question below.
 #
 # **Español.** Ejercicio 2: encuentra `half_step`, el primer paso en que `lr_at` baja de la
-# mitad del pico. Adivínalo primero con la fórmula. ¿Llega alguna ejecución del curso hasta él?
+# mitad del pico. Adivínalo primero con la fórmula, calcúlalo y responde a la pregunta de debajo.
 
 # %% tags=["stub"] exercise="half-lr-step"
 half_step = exercise_todo("half-lr-step", "the first step where lr_at(step, ...) < PEAK / 2")
@@ -249,6 +249,52 @@ print(f"half the peak at step {half_step}; the cosine's middle is at warmup + (t
 assert lr_at(half_step, PEAK, WARMUP, TOTAL) < PEAK / 2 <= lr_at(half_step - 1, PEAK, WARMUP, TOTAL), \
     "half-lr-step: the LR should be ≥ half the peak one step before half_step and below it at half_step"
 assert half_step > CANONICAL.steps, "half-lr-step: our runs stop at step 420"
+
+# %% [markdown]
+# ### Question — where on the schedule is the spike?
+#
+# Pick an option and press **Check** (your answer is recorded in your notes for the grader; the
+# last one counts). `lr_at(312, PEAK, WARMUP, TOTAL) / PEAK` is one line away if you want to be sure.
+#
+# **Español.** Elige una opción y pulsa **Comprobar** (tu respuesta se guarda en tus notas; cuenta
+# la última). `lr_at(312, PEAK, WARMUP, TOTAL) / PEAK` está a una línea si quieres asegurarte.
+
+# %%
+from utils.course.choice import Choice
+from utils.text import say
+
+spike_lr_q = Choice("18.02", "spike-on-schedule", say(
+    "Phase 19's spike comes at step 312, and every run of the course stops at step 420. Where on this "
+    "schedule does the spike happen?",
+    "El pico de la fase 19 llega en el paso 312, y todas las ejecuciones del curso paran en el 420. ¿En qué "
+    "parte de este calendario ocurre el pico?"), options={
+    "a": (say("High on the cosine: the LR is still above 90 % of its peak.",
+              "Arriba en el coseno: el LR sigue por encima del 90 % de su pico."),
+          say("The cosine has only just begun to fall at step 312 (half_step is far beyond 420): the spike "
+              "happens where Adam's full-size moves, scaled by the LR, are as large as they will ever be.",
+              "El coseno apenas ha empezado a bajar en el paso 312 (half_step queda muy lejos de 420): el pico "
+              "ocurre donde los movimientos de Adam, escalados por el LR, son los mayores del entrenamiento.")),
+    "b": (say("In the warmup, where the LR is still small.", "En el calentamiento, con el LR aún pequeño."),
+          say("The warmup ends at step WARMUP = 100; by step 312 the LR has been at its peak for two hundred "
+              "steps.",
+              "El calentamiento acaba en el paso WARMUP = 100; en el 312 el LR lleva doscientos pasos en su pico.")),
+    "c": (say("Past the middle of the cosine: the LR is already below half its peak.",
+              "Pasada la mitad del coseno: el LR ya está por debajo de la mitad de su pico."),
+          say("Your half_step says otherwise: the LR falls below half its peak only long after step 420, "
+              "which no run of the course reaches.",
+              "Tu half_step dice lo contrario: el LR baja de la mitad de su pico mucho después del paso 420, "
+              "al que no llega ninguna ejecución del curso.")),
+}, right="a")
+
+# %% tags=["stub"] exercise="spike-on-schedule"
+spike_lr_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="spike-on-schedule"
+spike_lr_q.choose("a")
+
+# %%
+print(f"LR at step 312: {lr_at(312, PEAK, WARMUP, TOTAL) / PEAK:.0%} of the peak")
+assert WARMUP < 312 and lr_at(CANONICAL.steps, PEAK, WARMUP, TOTAL) > 0.9 * PEAK
 
 # %% [markdown]
 # No run of the course gets there: all of them stop at step 420, when the LR is still above 90 %

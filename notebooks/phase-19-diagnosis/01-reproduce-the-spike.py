@@ -77,7 +77,8 @@ print(f"EMA at 311: {my_ema[311]:.3f}   loss at 312: {log.steps['loss'][312]:.3f
 # %% tags=["check"] exercise="ema-50"
 course_ema = metrics.ema(log.steps["loss"])
 assert len(my_ema) == len(course_ema), "ema-50: one EMA value per step"
-assert abs(my_ema[311] - course_ema[311]) < 1e-6, "ema-50: your EMA differs from utils.spikelab.metrics.ema at step 311"
+_off = [t for t, (a, b) in enumerate(zip(my_ema, course_ema)) if abs(a - b) > 1e-6 * max(1.0, abs(b))]
+assert not _off, f"ema-50: your EMA differs from utils.spikelab.metrics.ema from step {_off[0] if _off else 0} on"
 
 # %% [markdown]
 # ## 3. What it looks like
@@ -109,6 +110,47 @@ fig
 controls = compare_variants(["broken", "one-batch", "control-common-piece",
                              "control-no-rare-piece", "control-mixed-shard"])
 print(markdown_table(controls))
+
+# %% [markdown]
+# ### Question — which control separates the two mechanisms?
+#
+# Read the table above (the columns `gradient_spike` and `damage`), pick an option and press
+# **Check**. Your answer is recorded in your notes for the grader; the last one counts.
+#
+# **Español.** Lee la tabla (columnas `gradient_spike` y `damage`), elige una opción y pulsa
+# **Comprobar**. Tu respuesta se guarda en tus notas; cuenta la última.
+
+# %%
+from utils.course.choice import Choice
+from utils.text import say
+
+control_q = Choice("19.01", "damage-needs-no-spike", say(
+    "Which run shows that the held-out damage does not need a gradient spike at all?",
+    "¿Qué ejecución muestra que el daño en validación no necesita ningún pico de gradiente?"), options={
+    "a": (say("one-batch", "one-batch"),
+          say("It shows the opposite: a gradient spike (the 5 rare sentences in one batch) without the damage.",
+              "Muestra lo contrario: un pico de gradiente (las 5 frases raras en un lote) sin el daño.")),
+    "b": (say("control-no-rare-piece", "control-no-rare-piece"),
+          say("The same block of fifteen batches, no rare piece, no gradient spike, and the held-out loss "
+              "still rises by ten or more times its noise. The data order does the damage.",
+              "El mismo bloque de quince lotes, sin pieza rara ni pico de gradiente, y la pérdida de "
+              "validación sube igualmente diez o más veces su ruido. El orden de los datos causa el daño.")),
+    "c": (say("control-mixed-shard", "control-mixed-shard"),
+          say("It has neither: no gradient spike and no damage. It shows that shuffling the shard in removes "
+              "the damage, not that damage can come without a spike.",
+              "No tiene ninguno de los dos. Muestra que barajar el fragmento quita el daño, no que el daño "
+              "pueda venir sin pico.")),
+    "d": (say("broken", "broken"),
+          say("It has both at once, so it cannot tell which one causes the damage: that is what the controls "
+              "are for.",
+              "Tiene los dos a la vez, así que no dice cuál causa el daño: para eso están los controles.")),
+}, right="b")
+
+# %% tags=["stub"] exercise="damage-needs-no-spike"
+control_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="damage-needs-no-spike"
+control_q.choose("b")
 
 # %% [markdown]
 # The two verdict columns use the course's bars (`utils/diagnosis/compare.py`): a **gradient spike** is a
@@ -158,6 +200,48 @@ assert max(by[v]["grad_norm_ratio"] for v in ["control-common-piece", "control-n
 # covers `tten`, a standard embedding init, and re-tokenizing *written* as one token.
 #
 # **Español.** Los remedios: lo que funciona lo dicen las ejecuciones.
+
+# %% [markdown]
+# ### Question — predict before you run
+#
+# The story's first remedy is a tighter clip, 0.5 instead of 1.0, because the spike is a
+# gradient-norm spike. Before the next cell runs it: will `clip-0.5` remove the damage? Decide
+# from what the controls showed, then press **Check** (recorded in your notes; the last answer counts).
+#
+# **Español.** El primer remedio de la historia es recortar más, a 0,5 en vez de 1,0, porque el
+# pico es de la norma del gradiente. Antes de ejecutarlo: ¿quitará `clip-0.5` el daño? Decide a
+# partir de los controles y pulsa **Comprobar** (se guarda en tus notas; cuenta la última respuesta).
+
+# %%
+clip_q = Choice("19.01", "clip-predict", say(
+    "Will clip 0.5 remove the held-out damage of the broken run?",
+    "¿Quitará el recorte a 0,5 el daño en validación de la ejecución rota?"), options={
+    "a": (say("Yes: a tighter clip makes the spike's update smaller, so less damage.",
+              "Sí: un recorte más estricto hace menor la actualización del pico, así que menos daño."),
+          say("The damage is not made by the spike: control-no-rare-piece is damaged with no spike to clip. And "
+              "Adam's per-weight step hardly depends on the overall scale of the gradient (Phase 18).",
+              "El daño no lo causa el pico: control-no-rare-piece sufre daño sin pico que recortar. Y el paso de "
+              "Adam por peso apenas depende de la escala global del gradiente (fase 18).")),
+    "b": (say("It removes the gradient spike, and with it the damage.", "Quita el pico de gradiente, y con él el daño."),
+          say("A clip acts after the gradient is computed: the pre-clip norm, the spike the table measures, is "
+              "the same. And the damage does not need the spike (control-no-rare-piece).",
+              "El recorte actúa después de calcular el gradiente: la norma antes del recorte, el pico que mide la "
+              "tabla, es la misma. Y el daño no necesita el pico (control-no-rare-piece).")),
+    "c": (say("No: the damage comes from the block of same-kind batches, which a clip does not change.",
+              "No: el daño viene del bloque de lotes iguales, que el recorte no cambia."),
+          say("The controls tie the damage to the data order, and clip 1.0 already binds at the spike; "
+              "halving it leaves Adam's per-weight steps almost as they were. The next table shows the damage "
+              "stays.",
+              "Los controles atan el daño al orden de los datos, y el recorte a 1,0 ya actúa en el "
+              "pico; reducirlo a la mitad deja los pasos de Adam por peso casi igual. La tabla siguiente "
+              "muestra que el daño sigue.")),
+}, right="c")
+
+# %% tags=["stub"] exercise="clip-predict"
+clip_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="clip-predict"
+clip_q.choose("c")
 
 # %%
 remedies = compare_variants(["broken", "clip-0.5", "stratified", "stratified+clip-0.5",

@@ -272,28 +272,88 @@ board.widget
 # %% [markdown]
 # ## Exercises
 #
-# **1. The rare rows' share of the spike.** From the run log's columns (`log.steps[...]`), compute
-# the share of the step-312 gradient that sits in the rare pieces' embedding rows. Norms do
-# not add up over parameter groups, squared norms do: the share is
-# (`grad_norm_rare_rows` / `grad_norm_preclip`)². Store it in `share_312`.
+# **1. The rest of the model at the spike.** Panel 3 shows two norms at step 312: the whole
+# pre-clip gradient (`log.steps["grad_norm_preclip"]`) and the part of it in the rare pieces'
+# embedding rows (`log.steps["grad_norm_rare_rows"]`). How large was the gradient of **everything
+# else**, every weight outside those rows, at step 312? Norms of separate parameter groups do not
+# add up; think about what does. Store it in `rest_312`, computed from the log's two columns at
+# step 312 (the check recomputes it from your run's log), and compare it with the median pre-clip
+# norm of the 50 steps before.
 #
-# **Español.** **1.** A partir de las columnas del registro, calcula la parte del gradiente del
-# paso 312 que está en las filas de las piezas raras. Las normas no se suman entre grupos de
-# parámetros, sus cuadrados sí: la parte es (`grad_norm_rare_rows` / `grad_norm_preclip`)².
-# Guárdala en `share_312`.
+# **Español.** **1.** El panel 3 muestra dos normas en el paso 312: la del gradiente entero antes
+# del recorte y la de su parte en las filas de las piezas raras. ¿Qué tamaño tuvo el gradiente de
+# **todo lo demás** (los pesos fuera de esas filas) en el paso 312? Las normas de grupos de
+# parámetros distintos no se suman; piensa qué se suma. Guárdalo en `rest_312`, calculado con las
+# dos columnas del registro, y compáralo con la mediana de la norma en los 50 pasos anteriores.
 
-# %% tags=["stub"] exercise="rare-share-312"
-share_312 = exercise_todo("rare-share-312", "compute (grad_norm_rare_rows / grad_norm_preclip)**2 at step 312")
-print(f"share of the squared gradient norm in the rare rows at step 312: {share_312:.4f}")
+# %% tags=["stub"] exercise="rest-of-gradient-312"
+rest_312 = exercise_todo("rest-of-gradient-312", "the gradient norm of every weight outside the rare rows at step 312")
+print(f"gradient norm outside the rare rows at step 312: {rest_312:.3f}")
 
-# %% tags=["solution"] exercise="rare-share-312"
-share_312 = (log.steps["grad_norm_rare_rows"][312] / log.steps["grad_norm_preclip"][312]) ** 2
-print(f"share of the squared gradient norm in the rare rows at step 312: {share_312:.4f}")
+# %% tags=["solution"] exercise="rest-of-gradient-312"
+whole, rare_part = log.steps["grad_norm_preclip"][312], log.steps["grad_norm_rare_rows"][312]
+rest_312 = (whole ** 2 - rare_part ** 2) ** 0.5        # squared norms of disjoint groups add up
+print(f"gradient norm outside the rare rows at step 312: {rest_312:.3f}")
 
-# %% tags=["check"] exercise="rare-share-312"
-_ref = step_summary(log, 312)["rare_rows_share"]
-assert abs(share_312 - _ref) < 1e-4, (
-    f"rare-share-312: expected about {_ref}; square the ratio of the two norms at step 312")
+# %% tags=["check"] exercise="rest-of-gradient-312"
+_g, _r = log.steps["grad_norm_preclip"][312], log.steps["grad_norm_rare_rows"][312]
+_want = max(_g * _g - _r * _r, 0.0) ** 0.5
+assert abs(rest_312 - _want) <= 1e-3 * _want + 1e-9, (
+    f"rest-of-gradient-312: expected about {_want:.4g} (the whole norm is {_g:.4g}, the rare rows' {_r:.4g}); "
+    "norms of separate groups do not add up, their squares do")
+
+# %%
+import statistics
+
+median_50 = statistics.median(log.steps["grad_norm_preclip"][262:312])
+print(f"whole gradient at 312: {log.steps['grad_norm_preclip'][312]:.4g}; rare rows: "
+      f"{log.steps['grad_norm_rare_rows'][312]:.4g}; median of the 50 steps before: {median_50:.4g}")
+
+# %% [markdown]
+# ### Question — what did the clip do to the rare rows?
+#
+# At step 312 the clip (panel 3's dotted line) scaled the whole gradient down by the factor
+# `grad_norm_preclip / clip`, many times. Phase 18 followed what Adam then does with it. Pick an
+# option and press **Check** (your answer is recorded in your notes for the grader; the last one counts).
+#
+# **Español.** En el paso 312 el recorte (la línea punteada del panel 3) redujo el gradiente entero
+# muchas veces. La fase 18 siguió lo que Adam hace después. Elige una opción y pulsa
+# **Comprobar** (tu respuesta se guarda en tus notas; cuenta la última).
+
+# %%
+from utils.course.choice import Choice
+from utils.text import say
+
+clip_rows_q = Choice("19.02", "clip-and-rare-rows", say(
+    "By how much did the clip shrink the move of the rare rows' weights at step 312?",
+    "¿Cuánto redujo el recorte el movimiento de los pesos de las filas raras en el paso 312?"), options={
+    "a": (say("Hardly at all: their moments were zero, so Adam makes a full-size step (about 1.64 × lr) "
+              "whatever the gradient's size.",
+              "Casi nada: sus momentos eran cero, así que Adam da un paso completo (unos 1,64 × lr) sea cual sea "
+              "el tamaño del gradiente."),
+          say("Phase 18 · 1 measured it. Panel 5 shows the rare rows' moments waking up from zero at "
+              "this step. What the clip changed is the rest of the model, which mostly kept following its momentum.",
+              "La fase 18 · 1 lo midió. El panel 5 muestra los momentos de las filas raras despertando "
+              "de cero en este paso. Lo que cambió el recorte es el resto del modelo, que siguió sobre todo su "
+              "inercia.")),
+    "b": (say("By the clip's factor: many times smaller than without the clip.",
+              "Por el factor del recorte: muchas veces menor que sin recorte."),
+          say("That would hold for plain SGD. Adam divides the step by √v̂, which the same gradient just filled: "
+              "for a weight whose first gradient this is, the gradient's size cancels.",
+              "Eso valdría para SGD. Adam divide el paso por √v̂, que el mismo gradiente acaba de llenar: para un "
+              "peso que recibe su primer gradiente, el tamaño del gradiente se cancela.")),
+    "c": (say("It made it larger: the clip moved the gradient towards the rare rows.",
+              "Lo hizo mayor: el recorte desplazó el gradiente hacia las filas raras."),
+          say("A clip scales the whole gradient by one factor: it changes no direction and favours no rows.",
+              "El recorte escala todo el gradiente por un único factor: no cambia ninguna dirección ni favorece "
+              "ninguna fila.")),
+}, right="a")
+
+# %% tags=["stub"] exercise="clip-and-rare-rows"
+clip_rows_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="clip-and-rare-rows"
+clip_rows_q.choose("a")
 
 # %% [markdown]
 # **2. When does the shard arrive, and when does it come back?** Panel 6 counts, per batch, the

@@ -39,8 +39,10 @@ from utils.diagnosis import patterns
 from utils.diagnosis import stability_check as sc
 from utils.spikelab.config import config_for
 from utils.diagnosis.dashboard import DashboardFigure, draw
+from utils.course.choice import Choice
 from utils.course.exercises import exercise_todo
 from utils.course.yours import show
+from utils.text import say
 
 run = patterns.cached_run          # run(name): a fresh run of that variant, trained once here
 facts = patterns.pattern_facts     # facts(name): the numbers the text quotes, read off that same run
@@ -393,26 +395,63 @@ assert v.pattern == "nan-non-recovery" and bad["grads"] == nan_bad and bad["loss
 assert max(attn[:nan_bad]) < math.log(3.4028234663852886e38)
 
 # %% [markdown]
-# **Exercise 1.** From panel 8's column `nonfinite_params` of the `nan` run, find the first step
-# whose update left a non-finite parameter, and check that the count never returns to 0.
+# **Exercise 1 · where to roll back to.** The remedy below keeps a checkpoint every `every` steps.
+# The checkpoint of step `c` is taken *before* step `c` trains: it holds the weights as step `c − 1`
+# left them (the checkpoint of step 0 holds the initial weights). Write
+# `rollback_step(nonfinite_params, every)`: given panel 8's column (one count per step, taken right
+# after that step's update), return the step of the **newest checkpoint whose weights are all
+# finite**, or `None` when the run never needs one. Think about the edge cases before you code:
+# a run that never goes bad, a first bad update at a checkpoint step, a run that is bad from step 0.
+# The check tries your function on the `nan` run and on short made-up columns.
 #
-# **Español.** **Ejercicio 1.** Con la columna `nonfinite_params` (panel 8) de la ejecución `nan`,
-# encuentra el primer paso cuya actualización dejó un parámetro no finito.
+# **Español.** **Ejercicio 1 · a dónde volver.** El remedio de abajo guarda un punto de control cada
+# `every` pasos. El del paso `c` se toma *antes* de entrenar el paso `c`: guarda los pesos tal como
+# los dejó el paso `c − 1` (el del paso 0, los pesos iniciales). Escribe
+# `rollback_step(nonfinite_params, every)`: dada la columna del panel 8 (un recuento por paso, tomado
+# justo después de su actualización), devuelve el paso del **punto de control más reciente con todos
+# los pesos finitos**, o `None` si la ejecución nunca lo necesita. Piensa antes en los casos límite:
+# una ejecución que nunca se estropea, una primera actualización mala justo en un paso de punto de
+# control, una ejecución mala desde el paso 0. La comprobación prueba tu función con la ejecución
+# `nan` y con columnas inventadas cortas.
 
-# %% tags=["stub"] exercise="first-bad-step"
+# %% tags=["stub"] exercise="rollback-step"
 nan_log = run("nan")
-first_bad = exercise_todo("first-bad-step", "find the first step with nonfinite_params > 0")
-print("first bad step:", first_bad)
 
-# %% tags=["solution"] exercise="first-bad-step"
+
+def rollback_step(nonfinite_params, every):
+    return exercise_todo("rollback-step", "return the step of the newest checkpoint whose weights are all finite")
+
+
+print("roll back to the checkpoint of step", rollback_step(nan_log.steps["nonfinite_params"], 25))
+
+# %% tags=["solution"] exercise="rollback-step"
 nan_log = run("nan")
-first_bad = next(s for s, n in enumerate(nan_log.steps["nonfinite_params"]) if n > 0)
-print("first bad step:", first_bad)
 
-# %% tags=["check"] exercise="first-bad-step"
-assert first_bad == patterns.first_bad_step(nan_log), "first-bad-step: the first step whose count is above 0"
-assert all(n > 0 for n in nan_log.steps["nonfinite_params"][first_bad:]), "first-bad-step: it never recovers"
 
+def rollback_step(nonfinite_params, every):
+    first_bad = next((s for s, n in enumerate(nonfinite_params) if n > 0), None)
+    if first_bad is None:
+        return None                            # never bad: nothing to roll back to
+    return first_bad // every * every          # taken before the bad update: still clean
+
+
+print("roll back to the checkpoint of step", rollback_step(nan_log.steps["nonfinite_params"], 25))
+
+# %% tags=["check"] exercise="rollback-step"
+def _newest_clean(counts, every):
+    """The rule, checkpoint by checkpoint: the checkpoint of step c holds the weights after step c - 1."""
+    if not any(n > 0 for n in counts):
+        return None
+    clean = [c for c in range(0, len(counts), every) if all(n == 0 for n in counts[:c])]
+    return clean[-1]
+
+
+for _counts, _every in [(nan_log.steps["nonfinite_params"], 25), (nan_log.steps["nonfinite_params"], 7),
+                        ([0] * 12, 5), ([0, 0, 0, 0, 9, 9, 9], 4), ([0, 0, 0, 0, 0, 9, 9], 4),
+                        ([0, 0, 0, 3], 4), ([5, 5, 5], 2), ([0, 0, 0, 0, 0, 0, 2], 1)]:
+    _want, _got = _newest_clean(_counts, _every), rollback_step(list(_counts), _every)
+    assert _got == _want, (f"rollback-step: for counts {list(_counts)[:12]}{' ...' if len(_counts) > 12 else ''} "
+                           f"and every={_every} the newest clean checkpoint is {_want}, you said {_got}")
 # %% [markdown]
 # **Remedy: roll back to the last finite checkpoint, then fix the cause.**
 # `patterns.train_with_rollback` keeps an in-memory checkpoint (weights and AdamW state) every 25
@@ -464,33 +503,82 @@ v = walk("healthy")
 assert v.pattern == "none"
 
 # %% [markdown]
-# **Exercise 2.** The tree tells `fp16-overflow` from `nan-non-recovery` by the run's dtype only.
-# Make a copy of the `nan` log whose `meta["dtype"]` says `"float16"`, run the check on it and store
-# the pattern it names in `answer`. What does this tell you about reading the tree's verdict?
+# **Exercise 2 · fool the tree.** Read the path the check printed for `nan` above. Make `fooled`, a
+# copy of the `nan` run log that the check classifies as **another pattern**, without changing a
+# single number of its step columns (`fooled.steps` must equal the run's). Leave the run itself as
+# it is: later cells read it (a copy that shares its dictionaries with the run changes the run too).
 #
-# **Español.** **Ejercicio 2.** El árbol distingue `fp16-overflow` de `nan-non-recovery` solo por el
-# dtype. Copia el registro `nan`, cambia `meta["dtype"]` a `"float16"`, aplica la comprobación y
-# guarda el patrón en `answer`.
+# **Español.** **Ejercicio 2 · engaña al árbol.** Lee el camino que la comprobación imprimió para
+# `nan`. Crea `fooled`, una copia del registro de `nan` que la comprobación clasifique como **otro
+# patrón**, sin cambiar ni un número de sus columnas por paso (`fooled.steps` debe ser igual al de la
+# ejecución). No toques la ejecución misma: las celdas siguientes la leen (una copia que comparte sus
+# diccionarios con la ejecución también la cambia).
 
-# %% tags=["stub"] exercise="dtype-decides"
-answer = exercise_todo("dtype-decides", "check a copy of the nan log that claims float16")
-print(answer)
+# %% tags=["stub"] exercise="fool-the-tree"
+fooled = exercise_todo("fool-the-tree", "a copy of the nan log, same step columns, that the check names differently")
+print(sc.check(fooled).pattern)
 
-# %% tags=["solution"] exercise="dtype-decides"
-log16 = copy.deepcopy(run("nan"))
-log16.meta = {**log16.meta, "dtype": "float16"}
-answer = sc.check(log16).pattern
-print(answer)
+# %% tags=["solution"] exercise="fool-the-tree"
+fooled = copy.deepcopy(run("nan"))
+fooled.meta["dtype"] = "float16"          # the only question of the path the steps do not answer
+print(sc.check(fooled).pattern)
 
-# %% tags=["check"] exercise="dtype-decides"
-assert answer == "fp16-overflow", "dtype-decides: with float16 in the metadata the tree names fp16-overflow"
+# %% tags=["check"] exercise="fool-the-tree"
+def _same_number(a, b):
+    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+
+assert fooled is not run("nan"), "fool-the-tree: make a copy; the run itself must stay as it is"
+assert set(fooled.steps) == set(run("nan").steps) and all(
+    len(fooled.steps[c]) == len(v) and all(map(_same_number, fooled.steps[c], v)) for c, v in run("nan").steps.items()), \
+    "fool-the-tree: the step columns must hold the same numbers as the run's"
+assert sc.check(fooled).pattern != "nan-non-recovery", \
+    "fool-the-tree: the check still names nan-non-recovery: which question of its path do the steps not answer?"
+assert run("nan").meta.get("dtype") == "float32" and sc.check(run("nan")).pattern == "nan-non-recovery", \
+    "fool-the-tree: the run itself changed (your copy shares its metadata with it): copy it with copy.deepcopy"
+
+# %%
+print(sc.render(sc.check(fooled)))
 
 # %% [markdown]
-# The verdict is a *most likely* pattern from the panels, not a proof: here the nan came from
-# float32's own limit. Always read the decision path, not only the name.
+# **Question.** Your copy holds the `nan` run's own steps: float32's exp overflowing in a softmax
+# that does not subtract the row maximum. What does the verdict on it tell you?
 #
-# **Español.** El veredicto es el patrón *más probable* según los paneles, no una prueba: aquí el
-# nan viene del límite de float32. Lee siempre el camino, no solo el nombre.
+# **Español.** **Pregunta.** Tu copia tiene los pasos de la propia ejecución `nan`: el exp de float32
+# que desborda en una softmax que no resta el máximo de la fila. ¿Qué te dice el veredicto sobre ella?
+
+# %%
+verdict_q = Choice("19.03", "verdict-is-not-proof", say(
+    "The check names your copy fp16-overflow, a float32 run whose label says float16. What does that tell you?",
+    "La comprobación llama fp16-overflow a tu copia, una ejecución en float32 cuya etiqueta dice float16. "
+    "¿Qué te dice eso?"), options={
+    "a": (say("The nan run really overflowed in float16", "La ejecución nan desbordó de verdad en float16"),
+          say("No: every number of its steps is the float32 run's; only the metadata changed. A relabelled run "
+              "computes nothing new.",
+              "No: cada número de sus pasos es el de la ejecución en float32; solo cambió la metadata. Cambiar la "
+              "etiqueta no calcula nada nuevo.")),
+    "b": (say("The verdict is the most likely pattern given what the run log says, not a proof: read the path "
+              "and check the facts it rests on (here the dtype) against the run",
+              "El veredicto es el patrón más probable según lo que dice el registro, no una prueba: lee el camino "
+              "y comprueba con la ejecución los hechos en que se apoya (aquí el dtype)"),
+          say("Both patterns leave the same panels (a non-finite count that never returns to 0); one question "
+              "of the path, the dtype, separates them, and it reads the log's metadata. The path names that "
+              "question, so you can check it.",
+              "Los dos patrones dejan los mismos paneles (un recuento no finito que nunca vuelve a 0); una "
+              "pregunta del camino, el dtype, los separa, y lee la metadata del registro. El camino nombra esa "
+              "pregunta, así que puedes comprobarla.")),
+    "c": (say("The stability check is broken: do not use it", "La comprobación de estabilidad está rota: no la uses"),
+          say("No: on the true log it names nan-non-recovery. It answered what its input said: a wrong fact in, "
+              "a wrong name out.",
+              "No: con el registro verdadero nombra nan-non-recovery. Respondió a lo que decía su entrada: un "
+              "dato falso da un nombre falso.")),
+}, right="b")
+
+# %% tags=["stub"] exercise="verdict-is-not-proof"
+verdict_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="verdict-is-not-proof"
+verdict_q.choose("b")
 
 # %% [markdown]
 # ## Every engineered run, classified

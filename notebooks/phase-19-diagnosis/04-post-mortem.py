@@ -32,6 +32,7 @@ from utils.diagnosis import dashboard
 from utils import postmortem
 from utils.spikelab import symptoms
 from utils.spikelab.thresholds import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA
+from utils.course.choice import Choice
 from utils.course.exercises import exercise_todo
 from utils.postmortem import (PANELS, SECTION_HEADINGS, SECTION_WHY, Evidence, Expectation, Hypothesis,
                               PostMortem, Verification)
@@ -40,6 +41,7 @@ from utils.course.learner import notes_owner_line
 from utils.course.postmortem_notes import LearnerPostmortems
 from utils.spikelab.train import run_variant
 from utils.postmortem import verification
+from utils.text import say
 
 RUN_ID = "19-spike-001"
 log = run_variant("broken", seed=42)       # the canonical run (a few seconds)
@@ -259,40 +261,114 @@ panels(logs["one-batch"], [1, 3])
 panels(logs["control-common-piece"], [1, 3])
 
 # %% [markdown]
-# ### Exercise: which runs are damaged without a gradient spike?
+# ### Exercise: which runs tell the two mechanisms apart?
 #
-# From `results`, list (sorted) the variants whose held-out rise is at least `DAMAGE_SIGMA` while
-# their gradient ratio stays below `GRAD_SPIKE_RATIO`. These runs are the evidence that rules out
-# "the gradient spike did the damage".
+# A run in which both mechanisms happen (`broken`) or neither (`control-mixed-shard`) cannot say
+# which one did the damage. Write `one_without_the_other(results)`: the sorted names of the runs in
+# `results` where **one mechanism happened without the other**, each judged by the course's bar
+# printed above the table (`GRAD_SPIKE_RATIO` for a gradient spike, `DAMAGE_SIGMA` for damage; a
+# value on the bar counts as reaching it). The check tries it on your table and on made-up ones.
 #
-# **Español.** A partir de `results`, lista (ordenadas) las variantes con daño (subida ≥
-# `DAMAGE_SIGMA`) pero sin pico de gradiente (cociente < `GRAD_SPIKE_RATIO`).
+# **Español.** Una ejecución con los dos mecanismos (`broken`) o con ninguno
+# (`control-mixed-shard`) no puede decir cuál hizo el daño. Escribe `one_without_the_other(results)`:
+# los nombres, ordenados, de las ejecuciones de `results` en las que **un mecanismo ocurrió sin el
+# otro**, cada uno juzgado con la barra del curso impresa encima de la tabla (`GRAD_SPIKE_RATIO` para
+# el pico de gradiente, `DAMAGE_SIGMA` para el daño; un valor justo en la barra la alcanza). La
+# comprobación la prueba con tu tabla y con tablas inventadas.
 
-# %% tags=["stub"] exercise="damage-without-spike"
-damage_without_spike = exercise_todo("damage-without-spike", "list the damaged runs that have no gradient spike")
+# %% tags=["stub"] exercise="one-without-the-other"
+def one_without_the_other(results):
+    return exercise_todo("one-without-the-other", "the runs where exactly one of the two mechanisms happened")
 
-# %% tags=["solution"] exercise="damage-without-spike"
-damage_without_spike = sorted(name for name, r in results.items()
-                              if r["heldout_rise_sigma"] >= DAMAGE_SIGMA and r["grad_norm_ratio"] < GRAD_SPIKE_RATIO)
-print(damage_without_spike)
 
-# %% tags=["check"] exercise="damage-without-spike"
-_expected = sorted(name for name, r in results.items()
-                   if r["heldout_rise_sigma"] >= DAMAGE_SIGMA and r["grad_norm_ratio"] < GRAD_SPIKE_RATIO)
-assert sorted(damage_without_spike) == _expected, \
-    f"damage-without-spike: the rule (rise ≥ DAMAGE_SIGMA, grad ratio < GRAD_SPIKE_RATIO) gives {_expected}"
-assert "control-no-rare-piece" in _expected and "broken" not in _expected
+print(one_without_the_other(results))
 
+# %% tags=["solution"] exercise="one-without-the-other"
+def one_without_the_other(results):
+    def spike(r):
+        return r["grad_norm_ratio"] >= GRAD_SPIKE_RATIO
+
+    def damage(r):
+        return r["heldout_rise_sigma"] >= DAMAGE_SIGMA
+
+    return sorted(name for name, r in results.items() if spike(r) != damage(r))
+
+
+print(one_without_the_other(results))
+
+# %% tags=["check"] exercise="one-without-the-other"
+def _alone(table):
+    """The rule: a gradient spike (ratio at or above its bar) or damage (rise at or above its bar), not both."""
+    return sorted(name for name, r in table.items()
+                  if (r["grad_norm_ratio"] >= GRAD_SPIKE_RATIO) != (r["heldout_rise_sigma"] >= DAMAGE_SIGMA))
+
+
+_made_up = {
+    "both": {"grad_norm_ratio": 40.0, "heldout_rise_sigma": 30.0},
+    "neither": {"grad_norm_ratio": 2.0, "heldout_rise_sigma": 1.0},
+    "spike-on-the-bar": {"grad_norm_ratio": float(GRAD_SPIKE_RATIO), "heldout_rise_sigma": -2.0},
+    "damage-on-the-bar": {"grad_norm_ratio": 3.0, "heldout_rise_sigma": float(DAMAGE_SIGMA)},
+    "just-below-both": {"grad_norm_ratio": GRAD_SPIKE_RATIO - 0.01, "heldout_rise_sigma": DAMAGE_SIGMA - 0.01},
+}
+for _table in (results, _made_up, {"a": _made_up["both"]}, {}):
+    _got = one_without_the_other(_table)
+    assert list(_got) == _alone(_table), \
+        f"one-without-the-other: for the runs {sorted(_table)} the rule gives {_alone(_table)}, you gave {_got}"
 # %%
 r = results
 assert r["one-batch"]["grad_norm_ratio"] >= GRAD_SPIKE_RATIO and r["one-batch"]["heldout_rise_sigma"] < DAMAGE_SIGMA
 assert r["one-batch"]["heldout_rise_sigma"] * 4 < r["broken"]["heldout_rise_sigma"]   # a fraction of broken's
 for name in ["control-common-piece", "control-no-rare-piece"]:   # the damage without the rare piece's spike
     assert r[name]["grad_norm_ratio"] * 4 < r["broken"]["grad_norm_ratio"] and r[name]["heldout_rise_sigma"] >= DAMAGE_SIGMA
+assert r["control-no-rare-piece"]["grad_norm_ratio"] < GRAD_SPIKE_RATIO       # no spike by the course's bar
 assert r["control-mixed-shard"]["grad_norm_ratio"] < GRAD_SPIKE_RATIO
 assert r["control-mixed-shard"]["heldout_rise_sigma"] < DAMAGE_SIGMA / 2
 assert max(log.steps["nonfinite_params"]) == 0 and sym["dtype"] == "float32"     # panel 8: no overflow
 assert abs(log.steps["lr"][312] - log.steps["lr"][311]) < 1e-3 * log.steps["lr"][311]  # panel 2: no jump
+
+# %% [markdown]
+# ### Question: what does `one-batch` rule out?
+#
+# A row of §3 must rule a hypothesis out. Decide which one `one-batch` rules out on its own, before
+# you write its row.
+#
+# **Español.** ### Pregunta: ¿qué descarta `one-batch`? Una fila de la §3 debe descartar una
+# hipótesis. Decide cuál descarta `one-batch` por sí sola antes de escribir su fila.
+
+# %%
+rules_out_q = Choice("19.04", "one-batch-rules-out", say(
+    "one-batch has the gradient spike at step 312 and no damage. Which hypothesis does it rule out on its own?",
+    "one-batch tiene el pico de gradiente en el paso 312 y ningún daño. ¿Qué hipótesis descarta por sí sola?"),
+    options={
+        "a": (say("The shard's consecutive batches made the model forget ordinary sentences",
+                  "Los lotes consecutivos del fragmento hicieron olvidar al modelo las frases normales"),
+              say("No: one-batch has no run of shard batches, so it does not test this hypothesis; the controls "
+                  "that keep the run of batches do (they are damaged without the spike).",
+                  "No: one-batch no tiene racha de lotes del fragmento, así que no pone a prueba esta hipótesis; "
+                  "la ponen a prueba los controles que la conservan (tienen daño sin el pico).")),
+        "b": (say("The rare piece's gradient spike damaged the shared weights",
+                  "El pico de gradiente de la pieza rara dañó los pesos compartidos"),
+              say("The same spike at the same step, and the held-out loss stays below the damage bar: the spike "
+                  "is not enough to do the damage. The controls add that it is not needed either.",
+                  "El mismo pico en el mismo paso, y la pérdida de validación queda por debajo de la barra de "
+                  "daño: el pico no basta para hacer el daño. Los controles añaden que tampoco hace falta.")),
+        "c": (say("The learning rate jumped at the spike step", "La tasa de aprendizaje saltó en el paso del pico"),
+              say("No: one-batch keeps the same schedule, so it says nothing about it; panel 2 of the broken run "
+                  "rules it out (a change of less than 0.1 % at step 312).",
+                  "No: one-batch tiene el mismo calendario y no dice nada de esto; lo descarta el panel 2 de la "
+                  "ejecución rota (un cambio de menos del 0,1 % en el paso 312).")),
+        "d": (say("A numerical overflow corrupted the weights", "Un desbordamiento numérico corrompió los pesos"),
+              say("No: one-batch says nothing about it; panel 8 of the broken run rules it out (no non-finite "
+                  "parameter at any step, float32).",
+                  "No: one-batch no dice nada de esto; lo descarta el panel 8 de la ejecución rota (ningún "
+                  "parámetro no finito, float32).")),
+    }, right="b")
+
+# %% tags=["stub"] exercise="one-batch-rules-out"
+rules_out_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="one-batch-rules-out"
+rules_out_q.choose("b")
 
 # %% [markdown]
 # Two more rows come from the broken run itself: panel 2 shows the learning rate moving smoothly

@@ -30,10 +30,12 @@ from utils.spikelab import symptoms
 from utils.postmortem import verification
 from utils.spikelab.thresholds import DAMAGE_SIGMA, GRAD_SPIKE_RATIO, NOISE_SIGMA
 from utils.spikelab.config import config_for
+from utils.course.choice import Choice
 from utils.course.exercises import exercise_todo
 from utils.course.learner import LearnerNameError, repo_root
 from utils.spikelab.train import run_variant
 from utils.course.yours import show
+from utils.text import say
 
 RUN_ID = "19-spike-001"
 EXAMPLE_FILE = repo_root() / "learners" / "example-complete" / "phase-19" / "notes" / "postmortems" / f"{RUN_ID}.md"
@@ -145,6 +147,48 @@ covering = results["stratified-covering"]["heldout_rise_sigma"]
 assert covering < DAMAGE_SIGMA and covering * 2 < results["broken"]["heldout_rise_sigma"]
 assert results["control-mixed-shard"]["heldout_rise_sigma"] < DAMAGE_SIGMA / 2   # below 3 σ in most runs
 assert results["control-mixed-shard"]["grad_norm_ratio"] < GRAD_SPIKE_RATIO
+
+# %% [markdown]
+# ### Question: which remediation do you keep?
+#
+# Decide from the tables above (yours, with your §6, and the worked example's) before you read what
+# the runs say below.
+#
+# **Español.** ### Pregunta: ¿qué remedio te quedas? Decide a partir de las tablas de arriba antes de
+# leer lo que dicen las ejecuciones.
+
+# %%
+keep_q = Choice("19.05", "keep-which-fix", say(
+    "Which candidate do you keep as the remediation of 19-spike-001?",
+    "¿Qué candidato te quedas como remedio de 19-spike-001?"), options={
+    "a": (say("clip-0.5, the incident story's recommendation", "clip-0.5, lo que recomendaba la historia"),
+          say("No: its held-out rise stays above the 10 σ damage bar, and its pre-clip gradient still spikes. A "
+              "clip acts after the norm is measured; the damage comes from which data the model sees.",
+              "No: su subida sigue por encima de la barra de daño de 10 σ y su gradiente antes del recorte sigue "
+              "saltando. El recorte actúa después de medir la norma; el daño viene de qué datos ve el modelo.")),
+    "b": (say("emb-init-0.02, which shrinks the gradient spike", "emb-init-0.02, que reduce el pico de gradiente"),
+          say("No: it treats the harmless mechanism. The spike shrinks, the held-out rise stays above the damage bar.",
+              "No: trata el mecanismo inofensivo. El pico se reduce, la subida sigue por encima de la barra de daño.")),
+    "c": (say("stratified-covering, a data-order fix", "stratified-covering, un arreglo del orden de los datos"),
+          say("Not as the one you keep: it cuts the rise to a fraction in every run we measured, but passes the "
+              "worked example's §6 only in some. Your run is one sample; a fix whose verification passes or "
+              "fails from rerun to rerun has too little margin.",
+              "No como el que te quedas: reduce la subida a una fracción en todas las ejecuciones medidas, pero "
+              "pasa la §6 del ejemplo solo en algunas. Tu ejecución es una muestra; un arreglo cuya verificación "
+              "pasa o falla según la repetición tiene muy poco margen.")),
+    "d": (say("control-mixed-shard: the shard's sentences shuffled in from the start",
+              "control-mixed-shard: las frases del fragmento barajadas desde el principio"),
+          say("It removes the root cause of §4 (no run of same-kind batches), and the worked example's §6 passed "
+              "on it in every run we measured.",
+              "Elimina la causa de la §4 (ninguna racha de lotes del mismo tipo), y la §6 del ejemplo se cumplió "
+              "en todas las ejecuciones medidas.")),
+}, right="d")
+
+# %% tags=["stub"] exercise="keep-which-fix"
+keep_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="keep-which-fix"
+keep_q.choose("d")
 
 # %% [markdown]
 # ## What the runs say
@@ -304,15 +348,21 @@ panels(logs["retokenized"], [3, 7])
 # Write `my_stratify(stream, examples, threshold, batch_size)`: it cuts the stream of example ids
 # into batches of `batch_size` so that **no batch holds more than one occurrence of a piece that
 # occurs fewer than `threshold` times** in the run's sentences (`data_order.piece_counts`; one
-# sentence that holds a piece twice is fine on its own). Keep the stream's order as far as the rule
-# allows: an example that would break the rule waits for the next batch, where it goes first. Stop
-# when a batch can no longer be filled. Then compare with `utils.spikelab.data_order.stratify` on the broken
-# run's stream, with the covering threshold.
+# sentence that holds a piece twice is fine on its own). An example that would break the rule is not
+# thrown away: it waits for a later batch. Stop when the examples still waiting can no longer fill a
+# batch. Any batching that follows these rules passes the check (it also tries made-up streams: a
+# stream with no rare piece, a sentence holding its rare piece twice, an empty stream);
+# `utils.spikelab.data_order.stratify` is one such batching, which keeps the stream's order as far
+# as the rule allows. Then compare yours with it on the broken run's stream, with the covering
+# threshold.
 #
 # **Español.** Escribe `my_stratify(stream, examples, threshold, batch_size)`: corta la secuencia en
 # lotes de modo que **ningún lote tenga más de una aparición de una pieza con menos de `threshold`
-# apariciones**, conservando el orden en lo posible (un ejemplo que rompería la regla espera al
-# lote siguiente). Compárala con `utils.spikelab.data_order.stratify` sobre la secuencia de la ejecución rota.
+# apariciones**. Un ejemplo que rompería la regla no se tira: espera a un lote posterior. Para cuando
+# los ejemplos que esperan ya no llenan un lote. Cualquier reparto que siga estas reglas pasa la
+# comprobación (que también prueba secuencias inventadas); `utils.spikelab.data_order.stratify` es
+# uno, que conserva el orden en lo posible. Compara el tuyo con él sobre la secuencia de la
+# ejecución rota.
 
 # %%
 cfg = config_for("broken", seed=42)
@@ -360,11 +410,63 @@ def my_stratify(stream, examples, threshold, batch_size):
     return batches
 
 # %% tags=["check"] exercise="stratify-yourself"
-mine_batches = my_stratify(stream, examples, threshold, cfg.batch_size)
-theirs = data_order.stratify(stream, examples, threshold, cfg.batch_size)
-assert mine_batches and not any(map(breaks_rule, mine_batches)), "stratify-yourself: a batch breaks the rule"
-assert all(len(b) == cfg.batch_size for b in mine_batches), "stratify-yourself: every batch must be full"
-assert mine_batches == theirs, "stratify-yourself: same rule, but not the same order as utils.spikelab.data_order.stratify"
+from collections import Counter as _Counter
+
+
+def _stratify_problem(batches, stream, examples, threshold, batch_size):
+    """What breaks the rules in ``batches`` (None when nothing does), judged without any reference batching."""
+    _counts = data_order.piece_counts(examples)
+    _rare = {e.id: {t for t in e.ids if _counts[t] < threshold} for e in examples}
+
+    def _conflicts(batch):
+        seen = set()
+        for i in batch:
+            if _rare[i] & seen:
+                return True
+            seen |= _rare[i]
+        return False
+
+    batches = [list(b) for b in batches]
+    if any(len(b) != batch_size for b in batches):
+        return f"every batch must hold exactly {batch_size} examples"
+    bad = next((k for k, b in enumerate(batches) if _conflicts(b)), None)
+    if bad is not None:
+        return f"batch {bad} holds two occurrences of a piece rarer than the threshold: {batches[bad]}"
+    left = _Counter(stream) - _Counter(i for b in batches for i in b)
+    if _Counter(i for b in batches for i in b) - _Counter(stream):
+        return "the batches hold examples that are not in the stream (or more often than the stream has them)"
+    # the examples left over, in stream order: if a greedy pass can still fill a batch, you stopped too early
+    waiting, batch, used = [], [], set()
+    for i in stream:
+        if left[i] > 0:
+            left[i] -= 1
+            waiting.append(i)
+    for i in waiting:
+        if len(batch) < batch_size and not _rare[i] & used:
+            batch.append(i)
+            used |= _rare[i]
+    if len(batch) == batch_size:
+        return (f"{len(waiting)} examples were left out, and they can still fill a batch (for example {batch}): "
+                "an example that breaks the rule waits for a later batch, it is not thrown away")
+    return None
+
+
+_Ex = data_order.Example
+_toy = [_Ex(0, "r a", (90, 1), True), _Ex(1, "r b", (90, 2), True), _Ex(2, "r r", (91, 91), True),   # 90, 91: rare
+        _Ex(3, "c", (1, 2, 1, 2), False), _Ex(4, "c", (1, 2, 1, 2), False), _Ex(5, "c", (2, 1, 2, 1), False)]
+_cases = [(stream, examples, threshold, cfg.batch_size),
+          ([0, 1, 3, 4, 2, 5, 0, 1, 3, 4], _toy, 5, 2),      # two sentences share the rare piece 90
+          ([2, 3, 4, 5], _toy, 5, 2),                          # a sentence holding its rare piece twice
+          ([3, 4, 5, 3, 4], _toy, 2, 2),                       # nothing is rare under the threshold
+          ([0, 1, 0, 1], _toy, 5, 2),                          # only conflicting sentences: no batch at all
+          ([], _toy, 5, 2)]                                    # an empty stream
+for _stream, _examples, _threshold, _size in _cases:
+    _batches = my_stratify(list(_stream), _examples, _threshold, _size)
+    _problem = _stratify_problem(_batches, _stream, _examples, _threshold, _size)
+    assert _problem is None, (f"stratify-yourself: on the stream {list(_stream)[:10]}"
+                              f"{' ...' if len(_stream) > 10 else ''} (threshold {_threshold}, batch size {_size}): "
+                              f"{_problem}")
+assert my_stratify(stream, examples, threshold, cfg.batch_size), "stratify-yourself: the broken run's stream gives no batch"
 
 # %%
 mine_batches = my_stratify(stream, examples, threshold, cfg.batch_size)

@@ -35,8 +35,10 @@ from utils.recovery import calibration
 from utils.recovery import detectors as D
 from utils.recovery import traces as T
 from utils.recovery.detectors import BudgetDetector
+from utils.course.choice import Choice
 from utils.course.exercises import exercise_todo
 from utils.course.yours import show
+from utils.text import say
 
 real = calibration.real_traces()          # trains the five runs (a few seconds each) once
 synthetic = calibration.synthetic()
@@ -398,11 +400,14 @@ assert calibration.probe_fires(by_name["control-no-rare-piece"])[0] == 320
 # bias-corrected EMA of the values accepted so far (`m ← (1 − α) m + α x`, reference
 # `m / (1 − (1 − α)ⁿ)` after n accepted values; α = 2/51). Two rules: no detection before
 # `warmup` accepted values, and a value that fires (or is not finite) is **not** folded into the
-# EMA. The check compares your fires with `utils.recovery.detectors.EMADetector` on the `broken` loss.
+# EMA. The check compares your fires with `utils.recovery.detectors.EMADetector` on the loss of every
+# real run and on short made-up series, with other settings too (a NaN, a huge value before the
+# warmup ends, a long stretch just above the bar): think about each rule before you run it.
 #
 # **Español.** Escribe `my_ema_fires(values)`: los pasos donde el valor supera `rel_threshold` ×
 # la EMA corregida de los valores aceptados. Sin detecciones antes de `warmup` valores, y un valor
-# que dispara (o no es finito) no entra en la EMA. La comprobación compara con `EMADetector`.
+# que dispara (o no es finito) no entra en la EMA. La comprobación compara con `EMADetector` en
+# todas las ejecuciones reales y en series inventadas cortas, también con otros ajustes.
 
 # %% tags=["stub"] exercise="ema-detector"
 def my_ema_fires(values, alpha=2 / 51, rel_threshold=1.5, warmup=20):
@@ -430,20 +435,34 @@ mine = my_ema_fires(by_name["broken"]["loss"])
 print(mine)
 
 # %% tags=["check"] exercise="ema-detector"
-reference = calibration.fires(by_name["broken"]["loss"], D.EMADetector())
-assert mine == reference, f"ema-detector: you fire at {mine[:12]}, EMADetector at {reference[:12]}"
+for t in real:
+    reference = calibration.fires(t["loss"], D.EMADetector())
+    yours = my_ema_fires(t["loss"])
+    assert list(yours) == reference, \
+        f"ema-detector: on {t['name']} you fire at {list(yours)[:12]}, EMADetector at {reference[:12]}"
 assert my_ema_fires([1.0] * 30 + [float("nan"), 1.0, 1.6]) == [30, 32], \
     "ema-detector: a nan must fire and stay out of the EMA"
+assert my_ema_fires([1.0] * 5 + [100.0] + [1.0] * 30) == [], \
+    "ema-detector: nothing fires before `warmup` accepted values, and those values go into the EMA"
+assert my_ema_fires([1.0] * 25 + [1.6] * 40) == list(range(25, 65)), \
+    "ema-detector: a value that fires must stay out of the EMA, so a stretch above the bar keeps firing"
+for _settings in ({"alpha": 0.5, "rel_threshold": 2.0, "warmup": 3}, {"alpha": 1.0, "rel_threshold": 1.2, "warmup": 1},
+                  {"alpha": 0.1, "rel_threshold": 1.5, "warmup": 0}):
+    _series = [1.0, 1.1, 0.9, 3.0, 1.0, 1.05, 2.5, 2.5, 0.5, 1.3, 4.0, 1.0]
+    _want = calibration.fires(_series, D.EMADetector(**_settings))
+    assert list(my_ema_fires(_series, **_settings)) == _want, \
+        f"ema-detector: with {_settings} EMADetector fires at {_want} on {_series}, you at {my_ema_fires(_series, **_settings)}"
 
 # %% [markdown]
 # ## Exercise 2 · Pick the threshold
 #
 # From `curves[("ema", "real")]`, pick the **largest** `rel_threshold` that still detects every real
-# label, and report its number of false alarms on the synthetic traces. Why the largest? Every
-# step up the grid removes false alarms; the recovery loop pays for each one with a roll-back.
+# label, and report its number of false alarms on the synthetic traces. Why the largest? The
+# question after the check asks you.
 #
 # **Español.** De `curves[("ema", "real")]`, elige el **mayor** `rel_threshold` que aún detecta
-# todas las etiquetas reales e indica sus falsas alarmas en las trazas sintéticas.
+# todas las etiquetas reales e indica sus falsas alarmas en las trazas sintéticas. ¿Por qué el mayor?
+# Te lo pregunta la pregunta que sigue a la comprobación.
 
 # %% tags=["stub"] exercise="pick-threshold"
 my_threshold = exercise_todo("pick-threshold", "the largest EMA rel_threshold with recall 1 on the real runs")
@@ -461,6 +480,38 @@ assert my_threshold in ema_real and ema_real[my_threshold]["recall"] == 1.0 and 
     "pick-threshold: look for the largest threshold whose real recall is 1.0"
 assert my_synthetic_false_alarms == ema_syn[my_threshold]["false_alarms"] == 0, \
     "pick-threshold: count the synthetic false alarms at that threshold"
+
+# %%
+largest_q = Choice("20.01", "why-the-largest", say(
+    "Among the thresholds that still catch every real label, why take the largest for a detector that rolls "
+    "the run back?",
+    "Entre los umbrales que aún detectan todas las etiquetas reales, ¿por qué tomar el mayor para un detector "
+    "que hace volver atrás la ejecución?"), options={
+    "a": (say("A higher bar fires earlier", "Un umbral más alto dispara antes"),
+          say("No: a value has to climb higher to cross a higher bar, so it fires at the same step or later, "
+              "never earlier.",
+              "No: el valor tiene que subir más para cruzar un umbral más alto, así que dispara en el mismo paso "
+              "o después, nunca antes.")),
+    "b": (say("A higher bar detects more spikes", "Un umbral más alto detecta más picos"),
+          say("No: raising the bar can only lose detections (the recall column falls or stays); that is why you "
+              "stop at the last one that keeps recall 1.",
+              "No: subir el umbral solo puede perder detecciones (la sensibilidad baja o se queda); por eso te "
+              "paras en el último que mantiene la sensibilidad en 1.")),
+    "c": (say("A higher bar fires less often where there is no event, and in a recovery loop every false alarm "
+              "costs a roll-back",
+              "Un umbral más alto dispara menos donde no hay evento, y en un bucle de recuperación cada falsa "
+              "alarma cuesta una vuelta atrás"),
+          say("Recall is the constraint (every labelled event caught); among the bars that meet it, the "
+              "false alarms are the cost, and the highest bar pays the least.",
+              "La sensibilidad es la condición (detectar todos los eventos etiquetados); entre los umbrales que "
+              "la cumplen, las falsas alarmas son el coste, y el umbral más alto paga menos.")),
+}, right="c")
+
+# %% tags=["stub"] exercise="why-the-largest"
+largest_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="why-the-largest"
+largest_q.choose("c")
 
 # %% [markdown]
 # Your answer varies from run to run (over the runs we measured it lies in

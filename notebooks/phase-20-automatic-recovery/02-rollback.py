@@ -34,11 +34,13 @@ from utils.spikelab import symptoms
 from utils.recovery.calibration import TOLERANCE
 from utils.spikelab.config import config_for
 from utils.recovery.detectors import LightningSpikeAdapter, make_grad_norm_detector
+from utils.course.choice import Choice
 from utils.course.exercises import exercise_todo
 from utils.recovery.rollback import COURSE_POLICY, RUNS, RollbackTrainer, run_with_rollback
 from utils.spikelab.schedule import lr_at
 from utils.spikelab.train import run_variant
 from utils.course.yours import show as show_yours
+from utils.text import say
 
 
 def show(fig, dpi=60):
@@ -191,6 +193,45 @@ show_yours("course policy: held-out rise **{course:.1f} σ** = **{share:.2f}×**
            "**{n_grad}** roll-back(s) from the gradient norm, {status}",
            {"course": rise(course.log), "share": rise(course.log) / plain_rise, "n_between": len(between),
             "n_grad": len(grad_rollbacks), "status": grad.status})
+
+# %% [markdown]
+# **Question.** Before you read what the table says: why did `rollback-broken-quarantine-only` give up?
+#
+# **Español.** **Pregunta.** Antes de leer lo que dice la tabla: ¿por qué se rindió
+# `rollback-broken-quarantine-only`?
+
+# %%
+gave_up_q = Choice("20.02", "why-it-gave-up", say(
+    "rollback-broken-quarantine-only quarantines the spiking batch and the one before, and gave up. Why?",
+    "rollback-broken-quarantine-only pone en cuarentena el lote del pico y el anterior, y se rindió. ¿Por qué?"),
+    options={
+        "a": (say("Its checkpoints were bad, so every restore failed",
+                  "Sus puntos de control estaban mal, así que cada restauración falló"),
+              say("No: every checkpoint is checked (sha256 manifest, finite values) and the replay is exact; the "
+                  "runs that skip more batches complete from the same checkpoints.",
+                  "No: cada punto de control se comprueba (manifiesto sha256, valores finitos) y la repetición es "
+                  "exacta; las ejecuciones que saltan más lotes terminan desde los mismos puntos de control.")),
+        "b": (say("The LR stays at full strength after a roll-back",
+                  "La tasa de aprendizaje sigue al completo después de una vuelta atrás"),
+              say("No: rollback-broken-skip-only has no cool-down either and completes; what differs is how many "
+                  "of the shard's batches are kept out.",
+                  "No: rollback-broken-skip-only tampoco enfría la tasa y termina; lo que cambia es cuántos lotes "
+                  "del fragmento se dejan fuera.")),
+        "c": (say("The shard is 15 consecutive batches: after two are dropped the replay meets the next shard "
+                  "batch, the detector fires again, and the budget of roll-backs runs out",
+                  "El fragmento son 15 lotes seguidos: tras quitar dos, la repetición encuentra el siguiente lote "
+                  "del fragmento, el detector vuelve a disparar y se acaba el presupuesto de vueltas atrás"),
+              say("The quarantine treated the batch that showed the spike, not its cause, a run of batches; given "
+                  "30 roll-backs the same loop gets through, at a high cost in thrown-away steps.",
+                  "La cuarentena trató el lote que mostró el pico, no su causa, una racha de lotes; con 30 vueltas "
+                  "atrás el mismo bucle pasa, a un coste alto en pasos tirados.")),
+    }, right="c")
+
+# %% tags=["stub"] exercise="why-it-gave-up"
+gave_up_q   # choose an option and press Check / elige una opción y pulsa Comprobar
+
+# %% tags=["solution"] exercise="why-it-gave-up"
+gave_up_q.choose("c")
 
 # %% [markdown]
 # What the table says:

@@ -99,6 +99,15 @@ class Notebook:
         if wait_for:
             self.page.get_by_text(wait_for).first.wait_for(timeout=timeout_s * 1000)
 
+    def save_and_shut_down(self) -> None:
+        """Save the notebook (widget state included: the course's JupyterLab settings), then shut its kernel down."""
+        self.page.click("div.lm-MenuBar-itemLabel:text-is('File')")
+        self.page.click("div.lm-Menu-itemLabel:text-is('Save Notebook')")
+        self.page.wait_for_timeout(3000)
+        self.page.click("div.lm-MenuBar-itemLabel:text-is('Kernel')")
+        self.page.click("li.lm-Menu-item:has-text('Shut Down Kernel')")
+        self.page.wait_for_timeout(2000)
+
     def wait_idle(self, timeout_s: float = 300) -> None:
         """Wait until no cell shows ``[*]`` (queued or running)."""
         self.page.wait_for_timeout(1500)

@@ -140,7 +140,7 @@ def claims_in(text: str, file: str = "") -> list[Claim]:
 
 
 def prose_files(root: Path = ROOT) -> list[Path]:
-    """Markdown under theory/ and README.md, and every notebook under notebooks/."""
+    """Markdown under theory/ (the Spanish twins ``*.es.md`` too) and README.md, and every notebook."""
     files = sorted((root / "theory").rglob("*.md")) + [root / "README.md"]
     files += sorted(p for p in (root / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     return [f for f in files if f.exists()]
@@ -175,7 +175,7 @@ def fix_file(path: Path, table: dict | None = None) -> int:
 
 
 def source_files(root: Path = ROOT) -> list[Path]:
-    """Files whose spans ``--fix`` rewrites: theory/*.md, README.md and the notebooks' .py sources."""
+    """Files whose spans ``--fix`` rewrites: theory/**.md (twins included), README.md, notebook sources."""
     files = sorted((root / "theory").rglob("*.md")) + [root / "README.md"] + sorted((root / "notebooks").rglob("*.py"))
     return [f for f in files if f.exists() and SPAN.search(f.read_text(encoding="utf-8"))]
 

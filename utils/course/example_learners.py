@@ -8,7 +8,9 @@ each notebook saves it. ``learners/example-mistakes/`` made typical mistakes: it
 ``utils.course.learner_copies.example_mistakes_notebooks``, its notes are written here
 (``write_example_mistakes_notes``: it trains the broken run once, a few seconds, and saves its run
 log beside the post-mortem, as the post-mortem notebook does; ``write_example_lessons``: its
-lessons, one box skipped). Both learners' notes are the worked example of the course and are kept
+lessons, one box skipped). Their answers to the choice questions (``write_example_answers``):
+example-complete's are the right ones (its master notebooks record them when built), example-mistakes
+answered the course's first question wrong. Both learners' notes are the worked example of the course and are kept
 in the repository.
 """
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from utils.course import postmortem_notes
+from utils.course.answers import questions_in, record_answer
 from utils.course.example_lessons import EXAMPLE_COMPLETE_LESSONS, EXAMPLE_MISTAKES_LESSONS
 from utils.course.lessons import lesson_for, lesson_lines
 from utils.course.notes import append_lesson, display_path, read_lessons
@@ -124,4 +127,28 @@ def write_example_mistakes_notes(run_log=None, learners_root: Path | None = None
     with _learners_root(learners_root):
         written = [display_path(postmortem_notes.save(pm, learner=EXAMPLE_MISTAKES, run_log=run_log))]
         written.append(display_path(postmortem_notes.saved_run_log_path(pm.run_id, learner=EXAMPLE_MISTAKES)))
+    return written
+
+
+def write_example_answers(sources: list[Path], learners_root: Path | None = None) -> list[str]:
+    """Write the example learners' answers to the choice questions of the master ``sources``
+    (``utils.course.answers.questions_in``) where their latest answer is not the one below (a new question,
+    or a master whose right option changed); returns what was written.
+
+    example-complete answers every question right (building its master notebooks records the same);
+    example-mistakes answers every question right except the course's first, where it picks the
+    first wrong option (a mistake the grader reports). Earlier lines are never rewritten (append-only).
+    """
+    written, first = [], True
+    with _learners_root(learners_root):
+        for source in sources:
+            for spec in questions_in(source):
+                for learner in (EXAMPLE_COMPLETE, EXAMPLE_MISTAKES):
+                    wrong = learner == EXAMPLE_MISTAKES and first
+                    chosen = next(k for k in spec.options if k != spec.right) if wrong else spec.right
+                    if record_answer(spec.notebook, spec.question, chosen, chosen == spec.right, learner=learner,
+                                     today=EXAMPLE_LESSON_DATE[learner]):     # False: already its latest answer
+                        written.append(f"{learner} answer {chosen} to question {spec.question} of notebook "
+                                       f"{spec.notebook}")
+                first = False
     return written

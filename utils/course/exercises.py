@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 
 from utils.course import waiting_cells
+from utils.text import say
 
 GRADING_ENV = "COURSE_GRADING"    # set to 1 by the grader: unfilled exercises raise instead of waiting
 
@@ -39,19 +40,20 @@ def grading() -> bool:
 
 
 def not_done_message(exercise_id: str, what: str = "") -> str:
-    """The one message of an exercise that is not done yet (English / Español)."""
+    """The one message of an exercise that is not done yet, in the learner's language."""
     todo = f": {what}" if what else ""
-    return (f"Exercise {exercise_id} is not done yet{todo}. Replace the call to exercise_todo(...) with "
-            f"your code and run the cell again. / El ejercicio {exercise_id} aún no está hecho: sustituye "
-            f"exercise_todo(...) por tu código.")
+    return say(f"Exercise {exercise_id} is not done yet{todo}. Replace the call to exercise_todo(...) with "
+               f"your code and run the cell again.",
+               f"El ejercicio {exercise_id} aún no está hecho{todo}. Sustituye la llamada a exercise_todo(...) "
+               f"por tu código y vuelve a ejecutar la celda.")
 
 
 def waiting_marker(exercise_id: str, what: str) -> str:
-    """The line an unfilled exercise prints: what to do, in English and Español."""
-    return (f"[waiting] Exercise {exercise_id} is waiting for you: {what}. Replace exercise_todo(...) with your "
-            f"code and run the cell again; the cells that need its answer are skipped until then.\n"
-            f"[pendiente] El ejercicio {exercise_id} te espera: sustituye exercise_todo(...) por tu código y vuelve a "
-            f"ejecutar la celda; las celdas que necesitan su respuesta se saltan hasta entonces.")
+    """The line an unfilled exercise prints: what to do, in the learner's language."""
+    return say(f"[waiting] Exercise {exercise_id} is waiting for you: {what}. Replace exercise_todo(...) with your "
+               f"code and run the cell again; the cells that need its answer are skipped until then.",
+               f"[pendiente] El ejercicio {exercise_id} te espera: {what}. Sustituye exercise_todo(...) por tu "
+               f"código y vuelve a ejecutar la celda; las celdas que necesitan su respuesta se saltan hasta entonces.")
 
 
 class Waiting:
@@ -64,7 +66,7 @@ class Waiting:
         object.__setattr__(self, "exercise_id", exercise_id)
 
     def __repr__(self) -> str:
-        return f"<exercise {self.exercise_id}: waiting for you / te espera>"
+        return say(f"<exercise {self.exercise_id}: waiting for you>", f"<ejercicio {self.exercise_id}: te espera>")
 
     __str__ = __repr__
 

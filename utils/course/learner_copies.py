@@ -45,8 +45,8 @@ from pathlib import Path
 
 import nbformat
 
-from utils.course.example_learners import (EXAMPLE_COMPLETE, EXAMPLE_MISTAKES, write_example_lessons,
-                                           write_example_mistakes_notes)
+from utils.course.example_learners import (EXAMPLE_COMPLETE, EXAMPLE_MISTAKES, write_example_answers,
+                                           write_example_lessons, write_example_mistakes_notes)
 from utils.course.learner import learners_dir, validate_learner_name
 from utils.course.notebook_build import notebook_from_source, notebook_text, notebooks_dir
 from utils.course.notebook_source import find_sources, read_source_file
@@ -208,23 +208,28 @@ def make_learner_copies(
     return results
 
 
+def _checked(source: Path) -> list[str]:
+    """The ids of the exercises of ``source`` that have hidden check cells, in order."""
+    return [ex_id for ex_id, ex in exercises_of(source).items() if ex.checks]
+
+
 def example_mistakes_notebooks(notebooks_root: Path | None = None) -> dict[Path, nbformat.NotebookNode]:
     """The submitted notebooks of ``example-mistakes``: solved copies with two typical mistakes.
 
-    Among the phase sources that have exercises (sorted by phase, then name): in the first,
-    the first exercise is left as the stub (not done); in the last, the last exercise's cell
+    Among the phase sources that have exercises with hidden checks (sorted by phase, then name): in
+    the first, the first such exercise is left as the stub (not done); in the last, the last one's cell
     holds an endless loop (the notebook hangs). Every other exercise is solved. Keys are
     paths relative to the learner's folder (``phase-NN/<name>.ipynb``).
     """
-    with_exercises = [(p, s) for p, s in phase_sources(notebooks_root) if exercises_of(s)]
+    # (only exercises with hidden checks: a choice question's answer is graded from the notes)
+    with_exercises = [(p, s) for p, s in phase_sources(notebooks_root) if _checked(s)]
     out: dict[Path, nbformat.NotebookNode] = {}
     for phase, source in phase_sources(notebooks_root):
         out[Path(f"phase-{phase:02d}") / source.with_suffix(".ipynb").name] = solved_notebook(source)
     if not with_exercises:
         return out
     (first_phase, first), (last_phase, last) = with_exercises[0], with_exercises[-1]
-    first_id = next(iter(exercises_of(first)))
-    last_id = list(exercises_of(last))[-1]
+    first_id, last_id = _checked(first)[0], _checked(last)[-1]
     stubs = {c.metadata["course"]["exercise"]: c.source for c in learner_notebook(first).cells
              if "course" in c.metadata}
     for phase, source, ex_id, text in ((first_phase, first, first_id, stubs[first_id]),
@@ -289,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             for line in write_example_mistakes_notes(learners_root=root):
                 print(f"wrote {line}")
         for line in write_example_lessons(learners_root=root):     # those missing only: lessons are never rewritten
+            print(f"wrote {line}")
+        for line in write_example_answers([s for _, s in phase_sources()], learners_root=root):   # missing only
             print(f"wrote {line}")
         return 0
     try:

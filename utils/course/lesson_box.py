@@ -25,19 +25,24 @@ from utils.course.example_lessons import EXAMPLE_COMPLETE_LESSONS, EXAMPLE_MISTA
 from utils.course.learner import LearnerNameError, learners_dir
 from utils.course.lessons import ExpectedLesson, lesson_for, lesson_lines
 from utils.course.notes import NoteNotSaved, append_lesson, display_path, notes_dir, parse_lesson, read_lessons
+from utils.text import say
 
 EXAMPLE_LEARNERS = ("example-complete", "example-mistakes")
-GOOD_LESSON = (
-    "A good lesson is <b>one line</b>, <b>specific</b> (a panel, a setting, a check you can name) and says "
-    "<b>what you would do differently</b> next time, in your own words. "
-    "<i>Not:</i> “spikes are bad”. <i>Rather:</i> “read panel 6 before blaming the gradient spike”."
-    "<br><b>Español.</b> Una buena lección es <b>una línea</b>, <b>concreta</b> (un panel, un ajuste, una "
-    "comprobación) y dice <b>qué harías distinto</b> la próxima vez, con tus palabras."
-)
+
+
+def good_lesson() -> str:
+    """What makes a good lesson (HTML), in the learner's language."""
+    return say("A good lesson is <b>one line</b>, <b>specific</b> (a panel, a setting, a check you can name) and says "
+               "<b>what you would do differently</b> next time, in your own words. "
+               "<i>Not:</i> “spikes are bad”. <i>Rather:</i> “read panel 6 before blaming the gradient spike”.",
+               "Una buena lección es <b>una línea</b>, <b>concreta</b> (un panel, un ajuste, una comprobación que "
+               "puedas nombrar) y dice <b>qué harías distinto</b> la próxima vez, con tus palabras. "
+               "<i>No:</i> «los picos son malos». <i>Mejor:</i> «mirar el panel 6 antes de culpar al pico del "
+               "gradiente».")
 
 
 class LessonRefused(ValueError):
-    """A lesson the box does not save; the message (English / Español) says why and what to write."""
+    """A lesson the box does not save; the message (in the learner's language) says why and what to write."""
 
 
 def _plain(text: str) -> str:
@@ -62,18 +67,21 @@ def example_lesson_texts() -> set[str]:
 def check_lesson(text: str) -> str:
     """``text`` stripped, if the box may save it; else LessonRefused saying why (English / Español)."""
     if not isinstance(text, str) or not text.strip():
-        raise LessonRefused("Not saved: the lesson is empty. Write one line: what would you do differently "
-                            "next time? / No guardada: la lección está vacía. Escribe una línea: ¿qué harías "
-                            "distinto la próxima vez?")
+        raise LessonRefused(say("Not saved: the lesson is empty. Write one line: what would you do differently "
+                                "next time?",
+                                "No guardada: la lección está vacía. Escribe una línea: ¿qué harías distinto la "
+                                "próxima vez?"))
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if len(lines) > 1 or any(char in text.strip() for char in "\n\r\u2028\u2029"):
-        raise LessonRefused(f"Not saved: the lesson has {max(len(lines), 2)} lines; a lesson is exactly one line. "
-                            "Keep the one that matters most. / No guardada: la lección tiene varias líneas; una "
-                            "lección es una sola línea. Quédate con la que más importa.")
+        raise LessonRefused(say(f"Not saved: the lesson has {max(len(lines), 2)} lines; a lesson is exactly one line. "
+                                "Keep the one that matters most.",
+                                f"No guardada: la lección tiene {max(len(lines), 2)} líneas; una lección es una sola "
+                                "línea. Quédate con la que más importa."))
     if _plain(text) in example_lesson_texts():
-        raise LessonRefused("Not saved: this is one of the course's example lessons. Write your own, from what "
-                            "you saw in this notebook. / No guardada: es una de las lecciones de ejemplo del "
-                            "curso. Escribe la tuya, a partir de lo que viste en este cuaderno.")
+        raise LessonRefused(say("Not saved: this is one of the course's example lessons. Write your own, from what "
+                                "you saw in this notebook.",
+                                "No guardada: es una de las lecciones de ejemplo del curso. Escribe la tuya, a "
+                                "partir de lo que viste en este cuaderno."))
     return text.strip()
 
 
@@ -106,13 +114,13 @@ def lesson_box(key: str, learner: str | None = None) -> widgets.VBox:
     """The lesson box of notebook ``key`` (``"19.02"``): what makes a good lesson, a one-line text field,
     a Save button and a message line. ``learner`` defaults to the current learner at each click."""
     expected = lesson_for(key)
-    text = widgets.Text(placeholder="Next time I will … / La próxima vez …",
+    text = widgets.Text(placeholder=say("Next time I will …", "La próxima vez …"),
                         layout=widgets.Layout(width="100%"))
-    button = widgets.Button(description="Save lesson", button_style="primary", icon="check",
+    button = widgets.Button(description=say("Save lesson", "Guardar lección"), button_style="primary", icon="check",
                             layout=widgets.Layout(width="auto"))
     message = widgets.HTML()
 
-    def say(line: str, ok: bool = True) -> None:
+    def tell(line: str, ok: bool = True) -> None:
         colour = "#1a7f37" if ok else "#b3261e"
         message.value = f'<span style="color:{colour}">{html.escape(line)}</span>'
 
@@ -121,15 +129,15 @@ def lesson_box(key: str, learner: str | None = None) -> widgets.VBox:
             line, added = save_lesson(key, text.value, learner=learner)
             where = display_path(notes_dir(expected.phase, learner) / "lessons.md")
         except (ValueError, NoteNotSaved) as err:    # LessonRefused, LearnerNameError, a control character
-            say(str(err) if isinstance(err, (LessonRefused, LearnerNameError)) else f"Not saved / No guardada: {err}",
-                ok=False)
+            tell(str(err) if isinstance(err, (LessonRefused, LearnerNameError))
+                 else say(f"Not saved: {err}", f"No guardada: {err}"), ok=False)
             return
         if added:
-            say(f"Saved to {where} / Guardada en {where}: {line}")
+            tell(say(f"Saved to {where}: {line}", f"Guardada en {where}: {line}"))
         else:
-            say(f"Already saved, not added twice / Ya estaba guardada, no se añade dos veces: {line}")
+            tell(say(f"Already saved, not added twice: {line}", f"Ya estaba guardada, no se añade dos veces: {line}"))
 
     button.on_click(on_click)
-    title = widgets.HTML(f"<b>Your lesson from notebook {html.escape(expected.tag)} · Tu lección de este "
-                         f"cuaderno</b><br>{GOOD_LESSON}")
+    title = widgets.HTML(say(f"<b>Your lesson from notebook {html.escape(expected.tag)}</b><br>{good_lesson()}",
+                             f"<b>Tu lección del cuaderno {html.escape(expected.tag)}</b><br>{good_lesson()}"))
     return widgets.VBox([title, widgets.HBox([text, button], layout=widgets.Layout(width="100%")), message])

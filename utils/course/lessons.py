@@ -27,6 +27,7 @@ from typing import Iterable
 
 from utils.course.learner import repo_root
 from utils.course.notes import parse_lesson
+from utils.text import say
 
 POSTMORTEM_LESSON_NOTEBOOK = "phase-19/04-post-mortem.ipynb"   # its lesson is the post-mortem's §7
 _NOTEBOOK = re.compile(r"phase-(\d{2})/(\d{2})-([A-Za-z0-9_-]+)\.ipynb")
@@ -58,9 +59,12 @@ class ExpectedLesson:
         """What the learner does to record this lesson, for messages."""
         stem = Path(self.notebook).stem
         if self.from_postmortem:
-            return (f"write §7 of the post-mortem in {stem} and save the post-mortem with its lesson "
-                    "(the line names its run)")
-        return f"write it in the lesson box at the end of {stem} and press 'Save lesson'"
+            return say(f"write §7 of the post-mortem in {stem} and save the post-mortem with its lesson "
+                       "(the line names its run)",
+                       f"escribe el §7 del post-mortem en {stem} y guarda el post-mortem con su lección "
+                       "(la línea nombra su ejecución)")
+        return say(f"write it in the lesson box at the end of {stem} and press 'Save lesson'",
+                   f"escríbela en el cuadro de lección al final de {stem} y pulsa 'Guardar lección'")
 
 
 def expected_lesson(notebook: str) -> ExpectedLesson | None:
@@ -99,17 +103,17 @@ def lesson_for(key: str, notebooks_root: Path | None = None) -> ExpectedLesson:
     that number, and for the post-mortem notebook, whose lesson is its §7."""
     match = _KEY.fullmatch(key) if isinstance(key, str) else None
     if match is None:
-        raise ValueError(f"{key!r} is not a notebook number; numbers look like '19.02' (phase 19, notebook 02).")
+        raise ValueError(f"{key!r} is not a notebook number; numbers look like '19.02' (phase 19, notebook 02).")  # i18n: not shown (a course author's mistake: a wrong key in lesson_box)
     phase, number = match.groups()
     root = repo_root() / "notebooks" if notebooks_root is None else Path(notebooks_root)
     sources = sorted(p for folder in root.glob(f"phase-{phase}*") if folder.is_dir()
                      for p in folder.glob(f"{number}-*.py"))
     if len(sources) != 1:
-        raise ValueError(f"notebook {key}: expected one notebook notebooks/phase-{phase}-*/{number}-*.py, "
+        raise ValueError(f"notebook {key}: expected one notebook notebooks/phase-{phase}-*/{number}-*.py, "  # i18n: not shown (a course author's mistake: a wrong key in lesson_box)
                          f"found {len(sources)}")
     expected = expected_lesson(f"phase-{phase}/{sources[0].stem}.ipynb")
     if expected is None:
-        raise ValueError(f"notebook {key}: {sources[0].name} is not named like a course notebook (NN-name.py)")
+        raise ValueError(f"notebook {key}: {sources[0].name} is not named like a course notebook (NN-name.py)")  # i18n: not shown (a course author's mistake: a wrong key in lesson_box)
     if expected.from_postmortem:
-        raise ValueError(f"notebook {key} records its lesson in §7 of the post-mortem, not in a lesson box")
+        raise ValueError(f"notebook {key} records its lesson in §7 of the post-mortem, not in a lesson box")  # i18n: not shown (a course author's mistake: a wrong key in lesson_box)
     return expected

@@ -8,9 +8,10 @@ never overwritten; when its master changed since it was made, a new copy is writ
 (``<notebook>.v2.ipynb``) and both are listed.
 
 The links are relative to the notebook that shows them (a kernel runs in its notebook's folder), so
-JupyterLab, whose root is the repository (``scripts/start.sh``), opens them in a new tab. A copy
-outside JupyterLab's root (``COURSE_LEARNERS_DIR`` pointing elsewhere) is listed by path, without
-a link.
+JupyterLab, whose root is the course home (``utils.course.learner.course_home``: the repository with
+``scripts/start.sh``; on JupyterHub the user's ``~/course``, where ``notebooks`` links to the read-only
+masters), opens them in a new tab. A copy outside JupyterLab's root (``COURSE_LEARNERS_DIR`` pointing
+elsewhere) is listed by path, without a link.
 """
 from __future__ import annotations
 
@@ -22,33 +23,43 @@ from urllib.parse import quote
 import ipywidgets as widgets
 from IPython.display import HTML
 
-from utils.course.learner import (LearnerNameError, current_learner, display_path, learner_dir, name_form,
-                                  repo_root)
+from utils.course.learner import (LearnerNameError, course_home, current_learner, display_path, learner_dir,
+                                  masters_dir, name_form)
 from utils.course.learner_copies import CopyResult, make_learner_copies
+from utils.course.profile import language_saved_line
+from utils.text import LANGUAGES, Phrasebook, current, say, set_language
 
-STATUS_NOTE = {
-    "written": "new / nuevo",
+# what the list says beside a copy, by its status (utils.course.learner_copies)
+STATUS_NOTE = Phrasebook(lambda: {
+    "written": say("new", "nuevo"),
     "kept": "",
-    "new copy": "new copy: the course changed this notebook / copia nueva: el curso cambió este cuaderno",
-}
+    "new copy": say("new copy: the course changed this notebook", "copia nueva: el curso cambió este cuaderno"),
+})
 
 
 def link_for(path: Path, here: Path | None = None) -> str | None:
     """The href that opens ``path`` from a notebook in folder ``here`` (default: the working directory),
     percent-encoded; None when ``path`` is outside the repository (JupyterLab's root)."""
+    root = Path(os.path.realpath(course_home()))
     target = Path(os.path.realpath(path))
-    if not target.is_relative_to(Path(os.path.realpath(repo_root()))):
+    if not target.is_relative_to(root):
         return None
-    start = os.path.realpath(Path.cwd() if here is None else here)
+    start = Path(os.path.realpath(Path.cwd() if here is None else here))
+    masters, link = Path(os.path.realpath(masters_dir())), course_home() / "notebooks"
+    if start.is_relative_to(masters) and not start.is_relative_to(root) and link.is_symlink() \
+            and Path(os.path.realpath(link)) == masters:
+        # on a hub the start page runs in the read-only install, but JupyterLab shows it under <home>/notebooks
+        start = root / "notebooks" / start.relative_to(masters)
     return quote(Path(os.path.relpath(target, start)).as_posix())
 
 
 def copies_html(name: str, results: list[CopyResult], here: Path | None = None) -> str:
     """The list of the learner's notebooks as HTML: one line per notebook, a link where JupyterLab can open it."""
     folder = display_path(learner_dir(name))
-    lines = [f"<p><b>Your notebooks, {html.escape(name)}</b> ({html.escape(folder)}/). Click one to open it; "
-             f"work there, not in <code>notebooks/</code>. / <b>Tus cuadernos</b>: haz clic para abrirlos y "
-             f"trabaja en ellos, no en <code>notebooks/</code>.</p>", "<ul>"]
+    lines = [say(f"<p><b>Your notebooks, {html.escape(name)}</b> ({html.escape(folder)}/). Click one to open it; "
+                 f"work there, not in <code>notebooks/</code>.</p>",
+                 f"<p><b>Tus cuadernos, {html.escape(name)}</b> ({html.escape(folder)}/). Haz clic en uno para "
+                 f"abrirlo; trabaja ahí, no en <code>notebooks/</code>.</p>"), "<ul>"]
     unlinked = False
     for result in results:
         shown = display_path(result.path)
@@ -58,14 +69,15 @@ def copies_html(name: str, results: list[CopyResult], here: Path | None = None) 
         item = f'<a href="{html.escape(href, quote=True)}">{label}</a>' if href else f"<code>{html.escape(shown)}</code>"
         note = STATUS_NOTE.get(result.status, result.status)
         if result.status == "new copy" and result.earlier is not None:
-            note += (f"; your earlier copy {html.escape(result.earlier.name)} is kept as it is / tu copia "
-                     f"anterior se conserva")
+            note += say(f"; your earlier copy {html.escape(result.earlier.name)} is kept as it is",
+                        f"; tu copia anterior {html.escape(result.earlier.name)} se conserva tal cual")
         lines.append(f"<li>{item}" + (f" <i>({note})</i>" if note else "") + "</li>")
     lines.append("</ul>")
     if unlinked:
-        lines.append("<p>These copies are outside the folder JupyterLab shows (COURSE_LEARNERS_DIR points "
-                     "elsewhere): open them from there. / Estas copias están fuera de la carpeta que muestra "
-                     "JupyterLab: ábrelas desde allí.</p>")
+        lines.append(say("<p>These copies are outside the folder JupyterLab shows (COURSE_LEARNERS_DIR points "
+                         "elsewhere): open them from there.</p>",
+                         "<p>Estas copias están fuera de la carpeta que muestra JupyterLab (COURSE_LEARNERS_DIR "
+                         "apunta a otro sitio): ábrelas desde allí.</p>"))
     return "\n".join(lines)
 
 
@@ -75,12 +87,13 @@ def my_notebooks_form(here: Path | None = None, notebooks_root: Path | None = No
     ``here`` is the folder of the notebook showing the links (default: the working directory);
     ``notebooks_root`` the masters to copy (default: ``notebooks/``).
     """
-    button = widgets.Button(description="Make my notebooks", button_style="success",
-                            tooltip="Copy every course notebook into your folder (never overwrites)")
+    button = widgets.Button(description=say("Make my notebooks", "Crear mis cuadernos"), button_style="success",
+                            tooltip=say("Copy every course notebook into your folder (never overwrites)",
+                                        "Copia cada cuaderno del curso en tu carpeta (nunca sobrescribe)"))
     button.layout.width = "180px"
     output = widgets.Output()
 
-    def say(line: str) -> None:
+    def tell(line: str) -> None:
         output.append_stdout(line + "\n")
 
     def on_click(_button) -> None:
@@ -88,21 +101,24 @@ def my_notebooks_form(here: Path | None = None, notebooks_root: Path | None = No
         try:
             name = current_learner()
         except LearnerNameError as err:
-            say(f"No notebooks made: {err} / No se hizo ninguna copia: escribe tu nombre arriba y pulsa "
-                "Remember me.")
+            tell(say(f"No notebooks made: {err} Type your name above and press Remember me.",
+                     f"No se hizo ninguna copia: {err} Escribe tu nombre arriba y pulsa Recordarme."))
             return
         try:
             results = make_learner_copies(name, notebooks_root=notebooks_root)
         except OSError as err:
-            say(f"No notebooks made: they could not be written ({err.strerror or err}); nothing was "
-                "changed. / No se hizo ninguna copia: no se pudieron escribir.")
+            tell(say(f"No notebooks made: they could not be written ({err.strerror or err}); nothing was changed.",
+                     f"No se hizo ninguna copia: no se pudieron escribir ({err.strerror or err}); no se cambió nada."))
             return
         if not results:
-            say("No course notebooks were found in notebooks/phase-NN-*/. / No se encontraron cuadernos.")
+            tell(say("No course notebooks were found in notebooks/phase-NN-*/.",
+                     "No se encontró ningún cuaderno del curso en notebooks/phase-NN-*/."))
             return
         env_name = os.environ.get("LEARNER", "").strip()
         if env_name:
-            say(f"Made for {name}: the environment variable LEARNER is set, and it wins over the typed name.")
+            tell(say(f"Made for {name}: the environment variable LEARNER is set, and it wins over the typed name.",
+                     f"Creados para {name}: la variable de entorno LEARNER está definida y manda sobre el nombre "
+                     "escrito."))
         output.append_display_data(HTML(copies_html(name, results, here)))
 
     button.on_click(on_click)
@@ -110,5 +126,34 @@ def my_notebooks_form(here: Path | None = None, notebooks_root: Path | None = No
 
 
 def start_form() -> widgets.VBox:
-    """The start page's form: your name (``name_form``), then "Make my notebooks"."""
-    return widgets.VBox([name_form(), my_notebooks_form()])
+    """The start page's form: your language (English / Español), your name (``name_form``), then
+    "Make my notebooks".
+
+    Choosing a language redraws the whole form in it at once (what is typed in the name box stays),
+    and saves it with the name when a name is remembered (``utils.course.profile``); Remember me saves
+    the language shown with the name.
+    """
+    page = widgets.VBox()
+
+    def draw(typed: str | None = None, note: str = "") -> None:
+        picker = widgets.ToggleButtons(options=[(label, code) for code, label in LANGUAGES.items()],
+                                       value=current(), description=say("Language", "Idioma"))
+        names = name_form(on_remembered=lambda name: language_saved_line(name, current()), typed=typed)
+
+        def on_change(change) -> None:
+            set_language(change["new"])
+            try:
+                shown = names.children[0].children[0].value     # the name box, kept across the redraw
+            except (AttributeError, IndexError):                # on JupyterHub there is no name box
+                shown = None
+            try:
+                saved = language_saved_line(current_learner(), current())
+            except LearnerNameError:
+                saved = ""          # no name yet: Remember me saves the language with it
+            draw(shown, saved)
+
+        picker.observe(on_change, names="value")
+        page.children = [widgets.HBox([picker, widgets.HTML(html.escape(note))]), names, my_notebooks_form()]
+
+    draw()
+    return page

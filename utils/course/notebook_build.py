@@ -260,6 +260,7 @@ def build_all(sources: list[Path]) -> int:
     """Execute and write every notebook; report every failure, then fail."""
     if not os.environ.get("LEARNER", "").strip():
         os.environ["LEARNER"] = DEFAULT_BUILD_LEARNER
+    os.environ["COURSE_LANG"] = "en"     # the committed outputs are English, whatever language the builder reads
     failed = []
     for source in sources:
         started = time.monotonic()

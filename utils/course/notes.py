@@ -12,6 +12,9 @@ Two kinds of notes:
   owes); either may be left out. ``append_lesson`` adds one line atomically (file lock + a
   single write), so several notebooks or processes appending at once never mix or lose lines;
   ``parse_lesson`` reads a line back into its parts.
+- record files such as ``answers.jsonl`` (one JSON object per line: each Check of a choice
+  question, ``utils.course.choice``): ``append_record`` appends with the same guarantees as
+  ``append_lesson``; ``read_records`` reads them back and leaves out a torn last line.
 - any other file (a post-mortem, a checklist): ``save_note`` writes it, and never loses
   what was there: a different earlier version is first kept as ``<stem>.v1<suffix>``,
   ``.v2``, ... (``note_versions`` lists them).
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import json
 import os
 import re
 import unicodedata
@@ -121,7 +125,17 @@ def append_lesson(
     parts.append(body)
     line = " · ".join(parts)
 
-    path = notes_dir(phase, learner) / LESSONS_FILE
+    _append_line(notes_dir(phase, learner) / LESSONS_FILE, line, "The lesson")
+    return line
+
+
+def _append_line(path: Path, line: str, what: str) -> None:
+    """Append ``line`` and a newline to ``path``: locked (``flock``), in one write, synced to disk.
+
+    If the file's last line lacks its newline (a torn line), one is written first so the new line
+    never merges into it. A failed write (e.g. a full disk) truncates the file back to its size
+    before, so it is left as it was, and raises NoteNotSaved naming ``what``.
+    """
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -136,13 +150,44 @@ def append_lesson(
                 os.fsync(fd)
             except OSError as err:
                 os.ftruncate(fd, size)      # a failed append (e.g. a full disk) leaves no torn line
-                raise NoteNotSaved(f"The lesson was not saved ({err.strerror or err}); "
+                raise NoteNotSaved(f"{what} was not saved ({err.strerror or err}); "
                                    f"{display_path(path)} is unchanged. Free some disk space and try again.") from err
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def append_record(phase: int, name: str, record: dict, learner: str | None = None) -> str:
+    """Append ``record`` as one JSON line to ``<notes folder>/<name>`` (a ``.jsonl`` file such as
+    ``answers.jsonl``, only ever appended to) with the guarantees of ``append_lesson``: locked, one
+    write, a failed append leaves the file as it was. Returns the line written (without its newline)."""
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*\.jsonl", name):
+        raise ValueError(f"A record file is named like 'answers.jsonl', not {name!r}.")
+    if not isinstance(record, dict):
+        raise ValueError(f"A record is a dict, not {type(record).__name__}.")
+    line = json.dumps(record, ensure_ascii=False, sort_keys=True)   # one line: json escapes line breaks
+    _append_line(notes_dir(phase, learner) / name, line, "The answer")
     return line
+
+
+def read_records(phase: int, name: str, learner: str | None = None) -> list[dict]:
+    """The records of ``<notes folder>/<name>`` in the order written; [] if none. A line that is not a
+    JSON object (a torn last line after a crash, a line typed by hand) is left out."""
+    path = _notes_path(phase, learner) / name
+    try:
+        content = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in content.split("\n"):
+        try:
+            value = json.loads(line) if line.strip() else None
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            records.append(value)
+    return records
 
 
 def read_lessons(phase: int, learner: str | None = None) -> list[str]:

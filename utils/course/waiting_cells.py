@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 
 from utils.course.learner import running_a_master
+from utils.text import say
 
 _error_type: type[Exception] | None = None   # the error a cell that needs a waiting exercise raises
 _skipped_names: dict[str, str] = {}           # a name a skipped cell defines -> the exercise it waits for
@@ -64,17 +65,16 @@ def waiting_for(error: BaseException) -> str | None:
 
 
 def skip_note(error: BaseException, exercise: str) -> str:
-    """What a skipped cell shows instead of a traceback (English, then Español)."""
+    """What a skipped cell shows instead of a traceback, in the learner's language."""
     if isinstance(error, NameError):
-        need, necesita = (f"{error.name!r}, which a skipped cell above defines (exercise {exercise} is waiting "
-                          f"for you)", f"{error.name!r}, que define una celda saltada (el ejercicio {exercise} "
-                          f"te espera)")
+        need = say(f"{error.name!r}, which a skipped cell above defines (exercise {exercise} is waiting for you)",
+                   f"{error.name!r}, que define una celda saltada más arriba (el ejercicio {exercise} te espera)")
     else:
-        need, necesita = (f"exercise {exercise}, which is waiting for you",
-                          f"el ejercicio {exercise}, que te espera")
-    return (f"[skipped] The rest of this cell was skipped: it needs {need}; run the cell again once the "
-            f"exercise is done.\n[saltada] El resto de esta celda se saltó: necesita {necesita}; vuelve a "
-            f"ejecutarla cuando esté hecho.")
+        need = say(f"exercise {exercise}, which is waiting for you", f"el ejercicio {exercise}, que te espera")
+    return say(f"[skipped] The rest of this cell was skipped: it needs {need}; run the cell again once the "
+               f"exercise is done.",
+               f"[saltada] El resto de esta celda se saltó: necesita {need}; vuelve a ejecutarla cuando el "
+               f"ejercicio esté hecho.")
 
 
 def _on_error(shell, etype, value, tb, tb_offset=None):

@@ -16,6 +16,8 @@ from string import Formatter
 
 from IPython.display import Markdown, display
 
+from utils.text import say
+
 
 class _Values(dict):
     """Format values that may be missing or non-finite without raising: shown as "—" / "nan"."""
@@ -40,11 +42,13 @@ class _Safe(Formatter):
         return super().format_field(value, spec)
 
 
-def text(template: str, values: Mapping, label: str = "Your run") -> str:
-    """The Markdown line ``show`` displays (``{key:fmt}`` fields read from ``values``)."""
+def text(template: str, values: Mapping, label: str | None = None) -> str:
+    """The Markdown line ``show`` displays (``{key:fmt}`` fields read from ``values``); ``label`` defaults
+    to "Your run" in the learner's language."""
+    label = say("Your run", "Tu ejecución") if label is None else label
     return f"**{label}** · " + _Safe().vformat(template, (), _Values(values))
 
 
-def show(template: str, values: Mapping, label: str = "Your run") -> None:
+def show(template: str, values: Mapping, label: str | None = None) -> None:
     """Display one Markdown line of the learner's own numbers (see the module docstring)."""
     display(Markdown(text(template, values, label)))

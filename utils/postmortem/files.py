@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from utils.spikelab.runlog import RunLog
+from utils.text import say
 
 PHASE = 19
 POSTMORTEM_FOLDER = "postmortems"
@@ -33,8 +34,10 @@ RUN_ID_RE = re.compile(r"(?![\s\S]*\.v\d+$)[A-Za-z0-9][A-Za-z0-9._-]*")
 def check_run_id(run_id: str) -> None:
     """Raise ValueError when `run_id` cannot name a file (see `RUN_ID_RE`)."""
     if not RUN_ID_RE.fullmatch(run_id):
-        raise ValueError(f"{run_id!r} cannot name a file: use letters, digits, '.', '_' and '-' "
-                         "(and do not end it like a kept version, .v2)")
+        raise ValueError(say(f"{run_id!r} cannot name a file: use letters, digits, '.', '_' and '-' "
+                             "(and do not end it like a kept version, .v2)",
+                             f"{run_id!r} no puede ser nombre de archivo: usa letras, cifras, '.', '_' y '-' "
+                             "(y no lo termines como una versión guardada, .v2)"))
 
 
 def postmortem_relpath(run_id: str) -> str:
@@ -59,8 +62,10 @@ def run_log_file(notes_folder: Path, run_id: str) -> Path | None:
     found = [Path(notes_folder) / run_log_relpath(run_id, c) for c in (True, False)]
     found = [path for path in found if path.is_file()]
     if len(found) > 1:
-        raise ValueError(f"two run logs are saved for {run_id} ({found[0].name} and {found[1].name}); "
-                         "keep the one your §1 was read from")
+        raise ValueError(say(f"two run logs are saved for {run_id} ({found[0].name} and {found[1].name}); "
+                             "keep the one your §1 was read from",
+                             f"hay dos registros guardados para {run_id} ({found[0].name} y {found[1].name}); "
+                             "conserva aquel del que leíste tu §1"))
     return found[0] if found else None
 
 
@@ -78,4 +83,6 @@ def same_run_log(a: RunLog, b: RunLog) -> bool:
 def check_same_run(run_id: str, run_log: RunLog | None) -> None:
     """Raise ValueError when `run_log` is of another run than the post-mortem of `run_id`."""
     if run_log is not None and run_log.run_id != run_id:
-        raise ValueError(f"the run log is of run {run_log.run_id!r}, the post-mortem of run {run_id!r}")
+        raise ValueError(say(f"the run log is of run {run_log.run_id!r}, the post-mortem of run {run_id!r}",
+                             f"el registro es de la ejecución {run_log.run_id!r}, el post-mortem de la "
+                             f"ejecución {run_id!r}"))

@@ -24,8 +24,13 @@ from utils.postmortem.model import (
     Verification,
 )
 from utils.postmortem.typed_numbers import format_int_list, parse_int_list
+from utils.text import say
 
-TITLE = "# Loss spike post-mortem"
+# The file's fixed words (title, table headers, §6's labels, the Source column) are the template's, like
+# the section headings: they stay English in every language, so that a post-mortem written in Spanish
+# parses exactly like one written in English. Only the parser's complaints are said in the learner's language.
+
+TITLE = "# Loss spike post-mortem"  # i18n: not shown (the template's words)
 SEP = " — "
 _SOURCES = {
     (False, False): "typed",
@@ -100,7 +105,7 @@ def render_markdown(pm: PostMortem) -> str:
     lines += [SECTION_HEADINGS[3], ""]
     rows = [[_opt_int(e.panel), _cell(e.observation), _opt_int(e.favours), format_int_list(e.rules_out)]
             for e in pm.evidence]
-    lines += _table(["Panel", "Observation", "Favours", "Rules out"], rows) + [""]
+    lines += _table(["Panel", "Observation", "Favours", "Rules out"], rows) + [""]  # i18n: not shown (the template's words)
 
     for n, text in ((4, pm.root_cause), (5, pm.remediation)):
         lines += [SECTION_HEADINGS[n], ""] + ([_encode(text, multiline=True), ""] if text else [])
@@ -120,18 +125,19 @@ def render_markdown(pm: PostMortem) -> str:
 def _split_row(line: str) -> list[str]:
     parts = re.split(r"(?<!\\)\|", line)
     if len(parts) < 3 or parts[0].strip() or parts[-1].strip():
-        raise ValueError(f"not a table row: {line!r}")
+        raise ValueError(say(f"not a table row: {line!r}", f"no es una fila de tabla: {line!r}"))
     return parts[1:-1]
 
 
 def _table_rows(body: list[str], width: int) -> list[list[str]]:
     table = [line for line in body if line.startswith("|")]
     if len(table) < 2:
-        raise ValueError("a section's table is missing")
+        raise ValueError(say("a section's table is missing", "falta la tabla de una sección"))
     rows = [_split_row(line) for line in table[2:]]
     for r in rows:
         if len(r) != width:
-            raise ValueError(f"expected {width} cells, found {len(r)}: {r!r}")
+            raise ValueError(say(f"expected {width} cells, found {len(r)}: {r!r}",
+                                 f"se esperaban {width} celdas, hay {len(r)}: {r!r}"))
     return rows
 
 
@@ -152,7 +158,8 @@ def parse_markdown(text: str) -> PostMortem:
     lines = text.split("\n")
     head = lines[0].rstrip("\r")
     if not head.startswith(TITLE + SEP):
-        raise ValueError(f"first line must start with {TITLE + SEP!r}")
+        raise ValueError(say(f"first line must start with {TITLE + SEP!r}",
+                             f"la primera línea debe empezar por {TITLE + SEP!r}"))
     rest = head[len(TITLE + SEP):]
     if rest.startswith('"'):
         decoder = json.JSONDecoder()
@@ -162,7 +169,8 @@ def parse_markdown(text: str) -> PostMortem:
         date, sep, after = rest.partition(SEP)
         rest = sep + after
     if not rest.startswith(SEP):
-        raise ValueError("first line must read '# Loss spike post-mortem — <date> — <run-id>'")
+        raise ValueError(say("first line must read '# Loss spike post-mortem — <date> — <run-id>'",
+                             "la primera línea debe decir '# Loss spike post-mortem — <fecha> — <run-id>'"))
     run_id = _decode(rest[len(SEP):])
 
     starts = {}
@@ -170,14 +178,15 @@ def parse_markdown(text: str) -> PostMortem:
         try:
             starts[n] = lines.index(heading, starts.get(n - 1, 0) + 1)
         except ValueError:
-            raise ValueError(f"not a post-mortem: heading {heading!r} is missing or out of order") from None
+            raise ValueError(say(f"not a post-mortem: heading {heading!r} is missing or out of order",
+                                 f"no es un post-mortem: el encabezado {heading!r} falta o está fuera de orden")) from None
     bodies = {n: lines[starts[n] + 1: starts[n + 1] if n < 7 else len(lines)] for n in starts}
 
     values, drafted, confirmed, tokens = {}, set(), set(), []
     for name_cell, value_cell, source_cell in _table_rows(bodies[1], 3):
         name = name_cell.strip()
         if name not in SYMPTOM_FIELDS:
-            raise ValueError(f"unknown symptom field {name!r}")
+            raise ValueError(say(f"unknown symptom field {name!r}", f"campo de síntoma desconocido {name!r}"))
         if name == "unusual_tokens":
             tokens = json.loads(value_cell.strip().replace("\\|", "|"))
         else:
@@ -199,7 +208,7 @@ def parse_markdown(text: str) -> PostMortem:
         prefix = f"- {label}:"
         found = [line for line in bodies[6] if line.startswith(prefix)]
         if len(found) != 1:
-            raise ValueError(f"§6 needs one line starting {prefix!r}")
+            raise ValueError(say(f"§6 needs one line starting {prefix!r}", f"§6 necesita una línea que empiece por {prefix!r}"))
         fields[key] = _decode(found[0][len(prefix):].removeprefix(" "))
     expectations = [Expectation(_uncell(m), _uncell(c), _uncell(v)) for m, c, v in _table_rows(bodies[6], 3)]
 

@@ -21,8 +21,11 @@ import re
 from dataclasses import dataclass, field
 
 from utils.spikelab.thresholds import EMA_SPAN
+from utils.text import Phrasebook, say
 
-SECTION_TITLES: dict[int, str] = {
+# The template's titles and headings stay the template's in every language (a Spanish post-mortem
+# keeps them, so that it parses like an English one); the messages around them are said.
+SECTION_TITLES: dict[int, str] = {  # i18n: not shown (the template's words)
     1: "Symptoms",
     2: "Hypotheses",
     3: "Discriminating evidence",
@@ -32,7 +35,7 @@ SECTION_TITLES: dict[int, str] = {
     7: "Lesson",
 }
 
-SECTION_HEADINGS: dict[int, str] = {
+SECTION_HEADINGS: dict[int, str] = {  # i18n: not shown (the template's words)
     1: "## 1. Symptoms",
     2: "## 2. Hypotheses (ranked)",
     3: "## 3. Discriminating evidence",
@@ -45,27 +48,29 @@ SECTION_HEADINGS: dict[int, str] = {
 # Why each section exists, in one phrase. The validator uses it to name an empty section
 # ("§3 Discriminating evidence is empty: without it the root cause is a guess"); the notebook
 # reuses it when it introduces each section.
-SECTION_WHY: dict[int, str] = {
-    1: "without numbers nobody can tell whether the next spike is the same one",
-    2: "without rivals the first idea wins by default",
-    3: "without it the root cause is a guess",
-    4: "without it the remediation treats a symptom, not the cause",
-    5: "without it the post-mortem changes nothing",
-    6: "without it nobody can tell whether the fix worked",
-    7: "without it the next run repeats this one",
-}
+SECTION_WHY: Phrasebook = Phrasebook(lambda: {
+    1: say("without numbers nobody can tell whether the next spike is the same one",
+           "sin números nadie puede saber si el próximo pico es el mismo"),
+    2: say("without rivals the first idea wins by default", "sin rivales la primera idea gana por defecto"),
+    3: say("without it the root cause is a guess", "sin ella la causa raíz es una conjetura"),
+    4: say("without it the remediation treats a symptom, not the cause",
+           "sin ella la corrección trata un síntoma, no la causa"),
+    5: say("without it the post-mortem changes nothing", "sin ella el post-mortem no cambia nada"),
+    6: say("without it nobody can tell whether the fix worked", "sin ella nadie puede saber si la corrección funcionó"),
+    7: say("without it the next run repeats this one", "sin ella la próxima ejecución repite esta"),
+})
 
 # The eight panels of the phase-19 dashboard.
-PANELS: dict[int, str] = {
-    1: "loss + EMA",
-    2: "learning rate",
-    3: "grad norm before clipping",
-    4: "activations",
-    5: "Adam moments",
-    6: "batch composition",
-    7: "per-token loss histogram",
-    8: "parameter hash / non-finite count",
-}
+PANELS: Phrasebook = Phrasebook(lambda: {
+    1: say("loss + EMA", "pérdida + EMA"),
+    2: say("learning rate", "tasa de aprendizaje"),
+    3: say("grad norm before clipping", "norma del gradiente antes del recorte"),
+    4: say("activations", "activaciones"),
+    5: say("Adam moments", "momentos de Adam"),
+    6: say("batch composition", "composición del lote"),
+    7: say("per-token loss histogram", "histograma de pérdida por token"),
+    8: say("parameter hash / non-finite count", "hash de parámetros / recuento no finito"),
+})
 
 SYMPTOM_FIELDS: tuple[str, ...] = (
     "spike_step",
@@ -83,22 +88,29 @@ FLOAT_FIELDS = ("pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_precli
 # A diverged run can log NaN or inf for losses and the gradient norm.
 NONFINITE_OK_FIELDS = ("pre_spike_ema", "peak_loss", "recovery_loss", "grad_norm_preclip")
 
-SYMPTOM_HINTS: dict[str, str] = {
-    "spike_step": "the step where the spike began (a whole number)",
-    "pre_spike_ema": f"the {EMA_SPAN}-step EMA of the loss just before the spike (a number)",
-    "peak_loss": "the highest loss of the spike (a number)",
-    "recovery_loss": "the mean loss 50-59 steps after the peak (a number, 'did not recover' or 'NaN')",
-    "grad_norm_preclip": "the gradient norm before clipping at the spike (a number)",
-    "lr_at_spike": "the learning rate at the spike step (a number; 3e-4 style is fine)",
-    "dtype": "the training dtype (float32, float16 or bfloat16)",
-    "batch_index": "the index of the batch at the spike step (a whole number)",
-    "unusual_tokens": "the unusual tokens of that batch (panel 7)",
-}
+SYMPTOM_HINTS: Phrasebook = Phrasebook(lambda: {
+    "spike_step": say("the step where the spike began (a whole number)",
+                      "el paso donde empezó el pico (un número entero)"),
+    "pre_spike_ema": say(f"the {EMA_SPAN}-step EMA of the loss just before the spike (a number)",
+                         f"la EMA de {EMA_SPAN} pasos de la pérdida justo antes del pico (un número)"),
+    "peak_loss": say("the highest loss of the spike (a number)", "la pérdida más alta del pico (un número)"),
+    "recovery_loss": say("the mean loss 50-59 steps after the peak (a number, 'did not recover' or 'NaN')",
+                         "la pérdida media 50-59 pasos después del máximo (un número, 'did not recover' o 'NaN')"),
+    "grad_norm_preclip": say("the gradient norm before clipping at the spike (a number)",
+                             "la norma del gradiente antes del recorte en el pico (un número)"),
+    "lr_at_spike": say("the learning rate at the spike step (a number; 3e-4 style is fine)",
+                       "la tasa de aprendizaje en el paso del pico (un número; vale el estilo 3e-4)"),
+    "dtype": say("the training dtype (float32, float16 or bfloat16)",
+                 "el dtype del entrenamiento (float32, float16 o bfloat16)"),
+    "batch_index": say("the index of the batch at the spike step (a whole number)",
+                       "el índice del lote en el paso del pico (un número entero)"),
+    "unusual_tokens": say("the unusual tokens of that batch (panel 7)", "los tokens inusuales de ese lote (panel 7)"),
+})
 
 DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
 # Words allowed instead of a number in recovery_loss ("run too short" is what
 # utils.spikelab.symptoms writes when the run ends before peak + 60).
-RECOVERY_WORDS: tuple[str, ...] = ("did not recover", "NaN", "run too short")
+RECOVERY_WORDS: tuple[str, ...] = ("did not recover", "NaN", "run too short")  # i18n: not shown (the template's words)
 COMPARATORS: tuple[str, ...] = ("<", "<=", ">", ">=")
 MIN_HYPOTHESES = 3
 REMEDIATION_MAX_WORDS = 40
@@ -164,7 +176,7 @@ class Symptoms:
         self.confirmed = set(self.confirmed)
         unknown = (self.drafted | self.confirmed) - set(SYMPTOM_FIELDS)
         if unknown:
-            raise ValueError(f"not symptom fields: {sorted(unknown)}")
+            raise ValueError(f"not symptom fields: {sorted(unknown)}")  # i18n: not shown (a programming error)
 
     def is_empty(self) -> bool:
         """True when no field holds anything."""
@@ -258,5 +270,5 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"§{self.section}" if self.section else "header"
+        where = f"§{self.section}" if self.section else say("header", "encabezado")
         return f"{where} {self.field}: {self.message}" if self.field else f"{where} {self.message}"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from utils.spikelab import symptoms
 from utils.spikelab.runlog import RunLog
+from utils.text import say
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,21 @@ def metric_problem(metric: str, metrics: Mapping | None, number_words: tuple[str
     allowed = metric_names(metrics, number_words)
     if name in metrics and _is_metric(metrics[name], number_words):
         return None
-    listing = "the metrics are the keys of utils.spikelab.symptoms.compute: " + ", ".join(allowed)
+    listing = say("the metrics are the keys of utils.spikelab.symptoms.compute: ",
+                  "las métricas son las claves de utils.spikelab.symptoms.compute: ") + ", ".join(allowed)
     if name in metrics:
-        return f"{name!r} is not a number in the run (it is {metrics[name]!r}); {listing}"
+        return say(f"{name!r} is not a number in the run (it is {metrics[name]!r}); {listing}",
+                   f"{name!r} no es un número en la ejecución (es {metrics[name]!r}); {listing}")
     close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.8)   # a typo, not a guess
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"no metric {name!r}{hint}; {listing}"
+    hint = say(f" (did you mean {close[0]!r}?)", f" (¿querías decir {close[0]!r}?)") if close else ""
+    return say(f"no metric {name!r}{hint}; {listing}", f"no hay ninguna métrica {name!r}{hint}; {listing}")
 
 
 def step_problem(step: int, steps: int | None) -> str | None:
     """Why step T = `step` is past the end of a run of `steps` steps (one line), or None."""
     if steps is None or step <= steps:
         return None
-    return (f"T = {step} is past the end of the run: its run log has {steps} steps, so T is at most "
-            f"{steps} (the rerun's metrics are computed on its first T steps)")
+    return say(f"T = {step} is past the end of the run: its run log has {steps} steps, so T is at most "
+               f"{steps} (the rerun's metrics are computed on its first T steps)",
+               f"T = {step} está más allá del final de la ejecución: su registro tiene {steps} pasos, así que "
+               f"T es como mucho {steps} (las métricas de la nueva ejecución se calculan en sus primeros T pasos)")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from utils.postmortem.model import INTEGER_FIELDS, SYMPTOM_FIELDS, Symptoms, normal_dtype, recovery_word
 from utils.postmortem.typed_numbers import comma_error, parse_number, read_with_comma
+from utils.text import say
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Tolerance:
 
     def __post_init__(self) -> None:
         if self.kind not in ("abs", "rel", "exact"):
-            raise ValueError(f"tolerance kind must be abs, rel or exact, not {self.kind!r}")
+            raise ValueError(f"tolerance kind must be abs, rel or exact, not {self.kind!r}")  # i18n: not shown (a programming error)
 
     def describe(self) -> str:
         """"±1", "5 %" or "exact"."""
@@ -37,7 +38,12 @@ class Tolerance:
             return f"±{_fmt(self.amount)}"
         if self.kind == "rel":
             return f"{_pct(self.amount)} %"
-        return "exact"
+        return say("exact", "exacta")
+
+
+def _verdict(ok: bool) -> str:
+    """The last words of a check's line: ok or not ok."""
+    return say("ok", "correcto") if ok else say("not ok", "no coincide")
 
 
 # Stated defaults: steps within one step (where a spike "begins" depends on a threshold), the
@@ -100,7 +106,7 @@ def _ref_number(name: str, value: object) -> float | int | None:
 def _ref_recovery(value: object) -> str | float | None:
     """The run log's recovery loss as a number or a canonical word."""
     if value is None:
-        return "did not recover"
+        return "did not recover"  # i18n: not shown (the template's word, compared as typed)
     if isinstance(value, str):
         word = recovery_word(value)
         if word or parse_number(value, allow_nonfinite=True) is None:
@@ -121,26 +127,33 @@ def _compare_number(name: str, typed_text: str, expected: float | int, tol: Tole
     integer = name in INTEGER_FIELDS
     typed_number = parse_number(typed_text, integer=integer, allow_nonfinite=True)
     if typed_number is None:
-        kind = "a whole number" if integer else "a number"
-        what = "empty" if not typed_text.strip() else (
-            comma_error(typed_text, integer=integer) or f"you typed {typed_text.strip()!r}, which is not {kind}")
-        msg = f"{name}: {what}; the run log says {exp_text} (tolerance {tol.describe()}) — not ok"
+        kind = say("a whole number", "un número entero") if integer else say("a number", "un número")
+        what = say("empty", "vacío") if not typed_text.strip() else (
+            comma_error(typed_text, integer=integer)
+            or say(f"you typed {typed_text.strip()!r}, which is not {kind}",
+                   f"escribiste {typed_text.strip()!r}, que no es {kind}"))
+        msg = say(f"{name}: {what}; the run log says {exp_text} (tolerance {tol.describe()}) — not ok",
+                  f"{name}: {what}; el registro dice {exp_text} (tolerancia {tol.describe()}) — no coincide")
         return SymptomCheck(name, typed_text, exp_text, None, None, tol, False, msg)
     # a decimal comma is shown as read, so that a thousands separator read as a decimal is seen
-    read_as = f" (read as {typed_number:g})" if read_with_comma(typed_text) else ""
-    head = f"{name}: you typed {typed_text.strip()}{read_as}, the run log says {exp_text}"
+    read_as = say(f" (read as {typed_number:g})", f" (leído como {typed_number:g})") if read_with_comma(typed_text) else ""
+    head = say(f"{name}: you typed {typed_text.strip()}{read_as}, the run log says {exp_text}",
+               f"{name}: escribiste {typed_text.strip()}{read_as}, el registro dice {exp_text}")
     if not (math.isfinite(typed_number) and math.isfinite(expected)):
         ok = _same_nonfinite(float(typed_number), float(expected))
-        msg = f"{head} (tolerance {tol.describe()}) — {'ok' if ok else 'not ok'}"
+        msg = say(f"{head} (tolerance {tol.describe()}) — {_verdict(ok)}",
+                  f"{head} (tolerancia {tol.describe()}) — {_verdict(ok)}")
         return SymptomCheck(name, typed_text, exp_text, None, None, tol, ok, msg)
     off = abs(typed_number - expected)
     rel = off / abs(expected) if expected != 0 else (0.0 if off == 0 else math.inf)
     limit = off if tol.kind == "abs" else rel
     ok = limit <= tol.amount * (1 + 1e-9) + 1e-12
-    msg = f"{head} (off by {_fmt(off) if isinstance(off, int) else f'{off:.3g}'}, {_pct(rel)} %; " \
-          f"tolerance {tol.describe()}) — {'ok' if ok else 'not ok'}"
+    off_text = _fmt(off) if isinstance(off, int) else f"{off:.3g}"
+    msg = say(f"{head} (off by {off_text}, {_pct(rel)} %; tolerance {tol.describe()}) — {_verdict(ok)}",
+              f"{head} (diferencia {off_text}, {_pct(rel)} %; tolerancia {tol.describe()}) — {_verdict(ok)}")
     if not ok and name == "spike_step" and peak_step is not None and typed_number == peak_step:
-        msg += f" — {peak_step} is the step of the peak; the spike began earlier"
+        msg += say(f" — {peak_step} is the step of the peak; the spike began earlier",
+                   f" — {peak_step} es el paso del máximo; el pico empezó antes")
     return SymptomCheck(name, typed_text, exp_text, off, rel, tol, ok, msg)
 
 
@@ -148,7 +161,7 @@ def _merge_tolerances(tolerances: dict | None) -> dict[str, Tolerance]:
     merged = dict(DEFAULT_TOLERANCES)
     for name, tol in (tolerances or {}).items():
         if name not in merged:
-            raise ValueError(f"no symptom field {name!r}; fields are {', '.join(SYMPTOM_FIELDS)}")
+            raise ValueError(f"no symptom field {name!r}; fields are {', '.join(SYMPTOM_FIELDS)}")  # i18n: not shown (a programming error)
         merged[name] = tol if isinstance(tol, Tolerance) else Tolerance(merged[name].kind, float(tol))
     return merged
 
@@ -179,15 +192,19 @@ def compare_symptoms(pm_symptoms: Symptoms, reference: Mapping, tolerances: dict
         elif name == "dtype":
             typed, expected = pm_symptoms.dtype.strip(), normal_dtype(str(value))
             ok = normal_dtype(typed) == expected
-            msg = f"dtype: you typed {typed or '(nothing)'}, the run log says {expected} " \
-                  f"(tolerance exact) — {'ok' if ok else 'not ok'}"
+            nothing = say("(nothing)", "(nada)")
+            msg = say(f"dtype: you typed {typed or nothing}, the run log says {expected} "
+                      f"(tolerance exact) — {_verdict(ok)}",
+                      f"dtype: escribiste {typed or nothing}, el registro dice {expected} "
+                      f"(tolerancia exacta) — {_verdict(ok)}")
             checks.append(SymptomCheck(name, pm_symptoms.dtype, expected, None, None, tol, ok, msg))
         elif name == "recovery_loss":
             checks.append(_compare_recovery(pm_symptoms.recovery_loss, _ref_recovery(value), tol))
         else:
             expected = _ref_number(name, value)
             if expected is None:
-                raise ValueError(f"run log value for {name} is not a number: {value!r}")
+                raise ValueError(say(f"run log value for {name} is not a number: {value!r}",
+                                     f"el valor de {name} en el registro no es un número: {value!r}"))
             checks.append(_compare_number(name, getattr(pm_symptoms, name), expected, tol, peak_step))
     return checks
 
@@ -202,8 +219,11 @@ def _compare_recovery(typed: str, expected: str | float | None, tol: Tolerance) 
         if not ok and isinstance(expected, str) and expected == "NaN":
             number = parse_number(typed, allow_nonfinite=True)
             ok = isinstance(number, float) and math.isnan(number)
-        msg = f"{name}: you typed {typed_canon or '(nothing)'}, the run log says {exp_text} " \
-              f"(tolerance exact for words) — {'ok' if ok else 'not ok'}"
+        nothing = say("(nothing)", "(nada)")
+        msg = say(f"{name}: you typed {typed_canon or nothing}, the run log says {exp_text} "
+                  f"(tolerance exact for words) — {_verdict(ok)}",
+                  f"{name}: escribiste {typed_canon or nothing}, el registro dice {exp_text} "
+                  f"(tolerancia exacta para palabras) — {_verdict(ok)}")
         return SymptomCheck(name, typed, exp_text, None, None, tol, ok, msg)
     return _compare_number(name, typed, expected, tol, None)
 
@@ -216,12 +236,14 @@ def _compare_tokens(typed: list[str], expected: list[str], tol: Tolerance) -> Sy
     ok = off <= tol.amount
     details = []
     if missing:
-        details.append("missing " + ", ".join(repr(t) for t in missing))
+        details.append(say("missing ", "faltan ") + ", ".join(repr(t) for t in missing))
     if extra:
-        details.append("not in the log " + ", ".join(repr(t) for t in extra))
+        details.append(say("not in the log ", "no están en el registro ") + ", ".join(repr(t) for t in extra))
     detail = "; ".join(details) + "; " if details else ""
-    msg = (f"unusual_tokens: you typed {len(typed)} token(s), the run log lists {len(expected)} "
-           f"({detail}off by {off}; tolerance {tol.describe()}) — {'ok' if ok else 'not ok'}")
+    msg = say(f"unusual_tokens: you typed {len(typed)} token(s), the run log lists {len(expected)} "
+              f"({detail}off by {off}; tolerance {tol.describe()}) — {_verdict(ok)}",
+              f"unusual_tokens: escribiste {len(typed)} token(s), el registro lista {len(expected)} "
+              f"({detail}diferencia {off}; tolerancia {tol.describe()}) — {_verdict(ok)}")
     return SymptomCheck("unusual_tokens", json.dumps(typed, ensure_ascii=False),
                         json.dumps(expected, ensure_ascii=False), float(off), rel, tol, ok, msg)
 
@@ -244,7 +266,8 @@ class SymptomsReport:
         """One line: what is wrong, or that §1 matches."""
         if self.wrong:
             return "; ".join(self.wrong)
-        return f"{len(self.checks)} symptoms within tolerance"
+        return say(f"{len(self.checks)} symptoms within tolerance",
+                   f"{len(self.checks)} síntomas dentro de la tolerancia")
 
 
 def check_symptoms(pm_symptoms: Symptoms, reference: Mapping, tolerances: dict | None = None) -> SymptomsReport:
@@ -275,7 +298,8 @@ def draft_symptoms(reference: Mapping) -> Symptoms:
         else:
             number = _ref_number(name, value)
             if number is None:
-                raise ValueError(f"run log value for {name} is not a number: {value!r}")
+                raise ValueError(say(f"run log value for {name} is not a number: {value!r}",
+                                     f"el valor de {name} en el registro no es un número: {value!r}"))
             text = str(number) if isinstance(number, int) else f"{number:.4g}"
             setattr(s, name, text)
         s.drafted.add(name)

@@ -16,6 +16,8 @@ import math
 import re
 from typing import Iterable
 
+from utils.text import say
+
 _INT_RE = re.compile(r"[+-]?\d+")
 _FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 # A decimal comma: one comma with digits after it (and no point anywhere), e.g. "2,31", ",5", "3,1e-4".
@@ -54,18 +56,24 @@ def comma_error(text: str, *, integer: bool = False) -> str | None:
     if "," not in t:
         return None
     if integer:
-        return f"{t!r} has a comma: a whole number is written without one (312, not 1,312 or 312,0)"
+        return say(f"{t!r} has a comma: a whole number is written without one (312, not 1,312 or 312,0)",
+                   f"{t!r} tiene una coma: un número entero se escribe sin ella (312, no 1,312 ni 312,0)")
     if parse_number(t) is not None:
         return None
     commas = t.count(",")
     if commas > 1:
-        return (f"{t!r} has {commas} commas: write one decimal separator and no thousands separator "
-                "(2.31 or 2,31)")
+        return say(f"{t!r} has {commas} commas: write one decimal separator and no thousands separator "
+                   "(2.31 or 2,31)",
+                   f"{t!r} tiene {commas} comas: escribe un solo separador decimal y ningún separador de miles "
+                   "(2.31 o 2,31)")
     if "." in t:
-        return (f"{t!r} has both '.' and ',': write one decimal separator and no thousands separator "
-                "(1234.5 or 1234,5)")
+        return say(f"{t!r} has both '.' and ',': write one decimal separator and no thousands separator "
+                   "(1234.5 or 1234,5)",
+                   f"{t!r} tiene '.' y ',': escribe un solo separador decimal y ningún separador de miles "
+                   "(1234.5 o 1234,5)")
     if _COMMA_FLOAT_RE.fullmatch(t.replace(" ", "")) or _FLOAT_RE.fullmatch(t.replace(",", "")):
-        return f"the comma in {t!r} is not a decimal comma between digits: write 2,31 or 2.31, without spaces"
+        return say(f"the comma in {t!r} is not a decimal comma between digits: write 2,31 or 2.31, without spaces",
+                   f"la coma de {t!r} no es una coma decimal entre cifras: escribe 2,31 o 2.31, sin espacios")
     return None
 
 
@@ -77,9 +85,9 @@ def number_error(text: str, *, integer: bool = False, what: str = "") -> str:
     """
     t = text.strip()
     if not t:
-        return "empty"
-    wanted = what or ("a whole number" if integer else "a number")
-    return comma_error(t, integer=integer) or f"{t!r} is not {wanted}"
+        return say("empty", "vacío")
+    wanted = what or (say("a whole number", "un número entero") if integer else say("a number", "un número"))
+    return comma_error(t, integer=integer) or say(f"{t!r} is not {wanted}", f"{t!r} no es {wanted}")
 
 
 def parse_int_list(text: str) -> list[int]:
@@ -89,7 +97,8 @@ def parse_int_list(text: str) -> list[int]:
     for item in items:
         number = parse_number(item, integer=True)
         if number is None:
-            raise ValueError(f"{item!r} is not a whole number; write numbers like 3, 5")
+            raise ValueError(say(f"{item!r} is not a whole number; write numbers like 3, 5",
+                                 f"{item!r} no es un número entero; escribe números como 3, 5"))
         out.append(number)
     return out
 

@@ -46,11 +46,13 @@ from utils.postmortem.model import (
 )
 from utils.postmortem.typed_numbers import comma_error, format_int_list, number_error, parse_number
 from utils.spikelab.runlog import RunLog
+from utils.text import say
 
 # Abbreviations whose final period does not end a sentence (compared in lower case, without
-# the final period).
+# the final period); the second line, Spanish ones ("p. ej.", "aprox."): a post-mortem may be written in Spanish.
 ABBREVIATIONS = frozenset(
-    {"e.g", "i.e", "vs", "etc", "cf", "approx", "fig", "eq", "al", "resp", "w.r.t", "ca", "incl", "esp"}
+    {"e.g", "i.e", "vs", "etc", "cf", "approx", "fig", "eq", "al", "resp", "w.r.t", "ca", "incl", "esp",
+     "ej", "p.ej", "aprox", "pág", "núm", "aprox", "máx", "mín", "sr", "sra", "dr", "dra"}
 )
 
 
@@ -79,16 +81,20 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _empty(section: int) -> Problem:
-    return Problem(section, "", f"{SECTION_TITLES[section]} is empty: {SECTION_WHY[section]}")
+    return Problem(section, "", say(f"{SECTION_TITLES[section]} is empty: {SECTION_WHY[section]}",
+                                    f"{SECTION_TITLES[section]} está vacía: {SECTION_WHY[section]}"))
 
 
 def _check_header(pm: PostMortem) -> list[Problem]:
     out = []
     if not RUN_ID_RE.fullmatch(pm.run_id):
-        out.append(Problem(0, "run_id", f"{pm.run_id!r} is not a run id (letters, digits, '.', '_', '-'; "
-                                        "not ending like a kept version, .v2)"))
+        out.append(Problem(0, "run_id", say(f"{pm.run_id!r} is not a run id (letters, digits, '.', '_', '-'; "
+                                            "not ending like a kept version, .v2)",
+                                            f"{pm.run_id!r} no es un identificador de ejecución (letras, cifras, "
+                                            "'.', '_', '-'; sin terminar como una versión guardada, .v2)")))
     if not DATE_RE.fullmatch(pm.date):
-        out.append(Problem(0, "date", f"{pm.date!r} is not a date written YYYY-MM-DD"))
+        out.append(Problem(0, "date", say(f"{pm.date!r} is not a date written YYYY-MM-DD",
+                                          f"{pm.date!r} no es una fecha escrita AAAA-MM-DD")))
     return out
 
 
@@ -100,7 +106,8 @@ def _check_symptoms(s: Symptoms) -> list[Problem]:
     for name in INTEGER_FIELDS + FLOAT_FIELDS:
         text = getattr(s, name).strip()
         if not text:
-            out.append(Problem(1, name, f"empty: write {SYMPTOM_HINTS[name]}"))
+            out.append(Problem(1, name, say(f"empty: write {SYMPTOM_HINTS[name]}",
+                                            f"vacío: escribe {SYMPTOM_HINTS[name]}")))
             continue
         if name == "recovery_loss" and recovery_word(text):
             continue
@@ -108,35 +115,47 @@ def _check_symptoms(s: Symptoms) -> list[Problem]:
         number = parse_number(text, integer=integer, allow_nonfinite=name in NONFINITE_OK_FIELDS)
         if number is None:
             comma = comma_error(text, integer=integer)   # a number written with the wrong comma
-            extra = " or the words 'did not recover' / 'NaN'" if name == "recovery_loss" else ""
-            out.append(Problem(1, name, comma or f"numbers only{extra}: {text!r} is not {SYMPTOM_HINTS[name]}"))
+            extra = say(" or the words 'did not recover' / 'NaN'",
+                        " o las palabras 'did not recover' / 'NaN'") if name == "recovery_loss" else ""
+            out.append(Problem(1, name, comma or say(f"numbers only{extra}: {text!r} is not {SYMPTOM_HINTS[name]}",
+                                                     f"solo números{extra}: {text!r} no es {SYMPTOM_HINTS[name]}")))
             continue
         values[name] = number
         if name in INTEGER_FIELDS and number < 0:
-            out.append(Problem(1, name, f"{text} is negative; steps and batch indices start at 0"))
+            out.append(Problem(1, name, say(f"{text} is negative; steps and batch indices start at 0",
+                                            f"{text} es negativo; los pasos y los índices de lote empiezan en 0")))
         if name in ("grad_norm_preclip", "lr_at_spike") and number < 0:
-            out.append(Problem(1, name, f"{text} is negative; a norm or a learning rate is not"))
+            out.append(Problem(1, name, say(f"{text} is negative; a norm or a learning rate is not",
+                                            f"{text} es negativo; una norma o una tasa de aprendizaje no lo es")))
     dtype = s.dtype.strip()
     if not dtype:
-        out.append(Problem(1, "dtype", f"empty: write {SYMPTOM_HINTS['dtype']}"))
+        out.append(Problem(1, "dtype", say(f"empty: write {SYMPTOM_HINTS['dtype']}",
+                                           f"vacío: escribe {SYMPTOM_HINTS['dtype']}")))
     elif normal_dtype(dtype) not in DTYPES:
-        out.append(Problem(1, "dtype", f"{dtype!r} is not one of {', '.join(DTYPES)}"))
+        out.append(Problem(1, "dtype", say(f"{dtype!r} is not one of {', '.join(DTYPES)}",
+                                           f"{dtype!r} no es uno de {', '.join(DTYPES)}")))
     for i, token in enumerate(s.unusual_tokens, start=1):
         if token == "":
-            out.append(Problem(1, "unusual_tokens", f"token {i} is empty"))
+            out.append(Problem(1, "unusual_tokens", say(f"token {i} is empty", f"el token {i} está vacío")))
     ema, peak = values.get("pre_spike_ema"), values.get("peak_loss")
     if ema is not None and peak is not None and math.isfinite(ema) and math.isfinite(peak) and peak <= ema:
-        out.append(Problem(1, "peak_loss", f"{s.peak_loss.strip()} is not above the pre-spike EMA "
-                                           f"{s.pre_spike_ema.strip()}: a spike's peak lies above its baseline"))
+        out.append(Problem(1, "peak_loss", say(f"{s.peak_loss.strip()} is not above the pre-spike EMA "
+                                               f"{s.pre_spike_ema.strip()}: a spike's peak lies above its baseline",
+                                               f"{s.peak_loss.strip()} no está por encima de la EMA previa al pico "
+                                               f"{s.pre_spike_ema.strip()}: el máximo de un pico está por encima "
+                                               "de su línea base")))
     for name in SYMPTOM_FIELDS:
         if name in s.drafted and name not in s.confirmed:
-            out.append(Problem(1, name, "drafted from the run log, not yet confirmed: "
-                                        "check it against the dashboard, then confirm it"))
+            out.append(Problem(1, name, say("drafted from the run log, not yet confirmed: "
+                                            "check it against the dashboard, then confirm it",
+                                            "rellenado desde el registro de la ejecución, aún sin confirmar: "
+                                            "compruébalo en el panel de control y después confírmalo")))
     return out
 
 
 def _check_panels(section: int, where: str, panels: Iterable[int | None]) -> list[Problem]:
-    return [Problem(section, where, f"panel {p} does not exist (the dashboard has panels 1-8)")
+    return [Problem(section, where, say(f"panel {p} does not exist (the dashboard has panels 1-8)",
+                                        f"el panel {p} no existe (el panel de control tiene los paneles 1-8)"))
             for p in panels if p is not None and p not in PANELS]
 
 
@@ -145,30 +164,37 @@ def _check_hypotheses(hyps: list[Hypothesis]) -> list[Problem]:
         return [_empty(2)]
     out = []
     if len(hyps) < MIN_HYPOTHESES:
-        out.append(Problem(2, "", f"only {len(hyps)} hypothes{'is' if len(hyps) == 1 else 'es'}: "
-                                  f"rank at least {MIN_HYPOTHESES}, or the first idea wins by default"))
+        out.append(Problem(2, "", say(f"only {len(hyps)} hypothes{'is' if len(hyps) == 1 else 'es'}: "
+                                      f"rank at least {MIN_HYPOTHESES}, or the first idea wins by default",
+                                      f"solo {len(hyps)} hipótesis: ordena al menos {MIN_HYPOTHESES}, o la "
+                                      "primera idea gana por defecto")))
     ranks = [h.rank for h in hyps]
     for i, h in enumerate(hyps, start=1):
-        where = f"row {i}"
+        where = say(f"row {i}", f"fila {i}")
         if h.rank is None:
-            out.append(Problem(2, where, "has no rank"))
+            out.append(Problem(2, where, say("has no rank", "no tiene rango")))
         if not h.text.strip():
-            out.append(Problem(2, where, "has no hypothesis text"))
+            out.append(Problem(2, where, say("has no hypothesis text", "no tiene el texto de la hipótesis")))
         if not h.panels:
-            out.append(Problem(2, where, "cites no dashboard panel: name the panel(s) that support it"))
+            out.append(Problem(2, where, say("cites no dashboard panel: name the panel(s) that support it",
+                                             "no cita ningún panel: nombra el panel o los paneles que la apoyan")))
         out += _check_panels(2, where, h.panels)
     given = [r for r in ranks if r is not None]
     for rank, count in sorted(Counter(given).items()):
         if count > 1:
-            out.append(Problem(2, "ranks", f"rank {rank} is used {count} times: each rank once"))
+            out.append(Problem(2, "ranks", say(f"rank {rank} is used {count} times: each rank once",
+                                               f"el rango {rank} se usa {count} veces: cada rango una vez")))
     wanted = set(range(1, len(hyps) + 1))
     outside = sorted(set(given) - wanted)
     missing = sorted(wanted - set(given))
     if outside:
-        out.append(Problem(2, "ranks", f"rank(s) {format_int_list(outside)} outside 1..{len(hyps)}"))
+        out.append(Problem(2, "ranks", say(f"rank(s) {format_int_list(outside)} outside 1..{len(hyps)}",
+                                           f"rango(s) {format_int_list(outside)} fuera de 1..{len(hyps)}")))
     if missing:
-        out.append(Problem(2, "ranks", f"ranks must run 1..{len(hyps)} without gaps: "
-                                       f"missing {format_int_list(missing)}"))
+        out.append(Problem(2, "ranks", say(f"ranks must run 1..{len(hyps)} without gaps: "
+                                           f"missing {format_int_list(missing)}",
+                                           f"los rangos deben ir de 1 a {len(hyps)} sin huecos: "
+                                           f"falta(n) {format_int_list(missing)}")))
     return out
 
 
@@ -178,35 +204,45 @@ def _check_evidence(rows: list[Evidence], hyps: list[Hypothesis]) -> list[Proble
     out = []
     known = {h.rank for h in hyps if h.rank is not None}
     for i, row in enumerate(rows, start=1):
-        where = f"row {i}"
+        where = say(f"row {i}", f"fila {i}")
         if row.panel is None:
-            out.append(Problem(3, where, "names no panel"))
+            out.append(Problem(3, where, say("names no panel", "no nombra ningún panel")))
         out += _check_panels(3, where, [row.panel])
         if not row.observation.strip():
-            out.append(Problem(3, where, "has no observation"))
+            out.append(Problem(3, where, say("has no observation", "no tiene observación")))
         if row.favours is None:
-            out.append(Problem(3, where, "does not say which hypothesis (rank) it favours"))
+            out.append(Problem(3, where, say("does not say which hypothesis (rank) it favours",
+                                             "no dice qué hipótesis (rango) favorece")))
         elif known and row.favours not in known:
-            out.append(Problem(3, where, f"favours rank {row.favours}, but no hypothesis has that rank"))
+            out.append(Problem(3, where, say(f"favours rank {row.favours}, but no hypothesis has that rank",
+                                             f"favorece el rango {row.favours}, pero ninguna hipótesis tiene ese rango")))
         if not row.rules_out:
-            out.append(Problem(3, where, "rules nothing out: evidence that rules out no hypothesis "
-                                         "does not discriminate"))
+            out.append(Problem(3, where, say("rules nothing out: evidence that rules out no hypothesis "
+                                             "does not discriminate",
+                                             "no descarta nada: una evidencia que no descarta ninguna hipótesis "
+                                             "no discrimina")))
         for r in row.rules_out:
             if known and r not in known:
-                out.append(Problem(3, where, f"rules out rank {r}, but no hypothesis has that rank"))
+                out.append(Problem(3, where, say(f"rules out rank {r}, but no hypothesis has that rank",
+                                                 f"descarta el rango {r}, pero ninguna hipótesis tiene ese rango")))
         if row.favours is not None and row.favours in row.rules_out:
-            out.append(Problem(3, where, f"both favours and rules out rank {row.favours}"))
+            out.append(Problem(3, where, say(f"both favours and rules out rank {row.favours}",
+                                             f"favorece y a la vez descarta el rango {row.favours}")))
     if known:
         ruled_out = {r for row in rows for r in row.rules_out}
         favoured = {row.favours for row in rows}
         if 1 in known and 1 in ruled_out:
-            out.append(Problem(3, "", "the evidence rules out your rank-1 hypothesis: re-rank §2"))
+            out.append(Problem(3, "", say("the evidence rules out your rank-1 hypothesis: re-rank §2",
+                                          "la evidencia descarta tu hipótesis de rango 1: reordena §2")))
         elif 1 in known and 1 not in favoured:
-            out.append(Problem(3, "", "no row favours your rank-1 hypothesis"))
+            out.append(Problem(3, "", say("no row favours your rank-1 hypothesis",
+                                          "ninguna fila favorece tu hipótesis de rango 1")))
         standing = sorted(r for r in known - ruled_out if r != 1)
         if standing:
-            out.append(Problem(3, "", f"rank(s) {format_int_list(standing)} never ruled out: find the panel "
-                                      "that separates them from rank 1"))
+            out.append(Problem(3, "", say(f"rank(s) {format_int_list(standing)} never ruled out: find the panel "
+                                          "that separates them from rank 1",
+                                          f"rango(s) {format_int_list(standing)} nunca descartado(s): busca el "
+                                          "panel que los separa del rango 1")))
     return out
 
 
@@ -216,7 +252,8 @@ def _check_root_cause(text: str) -> list[Problem]:
     sentences = split_sentences(text)
     if len(sentences) != 1:
         quoted = " | ".join(repr(s) for s in sentences)
-        return [Problem(4, "", f"{len(sentences)} sentences found: {quoted}; the root cause is one sentence")]
+        return [Problem(4, "", say(f"{len(sentences)} sentences found: {quoted}; the root cause is one sentence",
+                                   f"{len(sentences)} frases encontradas: {quoted}; la causa raíz es una sola frase"))]
     return []
 
 
@@ -225,8 +262,10 @@ def _check_remediation(text: str) -> list[Problem]:
         return [_empty(5)]
     words = len(text.split())
     if words > REMEDIATION_MAX_WORDS:
-        return [Problem(5, "", f"{words} words: the smallest change fits in {REMEDIATION_MAX_WORDS} words "
-                               "(one change, not a plan)")]
+        return [Problem(5, "", say(f"{words} words: the smallest change fits in {REMEDIATION_MAX_WORDS} words "
+                                   "(one change, not a plan)",
+                                   f"{words} palabras: el cambio más pequeño cabe en {REMEDIATION_MAX_WORDS} "
+                                   "palabras (un cambio, no un plan)"))]
     return []
 
 
@@ -237,39 +276,51 @@ def _check_verification(v: Verification, symptoms: Symptoms,
     out = []
     seed = parse_number(v.seed, integer=True)
     if seed is None:
-        out.append(Problem(6, "seed", f"{number_error(v.seed, integer=True)}: numbers only, the seed of the rerun"))
+        out.append(Problem(6, "seed", say(f"{number_error(v.seed, integer=True)}: numbers only, the seed of the rerun",
+                                          f"{number_error(v.seed, integer=True)}: solo números, la semilla de la "
+                                          "nueva ejecución")))
     tol = parse_number(v.tolerance)
     if tol is None:
-        out.append(Problem(6, "tolerance", f"{number_error(v.tolerance)}: numbers only, the tolerance ε"))
+        out.append(Problem(6, "tolerance", say(f"{number_error(v.tolerance)}: numbers only, the tolerance ε",
+                                               f"{number_error(v.tolerance)}: solo números, la tolerancia ε")))
     elif not tol > 0:
-        out.append(Problem(6, "tolerance", f"ε = {v.tolerance.strip()} must be above 0"))
+        out.append(Problem(6, "tolerance", say(f"ε = {v.tolerance.strip()} must be above 0",
+                                               f"ε = {v.tolerance.strip()} debe ser mayor que 0")))
     step = parse_number(v.step, integer=True)
     if step is None:
-        out.append(Problem(6, "step", f"{number_error(v.step, integer=True)}: numbers only, "
-                                      "the step T where the check runs"))
+        out.append(Problem(6, "step", say(f"{number_error(v.step, integer=True)}: numbers only, "
+                                          "the step T where the check runs",
+                                          f"{number_error(v.step, integer=True)}: solo números, "
+                                          "el paso T donde se hace la comprobación")))
     else:
         spike = parse_number(symptoms.spike_step, integer=True)
         if spike is not None and step <= spike:
-            out.append(Problem(6, "step", f"T = {step} is not after the spike (step {spike}): "
-                                          "the rerun must pass the spike to show it is gone"))
+            out.append(Problem(6, "step", say(f"T = {step} is not after the spike (step {spike}): "
+                                              "the rerun must pass the spike to show it is gone",
+                                              f"T = {step} no está después del pico (paso {spike}): la nueva "
+                                              "ejecución debe pasar el pico para mostrar que ha desaparecido")))
         elif step < 1:
-            out.append(Problem(6, "step", f"T = {step}: the check needs at least one step"))
+            out.append(Problem(6, "step", say(f"T = {step}: the check needs at least one step",
+                                              f"T = {step}: la comprobación necesita al menos un paso")))
         past_end = postmortem_run.step_problem(step, run.steps)
         if past_end:
             out.append(Problem(6, "step", past_end))
     if not v.expectations:
-        out.append(Problem(6, "expectations", "none: name at least one metric, a comparator and a value"))
+        out.append(Problem(6, "expectations", say("none: name at least one metric, a comparator and a value",
+                                                  "ninguna: nombra al menos una métrica, un comparador y un valor")))
     for i, e in enumerate(v.expectations, start=1):
-        where = f"expectation {i}"
+        where = say(f"expectation {i}", f"expectativa {i}")
         if not e.metric.strip():
-            out.append(Problem(6, where, "names no metric"))
+            out.append(Problem(6, where, say("names no metric", "no nombra ninguna métrica")))
         unknown = postmortem_run.metric_problem(e.metric, run.metrics, RECOVERY_WORDS)
         if unknown:
             out.append(Problem(6, where, unknown))
         if e.comparator not in COMPARATORS:
-            out.append(Problem(6, where, f"comparator {e.comparator!r} is not one of {' '.join(COMPARATORS)}"))
+            out.append(Problem(6, where, say(f"comparator {e.comparator!r} is not one of {' '.join(COMPARATORS)}",
+                                             f"el comparador {e.comparator!r} no es uno de {' '.join(COMPARATORS)}")))
         if parse_number(e.value) is None:
-            out.append(Problem(6, where, f"value {number_error(e.value)}: numbers only"))
+            out.append(Problem(6, where, say(f"value {number_error(e.value)}: numbers only",
+                                             f"valor {number_error(e.value)}: solo números")))
     return out
 
 
@@ -278,7 +329,8 @@ def _check_lesson(text: str) -> list[Problem]:
         return [_empty(7)]
     lines = text.strip().splitlines()
     if len(lines) != 1:
-        return [Problem(7, "", f"{len(lines)} lines: a lesson is exactly one line")]
+        return [Problem(7, "", say(f"{len(lines)} lines: a lesson is exactly one line",
+                                   f"{len(lines)} líneas: una lección es exactamente una línea"))]
     return []
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -46,8 +47,11 @@ def param_fingerprint(params: list[torch.Tensor]) -> tuple[str, int]:
     Cheap enough to run every step: each tensor's float32 bit patterns are summed as integers
     (any changed weight changes its sum), the sums hashed together; one fused norm per tensor
     tells whether any value is non-finite, and elements are counted only in that rare case.
+    The integer sums go through numpy, which shares the tensors' memory and sums int32 as int64
+    about twice as fast as torch (the same integers, so the same hash).
     """
-    sums = [int(p.detach().float().contiguous().view(torch.int32).sum(dtype=torch.int64)) for p in params]
+    arrays = [p.detach().float().cpu().contiguous().numpy() for p in params]
+    sums = [int(a.view(np.int32).sum(dtype=np.int64)) for a in arrays]
     digest = hashlib.blake2s(repr(sums).encode(), digest_size=4).hexdigest()
     norms = torch.stack(torch._foreach_norm([p.detach() for p in params]))
     nonfinite = 0
@@ -87,14 +91,21 @@ class TrainingRun:
         self.opt = adamw_for(self.model, cfg)
         self.scaler = torch.amp.GradScaler("cpu") if cfg.grad_scaler else None
         self.rare_ids = [self.tok.vocab[p] for p in data_order.rare_pieces(self.tok)]
+        self._rare_rows = torch.tensor(self.rare_ids, dtype=torch.long)   # as an index: no per-step conversion
         self.headline_id = self.tok.vocab[data_order.headline_piece(self.tok)]
         self.heldout_batches = length_buckets([tuple(self.tok.encode(t)) for t in data_order.corpus.heldout()])
+        self.heldout_tokens = [int((y != -100).sum()) for _, y in self.heldout_batches]
         self._acts: list[torch.Tensor] = []
+        self._watch_acts = True    # off during the held-out evaluation: its activations are not logged
         for module in [self.model.tok_emb, *self.model.blocks, self.model.ln_f]:
-            module.register_forward_hook(lambda m, i, out: self._acts.append(out.detach().abs().mean()))
+            module.register_forward_hook(self._record_act)
         self.step_index = 0
         self.lr_scale = 1.0    # multiplies the scheduled LR (a roll-back's cool-down, Phase 20)
         self.log = RunLog(meta=self._meta())
+
+    def _record_act(self, module, inputs, out: torch.Tensor) -> None:
+        if self._watch_acts:
+            self._acts.append(out.detach().abs().mean())
 
     def _meta(self) -> dict:
         counts = data_order.piece_counts(self.examples)
@@ -143,14 +154,14 @@ class TrainingRun:
     @torch.inference_mode()
     def heldout_loss(self) -> float:
         """Mean loss per real token over the whole held-out set (no gradient, length-bucketed)."""
-        self._acts.clear()
-        total, tokens = 0.0, 0
-        for x, y in self.heldout_batches:
-            loss, _ = self._forward_loss(x, y)
-            n = int((y != -100).sum())
-            total, tokens = total + float(loss) * n, tokens + n
-        self._acts.clear()
-        return total / tokens
+        self._acts.clear()    # forwards outside step() (the Lightning module) leave activations here
+        self._watch_acts = False
+        try:
+            total = sum(float(self._forward_loss(x, y)[0]) * n
+                        for (x, y), n in zip(self.heldout_batches, self.heldout_tokens))
+        finally:
+            self._watch_acts = True
+        return total / sum(self.heldout_tokens)
 
     def step(self, batch_ids: list[int] | None = None, instrument: bool = True) -> dict:
         """Train on one batch (default: the data order's batch for this step) and log it."""
@@ -172,7 +183,7 @@ class TrainingRun:
         else:
             loss.backward()
         emb_grad = self.model.tok_emb.weight.grad
-        rare_grad = float(emb_grad[self.rare_ids].norm()) if instrument and emb_grad is not None else float("nan")
+        rare_grad = float(emb_grad[self._rare_rows].norm()) if instrument and emb_grad is not None else float("nan")
         max_norm = self.cfg.clip if self.cfg.clip is not None else float("inf")
         pre = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
         post = min(pre, max_norm) if self.cfg.clip is not None else pre
@@ -216,8 +227,8 @@ class TrainingRun:
         return {
             "grad_norm_rare_rows": rare_grad, "act_mean_abs": acts,
             "adam_m_norm": float(m), "adam_v_norm": float(v),
-            "adam_m_rare": float(emb_state["exp_avg"][self.rare_ids].norm()),
-            "adam_v_rare": float(emb_state["exp_avg_sq"][self.rare_ids].norm()),
+            "adam_m_rare": float(emb_state["exp_avg"][self._rare_rows].norm()),
+            "adam_v_rare": float(emb_state["exp_avg_sq"][self._rare_rows].norm()),
             "emb_norm_rare": float(self.model.tok_emb.weight[self.headline_id].detach().norm()),
             "batch_hash": hashlib.sha1(repr(sorted(rows)).encode()).hexdigest()[:8],
             "rare_count": sum(r.count(self.headline_id) for r in rows),

@@ -17,6 +17,9 @@ junit XML says how each cell went (``junit``); each check then passes or
 fails with the message the learner reads (``notebook``). A cell that runs too long, a notebook
 that runs too long, or a kernel that dies stops nothing but that notebook.
 
+Answers. The latest answer to each choice question (``utils.course.choice``) of each notebook handed
+in, against the master's right option (``answers``).
+
 Notes. The lesson of each notebook handed in (``utils.course.lessons``, the rule the lesson boxes
 share) and each post-mortem, checked against the run log saved with it; the grader trains nothing
 (``notes_checks``).
@@ -31,6 +34,7 @@ or container (see learners/README.md, "Grading").
 The names below are the package's public interface, importable as ``grading.<name>``.
 """
 
+from utils.course.grading.answers import answer_check_name, grade_answers
 from utils.course.grading.cli import DEFAULT_OUT, main
 from utils.course.grading.graded_copy import GradedCopy, graded_copy
 from utils.course.grading.junit import CellOutcome, failure_message, parse_junit
@@ -48,6 +52,7 @@ from utils.course.grading.runner import (DEFAULT_CELL_TIMEOUT_S, DEFAULT_NOTEBOO
                                          KERNEL_STARTUP_TIMEOUT_S, Run, run_nbval)
 
 __all__ = [
+    "answer_check_name", "grade_answers",
     "CellOutcome", "Check", "DEFAULT_CELL_TIMEOUT_S", "DEFAULT_NOTEBOOK_TIMEOUT_S", "DEFAULT_OUT",
     "GradedCopy", "KERNEL_STARTUP_TIMEOUT_S", "LearnerGrade", "MESSAGE_MAX_CHARS", "NotebookGrade",
     "POSTMORTEM_NOTEBOOK", "POSTMORTEM_PHASE", "Run", "SUMMARY_COLUMNS", "SavedRun", "all_learners",

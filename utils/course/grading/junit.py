@@ -11,6 +11,7 @@ from pathlib import Path
 
 from utils.course.grading.results import short
 from utils.course.grading.dead_kernel import DIED
+from utils.text import say
 
 _ANSI = re.compile(r"(?:\x1b|#x1B)\[[0-9;]*[A-Za-z]")
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
@@ -64,7 +65,8 @@ def failure_message(text: str) -> str:
             if name == "AssertionError":
                 return short(rest) if rest else "AssertionError (the check failed, no message)"
             if name == "ExerciseNotDone":
-                return "not done: the cell still calls exercise_todo(...)"
+                return say("not done: the cell still calls exercise_todo(...)",
+                           "sin hacer: la celda aún llama a exercise_todo(...)")
             return short(f"{name}: {rest}" if rest else name)
     for line in lines:
         if line.startswith("Cell ") and ":" in line:

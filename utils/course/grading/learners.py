@@ -17,12 +17,15 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from utils.course.grading.answers import grade_answers
 from utils.course.grading.notebook import grade_notebook
 from utils.course.grading.notes_checks import grade_notes
 from utils.course.grading.results import LearnerGrade, NotebookGrade, short
 from utils.course.grading.runner import DEFAULT_CELL_TIMEOUT_S, DEFAULT_NOTEBOOK_TIMEOUT_S
 from utils.course.learner import LearnerNameError, learners_dir, validate_learner_name
 from utils.course.learner_copies import COPY_VERSION, exercises_of, notebooks_dir, phase_sources
+from utils.course.profile import learner_language
+from utils.text import speaking
 
 _PHASE_DIR = re.compile(r"phase-(\d{2})$")
 
@@ -106,7 +109,8 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
         snapshot = Path(snap)
         for name in names:
             shutil.copytree(root / name, snapshot / name, symlinks=True)
-        results = {name: LearnerGrade(name) for name in names}
+        # each learner is graded and reported in their own language (their profile; COURSE_LANG wins)
+        results = {name: LearnerGrade(name, language=learner_language(name, root)) for name in names}
         tasks, handed_in = [], {}
         for name in names:
             submitted = submitted_notebooks(snapshot / name)
@@ -123,8 +127,9 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
         def one(task):
             name, rel, path, source = task
             try:
-                graded = grade_notebook(path, rel, name, snapshot / name, source, cell_timeout,
-                                        notebook_timeout, base_env, run_cache=run_cache)
+                with speaking(results[name].language):
+                    graded = grade_notebook(path, rel, name, snapshot / name, source, cell_timeout,
+                                            notebook_timeout, base_env, run_cache=run_cache)
             except Exception as err:  # the grader's own failure on one notebook stops nothing else
                 graded = NotebookGrade(rel, "error", note=short(f"grader error: {type(err).__name__}: {err}"))
             if progress:
@@ -135,7 +140,9 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
             futures = [pool.submit(one, task) for task in tasks]
             # Meanwhile, in this thread: the notes.
             for name in names:
-                results[name].notes = grade_notes(name, snapshot, handed_in[name])
+                with speaking(results[name].language):
+                    results[name].notes = grade_notes(name, snapshot, handed_in[name]) + grade_answers(
+                    name, snapshot, {rel: master_source(rel, nb_root) for rel in handed_in[name]})
             for (name, *_), future in zip(tasks, futures):
                 results[name].notebooks.append(future.result())
     return [results[name] for name in names]

@@ -15,6 +15,7 @@ from utils.course.grading.graded_copy import GradedCopy, graded_copy
 from utils.course.grading.results import Check, NotebookGrade, short
 from utils.course.grading.runner import Run, run_nbval
 from utils.course.learner_copies import exercises_of
+from utils.text import say
 
 
 def grade_results(graded: GradedCopy, run: Run) -> tuple[list[Check], list[str]]:
@@ -45,9 +46,10 @@ def grade_results(graded: GradedCopy, run: Run) -> tuple[list[Check], list[str]]
         own = [run.cells.get(i) for i in exercise_cells.get(ex_id, [])]
         own_failed = [o for o in own if o is not None and o.outcome in ("fail", "timeout", "kernel died")]
         if own_failed:
-            checks.append(Check(name, False, f"your cell failed: {own_failed[-1].message}"))
+            checks.append(Check(name, False, say(f"your cell failed: {own_failed[-1].message}",
+                                                 f"tu celda falló: {own_failed[-1].message}")))
         elif outcome is None:
-            checks.append(Check(name, False, "the check did not run"))
+            checks.append(Check(name, False, say("the check did not run", "la comprobación no se ejecutó")))
         elif outcome.outcome == "after-death":
             where = f" in {graded.where[died[0]]}" if died else ""
             checks.append(Check(name, False, f"not graded: the kernel died{where}, so this check could not run"))

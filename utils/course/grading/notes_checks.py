@@ -33,6 +33,7 @@ from utils.course.notes import read_lessons
 from utils import postmortem
 from utils.spikelab import symptoms
 from utils.spikelab.runlog import RunLog
+from utils.text import say
 
 POSTMORTEM_PHASE = 19
 POSTMORTEM_NOTEBOOK = "04-post-mortem.ipynb"   # the notebook that writes the post-mortem and saves its run log
@@ -64,14 +65,18 @@ def postmortem_files(folder: Path) -> list[Path]:
 
 def section1_check_name(postmortem_file: Path) -> str:
     """The name of the §1 check of one post-mortem in the report."""
-    return f"post-mortem {postmortem_file.name}: §1 vs its saved run log"
+    return say(f"post-mortem {postmortem_file.name}: §1 vs its saved run log",
+               f"post-mortem {postmortem_file.name}: §1 frente a su registro guardado")
 
 
 def missing_run_log_message(run_id: str) -> str:
     """The one line a learner reads when no run log was saved with their post-mortem."""
-    return (f"no run log saved with it (phase-19/notes/run-logs/{run_id}.json.gz): re-run "
-            f"{POSTMORTEM_NOTEBOOK} from its training cell and save the post-mortem again, which "
-            "saves your run beside it")
+    return say(f"no run log saved with it (phase-19/notes/run-logs/{run_id}.json.gz): re-run "
+               f"{POSTMORTEM_NOTEBOOK} from its training cell and save the post-mortem again, which "
+               "saves your run beside it",
+               f"no tiene registro guardado (phase-19/notes/run-logs/{run_id}.json.gz): vuelve a ejecutar "
+               f"{POSTMORTEM_NOTEBOOK} desde su celda de entrenamiento y guarda otra vez el post-mortem, "
+               "que guarda tu ejecución a su lado")
 
 
 @dataclass
@@ -94,15 +99,18 @@ def saved_run(postmortem_file: Path, pm) -> SavedRun:
             return SavedRun(why=missing_run_log_message(run_id))
         log = RunLog.load(path)
     except ValueError as err:
-        return SavedRun(why=short(f"its run log cannot be read: {err}"))
+        return SavedRun(why=short(say(f"its run log cannot be read: {err}", f"su registro no se puede leer: {err}")))
     shown = f"run-logs/{path.name}"
     if log.meta.get("run_id") != pm.run_id:
-        return SavedRun(why=short(f"the run log saved as {shown} is of run {log.meta.get('run_id')!r}, "
-                                  f"this post-mortem of run {pm.run_id!r}"))
+        return SavedRun(why=short(say(f"the run log saved as {shown} is of run {log.meta.get('run_id')!r}, "
+                                      f"this post-mortem of run {pm.run_id!r}",
+                                      f"el registro guardado como {shown} es de la ejecución "
+                                      f"{log.meta.get('run_id')!r}, este post-mortem de la ejecución {pm.run_id!r}")))
     try:
         reference = symptoms.compute(log)
     except Exception as err:  # a damaged or hand-edited log: reported, the grading goes on
-        return SavedRun(why=short(f"no symptoms can be read from {shown}: {type(err).__name__}: {err}"))
+        return SavedRun(why=short(say(f"no symptoms can be read from {shown}: {type(err).__name__}: {err}",
+                                      f"no se pueden leer síntomas de {shown}: {type(err).__name__}: {err}")))
     return SavedRun(log, reference)
 
 
@@ -125,7 +133,7 @@ def check_section1(postmortem_file: Path, pm, run: SavedRun | None = None) -> Ch
 
 def lesson_check_name(expected: ExpectedLesson) -> str:
     """The name of the check of one notebook's lesson in the report."""
-    return f"lesson of {expected.notebook}"
+    return say(f"lesson of {expected.notebook}", f"lección de {expected.notebook}")
 
 
 def check_lesson(expected: ExpectedLesson, lines: list[str]) -> Check:
@@ -133,16 +141,21 @@ def check_lesson(expected: ExpectedLesson, lines: list[str]) -> Check:
     name = lesson_check_name(expected)
     mine = lesson_lines(expected, lines)
     if mine:
-        return Check(name, True, f"{len(mine)} lesson line(s) of notebook {expected.key}")
+        return Check(name, True, say(f"{len(mine)} lesson line(s) of notebook {expected.key}",
+                                     f"{len(mine)} línea(s) de lección del cuaderno {expected.key}"))
     stem = Path(expected.notebook).stem
     if not lines:
         other = ""
     elif expected.from_postmortem:
-        other = f" (none of its {len(lines)} line(s) is a post-mortem's lesson)"
+        other = say(f" (none of its {len(lines)} line(s) is a post-mortem's lesson)",
+                    f" (ninguna de sus {len(lines)} línea(s) es la lección de un post-mortem)")
     else:
-        other = f" (none of its {len(lines)} line(s) is tagged 'notebook {expected.key}')"
-    return Check(name, False, f"no lesson of {stem} in phase-{expected.phase:02d}/notes/lessons.md{other}: "
-                              f"{expected.how_to_write}")
+        other = say(f" (none of its {len(lines)} line(s) is tagged 'notebook {expected.key}')",
+                    f" (ninguna de sus {len(lines)} línea(s) lleva la etiqueta 'notebook {expected.key}')")
+    return Check(name, False, say(f"no lesson of {stem} in phase-{expected.phase:02d}/notes/lessons.md{other}: "
+                                  f"{expected.how_to_write}",
+                                  f"no hay lección de {stem} en phase-{expected.phase:02d}/notes/lessons.md{other}: "
+                                  f"{expected.how_to_write}"))
 
 
 def grade_notes(learner: str, snapshot_root: Path, handed_in: list[str]) -> list[Check]:
@@ -161,19 +174,21 @@ def grade_notes(learner: str, snapshot_root: Path, handed_in: list[str]) -> list
     phases_done = {int(rel[6:8]) for rel in handed_in if re.match(r"phase-\d{2}/", rel)}
     files = postmortem_files(folder)
     if not files and POSTMORTEM_PHASE in phases_done:
-        checks.append(Check("phase-19 post-mortem", False,
-                            "no post-mortem in phase-19/notes/postmortems/"))
+        checks.append(Check(say("phase-19 post-mortem", "post-mortem de la fase 19"), False,
+                            say("no post-mortem in phase-19/notes/postmortems/",
+                                "no hay ningún post-mortem en phase-19/notes/postmortems/")))
     for path in files:
         label = f"post-mortem {path.name}"
         try:
             pm = postmortem.parse_markdown(path.read_text(encoding="utf-8"))
         except (ValueError, KeyError, UnicodeDecodeError) as err:
-            checks.append(Check(f"{label}: format", False, short(f"not in the course's format: {err}")))
+            checks.append(Check(say(f"{label}: format", f"{label}: formato"), False,
+                                short(say(f"not in the course's format: {err}", f"no sigue el formato del curso: {err}"))))
             continue
-        checks.append(Check(f"{label}: format", True))
+        checks.append(Check(say(f"{label}: format", f"{label}: formato"), True))
         run = saved_run(path, pm)
         for section in range(0, 8):
-            title = "header" if section == 0 else f"§{section} {postmortem.SECTION_TITLES[section]}"
+            title = say("header", "encabezado") if section == 0 else f"§{section} {postmortem.SECTION_TITLES[section]}"
             problems = postmortem.validate(pm, sections=[section], run_log=run.log, reference=run.reference)
             checks.append(Check(f"{label}: {title}", not problems,
                                 short("; ".join(str(p) for p in problems))))

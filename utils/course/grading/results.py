@@ -48,6 +48,7 @@ class LearnerGrade:
     notebooks: list[NotebookGrade] = field(default_factory=list)
     notes: list[Check] = field(default_factory=list)
     not_submitted: list[str] = field(default_factory=list)
+    language: str = "en"     # the learner's language (utils.course.profile): the report and its messages use it
 
     def counts(self) -> dict[str, int]:
         """Passed/total of the notebook checks and of the notes checks, and problem counts."""

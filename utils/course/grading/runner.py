@@ -85,6 +85,10 @@ def run_nbval(nb: nbformat.NotebookNode, rel: str, learner: str, learner_folder:
             if cached.is_file() and not cached.is_symlink():
                 shutil.copyfile(cached, root / "runs" / cached.name)
         env = dict(os.environ if env is None else env)
+        # Graded on JupyterHub from the instructor's server: the graded learner is LEARNER, not the hub login
+        # (utils.course.learner refuses a LEARNER other than $JUPYTERHUB_USER), and no course home but the copy.
+        for key in [k for k in env if k.startswith("JUPYTERHUB_") or k == "COURSE_HOME"]:
+            del env[key]
         # the plugin utils.course.grading.dead_kernel is imported from the repository, wherever pytest runs
         python_path = [str(repo_root())] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
         # The run cache (utils.spikelab.runstore) is private to this notebook: graded code could write

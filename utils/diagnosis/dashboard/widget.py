@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 from utils.diagnosis.dashboard.figure import clamp_window, draw, figure_png
 from utils.diagnosis.dashboard.summary import format_summary, largest_spike, step_summary
 from utils.spikelab.runlog import RunLog
+from utils.text import say
 
 
 class Dashboard:
@@ -23,14 +24,16 @@ class Dashboard:
         self.figure: Figure | None = None
         self.summary: dict | None = None
         self._hold = True                   # no redraws while the controls are being set
-        self.step_slider = widgets.IntSlider(value=spike, min=0, max=last, description="step",
+        self.step_slider = widgets.IntSlider(value=spike, min=0, max=last, description=say("step", "paso"),
                                              continuous_update=False, layout=widgets.Layout(width="420px"))
-        self.window_slider = widgets.IntRangeSlider(value=(0, last), min=0, max=last, description="window",
+        self.window_slider = widgets.IntRangeSlider(value=(0, last), min=0, max=last, description=say("window", "ventana"),
                                                     continuous_update=False, layout=widgets.Layout(width="420px"))
         fit = widgets.Layout(width="auto")   # a Button's default width cuts long labels off
-        self.spike_button = widgets.Button(description="Jump to largest spike", icon="bolt", layout=fit)
-        self.zoom_button = widgets.Button(description=f"Zoom ±{zoom} around step", layout=fit)
-        self.whole_button = widgets.Button(description="Whole run", layout=fit)
+        self.spike_button = widgets.Button(description=say("Jump to largest spike", "Ir al pico mayor"), icon="bolt",
+                                           layout=fit)
+        self.zoom_button = widgets.Button(description=say(f"Zoom ±{zoom} around step", f"Zoom ±{zoom} alrededor del paso"),
+                                          layout=fit)
+        self.whole_button = widgets.Button(description=say("Whole run", "Toda la ejecución"), layout=fit)
         self.output = widgets.Output()
         self.spike_button.on_click(lambda _: self.jump_to_spike())
         self.zoom_button.on_click(lambda _: self.zoom_around_step())

@@ -24,7 +24,7 @@ numbers §1 was read from, whichever machine the notebook runs on now.
 - ``workbook``       `PostMortemWorkbook`, the seven together, and `PostmortemNotes`, where it saves.
 """
 
-from utils.postmortem.forms.base import PANEL_LEGEND, PANEL_OPTIONS, RowsForm, SectionForm, TextForm
+from utils.postmortem.forms.base import RowsForm, SectionForm, TextForm, panel_legend, panel_options
 from utils.postmortem.forms.sections import (
     EvidenceForm,
     HypothesesForm,
@@ -43,7 +43,7 @@ from utils.postmortem.forms.symptoms_form import SymptomsForm, symptoms_form
 from utils.postmortem.forms.workbook import PostMortemWorkbook, PostmortemNotes
 
 __all__ = [
-    "PANEL_LEGEND", "PANEL_OPTIONS", "EvidenceForm", "HypothesesForm", "LessonForm", "PostMortemWorkbook",
+    "panel_legend", "panel_options", "EvidenceForm", "HypothesesForm", "LessonForm", "PostMortemWorkbook",
     "PostmortemNotes", "RemediationForm", "RootCauseForm", "RowsForm", "SectionForm", "SymptomsForm", "TextForm",
     "VerificationForm", "evidence_form", "hypotheses_form", "lesson_form", "remediation_form", "root_cause_form",
     "symptoms_form", "verification_form",

@@ -15,9 +15,18 @@ import ipywidgets as widgets
 from utils.postmortem.model import PANELS, SECTION_TITLES, SECTION_WHY, PostMortem
 from utils.postmortem.typed_numbers import number_error, parse_int_list, parse_number
 from utils.postmortem.validation import validate
+from utils.text import say
 
-PANEL_OPTIONS: list[tuple[str, int | None]] = [("— panel —", None)] + [(f"{n} {name}", n) for n, name in PANELS.items()]
-PANEL_LEGEND = " · ".join(f"{n} {name}" for n, name in PANELS.items())
+
+def panel_options() -> list[tuple[str, int | None]]:
+    """The panel dropdown's options, in the current language: ("— panel —", None), ("1 loss + EMA", 1), ..."""
+    return [("— panel —", None)] + [(f"{n} {name}", n) for n, name in PANELS.items()]
+
+
+def panel_legend() -> str:
+    """"1 loss + EMA · 2 learning rate · ...", in the current language."""
+    return " · ".join(f"{n} {name}" for n, name in PANELS.items())
+
 
 
 def parse_optional_int(text: str, what: str) -> int | None:
@@ -41,7 +50,8 @@ def parse_list(text: str, what: str) -> list[int]:
 def select(dropdown: widgets.Dropdown, value: object) -> None:
     """Select `value`, adding it as an option first when a saved file holds one the form lacks."""
     if value not in [v for _, v in dropdown.options]:
-        dropdown.options = list(dropdown.options) + [(f"{value} (not a valid choice)", value)]
+        dropdown.options = list(dropdown.options) + [(say(f"{value} (not a valid choice)",
+                                                          f"{value} (no es una opción válida)"), value)]
     dropdown.value = value
 
 
@@ -63,7 +73,8 @@ class SectionForm:
         self.run: Callable[[], dict] | None = None
         self.messages: list[str] = []
         self.output = widgets.Output()
-        self.check_button = widgets.Button(description="Check", tooltip=f"check §{self.section}")
+        self.check_button = widgets.Button(description=say("Check", "Comprobar"),
+                                           tooltip=say(f"check §{self.section}", f"comprobar §{self.section}"))
         self.check_button.on_click(lambda _button: self.check())
         self.body = widgets.VBox()
         self.widget = widgets.VBox()
@@ -77,7 +88,7 @@ class SectionForm:
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = f"§{self.section} {SECTION_TITLES[self.section]} form"  # stable for nbval
+        bundle["text/plain"] = f"§{self.section} {SECTION_TITLES[self.section]} form"  # i18n: not shown (stable text for nbval; JupyterLab shows the widget)
         return bundle
 
     def collect(self):
@@ -118,7 +129,8 @@ class SectionForm:
         if problems:
             lines = [f"✗ {p}" for p in problems]
         else:
-            lines = [f"✓ §{self.section} {SECTION_TITLES[self.section]}: nothing to fix"]
+            lines = [say(f"✓ §{self.section} {SECTION_TITLES[self.section]}: nothing to fix",
+                         f"✓ §{self.section} {SECTION_TITLES[self.section]}: nada que corregir")]
         self.show(lines + [f"! {note}" for note in notes])
         return self.messages
 
@@ -132,7 +144,7 @@ class RowsForm(SectionForm):
         super().__init__()
         self.rows: list[dict[str, widgets.Widget]] = []
         self.rows_box = widgets.VBox()
-        self.add_button = widgets.Button(description="Add row")
+        self.add_button = widgets.Button(description=say("Add row", "Añadir fila"))
         self.add_button.on_click(lambda _button: self.add_row())
         for _ in range(self.min_rows):
             self.add_row()
@@ -159,12 +171,15 @@ class TextForm(SectionForm):
 
     attribute = ""
     multiline = True
-    placeholder = ""
+
+    def placeholder(self) -> str:
+        """What the empty text box shows (subclasses say it in the learner's language)."""
+        return ""
 
     def __init__(self) -> None:
         super().__init__()
         kind = widgets.Textarea if self.multiline else widgets.Text
-        self.text = kind(placeholder=self.placeholder, layout=widgets.Layout(width="720px"))
+        self.text = kind(placeholder=self.placeholder(), layout=widgets.Layout(width="720px"))
         self._assemble(self.text)
 
     def collect(self) -> str:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from utils.postmortem.forms.base import (PANEL_LEGEND, PANEL_OPTIONS, RowsForm, TextForm, parse_list,
+from utils.postmortem.forms.base import (RowsForm, TextForm, panel_legend, panel_options, parse_list,
                                          parse_optional_int, select)
 from utils.postmortem.model import COMPARATORS, Evidence, Expectation, Hypothesis, PostMortem, Verification
 from utils.postmortem.typed_numbers import format_int_list
+from utils.text import say
 
 
 class HypothesesForm(RowsForm):
@@ -19,12 +20,14 @@ class HypothesesForm(RowsForm):
 
     def __init__(self) -> None:
         super().__init__()
-        self._assemble(widgets.Label(f"Panels: {PANEL_LEGEND}"), self.rows_box, buttons=(self.add_button,))
+        self._assemble(widgets.Label(say(f"Panels: {panel_legend()}", f"Paneles: {panel_legend()}")), self.rows_box,
+                       buttons=(self.add_button,))
 
     def new_row(self, index: int) -> dict[str, widgets.Widget]:
-        rank = widgets.Text(value=str(index + 1), placeholder="rank", layout=widgets.Layout(width="60px"))
-        text = widgets.Text(placeholder="hypothesis", layout=widgets.Layout(width="480px"))
-        panels = widgets.Text(placeholder="panels, comma-separated", layout=widgets.Layout(width="200px"))
+        rank = widgets.Text(value=str(index + 1), placeholder=say("rank", "rango"), layout=widgets.Layout(width="60px"))
+        text = widgets.Text(placeholder=say("hypothesis", "hipótesis"), layout=widgets.Layout(width="480px"))
+        panels = widgets.Text(placeholder=say("panels, comma-separated", "paneles, separados por comas"),
+                              layout=widgets.Layout(width="200px"))
         return {"rank": rank, "text": text, "panels": panels}
 
     def collect(self) -> list[Hypothesis]:
@@ -33,9 +36,9 @@ class HypothesesForm(RowsForm):
             if not row["text"].value.strip() and not row["panels"].value.strip():
                 continue
             out.append(Hypothesis(
-                rank=parse_optional_int(row["rank"].value, f"§2 row {i} rank"),
+                rank=parse_optional_int(row["rank"].value, say(f"§2 row {i} rank", f"§2 fila {i} rango")),
                 text=row["text"].value,
-                panels=parse_list(row["panels"].value, f"§2 row {i} panels"),
+                panels=parse_list(row["panels"].value, say(f"§2 row {i} panels", f"§2 fila {i} paneles")),
             ))
         return out
 
@@ -63,10 +66,10 @@ class EvidenceForm(RowsForm):
         self._assemble(self.rows_box, buttons=(self.add_button,))
 
     def new_row(self, index: int) -> dict[str, widgets.Widget]:
-        panel = widgets.Dropdown(options=list(PANEL_OPTIONS), value=None, layout=widgets.Layout(width="230px"))
-        observation = widgets.Text(placeholder="observation", layout=widgets.Layout(width="380px"))
-        favours = widgets.Text(placeholder="favours rank", layout=widgets.Layout(width="110px"))
-        rules_out = widgets.Text(placeholder="rules out ranks", layout=widgets.Layout(width="130px"))
+        panel = widgets.Dropdown(options=panel_options(), value=None, layout=widgets.Layout(width="230px"))
+        observation = widgets.Text(placeholder=say("observation", "observación"), layout=widgets.Layout(width="380px"))
+        favours = widgets.Text(placeholder=say("favours rank", "favorece rango"), layout=widgets.Layout(width="110px"))
+        rules_out = widgets.Text(placeholder=say("rules out ranks", "descarta rangos"), layout=widgets.Layout(width="130px"))
         return {"panel": panel, "observation": observation, "favours": favours, "rules_out": rules_out}
 
     def collect(self) -> list[Evidence]:
@@ -78,8 +81,8 @@ class EvidenceForm(RowsForm):
             out.append(Evidence(
                 panel=row["panel"].value,
                 observation=row["observation"].value,
-                favours=parse_optional_int(row["favours"].value, f"§3 row {i} favours"),
-                rules_out=parse_list(row["rules_out"].value, f"§3 row {i} rules out"),
+                favours=parse_optional_int(row["favours"].value, say(f"§3 row {i} favours", f"§3 fila {i} favorece")),
+                rules_out=parse_list(row["rules_out"].value, say(f"§3 row {i} rules out", f"§3 fila {i} descarta")),
             ))
         return out
 
@@ -101,19 +104,29 @@ class EvidenceForm(RowsForm):
 class RootCauseForm(TextForm):
     """§4: exactly one sentence."""
 
-    section, attribute, placeholder = 4, "root_cause", "one sentence: what caused the spike, and through which mechanism"
+    section, attribute = 4, "root_cause"
+
+    def placeholder(self) -> str:
+        return say("one sentence: what caused the spike, and through which mechanism",
+                   "una frase: qué causó el pico y por qué mecanismo")
 
 
 class RemediationForm(TextForm):
     """§5: the smallest change that removes the cause."""
 
-    section, attribute, placeholder = 5, "remediation", "the smallest change"
+    section, attribute = 5, "remediation"
+
+    def placeholder(self) -> str:
+        return say("the smallest change", "el cambio más pequeño")
 
 
 class LessonForm(TextForm):
     """§7: exactly one line."""
 
-    section, attribute, multiline, placeholder = 7, "lesson", False, "one line for your future self"
+    section, attribute, multiline = 7, "lesson", False
+
+    def placeholder(self) -> str:
+        return say("one line for your future self", "una línea para tu yo del futuro")
 
 
 class VerificationForm(RowsForm):
@@ -125,19 +138,21 @@ class VerificationForm(RowsForm):
     def __init__(self) -> None:
         self.metric_options: list[str] = []   # the run's metric names, once known (set_metrics)
         super().__init__()
-        self.seed = widgets.Text(description="seed", placeholder="whole number")
-        self.tolerance = widgets.Text(description="tolerance ε", placeholder="number")
-        self.step = widgets.Text(description="step T", placeholder="whole number")
+        self.seed = widgets.Text(description=say("seed", "semilla"), placeholder=say("whole number", "número entero"))
+        self.tolerance = widgets.Text(description=say("tolerance ε", "tolerancia ε"), placeholder=say("number", "número"))
+        self.step = widgets.Text(description=say("step T", "paso T"), placeholder=say("whole number", "número entero"))
         self._assemble(widgets.HBox([self.seed, self.tolerance, self.step]),
-                       widgets.Label("Expectations at step T (metric, comparator, value):"),
+                       widgets.Label(say("Expectations at step T (metric, comparator, value):",
+                                         "Expectativas en el paso T (métrica, comparador, valor):")),
                        self.rows_box, buttons=(self.add_button,))
 
     def new_row(self, index: int) -> dict[str, widgets.Widget]:
-        metric = widgets.Combobox(options=list(self.metric_options), ensure_option=False, placeholder="metric",
+        metric = widgets.Combobox(options=list(self.metric_options), ensure_option=False,
+                                  placeholder=say("metric", "métrica"),
                                   layout=widgets.Layout(width="360px"))
         comparator = widgets.Dropdown(options=[(c, c) for c in COMPARATORS], value="<",
                                       layout=widgets.Layout(width="80px"))
-        value = widgets.Text(placeholder="number", layout=widgets.Layout(width="140px"))
+        value = widgets.Text(placeholder=say("number", "número"), layout=widgets.Layout(width="140px"))
         return {"metric": metric, "comparator": comparator, "value": value}
 
     def set_metrics(self, names: list[str]) -> None:

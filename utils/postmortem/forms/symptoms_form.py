@@ -14,6 +14,7 @@ import ipywidgets as widgets
 from utils.postmortem.forms.base import SectionForm
 from utils.postmortem.model import DTYPES, SYMPTOM_FIELDS, SYMPTOM_HINTS, PostMortem, Symptoms
 from utils.postmortem.symptom_check import SymptomCheck, check_symptoms, draft_symptoms
+from utils.text import say
 
 
 class SymptomsForm(SectionForm):
@@ -34,25 +35,28 @@ class SymptomsForm(SectionForm):
         rows = []
         for name in SYMPTOM_FIELDS:
             if name == "dtype":
-                box = widgets.Combobox(options=list(DTYPES), placeholder="float32 / float16 / bfloat16",
+                box = widgets.Combobox(options=list(DTYPES), placeholder="float32 / float16 / bfloat16",  # i18n: not shown (dtype names, code)
                                        ensure_option=False)
             elif name == "unusual_tokens":
                 box = widgets.TagsInput(value=[], allow_duplicates=False)
             elif name == "recovery_loss":
-                box = widgets.Text(placeholder="number, or: did not recover / NaN")
+                box = widgets.Text(placeholder=say("number, or: did not recover / NaN",
+                                                   "número, o: did not recover / NaN"))
             else:
-                box = widgets.Text(placeholder="a number: 2.31 or 2,31")
+                box = widgets.Text(placeholder=say("a number: 2.31 or 2,31", "un número: 2,31 o 2.31"))
             box.layout.width = "260px"
-            confirm = widgets.Checkbox(value=False, description="confirm", disabled=True, indent=False)
+            confirm = widgets.Checkbox(value=False, description=say("confirm", "confirmar"), disabled=True, indent=False)
             confirm.layout.width = "90px"
             self.inputs[name], self.confirms[name] = box, confirm
             label = widgets.Label(name, tooltip=SYMPTOM_HINTS[name])
             label.layout.width = "150px"
             rows.append(widgets.HBox([label, box, confirm, widgets.Label(SYMPTOM_HINTS[name])]))
-        self.draft_button = widgets.Button(description="Draft from the run log", disabled=reference is None)
+        self.draft_button = widgets.Button(description=say("Draft from the run log", "Rellenar desde el registro"),
+                                           disabled=reference is None)
         self.draft_button.layout.width = "200px"
         self.draft_button.on_click(lambda _button: self.draft())
-        self.compare_button = widgets.Button(description="Compare with the run log", disabled=reference is None)
+        self.compare_button = widgets.Button(description=say("Compare with the run log", "Comparar con el registro"),
+                                             disabled=reference is None)
         self.compare_button.layout.width = "200px"
         self.compare_button.on_click(lambda _button: self.compare())
         self._assemble(*rows, buttons=(self.draft_button, self.compare_button))
@@ -65,16 +69,18 @@ class SymptomsForm(SectionForm):
     def draft(self) -> Symptoms:
         """Fill every field from the run log, marked drafted and not confirmed."""
         if self.reference is None:
-            raise ValueError("no run log to draft from")
+            raise ValueError(say("no run log to draft from", "no hay registro de la ejecución del que rellenar"))
         drafted = draft_symptoms(self.reference)
         self.fill(drafted)
-        self.show(["Drafted from the run log: check each value on the dashboard, then tick confirm."])
+        self.show([say("Drafted from the run log: check each value on the dashboard, then tick confirm.",
+                       "Rellenado desde el registro de la ejecución: comprueba cada valor en el panel de control "
+                       "y después marca confirmar.")])
         return drafted
 
     def compare(self) -> list[SymptomCheck]:
         """Compare what is typed with the run log, within the stated tolerances."""
         if self.reference is None:
-            raise ValueError("no run log to compare with")
+            raise ValueError(say("no run log to compare with", "no hay registro de la ejecución con el que comparar"))
         report = check_symptoms(self.collect(), self.reference)
         self.show([f"{'✓' if c.ok else '✗'} {c.message}" for c in report.checks])
         return report.checks

@@ -25,6 +25,7 @@ from utils.postmortem.model import RECOVERY_WORDS, PostMortem, Problem
 from utils.postmortem.validation import validate
 from utils.spikelab import symptoms
 from utils.spikelab.runlog import RunLog
+from utils.text import say
 
 
 class PostmortemNotes(Protocol):
@@ -71,7 +72,7 @@ class PostMortemWorkbook:
                  run_log: RunLog | None = None, notes: PostmortemNotes | None = None) -> None:
         check_run_id(run_id)
         if run_log is not None and reference is not None:
-            raise ValueError("give the run log or its symptoms (reference), not both")
+            raise ValueError("give the run log or its symptoms (reference), not both")  # i18n: not shown (a programming error)
         self.run_id = run_id
         self.reference = reference
         self.run_log: RunLog | None = None
@@ -96,14 +97,15 @@ class PostMortemWorkbook:
         self.messages: list[str] = []
         self.status = widgets.Output()
         buttons = []
-        for label, action in (("Save", self.save), ("Save + record lesson", self.save_with_lesson),
-                              ("Load saved", self.load)):
+        for label, action in ((say("Save", "Guardar"), self.save),
+                              (say("Save + record lesson", "Guardar + anotar lección"), self.save_with_lesson),
+                              (say("Load saved", "Cargar lo guardado"), self.load)):
             button = widgets.Button(description=label)
             button.layout.width = "180px"
             button.on_click(lambda _button, act=action: self._safely(act))
             buttons.append(button)
         self.save_button, self.lesson_button, self.load_button = buttons
-        header = widgets.HTML(f"<b>Loss spike post-mortem — {html.escape(run_id)}</b>")
+        header = widgets.HTML(f"<b>Loss spike post-mortem — {html.escape(run_id)}</b>")  # i18n: not shown (the template's title)
         self.widget = widgets.VBox([header] + [f.widget for f in self.forms.values()]
                                    + ([widgets.HBox(buttons)] if notes is not None else []) + [self.status])
         if run_log is not None:
@@ -113,7 +115,9 @@ class PostMortemWorkbook:
         """Read §1 from `run_log` from now on: Draft and Compare use its symptoms
         (`utils.spikelab.symptoms.compute`), Save saves it with the post-mortem."""
         if run_log.run_id != self.run_id:
-            raise ValueError(f"the run log is of run {run_log.run_id!r}, this post-mortem of run {self.run_id!r}")
+            raise ValueError(say(f"the run log is of run {run_log.run_id!r}, this post-mortem of run {self.run_id!r}",
+                                 f"el registro es de la ejecución {run_log.run_id!r}, este post-mortem de la "
+                                 f"ejecución {self.run_id!r}"))
         self.run_log = run_log
         self.reference = symptoms.compute(run_log)
         self.symptoms.set_reference(self.reference)
@@ -125,7 +129,7 @@ class PostMortemWorkbook:
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = f"Post-mortem workbook for {self.run_id}"  # stable for nbval
+        bundle["text/plain"] = f"Post-mortem workbook for {self.run_id}"  # i18n: not shown (stable text for nbval; JupyterLab shows the widget)
         return bundle
 
     def _say(self, lines: list[str]) -> None:
@@ -149,7 +153,8 @@ class PostMortemWorkbook:
             except ValueError as err:
                 if other is form:
                     raise
-                notes.append(f"not checked against §{other.section}, which cannot be read: {err}")
+                notes.append(say(f"not checked against §{other.section}, which cannot be read: {err}",
+                                 f"no comprobado frente a §{other.section}, que no se puede leer: {err}"))
         return pm, notes
 
     def to_postmortem(self) -> PostMortem:
@@ -172,16 +177,20 @@ class PostMortemWorkbook:
     def _store(self) -> PostmortemNotes:
         """Where to save and load; ValueError when the workbook was given none."""
         if self.notes is None:
-            raise ValueError("this workbook has no notes folder to save to or load from: give it one, "
-                             "PostMortemWorkbook(..., notes=LearnerPostmortems()) from utils.course.postmortem_notes")
+            raise ValueError(say("this workbook has no notes folder to save to or load from: give it one, "
+                                 "PostMortemWorkbook(..., notes=LearnerPostmortems()) from utils.course.postmortem_notes",
+                                 "este cuaderno de post-mortem no tiene carpeta de notas donde guardar o de donde "
+                                 "cargar: dale una, PostMortemWorkbook(..., notes=LearnerPostmortems()) de "
+                                 "utils.course.postmortem_notes"))
         return self.notes
 
     def _saved_line(self, path: Path, before: list[Path]) -> str:
         """"saved <path>", plus which earlier version was kept aside (never overwritten)."""
         notes = self._store()
         kept = [p for p in notes.kept_versions(self.run_id) if p not in before]
-        line = f"saved {notes.display_path(path)}"
-        return line + (f" (kept the earlier version as {notes.display_path(kept[-1])})" if kept else "")
+        line = say(f"saved {notes.display_path(path)}", f"guardado {notes.display_path(path)}")
+        return line + (say(f" (kept the earlier version as {notes.display_path(kept[-1])})",
+                           f" (la versión anterior se conserva como {notes.display_path(kept[-1])})") if kept else "")
 
     def _run_log_line(self, before: list[Path]) -> list[str]:
         """"run log: <path>" after a save with a run log (and which earlier run log was kept aside)."""
@@ -190,8 +199,9 @@ class PostMortemWorkbook:
         notes = self._store()
         path = notes.saved_run_log_path(self.run_id)
         kept = [p for p in notes.run_log_versions(self.run_id) if p not in before]
-        line = f"run log: {notes.display_path(path)}"
-        return [line + (f" (kept the earlier one as {notes.display_path(kept[-1])})" if kept else "")]
+        line = say(f"run log: {notes.display_path(path)}", f"registro de la ejecución: {notes.display_path(path)}")
+        return [line + (say(f" (kept the earlier one as {notes.display_path(kept[-1])})",
+                            f" (el anterior se conserva como {notes.display_path(kept[-1])})") if kept else "")]
 
     def save(self) -> Path:
         """Save to the notes' postmortems/<run-id>.md (earlier versions are kept), with the run log
@@ -199,14 +209,17 @@ class PostMortemWorkbook:
         notes = self._store()
         pm = self.to_postmortem()
         if pm.is_empty():   # an empty save would only be kept as an old version forever
-            raise ValueError("nothing saved: all seven sections are empty; fill at least one form first / "
-                             "no se guardó nada: las siete secciones están vacías")
+            raise ValueError(say("nothing saved: all seven sections are empty; fill at least one form first",
+                                 "no se guardó nada: las siete secciones están vacías; rellena antes al menos "
+                                 "un formulario"))
         before = notes.kept_versions(self.run_id)
         logs_before = notes.run_log_versions(self.run_id)
         path = notes.save(pm, run_log=self.run_log)
         left = validate(pm, **self._run())
         self._say([self._saved_line(path, before)
-                   + (f" ({len(left)} problem(s) left; press Check in each section)" if left else " (complete)")]
+                   + (say(f" ({len(left)} problem(s) left; press Check in each section)",
+                              f" (quedan {len(left)} problema(s); pulsa Comprobar en cada sección)")
+                      if left else say(" (complete)", " (completo)"))]
                   + self._run_log_line(logs_before))
         return path
 
@@ -219,7 +232,8 @@ class PostMortemWorkbook:
         logs_before = notes.run_log_versions(self.run_id)
         lessons_before = notes.lessons()
         path, line = notes.save_with_lesson(pm, run_log=self.run_log)
-        recorded = "lesson already recorded" if line in lessons_before else "lesson recorded"
+        recorded = (say("lesson already recorded", "lección ya anotada") if line in lessons_before
+                    else say("lesson recorded", "lección anotada"))
         self._say([self._saved_line(path, before), f"{recorded}: {line}"] + self._run_log_line(logs_before))
         return path
 
@@ -233,27 +247,36 @@ class PostMortemWorkbook:
         notes = self._store()
         pm = notes.load_saved(self.run_id)
         if pm is None:
-            self._say([f"no saved post-mortem for {self.run_id} yet"])
+            self._say([say(f"no saved post-mortem for {self.run_id} yet",
+                           f"todavía no hay ningún post-mortem guardado de {self.run_id}")])
             return None
         self.fill(pm)
-        lines = [f"loaded {postmortem_relpath(self.run_id)}"]
+        lines = [say(f"loaded {postmortem_relpath(self.run_id)}", f"cargado {postmortem_relpath(self.run_id)}")]
         try:
             path = notes.saved_run_log_path(self.run_id)
             saved = None if path is None else RunLog.load(path)
         except ValueError as err:
-            lines.append(f"its run log cannot be read ({err}): Save saves this notebook's run beside it")
+            lines.append(say(f"its run log cannot be read ({err}): Save saves this notebook's run beside it",
+                             f"su registro no se puede leer ({err}): Guardar guarda a su lado la ejecución de "
+                             "este cuaderno"))
             path = saved = None
         if saved is None:
             if len(lines) == 1:
-                lines.append("no run log saved with it yet: Save saves this notebook's run beside it"
-                             if self.run_log is not None else "no run log saved with it yet")
+                lines.append(say("no run log saved with it yet: Save saves this notebook's run beside it",
+                                 "aún no tiene registro guardado: Guardar guarda a su lado la ejecución de este "
+                                 "cuaderno")
+                             if self.run_log is not None else say("no run log saved with it yet",
+                                                                  "aún no tiene registro guardado"))
         elif self.run_log is not None and same_run_log(saved, self.run_log):
-            lines.append(f"its run log: {notes.display_path(path)} (the same run as this notebook's)")
+            lines.append(say(f"its run log: {notes.display_path(path)} (the same run as this notebook's)",
+                             f"su registro: {notes.display_path(path)} (la misma ejecución que la de este cuaderno)"))
         else:
             other = self.run_log is not None
             self.use_run_log(saved)
-            lines.append(f"its run log: {notes.display_path(path)}"
-                         + (" (another run than this notebook's, e.g. from another machine: §1 is read from "
-                            "the saved one; use_run_log(log) starts over from this notebook's run)" if other else ""))
+            lines.append(say(f"its run log: {notes.display_path(path)}", f"su registro: {notes.display_path(path)}")
+                         + (say(" (another run than this notebook's, e.g. from another machine: §1 is read from "
+                                "the saved one; use_run_log(log) starts over from this notebook's run)",
+                                " (otra ejecución que la de este cuaderno, p. ej. de otra máquina: §1 se lee de la "
+                                "guardada; use_run_log(log) vuelve a la ejecución de este cuaderno)") if other else ""))
         self._say(lines)
         return pm
