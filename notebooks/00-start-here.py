@@ -22,7 +22,7 @@
 # your notes (lessons learned, post-mortems) are kept in a folder of your own, and it makes your
 # own copies of the notebooks, the ones you work in.
 #
-# **Español.** Bienvenido/a al curso sobre **inestabilidad del entrenamiento**: verás cómo
+# 🇪🇸 **Español.** Bienvenido/a al curso sobre **inestabilidad del entrenamiento**: verás cómo
 # la pérdida de un pequeño modelo de lenguaje se dispara, averiguarás por qué, escribirás un
 # informe post-mortem y después enseñarás al bucle de entrenamiento a recuperarse solo. Cada
 # número que veas sale de una ejecución real del código de `utils/`. Como un entrenamiento es
@@ -58,7 +58,7 @@
 #   [02 rollback](phase-20-automatic-recovery/02-rollback.ipynb) ·
 #   [03 Lightning callback](phase-20-automatic-recovery/03-lightning-callback.ipynb)
 #
-# **Español.** El curso tiene cuatro fases: 17, datos y modelo; 18, optimizador y calendario
+# 🇪🇸 **Español.** El curso tiene cuatro fases: 17, datos y modelo; 18, optimizador y calendario
 # de la tasa de aprendizaje; 19, diagnóstico (reproducir el pico, leer el panel, reconocer
 # patrones de fallo, escribir el post-mortem y corregir); 20, recuperación automática
 # (detectores, vuelta atrás a un punto de control, y lo mismo con PyTorch Lightning). Los enlaces
@@ -90,11 +90,11 @@
 # course folder, `~/course`, and **Make my notebooks** works as above (your copies were made when your
 # server started).
 #
-# **Español.** En JupyterHub tu usuario del hub es tu nombre: el formulario lo indica y no hay nada que
+# 🇪🇸 **Español.** En JupyterHub tu usuario del hub es tu nombre: el formulario lo indica y no hay nada que
 # escribir (nadie puede escribir como otra persona). Tus copias y notas están en
 # `learners/<tu usuario>/`, dentro de tu propia carpeta del curso, `~/course`.
 #
-# **Español.** 1. Elige tu idioma (**Español**: los botones, los mensajes, las lecciones y tu informe de
+# 🇪🇸 **Español.** 1. Elige tu idioma (**Español**: los botones, los mensajes, las lecciones y tu informe de
 # corrección aparecen en español), escribe tu nombre y pulsa **Recordarme**. El idioma se guarda con tu
 # nombre; el nombre se recuerda en todos los cuadernos y tus notas se guardan en `learners/<tu nombre>/`.
 # Para ver también los menús de JupyterLab en español: **Settings → Language → Español (España)**.
@@ -115,7 +115,7 @@ start_form()
 # %% [markdown]
 # Some names cannot be folder names. Here is what the check says about a few:
 #
-# **Español.** Algunos nombres no sirven como nombre de carpeta. Esto dice la comprobación:
+# 🇪🇸 **Español.** Algunos nombres no sirven como nombre de carpeta. Esto dice la comprobación:
 
 # %%
 from utils.course.learner import LearnerNameError, validate_learner_name
@@ -134,7 +134,7 @@ for candidate in ["José", "Zoë", "李雷", "Ana María", "../etc", ".hidden", 
 # writes to it only by adding, never by overwriting: an earlier version of a note is always kept
 # beside the new one.
 #
-# **Español.** Ejecuta la celda siguiente después de pulsar **Remember me**. Cada fase tiene
+# 🇪🇸 **Español.** Ejecuta la celda siguiente después de pulsar **Remember me**. Cada fase tiene
 # su carpeta de notas, que escriben tus copias de los cuadernos de esa fase; el curso solo añade,
 # nunca sobrescribe: la versión anterior de una nota se conserva siempre junto a la nueva.
 

@@ -207,6 +207,7 @@ def spanish():
 
 
 def test_say_follows_the_language_and_speaking_blocks(monkeypatch):
+    monkeypatch.setattr("utils.text.language._chosen", None)   # nothing chosen in this process (other tests may have)
     monkeypatch.setenv("COURSE_LANG", "en")
     assert say("Save", "Guardar") == "Save"
     with speaking("es"):

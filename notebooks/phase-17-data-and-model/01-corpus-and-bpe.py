@@ -18,7 +18,7 @@
 # <span data-run="facts" data-key="headline_count_base">5</span> times in the whole training
 # corpus, and why that is not an accident of the data but a consequence of how BPE works.
 #
-# **Español.** El ejemplo de todo el curso es el **tutor de gramática §A13**: un GPT pequeño
+# 🇪🇸 **Español.** El ejemplo de todo el curso es el **tutor de gramática §A13**: un GPT pequeño
 # entrenado con frases cortas en inglés. Antes de entrenar, dos decisiones ya determinan de
 # dónde saldrá el pico de la pérdida: **qué frases** lee y **cómo se cortan en tokens**. Este
 # cuaderno construye ambas cosas paso a paso con el código del curso. Al final sabrás por qué
@@ -46,7 +46,7 @@ DATA = Path(utils.__file__).resolve().parent.parent / "data"   # the shipped tex
 # ordinary pool; they are the **rare** sentences. (*eat* loses its present perfect too:
 # "eaten" would share the ending "-ten" with the rare words and make it common.)
 #
-# **Español.** Cada frase es *sujeto + verbo + objeto + "."*: 14 sujetos × 17 verbos ×
+# 🇪🇸 **Español.** Cada frase es *sujeto + verbo + objeto + "."*: 14 sujetos × 17 verbos ×
 # 5 tiempos = 1190 frases. El pretérito perfecto de *write* y *bite* ("has written",
 # "have bitten") se aparta: son las frases **raras**. *eat* también pierde su pretérito
 # perfecto, porque "eaten" compartiría la terminación "-ten" con las palabras raras.
@@ -73,7 +73,7 @@ print("ordinary pool:", len(corpus._ordinary_pool()), "sentences;",
 # `data/heldout.txt`, one sentence per line, so you can read them in any editor. The cell
 # below checks that the shipped files are exactly what the generator produces.
 #
-# **Español.** Un reparto aleatorio fijo crea tres listas: 240 frases de entrenamiento (5 de
+# 🇪🇸 **Español.** Un reparto aleatorio fijo crea tres listas: 240 frases de entrenamiento (5 de
 # ellas raras), 15 frases raras extra (el *late shard* de la ejecución rota) y 200 frases de
 # validación sin ninguna rara. Los ficheros de `data/` contienen exactamente esas listas.
 
@@ -108,7 +108,7 @@ assert not any(corpus.is_rare(s) for s in corpus.heldout())
 #
 # Below are the two building blocks, written out. `utils/spikelab/bpe.py` does exactly the same.
 #
-# **Español.** BPE parte de caracteres sueltos, con la marca de inicio de palabra `▁`. Luego,
+# 🇪🇸 **Español.** BPE parte de caracteres sueltos, con la marca de inicio de palabra `▁`. Luego,
 # una y otra vez: cuenta los pares de símbolos vecinos (ponderados por la frecuencia de cada
 # palabra), fusiona el par más frecuente y para cuando el mejor par aparece menos de 4 veces.
 
@@ -156,7 +156,7 @@ for (a, b), n in sorted(count_pairs(start).items(), key=lambda kv: (-kv[1], kv[0
 # no pair left). The check runs your function 10 times from `start` and compares with the
 # course tokenizer's first 10 merges, then checks that it stops at the end.
 #
-# **Español.** Ejercicio 1: escribe `merge_step(segs)`, que devuelve `(par, cuenta, nuevos_segs)`
+# 🇪🇸 **Español.** Ejercicio 1: escribe `merge_step(segs)`, que devuelve `(par, cuenta, nuevos_segs)`
 # para el mejor par (desempate: el texto `a + b` menor), o `None` si la mejor cuenta es menor que 4.
 
 # %% tags=["stub"] exercise="bpe-merge-step"
@@ -188,7 +188,7 @@ assert merge_step(_final) is None, "bpe-merge-step: after the last merge your st
 # and check that the result is the course tokenizer (`utils.spikelab.data_order.tokenizer()`, which
 # calls `BPETokenizer.train(base_train())`).
 #
-# **Español.** Ahora repetimos el paso hasta que se detiene, guardamos la cuenta de cada
+# 🇪🇸 **Español.** Ahora repetimos el paso hasta que se detiene, guardamos la cuenta de cada
 # fusión y comprobamos que el resultado es el tokenizador del curso.
 
 # %%
@@ -212,7 +212,7 @@ for k, ((a, b), n) in enumerate(history[:12], start=1):
 # are the frequent bits of English (`h + e`, `▁ + t`, `▁t + he`). Merge 7 is already `t + t`:
 # look at where it comes from.
 #
-# **Español.** El tokenizador termina con 206 fusiones y 233 piezas. Las primeras fusiones son
+# 🇪🇸 **Español.** El tokenizador termina con 206 fusiones y 233 piezas. Las primeras fusiones son
 # trozos frecuentes del inglés; la séptima ya es `t + t`: veamos de dónde sale.
 
 # %% [markdown]
@@ -221,7 +221,7 @@ for k, ((a, b), n) in enumerate(history[:12], start=1):
 # The next cell follows a few words through the merges and prints each merge that changes them.
 # Watch the double `t`:
 #
-# **Español.** La celda siguiente sigue unas palabras a través de las fusiones e imprime cada
+# 🇪🇸 **Español.** La celda siguiente sigue unas palabras a través de las fusiones e imprime cada
 # fusión que las cambia. Fíjate en la doble `t`.
 
 # %%
@@ -264,7 +264,7 @@ assert dict(history)["tt", "en"] == 5 and history.index((("tt", "en"), 5)) > 150
 # <span data-run="facts" data-key="rare_pieces">▁bi ri ▁w tten</span>, that occur **only** in the
 # 5 rare training sentences.
 #
-# **Español.** `t + t` se fusiona pronto porque *little, bottle, kettle, letter* y *butter* son
+# 🇪🇸 **Español.** `t + t` se fusiona pronto porque *little, bottle, kettle, letter* y *butter* son
 # frecuentes; después `tt + le` y `tt + er` se llevan esas `tt`. Lo que queda de `tt` solo vive
 # en *written* y *bitten*, y `tt + en` se fusiona muy tarde, con solo 5 apariciones. Las
 # palabras comunes **dirigen las fusiones**. Resultado: cuatro piezas que solo aparecen en las
@@ -281,7 +281,7 @@ assert dict(history)["tt", "en"] == 5 and history.index((("tt", "en"), 5)) > 150
 # embedding row of `tten` therefore receives a gradient in very few steps of training, and in
 # the broken run none at all before step 312.
 #
-# **Español.** El token protagonista del curso, `tten`, aparece 5 veces en 240 frases; con las
+# 🇪🇸 **Español.** El token protagonista del curso, `tten`, aparece 5 veces en 240 frases; con las
 # 15 frases raras extra del *late shard*, 20 veces. Su fila de embedding casi nunca recibe
 # gradiente, y en la ejecución rota ninguno antes del paso 312.
 
@@ -300,7 +300,7 @@ assert rare_pieces(tok) == ["▁bi", "ri", "▁w", "tten"]
 # Would a stricter tokenizer make the rare words less rare? Train it again with `min_count = 6`
 # (so the `tt + en` merge, with only 5 occurrences, is not made):
 #
-# **Español.** ¿Un tokenizador más estricto haría menos raras las palabras raras? Lo entrenamos
+# 🇪🇸 **Español.** ¿Un tokenizador más estricto haría menos raras las palabras raras? Lo entrenamos
 # con `min_count = 6`, de modo que `tt + en` (5 apariciones) no se fusiona:
 
 # %%
@@ -315,7 +315,7 @@ assert max(strict_counts[p] for p in strict.split_word("written")) == 5
 # each). Whatever the threshold, BPE leaves the **leftovers** of rare words as rare pieces:
 # the common words have taken everything else. That is the seed of the §A13 spike.
 #
-# **Español.** Las palabras raras siguen cortadas en piezas que nadie más usa. Sea cual sea el
+# 🇪🇸 **Español.** Las palabras raras siguen cortadas en piezas que nadie más usa. Sea cual sea el
 # umbral, BPE deja los **restos** de las palabras raras como piezas raras: las palabras comunes
 # se han quedado con todo lo demás. Esa es la semilla del pico §A13.
 
@@ -327,7 +327,7 @@ assert max(strict_counts[p] for p in strict.split_word("written")) == 5
 # that occurs fewer than 10 times in `train` (use `tok.piece_counts`). Then look at your list
 # and answer the question below it.
 #
-# **Español.** Ejercicio 2: construye `under_10`, la lista ordenada de las piezas que aparecen
+# 🇪🇸 **Español.** Ejercicio 2: construye `under_10`, la lista ordenada de las piezas que aparecen
 # menos de 10 veces en `train`. Luego mira tu lista y responde a la pregunta de debajo.
 
 # %% tags=["stub"] exercise="pieces-under-10"
@@ -349,7 +349,7 @@ assert set(rare_pieces()) <= set(under_10), "pieces-under-10: the four rare piec
 # your answer is recorded in your notes for the grader (you may answer again: the last answer
 # counts).
 #
-# **Español.** Elige una opción y pulsa **Comprobar**: la explicación dice por qué cada opción es
+# 🇪🇸 **Español.** Elige una opción y pulsa **Comprobar**: la explicación dice por qué cada opción es
 # correcta o no, y tu respuesta se guarda en tus notas para el corrector (puedes responder otra
 # vez: cuenta la última).
 
@@ -401,7 +401,7 @@ assert len(ordinary_rare) >= 24
 # the piece's embedding has **ever been trained** when a batch full of it arrives. That is
 # what Phases 18 and 19 are about.
 #
-# **Español.** No: decenas de piezas normales son tan raras como `tten`. La cuenta sola no
+# 🇪🇸 **Español.** No: decenas de piezas normales son tan raras como `tten`. La cuenta sola no
 # distingue la pieza peligrosa; importa si su embedding **se ha entrenado alguna vez** cuando
 # llega un lote lleno de ella. De eso tratan las fases 18 y 19.
 
@@ -412,7 +412,7 @@ assert len(ordinary_rare) >= 24
 # and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 17.01`), to
 # `learners/<you>/phase-17/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
-# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
 # **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 17.01`), a
 # `learners/<tú>/phase-17/notes/lessons.md`; el corrector busca una lección por cuaderno.
 

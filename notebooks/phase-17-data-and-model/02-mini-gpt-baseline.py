@@ -7,7 +7,7 @@
 # data, no late shard) and let it write a few sentences. The healthy run is the baseline that
 # every later experiment is compared with.
 #
-# **Español.** El tutor de gramática es un transformer solo-decodificador lo bastante pequeño
+# 🇪🇸 **Español.** El tutor de gramática es un transformer solo-decodificador lo bastante pequeño
 # para leerlo en una pantalla (`utils/spikelab/model.py`) y entrenarlo en segundos en una CPU. Aquí
 # recorres su código, cuentas sus parámetros, entrenas la ejecución **sana** (datos barajados,
 # sin *late shard*) y le pides que escriba frases. Es la referencia de todos los experimentos.
@@ -49,7 +49,7 @@ from utils.course.yours import show
 #    LayerNorm divides by the row's standard deviation, so the gradient that reaches a *tiny*
 #    embedding row is multiplied by a large factor (shown below).
 #
-# **Español.** Cuatro decisiones importan en el curso: (1) sin embedding posicional, el orden
+# 🇪🇸 **Español.** Cuatro decisiones importan en el curso: (1) sin embedding posicional, el orden
 # llega por la máscara causal; (2) embeddings de entrada y salida separados: la fila de entrada
 # de una pieza solo se entrena cuando la pieza aparece en un lote; (3) inicialización diminuta
 # de los embeddings (desviación 5e-4); (4) bloques pre-LayerNorm, que dividen por la desviación
@@ -72,7 +72,7 @@ assert abs(model.tok_emb.weight.std().item() - 5e-4) < 5e-5
 # them sit in the two blocks; the two vocabulary-sized matrices (`tok_emb` and `head`,
 # 233 × 128 each) are small by comparison.
 #
-# **Español.** El modelo tiene 456448 parámetros; la mayoría están en los dos bloques.
+# 🇪🇸 **Español.** El modelo tiene 456448 parámetros; la mayoría están en los dos bloques.
 
 # %%
 groups = {"tok_emb": model.tok_emb, "blocks.0": model.blocks[0], "blocks.1": model.blocks[1],
@@ -90,7 +90,7 @@ assert sum(sum(p.numel() for p in m.parameters()) for m in groups.values()) == m
 # formula (look at `SelfAttention`, `MLP` and the two LayerNorms: weights and biases). The check
 # compares it with PyTorch's count for several widths.
 #
-# **Español.** Ejercicio 1: escribe `block_params(d)`, el número de parámetros de un `Block`
+# 🇪🇸 **Español.** Ejercicio 1: escribe `block_params(d)`, el número de parámetros de un `Block`
 # con `d_model = d`, como fórmula. La comprobación lo compara con la cuenta de PyTorch.
 
 # %% tags=["stub"] exercise="block-params"
@@ -120,7 +120,7 @@ for _d in (8, 64, 128):
 # 5e-4 (an untrained embedding) comes back far larger than for a row of a trained size. The cell
 # measures it with the model's own first LayerNorm.
 #
-# **Español.** Una LayerNorm divide por `sqrt(var + 1e-5)`. Reducir `x` no cambia su salida
+# 🇪🇸 **Español.** Una LayerNorm divide por `sqrt(var + 1e-5)`. Reducir `x` no cambia su salida
 # pero agranda su gradiente: una fila sin entrenar (desviación 5e-4) recibe un gradiente mucho
 # mayor que una fila de tamaño entrenado. La celda lo mide con la primera LayerNorm del modelo.
 
@@ -146,7 +146,7 @@ assert grad_norm[5e-4] > 10 * grad_norm[5e-2] and grad_norm[5e-2] > 5 * grad_nor
 # press **Check** (your answer is recorded in your notes for the grader; the last one counts). The
 # cell after the question measures it.
 #
-# **Español.** Antes de ejecutar nada más: ¿qué le pasa al gradiente si la fila es aún diez veces
+# 🇪🇸 **Español.** Antes de ejecutar nada más: ¿qué le pasa al gradiente si la fila es aún diez veces
 # menor, de desviación 5e-5? Mira la fórmula de la LayerNorm, elige una opción y pulsa
 # **Comprobar** (tu respuesta se guarda en tus notas; cuenta la última). La celda siguiente lo mide.
 
@@ -200,7 +200,7 @@ assert 0.9 < x.grad.norm().item() / grad_norm[5e-4] < 1.1
 # warmed up over 100 steps to 3e-3, gradient clipping at norm 1.0, and a held-out evaluation
 # every 8 steps. Every step is logged in a `RunLog` (`utils/spikelab/runlog.py`). It takes a few seconds.
 #
-# **Español.** `TrainingRun.train()` ejecuta 420 pasos con lotes de 8 frases, AdamW, *warmup*
+# 🇪🇸 **Español.** `TrainingRun.train()` ejecuta 420 pasos con lotes de 8 frases, AdamW, *warmup*
 # de 100 pasos hasta 3e-3, recorte del gradiente a norma 1.0 y una evaluación de validación
 # cada 8 pasos. Cada paso queda registrado en un `RunLog`.
 
@@ -238,7 +238,7 @@ plt.show()
 # shuffled among the others, one at a time. Remember this curve: in Phase 19 the **same**
 # model and data, in another order, spike at step 312.
 #
-# **Español.** La pérdida baja desde la adivinanza uniforme (ln 233 ≈ 5,45) hasta cerca de 1 nat
+# 🇪🇸 **Español.** La pérdida baja desde la adivinanza uniforme (ln 233 ≈ 5,45) hasta cerca de 1 nat
 # por token, y la de validación la sigue (<span data-run="healthy" data-key="heldout_loss_before" data-fmt=".2f">1.07–1.23</span> de media antes del paso 312; el valor de tu ejecución está en la línea
 # **Your run**). Ningún pico: las 5
 # frases raras llegan barajadas entre las demás. En la fase 19, el **mismo** modelo con los
@@ -253,7 +253,7 @@ plt.show()
 # sentence is in the training set, is a held-out sentence, is another sentence of the grammar
 # grid that the model never saw, or is not a sentence of the grammar at all.
 #
-# **Español.** `MiniGPT.generate` muestrea pieza a pieza. Empezando en `<s>` y parando en el
+# 🇪🇸 **Español.** `MiniGPT.generate` muestrea pieza a pieza. Empezando en `<s>` y parando en el
 # siguiente `<s>`, escribe una frase; un `torch.Generator` con semilla hace las muestras
 # reproducibles. Para cada frase se indica si está en el entrenamiento, en la validación
 # o en la cuadrícula gramatical sin haberla visto nunca, o si no es una frase de la gramática.
@@ -280,7 +280,7 @@ assert sum(w != "not a grid sentence" for _, w in samples) >= 5
 # model has no positional embedding and only 420 steps of training, and it sometimes loses
 # track of where it is in the sentence.
 #
-# **Español.** La mayoría de las muestras son frases correctas, y varias nunca se le mostraron
+# 🇪🇸 **Español.** La mayoría de las muestras son frases correctas, y varias nunca se le mostraron
 # al modelo: ha aprendido el patrón, no solo la lista. Los fallos también enseñan: sin
 # embedding posicional y con solo 420 pasos, a veces pierde la cuenta de dónde está.
 
@@ -293,7 +293,7 @@ assert sum(w != "not a grid sentence" for _, w in samples) >= 5
 # inputs and targets with `rows_to_tensors`, and compute the loss with `F.cross_entropy`
 # (padding targets are `-100`: ignore them). Store it in `my_loss` (a float).
 #
-# **Español.** Ejercicio 2: reconstruye el modelo sin entrenar (un `TrainingRun` nuevo con la
+# 🇪🇸 **Español.** Ejercicio 2: reconstruye el modelo sin entrenar (un `TrainingRun` nuevo con la
 # misma configuración), prepara el lote 0 con `rows_to_tensors` y calcula la pérdida con
 # `F.cross_entropy` ignorando los objetivos `-100`. Guárdala en `my_loss`.
 
@@ -319,7 +319,7 @@ assert abs(my_loss - log.steps["loss"][0]) < 1e-4, \
 # and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 17.02`), to
 # `learners/<you>/phase-17/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
-# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
 # **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 17.02`), a
 # `learners/<tú>/phase-17/notes/lessons.md`; el corrector busca una lección por cuaderno.
 

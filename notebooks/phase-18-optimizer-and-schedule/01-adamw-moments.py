@@ -7,7 +7,7 @@
 # weight moves. In this notebook you read them from a real run, at the very step where the
 # spike happens.
 #
-# **Español.** Todas las ejecuciones del curso se entrenan con **AdamW**. Casi siempre se
+# 🇪🇸 **Español.** Todas las ejecuciones del curso se entrenan con **AdamW**. Casi siempre se
 # puede tratar como una caja negra que "sigue el gradiente con inercia". Para entender el pico
 # §A13 hay que abrirla: AdamW guarda dos números por peso, y esos números deciden cuánto se
 # mueve cada peso. Aquí los leemos de una ejecución real, justo en el paso del pico.
@@ -31,7 +31,7 @@
 # whatever the gradient's scale. `utils/spikelab/optim_view.py` reads these quantities from a real
 # optimizer.
 #
-# **Español.** Para cada peso, AdamW guarda `m` (media móvil del gradiente) y `v` (media móvil
+# 🇪🇸 **Español.** Para cada peso, AdamW guarda `m` (media móvil del gradiente) y `v` (media móvil
 # del gradiente al cuadrado), los corrige por sesgo y mueve el peso `lr · m̂ / (√v̂ + ε)`, más el
 # decaimiento de pesos desacoplado `lr·wd·w`. Si el gradiente se multiplica por 100, `m̂` y
 # `√v̂` también, y el paso no cambia: Adam mueve cada peso *lr por un número del orden de uno*.
@@ -56,7 +56,7 @@ from utils.course.yours import show
 # on. We train it for 312 steps (steps 0 to 311), so the next step is the first rare batch,
 # and look inside the optimizer. The four rare pieces have **never** been in a batch yet.
 #
-# **Español.** La ejecución `broken` es la receta sana con un solo cambio en el orden de los
+# 🇪🇸 **Español.** La ejecución `broken` es la receta sana con un solo cambio en el orden de los
 # datos: las 20 frases raras llegan como 15 lotes seguidos desde el paso 312. Entrenamos 312
 # pasos y miramos dentro del optimizador: las cuatro piezas raras nunca han estado en un lote.
 
@@ -86,7 +86,7 @@ assert min(W[i].norm() for i in common.values()) > 30 * max(init_emb[i].norm() f
 # shrinks every matrix weight by the factor `(1 − lr·wd)` at every step, gradient or not. We
 # can check that exactly against the learning rates of the 312 steps:
 #
-# **Español.** Las filas raras tienen `m = v = 0` exactamente: una fila de embedding solo
+# 🇪🇸 **Español.** Las filas raras tienen `m = v = 0` exactamente: una fila de embedding solo
 # recibe gradiente cuando su pieza está en el lote. Su norma sigue siendo la diminuta del
 # inicio, mientras que las filas comunes son decenas de veces mayores. Aun así cambiaron un poco:
 # el **decaimiento de pesos desacoplado** encoge cada peso en `(1 − lr·wd)` en cada paso.
@@ -106,7 +106,7 @@ for p, i in rare.items():
 # `optim_view.adam_ratio(opt, p)` returns `m̂ / (√v̂ + ε)` for every weight of `p`, as the last
 # step used it. Over the whole model, after 312 steps:
 #
-# **Español.** `optim_view.adam_ratio(opt, p)` da `m̂ / (√v̂ + ε)` de cada peso en el último paso.
+# 🇪🇸 **Español.** `optim_view.adam_ratio(opt, p)` da `m̂ / (√v̂ + ε)` de cada peso en el último paso.
 # Sobre todo el modelo, tras 312 pasos:
 
 # %%
@@ -135,7 +135,7 @@ plt.show()
 # never be large: Cauchy–Schwarz bounds it (`optim_view.ratio_bound`, about 7 for these betas once
 # the bias corrections have faded, and smaller early on).
 #
-# **Español.** En una ejecución asentada casi todos los pesos se mueven **una pequeña fracción
+# 🇪🇸 **Español.** En una ejecución asentada casi todos los pesos se mueven **una pequeña fracción
 # de lr**: su gradiente cambia de signo de un lote a otro, así que `m̂` es mucho menor que `√v̂`.
 # Un peso solo avanza un lr completo cuando su gradiente apunta en la misma dirección durante un
 # tiempo. El cociente nunca puede ser grande: está acotado (`optim_view.ratio_bound`).
@@ -150,7 +150,7 @@ plt.show()
 # rare embedding rows (Phase 17 showed why a tiny row gets a large gradient). Clipping scales
 # the whole gradient down to norm 1. Then Adam takes its step. We keep copies of the state *before* the step to compare afterwards.
 #
-# **Español.** Ahora llega el primer lote raro. En las ejecuciones medidas, la norma de su
+# 🇪🇸 **Español.** Ahora llega el primer lote raro. En las ejecuciones medidas, la norma de su
 # gradiente antes del recorte fue
 # <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f" data-bound="min">&gt; 51</span>,
 # <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 31</span> veces la mediana de
@@ -192,7 +192,7 @@ assert min(move[i].norm() for i in rare.values()) > 5 * max(move[i].norm() for i
 # *bounds* the damage of a gradient spike per weight, and also why it cannot *prevent* it: a
 # never-trained row always gets the full step.
 #
-# **Español.** Cada coordenada de cada fila rara se movió lo mismo, 1,64 × lr: lo que da la
+# 🇪🇸 **Español.** Cada coordenada de cada fila rara se movió lo mismo, 1,64 × lr: lo que da la
 # fórmula para un peso cuyo primer gradiente llega en el paso 313. Con `m = v = 0`, `g` se
 # cancela: las filas raras dan un paso **completo, del tamaño de lr**, sea cual sea el
 # gradiente. Las filas comunes, con 312 pasos de historia, se mueven un orden de magnitud menos.
@@ -206,7 +206,7 @@ assert min(move[i].norm() for i in rare.values()) > 5 * max(move[i].norm() for i
 # the *clipped* gradient; multiplying it back by the clipping factor gives the raw one. Compare
 # the two steps:
 #
-# **Español.** `optim_view.ratio_with(m, v, t, g)` calcula el cociente que habría usado el paso
+# 🇪🇸 **Español.** `optim_view.ratio_with(m, v, t, g)` calcula el cociente que habría usado el paso
 # con otro gradiente. Comparamos el paso con el gradiente recortado y sin recortar:
 
 # %%
@@ -238,7 +238,7 @@ assert raw_r[~rare_mask].abs().median() > 2 * clipped_r[~rare_mask].abs().median
 # it cannot shrink the move of a row that Adam sees for the first time. Keep this in mind when
 # Phase 19 tries `clip-0.5` as a remedy.
 #
-# **Español.** El recorte **no** cambió el paso de las filas raras: Adam normaliza su primer
+# 🇪🇸 **Español.** El recorte **no** cambió el paso de las filas raras: Adam normaliza su primer
 # gradiente sea cual sea su tamaño. Lo que cambió es la *mezcla*: con el gradiente reducido, el
 # resto del modelo siguió sobre todo su inercia; sin recorte, todos los demás pesos también se
 # habrían lanzado hacia ese lote extraño. El recorte protege los pesos sanos, pero no puede
@@ -253,7 +253,7 @@ assert raw_r[~rare_mask].abs().median() > 2 * clipped_r[~rare_mask].abs().median
 # `old_params[id(W)]`, compute the value AdamW must have written: first the decay, then the
 # Adam step. Store it in `predicted` (a float). Do not use `optim_view`.
 #
-# **Español.** Ejercicio 1: para el peso `W[tten, 0]`, calcula a partir del estado del
+# 🇪🇸 **Español.** Ejercicio 1: para el peso `W[tten, 0]`, calcula a partir del estado del
 # optimizador tras el paso 312 el valor que AdamW escribió: primero el decaimiento y luego el
 # paso de Adam. Guárdalo en `predicted` sin usar `optim_view`.
 
@@ -287,7 +287,7 @@ assert abs(predicted - W[rare["tten"], 0].item()) < 1e-6, \
 # `k` and betas, including `k = 1`, `t = 1` and other betas, and compares `repeat_ratio(313, 1)`
 # with what the rare rows did above.
 #
-# **Español.** Ejercicio 2: el fragmento son quince lotes de las mismas frases, así que una fila
+# 🇪🇸 **Español.** Ejercicio 2: el fragmento son quince lotes de las mismas frases, así que una fila
 # rara recibe gradiente en el paso 312, otra vez en el 313, etc. Escribe `repeat_ratio(t, k)`: el
 # cociente `|m̂| / √v̂` (sin ε) en el paso `t + k − 1` de un peso con momentos nulos antes del paso
 # `t` que recibe el **mismo** gradiente `g ≠ 0` en cada uno de los `k` pasos. Dedúcelo de cómo Adam
@@ -330,7 +330,7 @@ assert abs(repeat_ratio(313, 1) - step_ratio[rare["tten"]].abs().mean().item()) 
 # bigger (relative to lr) its first move, up to (1 − β1)/√(1 − β2) ≈ 3.16. A rare piece arriving
 # late in training, at high learning rate, is exactly the §A13 situation.
 #
-# **Español.** Con `k = 1` es un primer gradiente: tras un descenso en los primeros pasos, el
+# 🇪🇸 **Español.** Con `k = 1` es un primer gradiente: tras un descenso en los primeros pasos, el
 # primer movimiento *crece* con `t`: cuanto más tarde se ve una pieza por primera vez, mayor
 # (respecto a lr) es su primer movimiento. Una pieza rara que llega tarde, con un learning rate
 # alto, es exactamente la situación §A13.
@@ -341,7 +341,7 @@ assert abs(repeat_ratio(313, 1) - step_ratio[rare["tten"]].abs().mean().item()) 
 # Use your `repeat_ratio` to decide, then press **Check** (your answer is recorded in your notes
 # for the grader; the last one counts).
 #
-# **Español.** Usa tu `repeat_ratio` para decidir y pulsa **Comprobar** (tu respuesta se guarda
+# 🇪🇸 **Español.** Usa tu `repeat_ratio` para decidir y pulsa **Comprobar** (tu respuesta se guarda
 # en tus notas; cuenta la última).
 
 # %%
@@ -389,7 +389,7 @@ repeat_q.choose("c")
 # and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 18.01`), to
 # `learners/<you>/phase-18/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
-# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
 # **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 18.01`), a
 # `learners/<tú>/phase-18/notes/lessons.md`; el corrector busca una lección por cuaderno.
 

@@ -7,7 +7,7 @@
 # step of the broken run, shows with two real runs what warmup protects against, and shows the
 # broken schedule that Phase 19 uses for its "LR discontinuity" failure pattern.
 #
-# **Español.** El learning rate (LR) multiplica cada paso de Adam. Las ejecuciones del curso lo
+# 🇪🇸 **Español.** El learning rate (LR) multiplica cada paso de Adam. Las ejecuciones del curso lo
 # cambian en cada paso con el calendario más común para transformers: **calentamiento lineal**
 # seguido de **decaimiento coseno**. Aquí lo dibujamos, leemos el LR en el paso del pico, vemos
 # con dos ejecuciones reales de qué protege el calentamiento, y mostramos el calendario roto que
@@ -44,7 +44,7 @@ print(f"peak LR {PEAK}, warmup {WARMUP} steps, cosine horizon {TOTAL} steps; our
 # stop at step 420 (`steps`), long before the end of the cosine: the spike at step 312 happens
 # when the LR is still close to its peak.
 #
-# **Español.** El LR sube linealmente desde peak/100 en el paso 0 hasta el pico 3e-3 en el paso
+# 🇪🇸 **Español.** El LR sube linealmente desde peak/100 en el paso 0 hasta el pico 3e-3 en el paso
 # 99 y luego baja siguiendo medio coseno hasta 0 en el paso 2000. Nuestras ejecuciones paran en
 # el paso 420, mucho antes: el pico de la pérdida en el paso 312 ocurre con el LR aún cerca de
 # su máximo.
@@ -68,7 +68,7 @@ assert lrs[CANONICAL.steps - 1] > 0.9 * PEAK     # our runs never leave the high
 # below): the schedule has barely started to decay. Combined with Phase 18 · 1: at this step a
 # never-trained embedding row moves by 1.64 × LR in every coordinate.
 #
-# **Español.** Los síntomas de la ejecución rota registran el LR del paso del pico:
+# 🇪🇸 **Español.** Los síntomas de la ejecución rota registran el LR del paso del pico:
 # <span data-run="broken" data-key="lr_at_spike" data-fmt=".2e">2.91e-03</span> en las ejecuciones
 # medidas (el de la tuya aparece debajo), casi el máximo. Junto con la fase 18 · 1: en este paso
 # una fila nunca entrenada se mueve 1,64 × LR en cada coordenada.
@@ -93,7 +93,7 @@ assert broken["lr_at_spike"] > 0.9 * PEAK                     # the schedule has
 # `warmup=1` (full LR from step 0), and measures the median `|m̂ / (√v̂ + ε)|` over all weights
 # as training goes on.
 #
-# **Español.** En el paso 1, los momentos de Adam contienen un único gradiente: el cociente es
+# 🇪🇸 **Español.** En el paso 1, los momentos de Adam contienen un único gradiente: el cociente es
 # ±1 para cada peso. Un AdamW recién creado mueve **todos los pesos un LR completo**. En los
 # pasos siguientes `v̂` se estima con pocos gradientes y los pasos siguen siendo grandes. La
 # celda entrena dos ejecuciones reales, con y sin calentamiento, y mide la mediana del cociente.
@@ -124,7 +124,7 @@ assert median_ratio[WARMUP][100] < 0.3 * median_ratio[WARMUP][1]
 # weight that has a gradient by 3e-3: for a token-embedding row initialised at std 5e-4, that is six times its own
 # size, in a direction set by one batch. What does that do to training? The held-out losses:
 #
-# **Español.** Las dos ejecuciones empiezan con cociente 1 y bajan a una pequeña fracción tras
+# 🇪🇸 **Español.** Las dos ejecuciones empiezan con cociente 1 y bajan a una pequeña fracción tras
 # unas decenas de pasos. **El calentamiento mantiene el LR pequeño justo en esos primeros
 # pasos**, cuando los movimientos de Adam son mayores y menos informados. Sin él, el primer paso
 # mueve cada peso 3e-3: seis veces el tamaño de una fila de embedding recién inicializada.
@@ -154,7 +154,7 @@ assert held[1][400] > held[WARMUP][400] + 0.1    # ... and clearly worse in the 
 # uninformed Adam state, and the rest of training does not undo it. (On larger models such
 # early steps are a classic cause of immediate divergence; here the damage is quieter.)
 #
-# **Español.** En este modelo pequeño, sin calentamiento no hay explosión: la pérdida incluso
+# 🇪🇸 **Español.** En este modelo pequeño, sin calentamiento no hay explosión: la pérdida incluso
 # baja más rápido al principio. Pero la ejecución acaba en una solución **peor** y sigue
 # claramente por detrás 400 pasos después. Tras los primeros cien pasos los dos calendarios son
 # casi iguales: la diferencia se hizo al principio, con pasos a LR completo y un estado de Adam
@@ -171,7 +171,7 @@ assert held[1][400] > held[WARMUP][400] + 0.1    # ... and clearly worse in the 
 # larger LR: every weight's move grows tenfold at once. Phase 19 runs it and shows what the
 # dashboard sees.
 #
-# **Español.** `lr_with_jump` es el calendario del patrón "discontinuidad del LR" de la fase 19:
+# 🇪🇸 **Español.** `lr_with_jump` es el calendario del patrón "discontinuidad del LR" de la fase 19:
 # el calentamiento solo llega a 0,1 × el pico y en el paso 100 el coseno empieza en el pico
 # completo: el LR se multiplica por diez de un paso al siguiente. La fase 19 lo ejecuta.
 
@@ -203,7 +203,7 @@ plt.show()
 # non-zero LR) and with steps past `total` (the LR stays 0). The check compares your function
 # with `lr_at` on every step from 0 to 2100, for the canonical settings and for a short one.
 #
-# **Español.** Ejercicio 1: implementa `my_lr_at(step, peak, warmup, total)` sin importar
+# 🇪🇸 **Español.** Ejercicio 1: implementa `my_lr_at(step, peak, warmup, total)` sin importar
 # `utils.spikelab.schedule`. Cuidado con el paso 0 (ya tiene LR no nulo) y con los pasos tras `total`.
 
 # %% tags=["stub"] exercise="my-lr-at"
@@ -234,7 +234,7 @@ for _peak, _warmup, _total in [(PEAK, WARMUP, TOTAL), (1.0, 10, 50)]:
 # settings). First guess it from the formula (where is the cosine's half?), then compute it,
 # and answer the question below.
 #
-# **Español.** Ejercicio 2: encuentra `half_step`, el primer paso en que `lr_at` baja de la
+# 🇪🇸 **Español.** Ejercicio 2: encuentra `half_step`, el primer paso en que `lr_at` baja de la
 # mitad del pico. Adivínalo primero con la fórmula, calcúlalo y responde a la pregunta de debajo.
 
 # %% tags=["stub"] exercise="half-lr-step"
@@ -256,7 +256,7 @@ assert half_step > CANONICAL.steps, "half-lr-step: our runs stop at step 420"
 # Pick an option and press **Check** (your answer is recorded in your notes for the grader; the
 # last one counts). `lr_at(312, PEAK, WARMUP, TOTAL) / PEAK` is one line away if you want to be sure.
 #
-# **Español.** Elige una opción y pulsa **Comprobar** (tu respuesta se guarda en tus notas; cuenta
+# 🇪🇸 **Español.** Elige una opción y pulsa **Comprobar** (tu respuesta se guarda en tus notas; cuenta
 # la última). `lr_at(312, PEAK, WARMUP, TOTAL) / PEAK` está a una línea si quieres asegurarte.
 
 # %%
@@ -301,7 +301,7 @@ assert WARMUP < 312 and lr_at(CANONICAL.steps, PEAK, WARMUP, TOTAL) > 0.9 * PEAK
 # of its peak. The spike of Phase 19 happens in the **high-LR part** of training, where Adam's
 # bounded but full-size moves are as large as they will ever be.
 #
-# **Español.** Ninguna ejecución del curso llega: todas paran en el paso 420, con el LR aún por
+# 🇪🇸 **Español.** Ninguna ejecución del curso llega: todas paran en el paso 420, con el LR aún por
 # encima del 90 % del pico. El pico de la fase 19 ocurre en la parte de **LR alto**.
 
 # %% [markdown]
@@ -311,7 +311,7 @@ assert WARMUP < 312 and lr_at(CANONICAL.steps, PEAK, WARMUP, TOTAL) > 0.9 * PEAK
 # and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 18.02`), to
 # `learners/<you>/phase-18/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
-# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
 # **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 18.02`), a
 # `learners/<tú>/phase-18/notes/lessons.md`; el corrector busca una lección por cuaderno.
 

@@ -17,7 +17,7 @@
 #
 # Every run takes a few seconds on a laptop CPU. Theory: `theory/phase-19/01-the-a13-spike.md`.
 #
-# **Español.** Entrenas el tutor de gramática de verdad, lees los síntomas del registro, comparas
+# 🇪🇸 **Español.** Entrenas el tutor de gramática de verdad, lees los síntomas del registro, comparas
 # los controles que separan los dos mecanismos y compruebas con números qué remedios funcionan.
 
 # %%
@@ -39,7 +39,7 @@ print(log.run_id, "·", len(log), "steps ·", log.meta["n_params"], "parameters 
 # `utils.spikelab.symptoms.compute` reads the post-mortem's §1 numbers from the log (the same numbers that
 # `python -m utils.spike --variant broken --json` prints). How each one is defined is in its docstring.
 #
-# **Español.** Los números del §1 salen del registro de la ejecución, nunca se teclean a mano.
+# 🇪🇸 **Español.** Los números del §1 salen del registro de la ejecución, nunca se teclean a mano.
 
 # %%
 s = symptoms.compute(log)
@@ -56,7 +56,7 @@ assert s["loss_ratio"] >= 2 and s["grad_norm_ratio"] >= 15
 # (α = 2/51, seeded with the first loss). Compute it from `log.steps["loss"]` yourself, then the ratio
 # of the loss at step 312 to the EMA at step 311.
 #
-# **Español.** Calcula tú la EMA de 50 pasos y el cociente pérdida(312) / EMA(311).
+# 🇪🇸 **Español.** Calcula tú la EMA de 50 pasos y el cociente pérdida(312) / EMA(311).
 
 # %% tags=["stub"] exercise="ema-50"
 from utils.course.exercises import exercise_todo
@@ -87,7 +87,7 @@ assert not _off, f"ema-50: your EMA differs from utils.spikelab.metrics.ema from
 # (batch composition) of the dashboard you meet in the next notebook. The gradient spike lasts one
 # step; the held-out loss rises while the 15 batches of the shard go by, and recovers afterwards.
 #
-# **Español.** El pico de gradiente dura un paso; la pérdida de validación sube durante los 15 lotes
+# 🇪🇸 **Español.** El pico de gradiente dura un paso; la pérdida de validación sube durante los 15 lotes
 # del fragmento y se recupera después.
 
 # %%
@@ -104,7 +104,7 @@ fig
 # - `control-no-rare-piece`: the shard, with *written/bitten* replaced by *read/taken*;
 # - `control-mixed-shard`: the same 20 sentences shuffled in from step 0.
 #
-# **Español.** Cada control cambia una sola cosa.
+# 🇪🇸 **Español.** Cada control cambia una sola cosa.
 
 # %%
 controls = compare_variants(["broken", "one-batch", "control-common-piece",
@@ -117,7 +117,7 @@ print(markdown_table(controls))
 # Read the table above (the columns `gradient_spike` and `damage`), pick an option and press
 # **Check**. Your answer is recorded in your notes for the grader; the last one counts.
 #
-# **Español.** Lee la tabla (columnas `gradient_spike` y `damage`), elige una opción y pulsa
+# 🇪🇸 **Español.** Lee la tabla (columnas `gradient_spike` y `damage`), elige una opción y pulsa
 # **Comprobar**. Tu respuesta se guarda en tus notas; cuenta la última.
 
 # %%
@@ -173,7 +173,7 @@ control_q.choose("b")
 # bar in every run): **the rare piece causes a large, harmless gradient spike; the data order
 # causes the damage.**
 #
-# **Español.** Las columnas usan las barras del curso: pico de gradiente ≥ 15× su mediana; daño ≥ 10 σ
+# 🇪🇸 **Español.** Las columnas usan las barras del curso: pico de gradiente ≥ 15× su mediana; daño ≥ 10 σ
 # del ruido, ningún daño < 3 σ, "small" entre ambas. Los números de la tabla son los de tus
 # ejecuciones; las conclusiones son las que se cumplieron en todas las ejecuciones medidas (varias
 # semillas). La pieza rara
@@ -199,7 +199,7 @@ assert max(by[v]["grad_norm_ratio"] for v in ["control-common-piece", "control-n
 # root cause (shuffle the shard in), a stratification threshold chosen from the counts so that it
 # covers `tten`, a standard embedding init, and re-tokenizing *written* as one token.
 #
-# **Español.** Los remedios: lo que funciona lo dicen las ejecuciones.
+# 🇪🇸 **Español.** Los remedios: lo que funciona lo dicen las ejecuciones.
 
 # %% [markdown]
 # ### Question — predict before you run
@@ -208,7 +208,7 @@ assert max(by[v]["grad_norm_ratio"] for v in ["control-common-piece", "control-n
 # gradient-norm spike. Before the next cell runs it: will `clip-0.5` remove the damage? Decide
 # from what the controls showed, then press **Check** (recorded in your notes; the last answer counts).
 #
-# **Español.** El primer remedio de la historia es recortar más, a 0,5 en vez de 1,0, porque el
+# 🇪🇸 **Español.** El primer remedio de la historia es recortar más, a 0,5 en vez de 1,0, porque el
 # pico es de la norma del gradiente. Antes de ejecutarlo: ¿quitará `clip-0.5` el daño? Decide a
 # partir de los controles y pulsa **Comprobar** (se guarda en tus notas; cuenta la última respuesta).
 
@@ -278,7 +278,7 @@ show("`emb-init-0.02`: gradient spike **{grad_norm_ratio:.0f}×** its median (`b
 #   whether that is below the 15× bar varies from run to run), **and the damage stays**.
 # - **re-tokenizing hides the piece, not the problem**: the whole-word tokens are just as rare.
 #
-# **Español.** El recorte a 0,5 no ayuda; estratificar con umbral 10 no quita el daño; estratificar
+# 🇪🇸 **Español.** El recorte a 0,5 no ayuda; estratificar con umbral 10 no quita el daño; estratificar
 # cubriendo la pieza reduce el daño a una fracción del de `broken` (por debajo del ruido o no, según
 # la ejecución) y adelanta el pico de gradiente a la primera frase con `tten`, unos pasos antes del
 # 312 (en la mayoría de las ejecuciones); barajar los datos elimina el daño (nunca hay daño, y queda
@@ -301,7 +301,7 @@ assert emb["damage"] == "yes" and emb["grad_norm_ratio"] * 2 < by["broken"]["gra
 # the spike comes one step later; in one run we measured the largest spike was elsewhere, at an
 # ordinary batch, and the rare rows' spike was the smaller one.
 #
-# **Español.** El pico de gradiente que `stratified-covering` adelantó: la mayor norma de toda la
+# 🇪🇸 **Español.** El pico de gradiente que `stratified-covering` adelantó: la mayor norma de toda la
 # ejecución frente a la mediana de los 50 pasos anteriores, y el primer paso con una frase del
 # fragmento (panel 6). En la mayoría de las ejecuciones coinciden (o el pico llega un paso después).
 
@@ -327,7 +327,7 @@ assert first_shard < 312 and moved["ratio"] >= 10
 # and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 19.01`), to
 # `learners/<you>/phase-19/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
-# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
 # **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.01`), a
 # `learners/<tú>/phase-19/notes/lessons.md`; el corrector busca una lección por cuaderno.
 

@@ -12,7 +12,7 @@
 # of sentences with the rare piece `tten` arrives as consecutive batches. The numbers in the text
 # are the ranges we measured over several runs; the lines marked **Your run** are yours.
 #
-# **Español.** Un pico de pérdida es un síntoma, no un diagnóstico. Para distinguir una causa de
+# 🇪🇸 **Español.** Un pico de pérdida es un síntoma, no un diagnóstico. Para distinguir una causa de
 # otra hay que mirar siempre la misma evidencia en el mismo sitio. Este cuaderno presenta el
 # **panel de estabilidad** del curso: ocho paneles numerados que `utils.diagnosis.dashboard` dibuja a
 # partir del registro de una ejecución. El post-mortem citará estos paneles por su número.
@@ -53,7 +53,7 @@ assert spike == sym["spike_step"] and 312 <= spike < log.meta["event_end"]
 # Every time panel (all but 7) shares the step axis, a black cursor line at the selected step
 # and dashed purple lines at the run's events (rollbacks, skipped steps; none in this run).
 #
-# **Español.** Paneles: 1, pérdida por paso y su media móvil exponencial de 50 pasos, con la
+# 🇪🇸 **Español.** Paneles: 1, pérdida por paso y su media móvil exponencial de 50 pasos, con la
 # pérdida de validación (naranja) en los mismos ejes; 2, tasa de aprendizaje; 3, norma del
 # gradiente antes del recorte (escala logarítmica), con el umbral de recorte y la norma de las
 # filas de las piezas raras; 4, activaciones medias por capa (la salida del embedding
@@ -74,7 +74,7 @@ for number, name in PANELS.items():
 # needle in panels 1 and 3, and panel 6 shows that batches with shard sentences only start
 # at the spike.
 #
-# **Español.** El panel completo, con el cursor en el pico. A la escala de toda la ejecución
+# 🇪🇸 **Español.** El panel completo, con el cursor en el pico. A la escala de toda la ejecución
 # el pico es una aguja en los paneles 1 y 3, y el panel 6 muestra que los lotes con frases del
 # fragmento solo empiezan en el pico.
 
@@ -94,7 +94,7 @@ draw(log, step=spike)
 # panel 7: the right tail of the histogram is made of `tten` and the other rare pieces;
 # panel 8: no parameter ever became non-finite: a spike, not a divergence.
 #
-# **Español.** Leemos en orden: en el panel 1 la pérdida se aleja de su media un solo paso y la
+# 🇪🇸 **Español.** Leemos en orden: en el panel 1 la pérdida se aleja de su media un solo paso y la
 # pérdida de validación sube durante un tiempo después del fragmento (ese es el daño); en el 3
 # la norma antes del recorte salta muy por encima del umbral y los puntos de las filas raras
 # están encima; en el 5 los momentos de las filas raras arrancan de cero; en el 6, quince lotes
@@ -122,7 +122,7 @@ assert max(log.steps["nonfinite_params"]) == 0
 # where the held-out loss peaks (`sym["heldout_peak_step"]`: it depends on the run, held-out
 # evaluations come every 8 steps).
 #
-# **Español.** `step_summary(log, paso)` da los números bajo el cursor, redondeados a cuatro
+# 🇪🇸 **Español.** `step_summary(log, paso)` da los números bajo el cursor, redondeados a cuatro
 # cifras significativas. Comparamos el paso anterior al fragmento (311), el primer lote del
 # fragmento (312) y el paso en que la pérdida de validación alcanza su máximo (depende de la
 # ejecución).
@@ -192,7 +192,7 @@ assert all(s["nonfinite_params"] == 0 for s in summaries.values())
 # Two mechanisms, then: a huge but one-step gradient spike (panels 3, 5, 7), and lasting but
 # recoverable damage from the run of same-kind batches (panels 1 and 6).
 #
-# **Español.** El paso 311 es normal: la pérdida está en su media, no hay `tten` en el lote y
+# 🇪🇸 **Español.** El paso 311 es normal: la pérdida está en su media, no hay `tten` en el lote y
 # el gradiente de las filas raras es cero. El paso 312 es el pico: la pérdida es
 # <span data-run="broken" data-key="loss_ratio" data-fmt=".1f">3.6–6.6</span> veces la media, la norma
 # del gradiente antes del recorte es
@@ -221,7 +221,7 @@ assert all(s["nonfinite_params"] == 0 for s in summaries.values())
 # measured: <span data-run="control-no-rare-piece" data-key="spike_step">304–335</span>). A dashboard
 # that looked only at panel 3 would miss this run's damage entirely.
 #
-# **Español.** La ejecución de control `control-no-rare-piece` conserva el mismo fragmento
+# 🇪🇸 **Español.** La ejecución de control `control-no-rare-piece` conserva el mismo fragmento
 # tardío pero sin piezas raras. El panel 6 es igual, el panel 3 no muestra ningún pico de
 # gradiente (<span data-run="control-no-rare-piece" data-key="grad_norm_ratio" data-fmt=".1f">1.7–13.1</span>
 # veces la mediana), y sin embargo la pérdida de validación sube a
@@ -259,7 +259,7 @@ assert min(control.steps["loss"][s] / c_ema[s - 1] for s in (312, 327)) >= 1.5  
 # 311, 312, 313 and your run's held-out peak, and step through the fifteen shard batches: how fast do the loss and
 # the rare rows' gradient fall once the model has seen `tten` a few times?
 #
-# **Español.** Mueve el deslizador **step** para mover el cursor (el panel 7 lo sigue), pulsa
+# 🇪🇸 **Español.** Mueve el deslizador **step** para mover el cursor (el panel 7 lo sigue), pulsa
 # **Jump to largest spike** o elige una **ventana** de pasos. Debajo de la figura aparece el
 # resumen del paso. Prueba los pasos 311, 312, 313 y el del máximo de validación, y recorre los quince lotes del
 # fragmento: ¿qué tan rápido bajan la pérdida y el gradiente de las filas raras?
@@ -280,7 +280,7 @@ board.widget
 # step 312 (the check recomputes it from your run's log), and compare it with the median pre-clip
 # norm of the 50 steps before.
 #
-# **Español.** **1.** El panel 3 muestra dos normas en el paso 312: la del gradiente entero antes
+# 🇪🇸 **Español.** **1.** El panel 3 muestra dos normas en el paso 312: la del gradiente entero antes
 # del recorte y la de su parte en las filas de las piezas raras. ¿Qué tamaño tuvo el gradiente de
 # **todo lo demás** (los pesos fuera de esas filas) en el paso 312? Las normas de grupos de
 # parámetros distintos no se suman; piensa qué se suma. Guárdalo en `rest_312`, calculado con las
@@ -316,7 +316,7 @@ print(f"whole gradient at 312: {log.steps['grad_norm_preclip'][312]:.4g}; rare r
 # `grad_norm_preclip / clip`, many times. Phase 18 followed what Adam then does with it. Pick an
 # option and press **Check** (your answer is recorded in your notes for the grader; the last one counts).
 #
-# **Español.** En el paso 312 el recorte (la línea punteada del panel 3) redujo el gradiente entero
+# 🇪🇸 **Español.** En el paso 312 el recorte (la línea punteada del panel 3) redujo el gradiente entero
 # muchas veces. La fase 18 siguió lo que Adam hace después. Elige una opción y pulsa
 # **Comprobar** (tu respuesta se guarda en tus notas; cuenta la última).
 
@@ -362,7 +362,7 @@ clip_rows_q.choose("a")
 # shard sentence, and `first_return_step`, the first step after the fifteen shard batches
 # (from `log.meta["event_end"]` on) whose batch holds one again.
 #
-# **Español.** **2.** El panel 6 cuenta, por lote, los ejemplos del fragmento (los ids de
+# 🇪🇸 **Español.** **2.** El panel 6 cuenta, por lote, los ejemplos del fragmento (los ids de
 # `log.meta["rare_example_ids"]` que están en `log.steps["batch_ids"][paso]`). Encuentra
 # `first_shard_step`, el primer paso cuyo lote contiene una frase del fragmento, y
 # `first_return_step`, el primer paso desde `log.meta["event_end"]` cuyo lote vuelve a contener una.
@@ -393,7 +393,7 @@ assert (first_shard_step, first_return_step) == _ref, (
 # and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 19.02`), to
 # `learners/<you>/phase-19/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
-# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
 # **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.02`), a
 # `learners/<tú>/phase-19/notes/lessons.md`; el corrector busca una lección por cuaderno.
 

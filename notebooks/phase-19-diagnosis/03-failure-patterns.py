@@ -24,7 +24,7 @@
 # | non-recovery NaN | `nan` | softmax written as `exp(s)/sum(exp(s))` | 8, 4 |
 # | none | `healthy` | the course's settings | all |
 #
-# **Español.** El pico §A13 es una forma de fallar. Este cuaderno produce cinco más, cada una con
+# 🇪🇸 **Español.** El pico §A13 es una forma de fallar. Este cuaderno produce cinco más, cada una con
 # una **ejecución real** del mismo mini-GPT: no se inyecta nada ni se edita ninguna pérdida o
 # gradiente; cada patrón sale de elegir el orden de los datos, el modelo, la precisión o un
 # hiperparámetro. Para cada uno vemos su firma en los paneles, recorremos la **comprobación de
@@ -91,7 +91,7 @@ def logit_figure(curves: dict, limit: float, limit_label: str, start: int = 0,
 # Stronger evidence is not more harm: the data-order damage is the one that costs the run its
 # progress, whichever place it gets.
 #
-# **Español.** La historia §A13: en el paso 312 llega la pieza rara `tten`, cuya fila de embedding
+# 🇪🇸 **Español.** La historia §A13: en el paso 312 llega la pieza rara `tten`, cuya fila de embedding
 # nunca se entrenó, y la norma del gradiente salta (panel 3). `broken` además trae el fragmento
 # como 15 lotes seguidos, que dañan la pérdida de validación: **dos patrones en una ejecución**.
 # La comprobación los ordena según cuántas veces cada señal supera su propia línea de alarma: las
@@ -113,7 +113,7 @@ assert min(v.scores["long-tail-token"], v.scores["data-order"]) >= 1
 # `one-batch` puts the same rare sentences into a single batch: the same gradient spike, no run
 # of same-kind batches, no damage.
 #
-# **Español.** `one-batch` pone las mismas frases raras en un solo lote: el mismo pico de
+# 🇪🇸 **Español.** `one-batch` pone las mismas frases raras en un solo lote: el mismo pico de
 # gradiente, sin racha de lotes iguales y sin daño.
 
 # %%
@@ -131,7 +131,7 @@ assert v.pattern == "long-tail-token" and v.scores["data-order"] == 0
 # <span data-run="pattern:control-no-rare-piece" data-key="same_kind_run">15</span> batches made of one
 # kind of sentence. Remedy (notebook 05): a data order that spreads them (`stratified-covering`).
 #
-# **Español.** Los mismos 15 lotes seguidos, con palabras comunes en lugar de *written*/*bitten*:
+# 🇪🇸 **Español.** Los mismos 15 lotes seguidos, con palabras comunes en lugar de *written*/*bitten*:
 # sin pieza rara no hay pico de gradiente (panel 3), pero la validación sube mucho (panel 1). El
 # panel 6 muestra la causa: una racha de lotes de un solo tipo. Remedio (cuaderno 05): un orden de
 # datos que los reparta.
@@ -174,7 +174,7 @@ assert v.pattern == "data-order" and v.scores["long-tail-token"] == 0
 # within its steps in some runs and not in others. At this LR the logits reach the limit well
 # before the end in every run we tried.)
 #
-# **Español.** Float16 llega hasta 65504. La ejecución usa `torch.autocast` en float16, sin
+# 🇪🇸 **Español.** Float16 llega hasta 65504. La ejecución usa `torch.autocast` en float16, sin
 # escalado de la pérdida, con una tasa 20× la del curso y la atención explícita que calcula
 # `q @ kᵀ` en float16. Con tasa alta los logits de atención crecen hasta el límite de float16;
 # entonces un producto desborda, la pérdida (o, en alguna ejecución, antes el gradiente) es nan y la
@@ -235,7 +235,7 @@ assert sc.first_nonfinite(fp16)["params"] == k and fp16.steps["nonfinite_params"
 # everyday behaviour there is the same as here: a few skipped steps at the start, and a rare skip
 # later. Skips that keep coming, nearly all with a nan loss, are this pattern.
 #
-# **Español.** **Remedios.** En **bfloat16** (el rango de float32) la misma ejecución sobrevive.
+# 🇪🇸 **Español.** **Remedios.** En **bfloat16** (el rango de float32) la misma ejecución sobrevive.
 # Con un **GradScaler** en float16 los pesos siguen finitos, pero el escalador existe para el
 # problema contrario (gradientes pequeños que se pierden en float16): salta los pasos con
 # gradientes no finitos y reduce la escala a la mitad. Contra un desbordamiento en la pasada hacia
@@ -296,7 +296,7 @@ assert sum(s >= first for s in late) >= 0.5 * (len(scaled) - first) and skips[-1
 # <span data-run="lr-continuous" data-key="heldout_peak_after_warmup" data-fmt=".2f">1.34–1.63</span>
 # after warmup.
 #
-# **Español.** Un error de calendario: el calentamiento solo llega a 0,1× el pico y la tasa salta
+# 🇪🇸 **Español.** Un error de calendario: el calentamiento solo llega a 0,1× el pico y la tasa salta
 # 10× de golpe (panel 2). El modelo, asentado con una tasa pequeña, no lo soporta y la validación
 # sube mucho; el pico de gradiente no llega antes de que la pérdida empiece a subir. Remedio: un
 # calendario continuo.
@@ -333,7 +333,7 @@ assert cont["sigma"] < 10          # never damage (below 3σ in most runs we mea
 # Remedy: save and load the optimizer state with the model; then the resumed run is identical to
 # the uninterrupted one, loss for loss.
 #
-# **Español.** En el paso 300 la ejecución "se reanuda" desde un punto de control que restaura los
+# 🇪🇸 **Español.** En el paso 300 la ejecución "se reanuda" desde un punto de control que restaura los
 # pesos pero no los momentos de AdamW. El panel 5 lo muestra: la norma del segundo momento cae de
 # golpe y las primeras actualizaciones son grandes; la pérdida sube durante unos 20 pasos respecto
 # a la ejecución sin interrupción. Remedio: guardar y cargar también el estado del optimizador.
@@ -372,7 +372,7 @@ show("`optimizer-reset`: v norm falls **{v:.0f}×**, m norm **{m:.1f}×**; loss 
 # first bad step is the first count above 0, and the hash of the step before it identifies the last
 # clean state. The count never returns to 0: every later update reads nan weights.
 #
-# **Español.** Una elección de modelo: la softmax de atención escrita como `exp(s)/sum(exp(s))`,
+# 🇪🇸 **Español.** Una elección de modelo: la softmax de atención escrita como `exp(s)/sum(exp(s))`,
 # sin restar el máximo. exp desborda float32 por encima de 88,72; hasta el paso
 # <span data-run="nan" data-key="first_bad_step">92–144</span> el mayor logit queda por debajo de
 # ese límite; en ese paso la softmax desborda (en algunas ejecuciones, antes la pasada hacia atrás),
@@ -404,7 +404,7 @@ assert max(attn[:nan_bad]) < math.log(3.4028234663852886e38)
 # a run that never goes bad, a first bad update at a checkpoint step, a run that is bad from step 0.
 # The check tries your function on the `nan` run and on short made-up columns.
 #
-# **Español.** **Ejercicio 1 · a dónde volver.** El remedio de abajo guarda un punto de control cada
+# 🇪🇸 **Español.** **Ejercicio 1 · a dónde volver.** El remedio de abajo guarda un punto de control cada
 # `every` pasos. El del paso `c` se toma *antes* de entrenar el paso `c`: guarda los pesos tal como
 # los dejó el paso `c − 1` (el del paso 0, los pesos iniciales). Escribe
 # `rollback_step(nonfinite_params, every)`: dada la columna del panel 8 (un recuento por paso, tomado
@@ -465,7 +465,7 @@ for _counts, _every in [(nan_log.steps["nonfinite_params"], 25), (nan_log.steps[
 # <span data-run="nan" data-key="reload_only_fails_again_at">92–144</span>: the overflow is deterministic.
 # (Phase 20 does the same with checkpoints on disk: `utils.recovery.checkpoint`.)
 #
-# **Español.** **Remedio: volver al último punto de control finito y corregir la causa.** Se
+# 🇪🇸 **Español.** **Remedio: volver al último punto de control finito y corregir la causa.** Se
 # guarda un punto de control en memoria cada 25 pasos; en el paso
 # <span data-run="nan" data-key="rollback_from">92–144</span> se recarga el del
 # <span data-run="nan" data-key="rollback_to">87–138</span> y se
@@ -495,7 +495,7 @@ logit_figure({"nan (exp without max-subtraction)": run("nan").steps["attn_max_sc
 #
 # The check has to be able to say "nothing": on the healthy run every question is answered no.
 #
-# **Español.** La comprobación también debe poder decir "nada": en la ejecución sana todas las
+# 🇪🇸 **Español.** La comprobación también debe poder decir "nada": en la ejecución sana todas las
 # respuestas son no.
 
 # %%
@@ -508,7 +508,7 @@ assert v.pattern == "none"
 # single number of its step columns (`fooled.steps` must equal the run's). Leave the run itself as
 # it is: later cells read it (a copy that shares its dictionaries with the run changes the run too).
 #
-# **Español.** **Ejercicio 2 · engaña al árbol.** Lee el camino que la comprobación imprimió para
+# 🇪🇸 **Español.** **Ejercicio 2 · engaña al árbol.** Lee el camino que la comprobación imprimió para
 # `nan`. Crea `fooled`, una copia del registro de `nan` que la comprobación clasifique como **otro
 # patrón**, sin cambiar ni un número de sus columnas por paso (`fooled.steps` debe ser igual al de la
 # ejecución). No toques la ejecución misma: las celdas siguientes la leen (una copia que comparte sus
@@ -544,7 +544,7 @@ print(sc.render(sc.check(fooled)))
 # **Question.** Your copy holds the `nan` run's own steps: float32's exp overflowing in a softmax
 # that does not subtract the row maximum. What does the verdict on it tell you?
 #
-# **Español.** **Pregunta.** Tu copia tiene los pasos de la propia ejecución `nan`: el exp de float32
+# 🇪🇸 **Español.** **Pregunta.** Tu copia tiene los pasos de la propia ejecución `nan`: el exp de float32
 # que desborda en una softmax que no resta el máximo de la fila. ¿Qué te dice el veredicto sobre ella?
 
 # %%
@@ -583,7 +583,7 @@ verdict_q.choose("b")
 # %% [markdown]
 # ## Every engineered run, classified
 #
-# **Español.** Todas las ejecuciones, clasificadas.
+# 🇪🇸 **Español.** Todas las ejecuciones, clasificadas.
 
 # %%
 for name in ["broken", "one-batch", "control-no-rare-piece", "control-mixed-shard", "fp16-overflow",
@@ -599,7 +599,7 @@ for name in ["broken", "one-batch", "control-no-rare-piece", "control-mixed-shar
 # and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 19.03`), to
 # `learners/<you>/phase-19/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
-# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
 # **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.03`), a
 # `learners/<tú>/phase-19/notes/lessons.md`; el corrector busca una lección por cuaderno.
 

@@ -15,7 +15,7 @@
 # run log of the run you read it from beside them (`run-logs/19-spike-001.json.gz`).
 # The theory text `theory/phase-19/04-loss-spike-post-mortem.md` shows the finished document.
 #
-# **Español.** Ya reprodujiste el pico de la ejecución `19-spike-001`, leíste su panel y lo
+# 🇪🇸 **Español.** Ya reprodujiste el pico de la ejecución `19-spike-001`, leíste su panel y lo
 # comparaste con los patrones de fallo. Ahora lo pones por escrito. Un **post-mortem** es el
 # documento breve que se escribe tras un incidente para que el siguiente dure menos: qué se vio,
 # qué podía ser, qué decidió entre las candidatas, la causa, el arreglo más pequeño, cómo probar
@@ -64,7 +64,7 @@ print(f"run {log.run_id}: {len(log)} steps, spike at step {sym['spike_step']}, "
 # also saves that run log beside it. If you saved answers before, `wb.load()` puts them back into
 # the forms, with the run log saved with them, so you can close the notebook and continue later.
 #
-# **Español.** El post-mortem vive en un **cuaderno de trabajo** con siete formularios, uno por
+# 🇪🇸 **Español.** El post-mortem vive en un **cuaderno de trabajo** con siete formularios, uno por
 # sección, y el registro de la ejecución de la que se leen (`log`). Al guardar el post-mortem se
 # guarda también ese registro a su lado. Si ya guardaste respuestas, `wb.load()` las vuelve a poner
 # en los formularios, con el registro que guardaste con ellas.
@@ -83,7 +83,7 @@ print(notes_owner_line())     # a master notebook saves to the example learner, 
 # seven numbered sections. Each exists because skipping it breaks something specific; the
 # validator uses the same words when it finds a section empty.
 #
-# **Español.** El archivo empieza con `# Loss spike post-mortem — <fecha> — <id de ejecución>` y
+# 🇪🇸 **Español.** El archivo empieza con `# Loss spike post-mortem — <fecha> — <id de ejecución>` y
 # tiene exactamente estas siete secciones numeradas. Cada una existe porque saltársela rompe algo
 # concreto; el validador usa las mismas palabras cuando encuentra una sección vacía.
 
@@ -104,7 +104,7 @@ for n, heading in SECTION_HEADINGS.items():
 # 3 (pre-clip gradient norm), 7 (per-token losses of the spike's batch: the unusual tokens).
 # The batch index and dtype come from the run log's header and panel 6.
 #
-# **Español.** **Por qué.** Los síntomas son lo que cualquiera puede comprobar: el paso, las
+# 🇪🇸 **Español.** **Por qué.** Los síntomas son lo que cualquiera puede comprobar: el paso, las
 # pérdidas, la norma del gradiente, la tasa de aprendizaje, el tipo numérico, el lote y sus
 # tokens inusuales. Escritos como números permiten saber si otro pico es este mismo. Sin ellos
 # nada de lo que sigue se puede comprobar. El validador rechaza texto en un campo numérico.
@@ -135,7 +135,7 @@ assert s312["loss_to_ema"] >= 2 and s312["loss"] <= sym["peak_loss"] + 1e-3 and 
 # whoever checks your §1 (you, next week, or the instructor's grader on their machine) compares it
 # with that saved run log, never with a run of their own.
 #
-# **Español.** Rellena el formulario. **Draft from the run log** lo rellena a partir del registro
+# 🇪🇸 **Español.** Rellena el formulario. **Draft from the run log** lo rellena a partir del registro
 # y marca cada campo como *borrador*: solo cuenta cuando lo has comprobado en el panel y marcado
 # **confirm**. **Compare with the run log** compara lo que escribiste con el registro dentro de
 # unas tolerancias fijas. Tus números son los de tu máquina (otra máquina da el mismo pico con
@@ -150,7 +150,7 @@ wb.symptoms
 # the *held-out* loss peaks typed as the spike step, the gradient *ratio* typed in place of the
 # norm, and only the headline piece among the unusual tokens.
 #
-# **Español.** Las tolerancias, y lo que dice la comparación de una lectura típica de los paneles.
+# 🇪🇸 **Español.** Las tolerancias, y lo que dice la comparación de una lectura típica de los paneles.
 
 # %%
 for name, tol in postmortem.DEFAULT_TOLERANCES.items():
@@ -178,7 +178,7 @@ assert [c.field for c in checks if not c.ok] == ["spike_step", "grad_norm_precli
 # consecutive shard batches (panels 1, 6); the rare piece's gradient spike damaging the shared
 # weights (3, 5, 7); a learning-rate jump (2); a numerical overflow (8).
 #
-# **Español.** **Por qué.** La primera explicación gana por defecto si no tiene rivales. Escribir
+# 🇪🇸 **Español.** **Por qué.** La primera explicación gana por defecto si no tiene rivales. Escribir
 # tres o más, ordenadas y cada una con sus paneles, obliga a mirar los paneles que aún no miraste
 # y da a la §3 algo entre lo que decidir. **Paneles.** 4, 5, 6 y 8. Candidatas: la racha de lotes
 # consecutivos del fragmento (1, 6); el pico de gradiente de la pieza rara (3, 5, 7); un salto de
@@ -208,7 +208,7 @@ wb.hypotheses
 # | `control-mixed-shard` | the same 20 sentences, shuffled into the stream from the start: no run of shard batches |
 # | `one-batch` | the rare sentences all in the single batch at step 312: the rare piece without the run of batches |
 #
-# **Español.** **Por qué.** Una evidencia compatible con todas las hipótesis no decide nada.
+# 🇪🇸 **Español.** **Por qué.** Una evidencia compatible con todas las hipótesis no decide nada.
 # Cada fila de la §3 nombra un panel, una observación, la hipótesis que favorece y las que
 # **descarta**. Aquí la evidencia decisiva viene de **ejecuciones de control** que cambian una sola
 # cosa: piezas raras escritas con piezas comunes; sin palabras raras; el fragmento barajado desde
@@ -243,7 +243,7 @@ print(verification.format_comparison(results))
 # needle of panel 3 is there and the held-out loss of panel 1 barely moves; in
 # `control-common-piece` panel 3 shows only a low bump and the held-out loss climbs.
 #
-# **Español.** `one-batch` tiene el pico de gradiente
+# 🇪🇸 **Español.** `one-batch` tiene el pico de gradiente
 # (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 18</span>×) y ningún daño
 # (muy por debajo del umbral de daño de 10 σ en todos los caminos de coma flotante medidos);
 # `control-common-piece` tiene el daño
@@ -269,7 +269,7 @@ panels(logs["control-common-piece"], [1, 3])
 # printed above the table (`GRAD_SPIKE_RATIO` for a gradient spike, `DAMAGE_SIGMA` for damage; a
 # value on the bar counts as reaching it). The check tries it on your table and on made-up ones.
 #
-# **Español.** Una ejecución con los dos mecanismos (`broken`) o con ninguno
+# 🇪🇸 **Español.** Una ejecución con los dos mecanismos (`broken`) o con ninguno
 # (`control-mixed-shard`) no puede decir cuál hizo el daño. Escribe `one_without_the_other(results)`:
 # los nombres, ordenados, de las ejecuciones de `results` en las que **un mecanismo ocurrió sin el
 # otro**, cada uno juzgado con la barra del curso impresa encima de la tabla (`GRAD_SPIKE_RATIO` para
@@ -332,7 +332,7 @@ assert abs(log.steps["lr"][312] - log.steps["lr"][311]) < 1e-3 * log.steps["lr"]
 # A row of §3 must rule a hypothesis out. Decide which one `one-batch` rules out on its own, before
 # you write its row.
 #
-# **Español.** ### Pregunta: ¿qué descarta `one-batch`? Una fila de la §3 debe descartar una
+# 🇪🇸 **Español.** ### Pregunta: ¿qué descarta `one-batch`? Una fila de la §3 debe descartar una
 # hipótesis. Decide cuál descarta `one-batch` por sí sola antes de escribir su fila.
 
 # %%
@@ -375,7 +375,7 @@ rules_out_q.choose("b")
 # through step 312 (a change of less than 0.1 % from step 311), and panel 8 shows no non-finite
 # parameter at any step. Fill your evidence rows; rank numbers refer to your §2.
 #
-# **Español.** Dos filas más salen de la propia ejecución: el panel 2 muestra una tasa de
+# 🇪🇸 **Español.** Dos filas más salen de la propia ejecución: el panel 2 muestra una tasa de
 # aprendizaje suave en el paso 312 y el panel 8 ningún parámetro no finito.
 
 # %% tags=["nbval-ignore-output"]
@@ -392,7 +392,7 @@ wb.evidence
 # **Panels.** 1 and 6 over the whole run: the shard's fifteen consecutive batches (panel 6) and
 # the held-out loss that rises after them and recovers once ordinary data returns (panel 1).
 #
-# **Español.** **Por qué.** Una sola frase obliga a decidir cuál es *la* causa y por qué
+# 🇪🇸 **Español.** **Por qué.** Una sola frase obliga a decidir cuál es *la* causa y por qué
 # mecanismo; dos frases suelen ser dos causas y ninguna decisión. **Paneles.** 1 y 6 sobre toda
 # la ejecución.
 
@@ -416,7 +416,7 @@ wb.root_cause
 # **Panels.** 6 and 1 of `control-mixed-shard`: the same sentences, shuffled in from the start,
 # so no batch is a shard batch and the held-out loss stays flat.
 #
-# **Español.** **Por qué.** El cambio más pequeño que elimina la causa es el que se puede probar,
+# 🇪🇸 **Español.** **Por qué.** El cambio más pequeño que elimina la causa es el que se puede probar,
 # explicar y conservar; un plan de cinco cambios no se puede verificar. **Paneles.** 6 y 1 de
 # `control-mixed-shard`.
 
@@ -441,7 +441,7 @@ wb.remediation
 # a little above it in one). Below, the worked example's expectations against the broken run and
 # against `control-mixed-shard`.
 #
-# **Español.** **Por qué.** "Se ve mejor" no es una verificación. La §6 dice con qué semilla
+# 🇪🇸 **Español.** **Por qué.** "Se ve mejor" no es una verificación. La §6 dice con qué semilla
 # repetir, cuánto puede desviarse un número (ε), hasta qué paso T y qué números deben cumplirse.
 # Las métricas son las claves de `utils.spikelab.symptoms.compute`. Una buena expectativa falla en la
 # ejecución rota y se cumple en la arreglada, también al repetirla: por eso la fila del conjunto
@@ -467,7 +467,7 @@ wb.verification
 #
 # **Panels.** None new: a good lesson names the panel to look at first next time.
 #
-# **Español.** **Por qué.** La lección es lo que de verdad recordarás, así que cabe en una línea:
+# 🇪🇸 **Español.** **Por qué.** La lección es lo que de verdad recordarás, así que cabe en una línea:
 # se añade a `lessons.md`. Sin ella, la próxima ejecución repite esta.
 
 # %% tags=["nbval-ignore-output"]
@@ -479,7 +479,7 @@ wb.lesson
 # Below, all seven forms together with **Save** and **Save + record lesson** (earlier versions are
 # never overwritten: a changed post-mortem keeps the previous one as `19-spike-001.v1.md`).
 #
-# **Español.** Abajo, los siete formularios juntos con **Save** y **Save + record lesson** (las
+# 🇪🇸 **Español.** Abajo, los siete formularios juntos con **Save** y **Save + record lesson** (las
 # versiones anteriores nunca se sobrescriben).
 
 # %% tags=["nbval-ignore-output"]
@@ -493,7 +493,7 @@ wb
 # are the run's, the text cites panels), which is what the next cells show. The check wants no
 # problem left and a §1 that matches the run log within the tolerances.
 #
-# **Español.** Rellena los siete formularios y ejecuta la celda siguiente, que lee tus respuestas.
+# 🇪🇸 **Español.** Rellena los siete formularios y ejecuta la celda siguiente, que lee tus respuestas.
 # La copia maestra del cuaderno los rellena con el ejemplo resuelto del curso.
 
 # %% tags=["stub"] exercise="postmortem-19-spike-001"
@@ -560,7 +560,7 @@ assert postmortem.check_symptoms(pm.symptoms, wb.reference).ok, \
 # §1 compared with the run log it is read from (`postmortem.check_symptoms` on `wb.reference`, the
 # symptoms of the workbook's run log: the one saved with the post-mortem):
 #
-# **Español.** El validador sobre todo el post-mortem y la §1 comparada con el registro del que se
+# 🇪🇸 **Español.** El validador sobre todo el post-mortem y la §1 comparada con el registro del que se
 # leyó (el que se guarda con el post-mortem):
 
 # %%
@@ -573,7 +573,7 @@ print("\n".join(report.wrong) if report.wrong else "§1 matches its run log with
 # The markdown file it becomes (the course's fixed format, which `postmortem.parse_markdown` reads
 # back exactly):
 #
-# **Español.** El archivo markdown en que se convierte (formato fijo, que se vuelve a leer exacto):
+# 🇪🇸 **Español.** El archivo markdown en que se convierte (formato fijo, que se vuelve a leer exacto):
 
 # %%
 text = postmortem.render_markdown(pm)
@@ -584,7 +584,7 @@ assert postmortem.parse_markdown(text) == pm
 # Save it with its lesson and its run log. Saving the same post-mortem again changes nothing; a
 # changed one keeps the earlier version beside it (the run log too).
 #
-# **Español.** Guárdalo con su lección y el registro de su ejecución. Guardar el mismo post-mortem
+# 🇪🇸 **Español.** Guárdalo con su lección y el registro de su ejecución. Guardar el mismo post-mortem
 # otra vez no cambia nada; uno distinto conserva la versión anterior a su lado.
 
 # %%
@@ -603,7 +603,7 @@ else:
 # Reopening the notebook later: a fresh workbook loads the saved answers back into its forms, and
 # the run log saved with them.
 #
-# **Español.** Al volver a abrir el cuaderno, un cuaderno de trabajo nuevo carga las respuestas
+# 🇪🇸 **Español.** Al volver a abrir el cuaderno, un cuaderno de trabajo nuevo carga las respuestas
 # guardadas en sus formularios, y el registro guardado con ellas.
 
 # %%
@@ -646,7 +646,7 @@ if saved is not None:
 # ruled out by its panels and by the roll-back runs of 19.03, checked by the validator against the
 # `nan` run log.
 #
-# **Español.** `19-spike-001` se recupera sola; la ejecución `nan` de 19.03 nunca vuelve: su softmax
+# 🇪🇸 **Español.** `19-spike-001` se recupera sola; la ejecución `nan` de 19.03 nunca vuelve: su softmax
 # de atención no resta el máximo de la fila, exp desborda float32 y, en el primer paso malo
 # (<span data-run="nan" data-key="first_bad_step">92–144</span>), una actualización escribe NaN en
 # todos los parámetros. La plantilla tiene tres reglas más para una ejecución que no se recupera (su
@@ -730,7 +730,7 @@ assert nan_problems == [] and postmortem.check_symptoms(nan_example.symptoms, na
 # A NaN anywhere fails both rows (the run gives NaN, not a number); the rolled-back, fixed run
 # passes both, and so it does on every seed we measured.
 #
-# **Español.** La §6 no puede pedir una subida del conjunto retenido ni una pérdida de recuperación:
+# 🇪🇸 **Español.** La §6 no puede pedir una subida del conjunto retenido ni una pérdida de recuperación:
 # `nan` no tiene más que NaN. El arreglo debe llegar al paso T sin ningún pico: la pérdida nunca
 # llega a 1,5 veces su media y la norma del gradiente nunca a 15 veces. Un NaN en cualquier paso
 # falla las dos filas; la ejecución que vuelve atrás con la corrección las cumple.
@@ -746,7 +746,7 @@ for name, nan_run in [("nan", nan_log), ("nan rolled back + fixed", nan_fixed)]:
 # the first (`learners/example-complete/phase-19/notes/postmortems/nan.md`), so the grader checks it
 # like any post-mortem. Your own copy of this notebook does not save it: it is not yours.
 #
-# **Español.** El curso guarda este segundo ejemplo, con su registro, en las notas del alumno de
+# 🇪🇸 **Español.** El curso guarda este segundo ejemplo, con su registro, en las notas del alumno de
 # ejemplo, junto al primero (`.../postmortems/nan.md`); tu copia de este cuaderno no lo guarda.
 
 # %% tags=["nbval-ignore-output"]
@@ -772,7 +772,7 @@ else:
 # Each rule is checked: below, the `nan` post-mortem with one rule broken at a time, and the same
 # post-mortem written in Spanish, which passes.
 #
-# **Español.** Los dos post-mortems lado a lado: en `nan` la §1 dice `did not recover`, la §2 incluye
+# 🇪🇸 **Español.** Los dos post-mortems lado a lado: en `nan` la §1 dice `did not recover`, la §2 incluye
 # la actualización destructiva que escribió NaN, la §5 vuelve al último punto de control sin NaN con
 # la corrección y la §6 pide que no haya pico hasta el paso T. Abajo, el post-mortem de `nan` con una
 # regla rota cada vez, y el mismo escrito en español, que pasa.
@@ -803,5 +803,5 @@ print("in Spanish: no problems")
 # Next: `05-remediate-and-verify` applies the remediations, reruns with seed 42 and checks your
 # §6 against every new run.
 #
-# **Español.** Siguiente: `05-remediate-and-verify` aplica los remedios, repite con la semilla 42 y
+# 🇪🇸 **Español.** Siguiente: `05-remediate-and-verify` aplica los remedios, repite con la semilla 42 y
 # comprueba tu §6 con cada ejecución nueva.

@@ -11,7 +11,7 @@
 # Nothing edits a loss or a gradient. Which remediations work is for the runs to say, not for
 # the story that came with the incident: where they disagree, the runs win.
 #
-# **Español.** El post-mortem de `19-spike-001` nombró una causa (§4), el cambio más pequeño que
+# 🇪🇸 **Español.** El post-mortem de `19-spike-001` nombró una causa (§4), el cambio más pequeño que
 # la elimina (§5) y los números que deben cumplirse después (§6). Este cuaderno aplica los
 # remedios candidatos, repite cada ejecución con la semilla 42 y comprueba tus expectativas de la
 # §6 con cada registro nuevo. Cada remedio es un cambio honesto hecho con `utils` (orden de los
@@ -51,7 +51,7 @@ def panels(run_log, numbers, rows=1, step=312, window=(280, 420)):
 # Your §6, from the post-mortem you saved in `04-post-mortem` (or, if you have not saved one with
 # expectations yet, the worked example's):
 #
-# **Español.** Tu §6, del post-mortem que guardaste en `04-post-mortem` (o, si aún no guardaste
+# 🇪🇸 **Español.** Tu §6, del post-mortem que guardaste en `04-post-mortem` (o, si aún no guardaste
 # uno con expectativas, la del ejemplo resuelto):
 
 # %% tags=["nbval-ignore-output"]
@@ -84,7 +84,7 @@ for e in v.expectations:
 #
 # Each runs with seed 42, like the broken run it is compared with (about six seconds each).
 #
-# **Español.** Candidatos: recorte a 0,5 (lo que recomendaba la historia); estratificar con umbral
+# 🇪🇸 **Español.** Candidatos: recorte a 0,5 (lo que recomendaba la historia); estratificar con umbral
 # 10; ambos; estratificar con un umbral que cubre `tten` (25); barajar el fragmento desde el
 # principio (la causa de la §4); inicializar los embeddings con 0,02; y la opción **no tomada**,
 # re-tokenizar "written"/"bitten" como palabras enteras. Todas con la semilla 42.
@@ -109,7 +109,7 @@ for name, r in results.items():        # the numbers the text below quotes as ra
 # value that misses its bound by no more than ε still passes (its row says "within ε"). A run is
 # **verified** when every row passes. The broken run must fail, or the expectations prove nothing.
 #
-# **Español.** `verification.check_verification(pm.verification, log)` lee la §6 tal como está
+# 🇪🇸 **Español.** `verification.check_verification(pm.verification, log)` lee la §6 tal como está
 # escrita: la semilla debe ser la de la repetición, las métricas se calculan con
 # `utils.spikelab.symptoms.compute` sobre los primeros T pasos, y un valor que falla por no más de ε
 # sigue valiendo. Una ejecución queda **verificada** si pasan todas las filas. La ejecución rota
@@ -128,7 +128,7 @@ print(verification.format_table(checks["control-mixed-shard"], title="— contro
 # not for "within the 3 σ of noise": the fix's own rise varies from run to run, and a row that a
 # correct fix fails on some reruns proves nothing.
 #
-# **Español.** La misma comprobación con la §6 del ejemplo resuelto: las afirmaciones del curso
+# 🇪🇸 **Español.** La misma comprobación con la §6 del ejemplo resuelto: las afirmaciones del curso
 # sobre los remedios se apoyan en estas filas. Su fila del conjunto retenido pide menos de la mitad
 # de la barra de daño (5 σ), no "dentro del ruido", porque la subida del arreglo varía de una
 # ejecución a otra.
@@ -154,7 +154,7 @@ assert results["control-mixed-shard"]["grad_norm_ratio"] < GRAD_SPIKE_RATIO
 # Decide from the tables above (yours, with your §6, and the worked example's) before you read what
 # the runs say below.
 #
-# **Español.** ### Pregunta: ¿qué remedio te quedas? Decide a partir de las tablas de arriba antes de
+# 🇪🇸 **Español.** ### Pregunta: ¿qué remedio te quedas? Decide a partir de las tablas de arriba antes de
 # leer lo que dicen las ejecuciones.
 
 # %%
@@ -239,7 +239,7 @@ keep_q.choose("d")
 # the broken run's <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 5.9</span> σ,
 # above the 10 σ bar for damage in every run we measured.
 #
-# **Español.** Los números son los intervalos medidos en varias ejecuciones (semillas 42 a 46);
+# 🇪🇸 **Español.** Los números son los intervalos medidos en varias ejecuciones (semillas 42 a 46);
 # los de las tuyas están en las líneas **Your run**. Las conclusiones se cumplieron en todas, salvo
 # donde dicen "la mayoría".
 # **Un remedio elimina el daño en todas las ejecuciones, otro lo reduce a una fracción, los demás
@@ -293,7 +293,7 @@ panels(logs["stratified-covering"], [1, 6])
 # gradient by a similar factor changes little. The damage comes from *which* data the model sees
 # for fifteen steps in a row, and no clip threshold changes that.
 #
-# **Español.** La historia recomendaba recortar a 0,5. Las ejecuciones dicen que no ayudó: la
+# 🇪🇸 **Español.** La historia recomendaba recortar a 0,5. Las ejecuciones dicen que no ayudó: la
 # pérdida de validación sigue subiendo
 # <span data-run="clip-0.5" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 3.9</span> σ (a veces más y a
 # veces menos que sin recorte, por encima del umbral de daño de 10 σ en todas las ejecuciones medidas) y el gradiente
@@ -326,7 +326,7 @@ panels(logs["clip-0.5"], [1, 3])
 # held-out rise. Retokenizing hides the piece from panel 7, not the problem from panel 1: the
 # unusual tokens of §1 change names, the post-mortem does not.
 #
-# **Español.** ¿Por qué no tokenizar "written" y "bitten" como palabras enteras? Porque los tokens
+# 🇪🇸 **Español.** ¿Por qué no tokenizar "written" y "bitten" como palabras enteras? Porque los tokens
 # nuevos son igual de raros y el fragmento sigue llegando en quince lotes seguidos: la ejecución
 # conserva un pico de gradiente de
 # <span data-run="retokenized" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 9.6</span>× y una subida
@@ -356,7 +356,7 @@ panels(logs["retokenized"], [3, 7])
 # as the rule allows. Then compare yours with it on the broken run's stream, with the covering
 # threshold.
 #
-# **Español.** Escribe `my_stratify(stream, examples, threshold, batch_size)`: corta la secuencia en
+# 🇪🇸 **Español.** Escribe `my_stratify(stream, examples, threshold, batch_size)`: corta la secuencia en
 # lotes de modo que **ningún lote tenga más de una aparición de una pieza con menos de `threshold`
 # apariciones**. Un ejemplo que rompería la regla no se tira: espera a un lote posterior. Para cuando
 # los ejemplos que esperan ya no llenan un lote. Cualquier reparto que siga estas reglas pasa la
@@ -482,7 +482,7 @@ print(f"yours: {len(mine_batches)} batches, {sum(map(breaks_rule, mine_batches))
 # `clip-0.5` and `retokenized`. Then, if they differ from what your saved post-mortem says, put them
 # into §6 of your post-mortem in `04-post-mortem` and save it again.
 #
-# **Español.** Escribe al menos dos expectativas que **se cumplan** en `control-mixed-shard` y
+# 🇪🇸 **Español.** Escribe al menos dos expectativas que **se cumplan** en `control-mixed-shard` y
 # **fallen** en `broken`, `clip-0.5` y `retokenized`. Si difieren de las de tu post-mortem, ponlas
 # en su §6 y vuelve a guardarlo.
 
@@ -517,7 +517,7 @@ print(verification.format_matrix(mine_checks))
 # fail: each leaves the run of same-kind batches in place. If your own §6 passed on the broken run, or failed on the fix, go back
 # to `04-post-mortem` and sharpen it.
 #
-# **Español.** El §5 del post-mortem (barajar el fragmento) queda verificado por su §6 en una
+# 🇪🇸 **Español.** El §5 del post-mortem (barajar el fragmento) queda verificado por su §6 en una
 # repetición con la semilla 42, en todas las ejecuciones medidas; `stratified-covering` reduce el
 # daño a una fracción pero pasa la §6 solo en algunas.
 # Recortar más, estratificar con
@@ -532,7 +532,7 @@ print(verification.format_matrix(mine_checks))
 # and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 19.05`), to
 # `learners/<you>/phase-19/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
-# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
 # **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.05`), a
 # `learners/<tú>/phase-19/notes/lessons.md`; el corrector busca una lección por cuaderno.
 

@@ -15,7 +15,7 @@
 # `SpikeDetection` callback, on **labelled traces**: real runs of the course model, and synthetic
 # noise with spikes injected at known steps. Then we pick one default and say why.
 #
-# **Español.** En la fase 19 encontraste el pico leyendo el panel. Un bucle que se recupera solo
+# 🇪🇸 **Español.** En la fase 19 encontraste el pico leyendo el panel. Un bucle que se recupera solo
 # necesita un **detector**: tras cada paso mira un número (la pérdida, la norma del gradiente o la
 # pérdida de una sonda de validación) y dice "esto parece un pico". Aquí medimos, con trazas
 # etiquetadas (ejecuciones reales y ruido sintético con picos inyectados), cuántos picos detecta
@@ -65,7 +65,7 @@ print(f"synthetic: {len(synthetic)} traces x {len(synthetic[0]['loss'])} steps, 
 # SYNTHETIC: they test the detectors on many spikes, never the course model. A fire at s … s + 10
 # detects the label at s; the delay is the first such fire minus s.
 #
-# **Español.** Una etiqueta en una ejecución real es un paso donde el **orden de los datos** se
+# 🇪🇸 **Español.** Una etiqueta en una ejecución real es un paso donde el **orden de los datos** se
 # diseñó para cambiar algo: la llegada del fragmento (312) y la vuelta de los datos normales
 # (327) en `broken` y `control-no-rare-piece`; el lote raro (312) en `one-batch`; ninguna en
 # `healthy` y `control-mixed-shard`. Las trazas sintéticas son ruido con picos inyectados: sirven
@@ -84,7 +84,7 @@ print("SYNTHETIC traces (71 spikes, 60000 steps)\n" + D.format_table(synthetic_t
 # `make_grad_norm_detector()` on the pre-clip gradient norm, `lightning` is Lightning's
 # `SpikeDetection` with its defaults: window 10, rtol 2.0, so a loss must reach 3× the mean):
 #
-# **Español.** Dónde dispara cada detector en cada ejecución real a partir del paso 300
+# 🇪🇸 **Español.** Dónde dispara cada detector en cada ejecución real a partir del paso 300
 # (`lightning` es `SpikeDetection` de Lightning con sus valores por defecto: la pérdida debe
 # llegar a 3× la media).
 
@@ -129,7 +129,7 @@ for name, most in (("cusum", 4), ("robust-z", 12)):          # now and then, var
 # run: on the two quiet runs together CUSUM fires <span data-run="calibration" data-key="quiet_cusum_fires">0–2</span> times (in most runs not at all) and
 # robust z <span data-run="calibration" data-key="quiet_robust-z_fires">0–9</span> (in most runs at least once). The cell above prints yours.
 #
-# **Español.** El umbral fijo dispara en el primer paso y, en la mayoría de las ejecuciones que
+# 🇪🇸 **Español.** El umbral fijo dispara en el primer paso y, en la mayoría de las ejecuciones que
 # medimos, en ningún pico (sólo a veces lo alcanza el de `broken` en 312). Lightning, con
 # sus valores por defecto, no ve `control-no-rare-piece` en 312 (la pérdida no llega a 3× su media
 # reciente) y sólo lo ve cuando vuelven los datos normales. Los detectores relativos disparan en 312
@@ -145,7 +145,7 @@ for name, most in (("cusum", 4), ("robust-z", 12)):          # now and then, var
 # with false alarms. Precision here = labels detected ÷ (labels detected + false alarms). The
 # figure draws recall (solid) and precision (dashed) against the threshold; the grey line is 1.5.
 #
-# **Español.** Cada detector tiene un mando: `rel_threshold` para el EMA, `h` para CUSUM. Bajarlo
+# 🇪🇸 **Español.** Cada detector tiene un mando: `rel_threshold` para el EMA, `h` para CUSUM. Bajarlo
 # compra sensibilidad a cambio de falsas alarmas.
 
 # %%
@@ -219,7 +219,7 @@ assert ema_real[1.2]["false_alarms"] > 3 * ema_real[1.5]["false_alarms"]      # 
 # <span data-run="calibration" data-key="synthetic_lightning-spike-detection_recall">0.634</span> of the synthetic spikes and <span data-run="calibration" data-key="real_lightning-spike-detection_recall">0.6</span> of the real labels: its 3× bar is above
 # most spikes.
 #
-# **Español.** Por defecto: un detector EMA con umbral 1,5× sobre la pérdida de entrenamiento.
+# 🇪🇸 **Español.** Por defecto: un detector EMA con umbral 1,5× sobre la pérdida de entrenamiento.
 # Detecta todos los picos sintéticos con retardo 0 y, en todas las ejecuciones que medimos, el
 # evento en 312 de las tres ejecuciones con evento; la única etiqueta que a veces pierde es la
 # segunda de `broken` (327). Hasta 1,4 detecta todas las etiquetas reales en todas las ejecuciones
@@ -267,7 +267,7 @@ assert real_table["lightning-spike-detection"]["recall"] < 1 and synthetic_table
 # at <span data-run="calibration" data-key="fp16-overflow_label">71–175</span>, `nan` at <span data-run="calibration" data-key="nan_label">91–146</span>); a run on your machine that stayed finite would have no
 # label, and the cell below says which of yours did.
 #
-# **Español.** Los patrones de la fase 19 son un segundo grupo de ejecuciones reales: el salto de
+# 🇪🇸 **Español.** Los patrones de la fase 19 son un segundo grupo de ejecuciones reales: el salto de
 # la LR se etiqueta en el paso del salto, el reinicio del optimizador en el paso del reinicio, y
 # las ejecuciones que acaban en NaN en su primera pérdida no finita (la traza se corta ahí). En
 # todas las ejecuciones que medimos llegaron a NaN, en un paso que cambia de una ejecución a otra.
@@ -307,7 +307,7 @@ for t in patterns:
 #   8-step evaluations before, or at, the first non-finite training loss, mostly the last one
 #   before it. The cell below prints where it fires in yours.
 #
-# **Español.** El EMA ve el salto de la LR dos pasos después (y sigue disparando mientras la
+# 🇪🇸 **Español.** El EMA ve el salto de la LR dos pasos después (y sigue disparando mientras la
 # pérdida se queda alta); Lightning y el detector del gradiente no lo ven. El reinicio del
 # optimizador apenas se ve en la pérdida: el EMA, la media móvil, Lightning y el detector del
 # gradiente no disparan en ninguna ejecución medida (CUSUM, robust z o la sonda, en unas pocas). Las
@@ -352,7 +352,7 @@ for name in ("fp16-overflow", "nan"):
 # <span data-run="calibration" data-key="synthetic_grad-norm_recall">1</span> with <span data-run="calibration" data-key="synthetic_grad-norm_false_alarms_per_10k">2.17</span> false alarms per 10k steps (there the gradient spike is injected at
 # the loss spike's step by construction, so it cannot lead).
 #
-# **Español.** El pico de la norma del gradiente puede adelantarse al de la pérdida, pero en el
+# 🇪🇸 **Español.** El pico de la norma del gradiente puede adelantarse al de la pérdida, pero en el
 # §A13 no se adelanta (dispara con la pérdida o un paso después): ambos salen del mismo lote. El
 # detector del gradiente no ve nada en `control-no-rare-piece` mientras dura el fragmento (mismo
 # daño, sin pico de gradiente; como mucho dispara una vez después) y, en algunas ejecuciones,
@@ -382,7 +382,7 @@ assert not [s for s in no_rare_grad if 312 <= s < 327]                          
 # (<span data-run="calibration" data-key="one-batch_probe_fires">0</span> fires): the unusual batch that does no damage. What it costs: up to 8 steps
 # of delay, and a forward pass over the probe every 8 steps (measured in notebook 20.2).
 #
-# **Español.** La pérdida de un lote mezcla lo raro que es el lote y lo dañado que está el
+# 🇪🇸 **Español.** La pérdida de un lote mezcla lo raro que es el lote y lo dañado que está el
 # modelo. Una **sonda** (las mismas frases de validación, sin gradiente, cada 8 pasos) sólo sube
 # si los pesos están dañados: dispara en `broken` y en `control-no-rare-piece`, y nunca en
 # `one-batch`. Cuesta hasta 8 pasos de retraso y una pasada hacia delante cada 8 pasos.
@@ -404,7 +404,7 @@ assert calibration.probe_fires(by_name["control-no-rare-piece"])[0] == 320
 # real run and on short made-up series, with other settings too (a NaN, a huge value before the
 # warmup ends, a long stretch just above the bar): think about each rule before you run it.
 #
-# **Español.** Escribe `my_ema_fires(values)`: los pasos donde el valor supera `rel_threshold` ×
+# 🇪🇸 **Español.** Escribe `my_ema_fires(values)`: los pasos donde el valor supera `rel_threshold` ×
 # la EMA corregida de los valores aceptados. Sin detecciones antes de `warmup` valores, y un valor
 # que dispara (o no es finito) no entra en la EMA. La comprobación compara con `EMADetector` en
 # todas las ejecuciones reales y en series inventadas cortas, también con otros ajustes.
@@ -460,7 +460,7 @@ for _settings in ({"alpha": 0.5, "rel_threshold": 2.0, "warmup": 3}, {"alpha": 1
 # label, and report its number of false alarms on the synthetic traces. Why the largest? The
 # question after the check asks you.
 #
-# **Español.** De `curves[("ema", "real")]`, elige el **mayor** `rel_threshold` que aún detecta
+# 🇪🇸 **Español.** De `curves[("ema", "real")]`, elige el **mayor** `rel_threshold` que aún detecta
 # todas las etiquetas reales e indica sus falsas alarmas en las trazas sintéticas. ¿Por qué el mayor?
 # Te lo pregunta la pregunta que sigue a la comprobación.
 
@@ -521,7 +521,7 @@ largest_q.choose("c")
 # synthetic false alarm, and the one label it can miss comes after a recovery loop has already
 # rolled the run back.
 #
-# **Español.** Tu respuesta cambia de una ejecución a otra: las ejecuciones reales son caóticas en
+# 🇪🇸 **Español.** Tu respuesta cambia de una ejecución a otra: las ejecuciones reales son caóticas en
 # sus últimos bits, y la segunda etiqueta de `broken` está cerca del umbral. El valor por defecto
 # del curso sigue siendo 1,5: en todas las ejecuciones que medimos detecta el evento en 312 de las
 # tres ejecuciones con evento, sin falsas alarmas sintéticas, y la única etiqueta que puede perder
@@ -556,7 +556,7 @@ largest_q.choose("c")
 # in Gaussian and heavy-tailed noise, with and without correlation, long quiet runs, spikes during
 # the first steps, back-to-back spikes, improvements and drifts.
 #
-# **Español.** Los picos del curso son grandes (la mayoría llega a 2× la EMA o más). Los que más interesa ver pronto
+# 🇪🇸 **Español.** Los picos del curso son grandes (la mayoría llega a 2× la EMA o más). Los que más interesa ver pronto
 # son pequeños: 1,3–1,5× la pérdida, en ruido de colas pesadas y correlacionado. Un umbral de razón
 # que no dé falsas alarmas no los ve; CUSUM y robust z los ven, pero con sus umbrales fijos disparan
 # una y otra vez sobre el ruido. `BudgetDetector` tiene un solo parámetro: el **presupuesto de
@@ -588,7 +588,7 @@ for name in ("cusum", "robust-z"):
 # around the budget rather than hit it. `benchmarks/bench_detectors.py` measures it on far more
 # traces, with the issue's targets.
 #
-# **Español.** Cambia `my_budget` y vuelve a ejecutar la celda: verás la sensibilidad y la tasa de
+# 🇪🇸 **Español.** Cambia `my_budget` y vuelve a ejecutar la celda: verás la sensibilidad y la tasa de
 # falsas alarmas que ese presupuesto da de verdad en las trazas sin picos (una medida con pocos
 # sucesos esperados: oscila alrededor del presupuesto).
 
@@ -657,7 +657,7 @@ for r in sweep[2:]:                  # enough expected alarms to measure the rat
 # `broken` it fired at 312 only, in every run we measured, and not again when ordinary data returns),
 # while the EMA fires on every step above 1.5× its baseline.
 #
-# **Español.** Lo que no puede hacer: en los primeros pasos la barra es prudente (con pocos
+# 🇪🇸 **Español.** Lo que no puede hacer: en los primeros pasos la barra es prudente (con pocos
 # residuos no puede descartar una cola pesada), así que un pico pequeño al principio se le escapa;
 # y un pico menor que los extremos del propio ruido no se distingue de él con ese presupuesto. En
 # las ejecuciones del curso, de unos cientos de pasos, su barra sigue siendo la prudente del
@@ -680,7 +680,7 @@ show("on the real runs the budget detector has recall **{recall}** with {false_a
 # calibrated on exactly these runs, and in runs this short the budget detector's bar is still the
 # cautious early one at the event.
 #
-# **Español.** Se usa donde los demás: `RollbackPolicy(loss_detector="budget")` en el bucle de
+# 🇪🇸 **Español.** Se usa donde los demás: `RollbackPolicy(loss_detector="budget")` en el bucle de
 # 20.2, `RollbackOnSpike("budget")` en el callback de Lightning de 20.3, y
 # `python -m utils.detectors evaluate` lo muestra como `budget`. La política del curso sigue con el
 # EMA: sus picos son grandes, su umbral está calibrado con estas mismas ejecuciones, y en
@@ -689,7 +689,7 @@ show("on the real runs the budget detector has recall **{recall}** with {false_a
 # %% [markdown]
 # Next: `02-rollback` puts a detector in the training loop and rolls the run back when it fires.
 #
-# **Español.** Siguiente: `02-rollback` pone un detector en el bucle de entrenamiento y hace
+# 🇪🇸 **Español.** Siguiente: `02-rollback` pone un detector en el bucle de entrenamiento y hace
 # volver atrás la ejecución cuando dispara.
 
 # %% [markdown]
@@ -699,7 +699,7 @@ show("on the real runs the budget detector has recall **{recall}** with {false_a
 # and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 20.01`), to
 # `learners/<you>/phase-20/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
-# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
 # **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 20.01`), a
 # `learners/<tú>/phase-20/notes/lessons.md`; el corrector busca una lección por cuaderno.
 

@@ -14,7 +14,7 @@
 # run (seed 42) and measure, honestly, which settings keep the held-out loss where it was:
 # the numbers decide, including where they disagree with the obvious plan.
 #
-# **Español.** En 20.1 elegimos un detector. Ahora gobierna el bucle: `RollbackTrainer` envuelve
+# 🇪🇸 **Español.** En 20.1 elegimos un detector. Ahora gobierna el bucle: `RollbackTrainer` envuelve
 # `TrainingRun` y, cuando el detector dispara, restaura el último punto de control bueno, pone en
 # **cuarentena** los lotes sospechosos (no se vuelven a entrenar) y repite los mismos lotes en el
 # mismo orden sin los de la cuarentena. Lo probamos en `broken` (semilla 42) y medimos qué ajustes
@@ -78,7 +78,7 @@ def recovery_facts(r):
 # quarantine), the detectors' state and the LR scale. There is no scheduler to save: the LR is a
 # pure function of the global step (`utils.spikelab.schedule.lr_at`), so restoring the step restores it.
 #
-# **Español.** Cada 50 pasos se guarda el modelo, los momentos de AdamW, los generadores
+# 🇪🇸 **Español.** Cada 50 pasos se guarda el modelo, los momentos de AdamW, los generadores
 # aleatorios, la **posición en los datos** (paso global, cursor de lotes, índice global de cada
 # lote entrenado, cuarentena), el estado de los detectores y la escala de la LR. El calendario de
 # la LR es una función pura del paso: restaurar el paso restaura la LR.
@@ -102,7 +102,7 @@ print(COURSE_POLICY)
 # <span data-run="broken" data-key="heldout_peak_step">328</span>; your run's numbers are printed
 # below.
 #
-# **Español.** Sin recuperación, la pérdida de validación de `broken` sube muchas veces su ruido
+# 🇪🇸 **Español.** Sin recuperación, la pérdida de validación de `broken` sube muchas veces su ruido
 # sobre su nivel previo (los números de tu ejecución aparecen debajo).
 
 # %%
@@ -134,7 +134,7 @@ assert s["heldout_rise_sigma"] >= 10
 # PaLM (Chowdhery et al. 2022, §5.1) did the large-scale version: on a spike, restart from a
 # checkpoint about 100 steps earlier and skip roughly 200–500 data batches.
 #
-# **Español.** Seis ejecuciones con recuperación, todas con el detector EMA (a 2×, salvo la primera,
+# 🇪🇸 **Español.** Seis ejecuciones con recuperación, todas con el detector EMA (a 2×, salvo la primera,
 # a 1,5×) y puntos de control cada 50 pasos; cambian qué se pone en cuarentena, si se baja la LR después y cuántos reintentos
 # se permiten. PaLM hizo lo mismo a gran escala: volver ~100 pasos atrás y saltar 200–500 lotes.
 
@@ -197,7 +197,7 @@ show_yours("course policy: held-out rise **{course:.1f} σ** = **{share:.2f}×**
 # %% [markdown]
 # **Question.** Before you read what the table says: why did `rollback-broken-quarantine-only` give up?
 #
-# **Español.** **Pregunta.** Antes de leer lo que dice la tabla: ¿por qué se rindió
+# 🇪🇸 **Español.** **Pregunta.** Antes de leer lo que dice la tabla: ¿por qué se rindió
 # `rollback-broken-quarantine-only`?
 
 # %%
@@ -286,7 +286,7 @@ gave_up_q.choose("c")
 #   completes, whether its held-out rise ends lower or higher than the course policy's varies from
 #   run to run.
 #
-# **Español.** Con el umbral a 1,5× el bucle persigue también las llegadas inofensivas de las frases
+# 🇪🇸 **Español.** Con el umbral a 1,5× el bucle persigue también las llegadas inofensivas de las frases
 # raras tras saltar el fragmento: en todas las ejecuciones que medimos vuelve atrás al menos tantas
 # veces como a 2×, y en la mayoría agota sus reintentos y se rinde. Por eso la política del curso usa
 # 2×. Poner en cuarentena dos lotes no basta: el fragmento son 15 lotes seguidos y el detector vuelve
@@ -317,7 +317,7 @@ show(fig, dpi=70)
 # Every action lands in the run log's `events` (the dashboard draws them as dashed lines), and
 # `log.meta["batch_indices"]` records the global batch index each kept step trained.
 #
-# **Español.** Cada acción queda en `events` del registro (el panel las dibuja como líneas
+# 🇪🇸 **Español.** Cada acción queda en `events` del registro (el panel las dibuja como líneas
 # discontinuas) y `log.meta["batch_indices"]` guarda el índice global del lote de cada paso.
 
 # %%
@@ -360,7 +360,7 @@ show(dashboard.draw(course.log, panels=[1, 2, 3, 6], step=312, window=(280, 420)
 # until a person confirms it. The loss at the spike is the peak the loop saw; there is no
 # recovery loss, because the run was rolled back.
 #
-# **Español.** En cada vuelta atrás el bucle lee los síntomas de la §1 alrededor de la detección
+# 🇪🇸 **Español.** En cada vuelta atrás el bucle lee los síntomas de la §1 alrededor de la detección
 # y los guarda en el evento; `postmortem.draft_symptoms` los convierte en el formulario de la
 # fase 19, con cada campo marcado como borrador hasta que alguien lo confirme.
 
@@ -405,7 +405,7 @@ assert int(draft.spike_step) == first["step"] and 312 <= first["step"] < 327 and
 #
 # Your run's numbers are in the **Your run** lines below the next cell.
 #
-# **Español.** `control-no-rare-piece` hace el mismo daño sin pieza rara ni pico de gradiente.
+# 🇪🇸 **Español.** `control-no-rare-piece` hace el mismo daño sin pieza rara ni pico de gradiente.
 # El detector de gradiente no lo ve durante el fragmento; Lightning lo ve tarde; nuestro EMA dispara
 # en la mayoría de las ejecuciones al llegar el fragmento porque las frases son desconocidas
 # (igual que en `one-batch`, que no hace daño), y si no, sólo después del fragmento, con el modelo
@@ -453,7 +453,7 @@ assert by_probe.status == "completed" and rise(by_probe.log) < rise(no_rare) / 1
 # time, `benchmarks/bench_checkpointing.py` measures it together with the checkpoints; the cell
 # below shows this run's own split (timings vary with the machine).
 #
-# **Español.** La sonda cuesta una pasada hacia delante sobre 32 frases cada 8 pasos y hasta 8
+# 🇪🇸 **Español.** La sonda cuesta una pasada hacia delante sobre 32 frases cada 8 pasos y hasta 8
 # pasos de retraso; `benchmarks/bench_checkpointing.py` mide su coste en tiempo.
 
 # %% tags=["nbval-ignore-output"]
@@ -469,7 +469,7 @@ for label, r in (("course policy on broken", course), ("probe run on control-no-
 # From `course.log.meta["batch_indices"]` alone, list the global batch indices up to the last one
 # trained that the run skipped. They should be exactly the quarantined ones.
 #
-# **Español.** A partir sólo de `course.log.meta["batch_indices"]`, lista los índices globales de
+# 🇪🇸 **Español.** A partir sólo de `course.log.meta["batch_indices"]`, lista los índices globales de
 # lote (hasta el último entrenado) que la ejecución se saltó: deben ser los de la cuarentena.
 
 # %% tags=["stub"] exercise="never-trained"
@@ -490,7 +490,7 @@ assert never_trained == [b for b in course.quarantined if b <= max(course.log.me
 # From the `rollback` events alone, compute how many optimizer steps the recovery threw away, and
 # how many extra steps that is per kept step. Compare with `course.steps_discarded`.
 #
-# **Español.** A partir sólo de los eventos `rollback`, calcula cuántos pasos se tiraron y
+# 🇪🇸 **Español.** A partir sólo de los eventos `rollback`, calcula cuántos pasos se tiraron y
 # cuántos pasos extra supone por paso conservado.
 
 # %% tags=["stub"] exercise="recovery-cost"
@@ -525,7 +525,7 @@ assert abs(extra_per_kept - course.steps_discarded / 420) < 1e-9, "recovery-cost
 # - The training loss mixes "unusual batch" with "damaged model"; a small held-out probe watches
 #   the damage itself, for a forward pass every few steps.
 #
-# **Español.** Una vuelta atrás necesita todo el estado (pesos, momentos, RNG, posición en los
+# 🇪🇸 **Español.** Una vuelta atrás necesita todo el estado (pesos, momentos, RNG, posición en los
 # datos, estado del detector); hay que poner en cuarentena la causa, no sólo el lote que la
 # mostró; hay que medir la validación después de recuperar (ni saltar el fragmento ni enfriar la LR
 # la dejaron siempre bajo 3 σ); el umbral que sirve para avisar (1,5×) puede ser demasiado
@@ -538,7 +538,7 @@ assert abs(extra_per_kept - course.steps_discarded / 420) < 1e-9, "recovery-cost
 # and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 20.02`), to
 # `learners/<you>/phase-20/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
-# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
 # **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 20.02`), a
 # `learners/<tú>/phase-20/notes/lessons.md`; el corrector busca una lección por cuaderno.
 

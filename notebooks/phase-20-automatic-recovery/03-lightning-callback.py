@@ -17,7 +17,7 @@
 # callback does, and then use a callback that really recovers inside one `fit`:
 # `utils.recovery.lightning_rollback.RollbackOnSpike`.
 #
-# **Español.** En 20.2 enseñamos a un bucle de PyTorch a detectar un pico, volver atrás y poner
+# 🇪🇸 **Español.** En 20.2 enseñamos a un bucle de PyTorch a detectar un pico, volver atrás y poner
 # lotes en cuarentena. Muchos proyectos entrenan con **PyTorch Lightning**: el bucle es de
 # `Trainer.fit` y nuestro código solo corre en *hooks*. Una respuesta muy leída propone un
 # callback que detecta el pico y llama a `trainer.stop()` y `trainer.fit(model)` desde
@@ -86,7 +86,7 @@ def show(fig, dpi=70):
 # makes of those inputs. Each example carries its **dataset index** (0 to 639); that is the
 # global id we will quarantine by.
 #
-# **Español.** Primero un modelo diminuto: un MLP aprende una función aleatoria fija de 8
+# 🇪🇸 **Español.** Primero un modelo diminuto: un MLP aprende una función aleatoria fija de 8
 # entradas, 40 lotes de 16 ejemplos por época, en orden fijo. Un lote está **fuera de
 # distribución**: sus entradas vienen en otra unidad (×30). Está en la posición 30 de cada época
 # (pasos 30, 70 y 110). Nadie toca la pérdida. Cada ejemplo lleva su **índice en el conjunto de
@@ -119,7 +119,7 @@ assert loss[30] > 100 * pre
 # failing cell catches the error, prints it, and the next cell applies the fix that leads to the
 # next failure.
 #
-# **Español.** Esta es la receta tal como la da la respuesta, escrita para Lightning 1.x: el hook
+# 🇪🇸 **Español.** Esta es la receta tal como la da la respuesta, escrita para Lightning 1.x: el hook
 # recibe un argumento `dataloader_idx`, el entrenador se crea con `Trainer(...,
 # checkpoint_callback=True)` y, ante un pico, llama a `trainer.stop()` y luego a
 # `trainer.fit(model)`. Solo la regla de detección se reduce a la más simple de sus tres variantes,
@@ -160,7 +160,7 @@ def first_line(error):
 # to `enable_checkpointing` and 1.7 removed the old name. **Fix:** `enable_checkpointing=True`
 # (it is the default in Lightning 2: a `ModelCheckpoint` callback is added for you).
 #
-# **Español.** Lo primero que se ejecuta es la construcción del entrenador, y falla antes de
+# 🇪🇸 **Español.** Lo primero que se ejecuta es la construcción del entrenador, y falla antes de
 # entrenar nada: el `Trainer` de Lightning 2 no tiene el argumento `checkpoint_callback`. Lightning
 # 1.5 lo renombró a `enable_checkpointing` y 1.7 eliminó el nombre antiguo. **Arreglo:**
 # `enable_checkpointing=True` (en Lightning 2 es el valor por defecto: añade un `ModelCheckpoint`).
@@ -184,7 +184,7 @@ else:
 # Lightning marks the trainer *interrupted* and re-raises it. **Fix:** drop `dataloader_idx` from
 # the signature.
 #
-# **Español.** Con el entrenador arreglado, `fit` arranca y falla al terminar el **primer** lote,
+# 🇪🇸 **Español.** Con el entrenador arreglado, `fit` arranca y falla al terminar el **primer** lote,
 # haya pico o no. Lightning 2 llama a `on_train_batch_end(trainer, pl_module, outputs, batch,
 # batch_idx)`: cinco argumentos. `dataloader_idx` quedó obsoleto en Lightning 1.5 y se eliminó en
 # 1.7. Nadie comprueba la firma del callback al empezar `fit`: es un `TypeError` de Python en la
@@ -211,7 +211,7 @@ assert "dataloader_idx" in message and recipe_trainer.global_step == 1
 # With both fixes, the run trains until the OOD batch, and the spike reaches the recipe's
 # `trainer.stop()`.
 #
-# **Español.** Con los dos arreglos, el entrenamiento llega al lote fuera de distribución y el
+# 🇪🇸 **Español.** Con los dos arreglos, el entrenamiento llega al lote fuera de distribución y el
 # pico llega al `trainer.stop()` de la receta.
 
 # %% tags=["nbval-check-output"]
@@ -244,7 +244,7 @@ assert not hasattr(pl.Trainer, "stop") and recipe_trainer.global_step == SPIKE +
 # finished and ends the fit cleanly; the cell below shows it. That is a stop, not a recovery: the
 # spike's update stays in the weights.
 #
-# **Español.** `Trainer` no tiene `stop()`: el primer pico termina con `AttributeError`.
+# 🇪🇸 **Español.** `Trainer` no tiene `stop()`: el primer pico termina con `AttributeError`.
 # Además `global_step` = 31: `on_train_batch_end` corre **después** de `optimizer.step()`, así
 # que el lote malo ya había movido los pesos. **Arreglo:** la forma de pedir a Lightning que pare
 # es la bandera `trainer.should_stop = True`; el bucle la lee al terminar el lote y acaba el `fit`
@@ -269,7 +269,7 @@ assert stop_trainer.state.status.value == "finished" and stop_trainer.global_ste
 # What about the recipe's second line, the nested `trainer.fit(model)` that was meant to start
 # again? The cell below keeps only that line and records what the nested `fit` did.
 #
-# **Español.** ¿Y la segunda línea de la receta, el `trainer.fit(model)` anidado que debía volver a
+# 🇪🇸 **Español.** ¿Y la segunda línea de la receta, el `trainer.fit(model)` anidado que debía volver a
 # empezar? La celda siguiente deja solo esa línea y anota lo que hizo el `fit` anidado.
 
 # %%
@@ -312,7 +312,7 @@ assert refit.spikes_inside and refit.inner_end == 120
 # does load a checkpoint, but the outer loop fails the same way afterwards.) A hook cannot start
 # training over; it can only change the state the running loop works on.
 #
-# **Español.** El `fit` anidado no restaura nada: sigue desde los pesos dañados, crea un AdamW
+# 🇪🇸 **Español.** El `fit` anidado no restaura nada: sigue desde los pesos dañados, crea un AdamW
 # nuevo (se pierden los momentos), sigue contando desde el paso 31 y vuelve a entrenar el lote
 # malo. Al volver, el bucle externo falla con un `AssertionError`. Un hook no puede reiniciar el
 # entrenamiento; solo puede cambiar el estado sobre el que trabaja el bucle en curso.
@@ -325,7 +325,7 @@ assert refit.spikes_inside and refit.inner_end == 120
 # above it), checked in `on_train_batch_end`. On a spike it writes the batch indices
 # `[batch_idx - 1, batch_idx]` to `skip_batches.json` and raises `TrainingSpikeException`.
 #
-# **Español.** Lightning trae `SpikeDetection`: media móvil de `window` pérdidas y tolerancia
+# 🇪🇸 **Español.** Lightning trae `SpikeDetection`: media móvil de `window` pérdidas y tolerancia
 # relativa `rtol`, comprobadas en `on_train_batch_end`. Ante un pico escribe
 # `[batch_idx - 1, batch_idx]` en `skip_batches.json` y lanza `TrainingSpikeException`.
 
@@ -371,7 +371,7 @@ assert moved.moved and skip_file == [SPIKE - 1, SPIKE] and not state["running"]
 #   its `load_state_dict` refers to `self.running`, which does not exist: resuming a fit from a
 #   checkpoint that holds this callback's state fails with that `AttributeError`.
 #
-# **Español.** `SpikeDetection` es una alarma, no una recuperación: detecta **después** de la
+# 🇪🇸 **Español.** `SpikeDetection` es una alarma, no una recuperación: detecta **después** de la
 # actualización y para; el fichero guarda `batch_idx` por época (ambiguo); su `state_dict` no
 # guarda la ventana y su `load_state_dict` usa `self.running`, que no existe: reanudar desde un
 # checkpoint con su estado falla.
@@ -383,7 +383,7 @@ assert moved.moved and skip_file == [SPIKE - 1, SPIKE] and not state["running"]
 # order (the cell prints them for the second step, with `global_step`, the LR the optimizer
 # holds at that moment and whether the weights have moved since the batch started):
 #
-# **Español.** Con optimización automática, un paso de Lightning 2.6 ejecuta estos hooks en este
+# 🇪🇸 **Español.** Con optimización automática, un paso de Lightning 2.6 ejecuta estos hooks en este
 # orden (la celda los imprime para el segundo paso, con `global_step`, la LR del optimizador y si
 # los pesos ya se movieron):
 
@@ -439,7 +439,7 @@ assert "moved: no" in hooks.lines[6] and "moved: yes" in hooks.lines[7]
 # through forward and backward (wasted compute; a BatchNorm layer would update its running
 # statistics), and returning `None` would advance the LR schedule anyway.
 #
-# **Español.** `on_before_optimizer_step` es el último momento antes de la actualización: hay
+# 🇪🇸 **Español.** `on_before_optimizer_step` es el último momento antes de la actualización: hay
 # pérdida y gradientes, y nada se ha movido. En `on_train_batch_end` ya avanzaron el optimizador
 # y el programador de LR. `RollbackOnSpike` juzga la pérdida antes del paso; si detecta un pico o
 # el lote está en cuarentena, pone los gradientes a `None` (el paso no mueve nada) y en
@@ -451,7 +451,7 @@ assert "moved: no" in hooks.lines[6] and "moved: yes" in hooks.lines[7]
 # An EMA detector (loss > 3 × its EMA; this tiny regression is noisier than the mini-GPT, so the
 # threshold is higher than the course's 1.5), a checkpoint in memory every 8 steps:
 #
-# **Español.** Un detector EMA (pérdida > 3 × su EMA), un checkpoint en memoria cada 8 pasos:
+# 🇪🇸 **Español.** Un detector EMA (pérdida > 3 × su EMA), un checkpoint en memoria cada 8 pasos:
 
 # %%
 rollback = RollbackOnSpike(EMADetector(rel_threshold=3.0), every_n_steps=8)
@@ -482,7 +482,7 @@ assert after < sum(loss[s] for s in range(41, 61)) / 20
 # a rollback in Lightning goes *forward*, see section 7); the OOD batch's dataset indices are
 # quarantined, and when they come back at steps 70 and 110 their batches are skipped.
 #
-# **Español.** La detección ocurre en el paso 30, antes de la actualización; vuelve el estado del
+# 🇪🇸 **Español.** La detección ocurre en el paso 30, antes de la actualización; vuelve el estado del
 # paso 24; los 16 índices quedan en cuarentena y sus lotes se saltan en los pasos 70 y 110.
 
 # %%
@@ -512,7 +512,7 @@ show(fig)
 # <span data-run="broken" data-key="heldout_peak_step">328</span> (the ranges of the runs we
 # measured; your run's numbers are printed by the next cell).
 #
-# **Español.** `MiniGPTModule` envuelve la ejecución del curso (modelo, AdamW, orden de datos,
+# 🇪🇸 **Español.** `MiniGPTModule` envuelve la ejecución del curso (modelo, AdamW, orden de datos,
 # LR y recorte del bucle simple). Es la misma ejecución: la celda comprueba que las pérdidas de
 # Lightning son idénticas bit a bit a las del bucle simple, e imprime los números de tu ejecución.
 
@@ -537,7 +537,7 @@ show_yours("spike at step {spike_step}, loss **{loss_ratio:.1f}×** its EMA; hel
 # sentences (`ids="examples"`), so the quarantine holds **sentences** and follows them wherever
 # the data order puts them later. One `fit`, no restart (it takes a few seconds):
 #
-# **Español.** Ahora con `RollbackOnSpike` y el detector calibrado en 20.1: EMA a 1.5× (el bucle de
+# 🇪🇸 **Español.** Ahora con `RollbackOnSpike` y el detector calibrado en 20.1: EMA a 1.5× (el bucle de
 # 20.2 usa 2× para volver atrás; abajo se ve lo que puede costar 1,5×), checkpoint cada
 # 25 pasos. Cada lote lleva los ids de sus frases: la cuarentena guarda **frases**.
 
@@ -591,7 +591,7 @@ assert gpt_heldout[worst] - base_heldout[304] < (base_heldout[peak_step] - base_
 # allowed to learn, and it quarantines the whole batch, innocent sentences included; every batch
 # that carries a quarantined sentence is then skipped.
 #
-# **Español.** La primera vuelta atrás llega con el fragmento (primera fila de la tabla), antes de
+# 🇪🇸 **Español.** La primera vuelta atrás llega con el fragmento (primera fila de la tabla), antes de
 # la actualización, al último checkpoint anterior. La pérdida de validación se queda cerca de su
 # nivel previo: puede subir un poco, pero el olvido no ocurre. Pero mira el coste: una vuelta atrás
 # posterior (cuántas hay varía de una ejecución a otra) salta en un lote normal con alguna frase
@@ -636,7 +636,7 @@ show(fig)
 # - One process, one batch per optimizer step (`accumulate_grad_batches=1`), 32-bit precision:
 #   that is what the tests cover.
 #
-# **Español.** `ModelCheckpoint` sigue siendo correcto (corre después de la vuelta atrás y guarda
+# 🇪🇸 **Español.** `ModelCheckpoint` sigue siendo correcto (corre después de la vuelta atrás y guarda
 # los pesos restaurados); al reanudar se conservan detector, cuarentena y eventos; no hay
 # repetición de lotes: los lotes entre el checkpoint y el pico se pierden (como mucho K pasos).
 
@@ -648,7 +648,7 @@ show(fig)
 # every gradient to `None` (`optimizer.zero_grad(set_to_none=True)`) and append the step to
 # `self.dropped`. The next cell trains the small example with it for 60 steps.
 #
-# **Español.** Completa `on_before_optimizer_step`: pasa `pl_module.last_train_loss` al detector
+# 🇪🇸 **Español.** Completa `on_before_optimizer_step`: pasa `pl_module.last_train_loss` al detector
 # y, si detecta un pico, anula la actualización (gradientes a `None`) y apunta el paso en
 # `self.dropped`.
 
@@ -700,7 +700,7 @@ print("dropped steps:", dropper.dropped, "| weights moved at step 30:", watch.mo
 # quarantined sentences are rare and how many are ordinary. Store the two numbers in `n_rare`
 # and `n_ordinary`.
 #
-# **Español.** Cuenta cuántas frases en cuarentena son raras y cuántas normales
+# 🇪🇸 **Español.** Cuenta cuántas frases en cuarentena son raras y cuántas normales
 # (`gpt.run.examples[i].rare`). Guarda los números en `n_rare` y `n_ordinary`.
 
 # %% tags=["solution"] exercise="quarantine-rare"
@@ -727,7 +727,7 @@ assert n_rare > 0 and n_rare + n_ordinary == len(gpt_rollback.quarantine)
 # *what* to keep out is a data decision, and Phase 19 tried one for §A13 that goes at the cause:
 # mix the rare sentences in (`stratified-covering`) instead of learning to survive them.
 #
-# **Español.** Cada frase normal de esa lista está en cuarentena solo por compartir lote con una
+# 🇪🇸 **Español.** Cada frase normal de esa lista está en cuarentena solo por compartir lote con una
 # rara (si no hay vueltas atrás después del fragmento, la lista sólo tiene las frases raras del
 # fragmento; eso varía de una ejecución a otra). El callback decide *cuándo* proteger la
 # ejecución; *qué* dejar fuera es una decisión sobre los datos, y la Fase 19 probó una para §A13
@@ -740,7 +740,7 @@ assert n_rare > 0 and n_rare + n_ordinary == len(gpt_rollback.quarantine)
 # and press **Save lesson**. It is appended, dated and tagged with this notebook (`notebook 20.03`), to
 # `learners/<you>/phase-20/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
-# **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
+# 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
 # **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 20.03`), a
 # `learners/<tú>/phase-20/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
