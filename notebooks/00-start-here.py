@@ -13,7 +13,8 @@
 # are welcome to read.
 #
 # A training run is chaotic: the same seed can give slightly different numbers on two computers
-# (`theory/why-runs-differ.md` explains why). So the texts quote each measured number as the
+# ([why runs differ](../theory/why-runs-differ.md) explains why;
+# [en español](../theory/why-runs-differ.es.md)). So the texts quote each measured number as the
 # range it took over several seeds, and right after each cell that trains a run, a line marked
 # **Your run** shows the numbers your own run produced. The conclusions the course draws hold
 # for all of them.
@@ -22,14 +23,14 @@
 # your notes (lessons learned, post-mortems) are kept in a folder of your own, and it makes your
 # own copies of the notebooks, the ones you work in.
 #
-# 🇪🇸 **Español.** Bienvenido/a al curso sobre **inestabilidad del entrenamiento**: verás cómo
-# la pérdida de un pequeño modelo de lenguaje se dispara, averiguarás por qué, escribirás un
-# informe post-mortem y después enseñarás al bucle de entrenamiento a recuperarse solo. Cada
-# número que veas sale de una ejecución real del código de `utils/`. Como un entrenamiento es
-# caótico, los textos citan cada número medido como el intervalo que tomó con varias semillas, y
-# junto a cada celda que entrena aparece una línea **Your run** con los números de tu propia
-# ejecución. Este cuaderno muestra el mapa del curso, te pide tu nombre, para guardar tus notas
-# en una carpeta propia, y crea tus propias copias de los cuadernos, en las que trabajarás.
+# 🇪🇸 **Español.** Bienvenido/a al curso sobre **inestabilidad del entrenamiento**: verás cómo la pérdida
+# de un pequeño modelo de lenguaje se dispara, averiguarás por qué, escribirás un informe post-mortem y
+# después enseñarás al bucle de entrenamiento a recuperarse solo. Cada número que veas sale de una
+# ejecución real del código de `utils/`. Como un entrenamiento es caótico, los textos citan cada número
+# medido como el rango que tomó con varias semillas (por qué: [en español](../theory/why-runs-differ.es.md)),
+# y junto a cada celda que entrena aparece una línea **Your run** con los números de tu propia ejecución. Este cuaderno muestra el mapa del curso, te pide
+# tu nombre, para guardar tus notas en una carpeta propia, y crea tus propias copias de los cuadernos,
+# en las que trabajarás.
 
 # %% [markdown]
 # ## Course map
@@ -41,7 +42,7 @@
 # | 19 | Diagnosis | reproduce the spike, read the dashboard, match failure patterns, write the post-mortem, remediate |
 # | 20 | Automatic recovery | detectors, checkpoint rollback, the same recovery in PyTorch Lightning |
 #
-# The notebooks, in order (theory texts with the same numbers are in `theory/phase-NN/`). The links
+# The notebooks, in order (the theory texts behind them are listed after them). The links
 # below open the **instructor's solved versions** in `notebooks/`, with every exercise solved: read
 # them when you are stuck, but do your work in **your own copies** (next section).
 #
@@ -58,12 +59,43 @@
 #   [02 rollback](phase-20-automatic-recovery/02-rollback.ipynb) ·
 #   [03 Lightning callback](phase-20-automatic-recovery/03-lightning-callback.ipynb)
 #
-# 🇪🇸 **Español.** El curso tiene cuatro fases: 17, datos y modelo; 18, optimizador y calendario
-# de la tasa de aprendizaje; 19, diagnóstico (reproducir el pico, leer el panel, reconocer
-# patrones de fallo, escribir el post-mortem y corregir); 20, recuperación automática
-# (detectores, vuelta atrás a un punto de control, y lo mismo con PyTorch Lightning). Los enlaces
-# de arriba abren las **versiones resueltas del instructor** (`notebooks/`), con todos los
-# ejercicios resueltos: consúltalas si te atascas, pero trabaja en **tus propias copias**.
+# The theory texts in `theory/` quote the same numbers and give the background; every one has a
+# Spanish twin with the same sections and numbers (**English** · **Español** links; the Spanish terms
+# are those of the [glossary · glosario](../theory/glossary.md)):
+#
+# - Phase 17: corpus and BPE ([English](../theory/phase-17/01-corpus-and-bpe.md) ·
+#   [Español](../theory/phase-17/01-corpus-and-bpe.es.md)) ·
+#   the mini-GPT ([English](../theory/phase-17/02-mini-gpt.md) · [Español](../theory/phase-17/02-mini-gpt.es.md))
+# - Phase 18: AdamW and its moments ([English](../theory/phase-18/01-adamw-moments.md) ·
+#   [Español](../theory/phase-18/01-adamw-moments.es.md)) ·
+#   optimizer and schedule ([English](../theory/phase-18/02-optimizer-and-schedule.md) ·
+#   [Español](../theory/phase-18/02-optimizer-and-schedule.es.md))
+# - Phase 19: the §A13 spike ([English](../theory/phase-19/01-the-a13-spike.md) ·
+#   [Español](../theory/phase-19/01-the-a13-spike.es.md)) ·
+#   three failure modes ([English](../theory/phase-19/03-three-failure-modes.md) ·
+#   [Español](../theory/phase-19/03-three-failure-modes.es.md)) ·
+#   the stability check ([English](../theory/phase-19/stability-check.md) ·
+#   [Español](../theory/phase-19/stability-check.es.md)) ·
+#   the post-mortem ([English](../theory/phase-19/04-loss-spike-post-mortem.md) ·
+#   [Español](../theory/phase-19/04-loss-spike-post-mortem.es.md))
+# - Phase 20: spike detectors ([English](../theory/phase-20/01-spike-detectors.md) ·
+#   [Español](../theory/phase-20/01-spike-detectors.es.md)) ·
+#   roll back, quarantine, replay ([English](../theory/phase-20/02-rollback.md) ·
+#   [Español](../theory/phase-20/02-rollback.es.md)) ·
+#   recovery in Lightning ([English](../theory/phase-20/03-lightning-callback.md) ·
+#   [Español](../theory/phase-20/03-lightning-callback.es.md))
+# - Optional: why the same seed gives other numbers on another CPU
+#   ([English](../theory/why-runs-differ.md) · [Español](../theory/why-runs-differ.es.md))
+#
+# 🇪🇸 **Español.** El curso tiene cuatro fases: 17, datos y modelo; 18, optimizador y schedule del
+# learning rate; 19, diagnóstico (reproducir el pico, leer el dashboard, reconocer patrones de fallo,
+# escribir el post-mortem y corregir); 20, recuperación automática (detectores, rollback a un
+# checkpoint, y lo mismo con PyTorch Lightning). Los enlaces de arriba abren las **versiones resueltas
+# del instructor** (`notebooks/`), con todos los ejercicios resueltos: consúltalas si te atascas, pero
+# trabaja en **tus propias copias**. Debajo de los cuadernos están los textos de teoría de cada fase
+# (`theory/`), con las mismas cifras: cada uno tiene su versión en español, con las mismas secciones y
+# los mismos números; el enlace **Español** de cada texto la abre (`<nombre>.es.md`), y el enlace
+# **English**, el original. Los términos en español son los del glosario (`theory/glossary.md`).
 
 # %% [markdown]
 # ## Your name and your notebooks
@@ -94,17 +126,18 @@
 # escribir (nadie puede escribir como otra persona). Tus copias y notas están en
 # `learners/<tu usuario>/`, dentro de tu propia carpeta del curso, `~/course`.
 #
-# 🇪🇸 **Español.** 1. Elige tu idioma (**Español**: los botones, los mensajes, las lecciones y tu informe de
-# corrección aparecen en español), escribe tu nombre y pulsa **Recordarme**. El idioma se guarda con tu
-# nombre; el nombre se recuerda en todos los cuadernos y tus notas se guardan en `learners/<tu nombre>/`.
-# Para ver también los menús de JupyterLab en español: **Settings → Language → Español (España)**.
-# Se aceptan letras de cualquier alfabeto, cifras, `-`, `_`, `.`, un apóstrofo y espacios dentro del
-# nombre. 2. Pulsa **Crear mis cuadernos** (**Make my notebooks** en inglés): copia cada cuaderno del curso en `learners/<tu nombre>/phase-NN/`, con cada ejercicio esperando tu
-# código, y muestra enlaces para abrirlos. **Trabaja en esas copias.** Pulsarlo otra vez nunca
-# sobrescribe tu trabajo: si el curso cambió un cuaderno, aparece una copia nueva junto a la tuya.
-# Los cuadernos de `notebooks/` son las versiones resueltas del instructor: al ejecutarlos guardan
-# sus notas en el alumno de ejemplo `example-complete`, nunca en las tuyas. En una terminal:
-# `.venv/bin/python -m utils.learner_copies --learner "<tu nombre>"`.
+# 🇪🇸 **Español.** 1. Elige tu idioma (**Español**: los botones, los mensajes, las lecciones y tu informe
+# de corrección aparecen en español), escribe tu nombre y pulsa **Recordarme**. El idioma se guarda con
+# tu nombre; el nombre se recuerda en todos los cuadernos y tus notas se guardan en `learners/<tu
+# nombre>/`. Para ver también los menús de JupyterLab en español: **Settings → Language → Español
+# (España)**. Se aceptan letras de cualquier alfabeto, cifras, `-`, `_`, `.`, un apóstrofo y espacios
+# dentro del nombre. 2. Pulsa **Crear mis cuadernos** (**Make my notebooks** en inglés): copia cada
+# cuaderno del curso en `learners/<tu nombre>/phase-NN/`, con cada ejercicio esperando tu código, y
+# muestra enlaces para abrirlos. **Trabaja en esas copias.** Pulsarlo otra vez nunca sobrescribe tu
+# trabajo: si el curso cambió un cuaderno, aparece una copia nueva junto a la tuya. Los cuadernos de
+# `notebooks/` son las versiones resueltas del instructor: al ejecutarlos guardan sus notas en el
+# estudiante de ejemplo `example-complete`, nunca en las tuyas. En una terminal: `.venv/bin/python -m
+# utils.learner_copies --learner "<tu nombre>"`.
 
 # %% tags=["nbval-ignore-output"]
 # (the form is interactive: its output depends on what you type and press)

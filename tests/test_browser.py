@@ -2,9 +2,10 @@
 
 JupyterLab is started with the README's start command (``bash scripts/start.sh`` plus: no browser,
 127.0.0.1, a free port, no token) and driven with Playwright in Debian's Chromium. The test checks
-what a person sees - texts, widgets, figures - and the files the clicks write. Screenshots of each
-checked state, and the grading report, are kept in ``$COURSE_TEST_ARTEFACTS`` (default:
-``test-artefacts/browser/``, which git ignores).
+what a person sees - texts, widgets, figures - and the files the clicks write, first for a learner who
+keeps English, then for one who chooses Español on the start page (every widget she uses then speaks
+Spanish). Screenshots of each checked state, and the grading report, are kept in
+``$COURSE_TEST_ARTEFACTS`` (default: ``test-artefacts/browser/``, which git ignores).
 
 Skips, with the reason, where Chromium or Playwright is missing (``.ci/run`` installs Chromium).
 """
@@ -44,7 +45,8 @@ def course(tmp_path_factory):
     learners.mkdir()
     shots = Path(os.environ.get("COURSE_TEST_ARTEFACTS") or REPO / "test-artefacts" / "browser")
     shots.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("LEARNER", "MPLBACKEND")}
+    # COURSE_LANG (tests/conftest.py sets it to en) would override every learner's own choice of language
+    env = {k: v for k, v in os.environ.items() if k not in ("LEARNER", "MPLBACKEND", "COURSE_LANG")}
     env.update(COURSE_LEARNERS_DIR=str(learners), JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
                JUPYTER_RUNTIME_DIR=str(root / "runtime"))
     server = LabServer(env, root / "jupyterlab.log")
@@ -183,3 +185,106 @@ def test_the_learners_path_and_the_instructors_grading(course, page):
     assert "| lesson of phase-17/01-corpus-and-bpe.ipynb | pass |" in report
     assert "| lesson of phase-19/04-post-mortem.ipynb | pass |" in report
     assert "| post-mortem 19-spike-001.md: §4 Root cause | pass |" in report, "the saved root cause is not graded"
+
+
+# The Spanish learner: another name (not a case variant of NAME, which a case-insensitive disk would merge)
+NAME_ES = "Begoña"
+LESSON_ES = "La próxima vez contaré cuántas veces aparece cada pieza BPE antes de entrenar con ella"
+# English texts of the widgets this step looks at; none may be left once the learner chose Español
+ENGLISH_START = ("Remember me", "Make my notebooks", "Your name", "Language", "Hello ")
+ENGLISH_CHOICE = ("Question ", "Check", "Not right", "Right:", "The others", "Answer recorded")
+ENGLISH_LESSON = ("Your lesson from notebook", "Save lesson", "Saved to", "A good lesson")
+ENGLISH_WAITING = ("[waiting] Exercise", "[skipped] The rest of this cell")
+
+
+def english_left(text: str, english: tuple[str, ...]) -> list[str]:
+    """The English texts of ``english`` still found in ``text`` (what a Spanish learner should not read)."""
+    return [word for word in english if word in text]
+
+
+def on_screen(locator):
+    """``locator`` scrolled into view and drawn: JupyterLab skips drawing off-screen cells (content-visibility),
+    so their sizes are estimates until they are scrolled to; scroll, let it lay out, scroll again."""
+    locator.scroll_into_view_if_needed()
+    locator.page.wait_for_timeout(500)
+    locator.scroll_into_view_if_needed()
+    return locator
+
+
+def answers_of(path: Path) -> list[dict]:
+    """The recorded answers of an ``answers.jsonl`` (none when it does not exist yet)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] \
+        if path.exists() else []
+
+
+def test_a_spanish_learner_gets_spanish_widgets(course, page):
+    """Español chosen on the start page with the mouse: the form, then a checked question and a lesson
+    box in the learner's own copy of 17.01, speak Spanish, and the clicks are recorded in their notes."""
+    server, learners, shots = course
+    mine = learners / NAME_ES
+
+    # 1. the start page: Español on the language toggle redraws the form in Spanish; remember the name
+    nb = open_notebook(page, server.url, "notebooks/00-start-here.ipynb", shots)
+    nb.run_all()
+    page.get_by_role("button", name="Español", exact=True).click()
+    page.get_by_role("button", name="Recordarme").wait_for(timeout=30_000)
+    page.get_by_placeholder("p. ej. José").fill(NAME_ES)
+    page.get_by_role("button", name="Recordarme").click()
+    page.get_by_text(f"¡Hola, {NAME_ES}!").wait_for(timeout=30_000)
+    form = page.locator(".widget-vbox:has(.widget-toggle-buttons)").first
+    on_screen(form)
+    form.screenshot(path=str(shots / "11-es-start-form.png"))
+    assert "Idioma" in form.inner_text() and "Tu idioma, español, queda recordado" in form.inner_text()
+    assert not english_left(form.inner_text(), ENGLISH_START), english_left(form.inner_text(), ENGLISH_START)
+    assert json.loads((mine / "profile.json").read_text(encoding="utf-8")) == {"language": "es"}
+    assert (learners / ".course-learner").read_text(encoding="utf-8") == NAME_ES + "\n"
+
+    # 2. her own notebooks; open 17.01 from its link and run it: the waiting exercises say so in Spanish
+    page.get_by_role("button", name="Crear mis cuadernos").click()
+    link = page.locator("a", has_text="phase-17/01-corpus-and-bpe.ipynb").first
+    link.wait_for(timeout=60_000)
+    assert not nb.errors(), nb.errors()
+    link.click()
+    page.locator(".lm-TabBar-tab.jp-mod-current", has_text="01-corpus-and-bpe").wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)
+    nb.run_all(timeout_s=300)
+    assert not nb.errors(), nb.errors()
+    outputs = "\n".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+    assert "[pendiente] El ejercicio" in outputs, "the waiting exercises do not speak Spanish"
+    on_screen(page.locator(".jp-OutputArea-output", has_text="[pendiente]").first).screenshot(
+        path=str(shots / "11b-es-waiting.png"))
+    assert not english_left(outputs, ENGLISH_WAITING), english_left(outputs, ENGLISH_WAITING)
+
+    # 3. the checked question: a wrong option, then the right one; each Check adds a line to answers.jsonl
+    answers = mine / "phase-17" / "notes" / "answers.jsonl"
+    question = page.locator(".widget-vbox:has(.widget-radio-box)", has_text="rare-is-not-untrained").last
+    on_screen(question)
+    sync_api.expect(question).to_contain_text("Pregunta rare-is-not-untrained", use_inner_text=True)
+    check = question.get_by_role("button", name="Comprobar")
+    question.locator(".widget-radio-box label", has_text="a) Sí").click()
+    check.click()
+    question.get_by_text("No es correcta:").wait_for(timeout=30_000)
+    question.screenshot(path=str(shots / "12-es-question-wrong.png"))
+    wrong = question.inner_text()
+    assert "✗ a) Sí: solo las palabras raras" in wrong and "Respuesta guardada en" in wrong
+    assert [(a["chosen"], a["right"]) for a in answers_of(answers)] == [("a", False)]
+    question.locator(".widget-radio-box label", has_text="b) No: hay piezas").click()
+    check.click()
+    question.get_by_text("Las demás:").wait_for(timeout=30_000)
+    question.screenshot(path=str(shots / "13-es-question-right.png"))
+    right = question.inner_text()
+    assert "✓ b) No: hay piezas" in right and "Correcta: La mayor parte de la lista" in right
+    assert not english_left(right, ENGLISH_CHOICE), english_left(right, ENGLISH_CHOICE)
+    assert [(a["chosen"], a["right"], a["question"]) for a in answers_of(answers)] == [
+        ("a", False, "rare-is-not-untrained"), ("b", True, "rare-is-not-untrained")]
+
+    # 4. the lesson box at the end, in Spanish; the lesson lands in her lessons.md
+    box = page.locator(".widget-vbox", has_text="Tu lección del cuaderno 17.01").last
+    on_screen(box)
+    box.get_by_placeholder("La próxima vez …").fill(LESSON_ES)
+    box.get_by_role("button", name="Guardar lección").click()
+    box.get_by_text("Guardada en").wait_for(timeout=30_000)
+    box.screenshot(path=str(shots / "14-es-lesson-saved.png"))
+    assert not english_left(box.inner_text(), ENGLISH_LESSON), english_left(box.inner_text(), ENGLISH_LESSON)
+    assert LESSON_ES in (mine / "phase-17" / "notes" / "lessons.md").read_text(encoding="utf-8")
+    assert not nb.errors(), nb.errors()

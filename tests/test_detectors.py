@@ -335,3 +335,38 @@ def test_cli_on_a_loss_at_zero_that_moves_gives_a_correct_result(tmp_path, capsy
     results = json.loads(capsys.readouterr().out)
     for name in ("moving-average", "ema", "cusum", "robust-z", "budget"):
         assert results[name]["recall"] == 1.0 and results[name]["median_delay"] == 0.0, name
+
+
+def test_lightning_fires_are_remembered_in_the_run_store(tmp_path, monkeypatch):
+    # Scoring Lightning's callback is slow, so a fresh adapter's fires are remembered: in this
+    # process and in the run store. A remembered answer equals feeding the values one by one.
+    from utils.recovery.detectors import lightning_spike
+    monkeypatch.setenv("COURSE_RUN_CACHE", str(tmp_path))
+    monkeypatch.setattr(lightning_spike, "_REMEMBERED", {})
+    values = [1.0] * 60
+    values[20], values[40], values[50] = 2.9, 3.1, math.nan
+    by_hand = fires(D.LightningSpikeAdapter(), values)
+    assert by_hand == [40, 50]
+    assert D.fires(values, D.LightningSpikeAdapter()) == by_hand        # computed, then stored
+    stored = list(tmp_path.glob("lightning-fires-*.json"))
+    assert len(stored) == 1 and json.loads(stored[0].read_text()) == by_hand
+
+    lightning_spike._REMEMBERED.clear()                                 # a new process: read from disk
+    adapter = D.LightningSpikeAdapter()
+    assert D.fires(values, adapter) == by_hand and adapter.spent
+    with pytest.raises(RuntimeError, match="make a new LightningSpikeAdapter"):
+        adapter.update(1.0, 60)                                         # its window was never fed
+
+    other = values[:]
+    other[40] = 2.9                                                     # other values: another key
+    assert D.fires(other, D.LightningSpikeAdapter()) == [50]
+
+    lightning_spike._REMEMBERED.clear()
+    stored[0].write_text("[40, ")                                       # a torn file: computed again
+    adapter = D.LightningSpikeAdapter()
+    assert D.fires(values, adapter) == by_hand and not adapter.spent
+    assert json.loads(stored[0].read_text()) == by_hand
+
+    fed = D.LightningSpikeAdapter()                                     # one already fed is just fed
+    fed.update(1.0, 0)
+    assert D.fires(values, fed, list(range(1, 61)))[:1] == [41] and not fed.spent

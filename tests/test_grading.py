@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils.course import grading, postmortem_notes
+from utils.course import grading, postmortem_notes, profile
 from utils import postmortem
 from utils.spikelab import symptoms
 from utils.course.learner_copies import (
@@ -531,6 +531,28 @@ def test_a_notebook_whose_kernel_dies_is_reported_at_once_as_a_dead_kernel(tmp_p
         ("sort-numbers", True, ""),                 # its check ran before the crash
         ("total", False, f"not graded: the kernel died in {where}, so this check could not run")]
     assert graded.other_failures == [f"{where}: {died}"]
+
+
+def test_a_spanish_learner_reads_a_failing_checks_message_in_spanish(tmp_path, monkeypatch):
+    """Issue 13: the check cells say their messages with say(english, spanish), and the graded kernel speaks the
+    learner's language (their profile.json, read when the notebook imports utils.course): a learner who chose
+    Español gets the failing check's feedback in Spanish. (The same check in English: the vandal's, above.)"""
+    source = FIXTURES / "phase-19-fixture" / "01-numbers.py"
+    nb = solved_notebook(source)
+    for cell in nb.cells:
+        if cell.metadata.get("course", {}).get("exercise") == "total":
+            cell.source = "total = 7"
+    monkeypatch.setenv("COURSE_LEARNERS_DIR", str(tmp_path))
+    profile.save_language("lucía", "es")
+    folder = tmp_path / "lucía"
+    (folder / "phase-19").mkdir()
+    nbformat.write(nb, folder / "phase-19" / "01-numbers.ipynb")
+    env = {k: v for k, v in os.environ.items() if k not in ("COURSE_LANG", "LEARNER")}   # tests run in English
+    graded = grading.grade_notebook(folder / "phase-19" / "01-numbers.ipynb", "phase-19/01-numbers.ipynb", "lucía",
+                                    folder, source, cell_timeout=60, notebook_timeout=120, env=env)
+    assert graded.status == "ran"
+    assert [(c.name, c.passed, c.message) for c in graded.checks] == [
+        ("sort-numbers", True, ""), ("total", False, "total: se esperaba 6, se obtuvo 7")]
 
 
 def test_failure_message_of_a_dead_kernel():

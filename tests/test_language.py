@@ -3,10 +3,12 @@ in English and Spanish, the language is remembered with the name and reaches the
 comma is read, and a Spanish post-mortem goes through the workbook and the grader like an English one.
 
 What counts as learner-facing, mechanically (``unsaid``): in the modules of ``LEARNER_FACING`` (the
-widgets, the validator and its helpers, the notes, the exercises, the lesson box, the start page and the
-grader's report), every string literal that holds two words (``the run``), and every string literal
-holding a word that is given to an ipywidgets constructor (``Button("Save")``, ``description=``,
-``placeholder=``, ``tooltip=``, ``value=``, ``options=``), unless it is
+widgets, the validator and its helpers, the §6 verification tables, the notes and their refusals, the
+exercises and choice questions, the lesson box, the start page, and every line of the grader's report: its
+runner, dead-kernel and timeout lines, its notes and answers checks; the stability check's questions and
+answers; the recovery loops' errors, refusals and tables), every string literal that holds two words
+(``the run``), and every string literal holding a word that is given to an ipywidgets constructor
+(``Button("Save")``, ``description=``, ``placeholder=``, ``tooltip=``, ``value=``, ``options=``), unless it is
 
 - inside ``say(english, spanish)``;
 - a docstring, a dict key, a subscript, a comparison operand, or HTML markup;
@@ -14,7 +16,8 @@ holding a word that is given to an ipywidgets constructor (``Button("Save")``, `
   ``re`` or of ``argparse`` (instructor-facing help);
 - on a statement marked ``# i18n: not shown (why)``: the post-mortem template's words (its headings,
   table headers and labels stay English so a Spanish post-mortem parses like an English one), words the
-  checker reads, stable reprs for nbval, errors of programming mistakes.
+  checker reads, status codes, stable reprs for nbval, errors of programming mistakes, the instructor's
+  console.
 """
 from __future__ import annotations
 
@@ -48,11 +51,21 @@ RUN_ID = "19-spike-001"
 LEARNER_FACING = [
     "course/learner.py", "course/my_notebooks.py", "course/lesson_box.py", "course/exercises.py",
     "course/waiting_cells.py", "course/yours.py", "course/lessons.py", "course/profile.py",
-    "course/grading/notes_checks.py", "course/grading/report.py",
+    "course/notes.py", "course/choice.py", "course/answers.py", "course/learner_copies.py",
+    "course/grading/notes_checks.py", "course/grading/report.py", "course/grading/answers.py",
+    "course/grading/runner.py", "course/grading/dead_kernel.py", "course/grading/junit.py",
+    "course/grading/notebook.py", "course/grading/graded_copy.py", "course/grading/learners.py",
     "postmortem/model.py", "postmortem/validation.py", "postmortem/typed_numbers.py", "postmortem/symptom_check.py",
     "postmortem/nonrecovery.py", "postmortem/run.py", "postmortem/files.py", "postmortem/markdown.py",
+    "postmortem/verification.py",
     "postmortem/forms/base.py", "postmortem/forms/sections.py", "postmortem/forms/symptoms_form.py",
-    "postmortem/forms/workbook.py", "diagnosis/dashboard/widget.py",
+    "postmortem/forms/workbook.py", "diagnosis/dashboard/widget.py", "diagnosis/dashboard/panels.py",
+    "diagnosis/dashboard/figure.py", "diagnosis/dashboard/summary.py", "diagnosis/compare.py",
+    "diagnosis/stability_check.py", "diagnosis/stability_questions.py", "diagnosis/patterns.py",
+    "recovery/checkpoint.py", "recovery/traces.py", "recovery/lightning_rollback.py", "recovery/lightning_module.py",
+    "recovery/rollback/policy.py", "recovery/rollback/trainer.py", "recovery/detectors/base.py",
+    "recovery/detectors/budget.py", "recovery/detectors/defaults.py", "recovery/detectors/ema.py",
+    "recovery/detectors/moving_average.py", "recovery/detectors/robust_z.py", "recovery/detectors/evaluate.py",
 ]
 PHRASE = re.compile(r"[A-Za-z]{2,}[ ]+[A-Za-z]{2,}")
 WORD = re.compile(r"[A-Za-z]{2,}")
@@ -147,6 +160,21 @@ def _literal_text(node: ast.AST) -> str | None:
 # --------------------------------------------------------------------------- (a) every message is said
 
 
+def test_the_scan_covers_the_notes_the_grader_and_the_verification_tables():
+    """Every module of the grader that writes a line of a learner's report is scanned, and so are the notes'
+    refusals and §6's tables (the instructor's command line, cli.py, and the shared runs are not shown to a
+    learner; results.py holds no text)."""
+    grading = {p.relative_to(UTILS).as_posix() for p in (UTILS / "course" / "grading").glob("*.py")}
+    not_shown = {"course/grading/__init__.py", "course/grading/__main__.py", "course/grading/cli.py",
+                 "course/grading/shared_runs.py", "course/grading/results.py"}
+    assert grading - not_shown <= set(LEARNER_FACING), sorted(grading - not_shown - set(LEARNER_FACING))
+    assert {"course/notes.py", "course/choice.py", "postmortem/verification.py"} <= set(LEARNER_FACING)
+    # the stability check's questions and answers, and the recovery loops' errors, refusals and tables
+    assert {"diagnosis/stability_check.py", "diagnosis/stability_questions.py", "recovery/checkpoint.py",
+            "recovery/rollback/trainer.py", "recovery/lightning_rollback.py", "recovery/traces.py"} <= set(LEARNER_FACING)
+    assert all((UTILS / module).is_file() for module in LEARNER_FACING)
+
+
 @pytest.mark.parametrize("module", LEARNER_FACING)
 def test_every_learner_facing_string_is_said_in_both_languages(module):
     hits = unsaid((UTILS / module).read_text(encoding="utf-8"))
@@ -159,8 +187,14 @@ import ipywidgets as widgets
 def form():
     button = widgets.Button(description="Save")
     raise ValueError(f"the lesson is empty: write {1} line")
+def grade(name, seconds):
+    checks = [Check(name, False, f"timed out after {seconds} s")]
+    raise NoteNotSaved("The note was not saved")
+    return "not graded: the kernel died"
 '''
-    assert [text for _, text in unsaid(bad)] == ["Save", "the lesson is empty: write {} line".replace("{}", "")]
+    assert [text for _, text in unsaid(bad)] == [
+        "Save", "the lesson is empty: write {} line".replace("{}", ""), "timed out after  s",
+        "The note was not saved", "not graded: the kernel died"]
     good = '''
 import ipywidgets as widgets
 from utils.text import say
@@ -168,6 +202,7 @@ def form():
     """A docstring is not shown."""
     button = widgets.Button(description=say("Save", "Guardar"), layout=widgets.Layout(width="auto"))
     TITLE = "# Loss spike post-mortem"  # i18n: not shown (the template's words)
+    status = "kernel died"  # i18n: not shown (a status code)
     if status == "new copy":
         raise TypeError("expected text or a number")
 '''
@@ -259,6 +294,15 @@ def test_start_page_switches_language_and_remembers_it_with_the_name(learners, m
         picker = page.children[0].children[0]
         picker.value = "en"                                     # switching again saves it at once
         assert profile.learner_language("Zoë") == "en"
+        text = page.children[1].children[0].children[0]
+        text.value = "Begoña"                                   # a new name, typed but not remembered yet
+        page.children[0].children[0].value = "es"
+        assert profile.learner_language("Zoë") == "en"          # the previous learner's profile is untouched
+        assert not profile.profile_path("Begoña").exists()
+        text, button = page.children[1].children[0].children
+        assert text.value == "Begoña"
+        button.click()                                          # Remember me saves it with the new name
+        assert profile.learner_language("Begoña") == "es"
     finally:
         set_language(None)
 

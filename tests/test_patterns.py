@@ -189,3 +189,22 @@ def test_first_bad_step_reads_panel_8_only(run):
     assert patterns.first_bad_step(log) is None
     log.steps["nonfinite_params"][200:] = [3] * (len(log) - 200)
     assert patterns.first_bad_step(log) == 200
+
+
+def test_pattern_runs_are_shared_through_the_run_store(tmp_path, monkeypatch):
+    # resume / train_with_rollback logs are kept in the run store like run_variant's: the second
+    # call reads the file, a damaged file is trained again, other arguments get another file.
+    monkeypatch.setenv("COURSE_RUN_CACHE", str(tmp_path))
+    first = patterns.resume(at=4, steps=8)
+    files = sorted(tmp_path.glob("pattern-run-*.json"))
+    assert len(files) == 1
+    trained = patterns._resume
+    monkeypatch.setattr(patterns, "_resume", lambda *a: pytest.fail("trained again instead of read"))
+    again = patterns.resume(at=4, steps=8)
+    assert again.steps["loss"] == first.steps["loss"] and again.events == first.events
+    monkeypatch.setattr(patterns, "_resume", trained)
+    files[0].write_text(files[0].read_text()[:200])                     # torn: trained again
+    assert patterns.resume(at=4, steps=8).steps["loss"] == first.steps["loss"]
+    forgot = patterns.resume(at=4, steps=8, with_optimizer=False)
+    assert len(list(tmp_path.glob("pattern-run-*.json"))) == 2
+    assert forgot.events[-1]["restored"] == ["model"]

@@ -9,7 +9,9 @@ Convention (theory/glossary.md says it in both languages):
   order (``utils/course/claims.py`` fills and checks the twin's spans like the English ones), and the
   same plain numbers (as a multiset of digit tokens);
 - Spanish summaries inside an English text start with 🇪🇸; from the flag to the end of its paragraph
-  is left out of the comparison. The twin itself is all Spanish and uses the glossary's terms.
+  is left out of the comparison. The twin itself is all Spanish and uses the glossary's terms, and so
+  do the summaries (the glossary's rejected words are read by tests/spanish_text.py, which
+  tests/test_notebook_callouts.py shares for the notebooks' summaries).
 """
 from __future__ import annotations
 
@@ -19,13 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from spanish_text import FLAG, GLOSSARY, ROOT, THEORY, avoided_terms, rejected_words, split_summaries
 from utils.course import claims
 
-ROOT = Path(__file__).resolve().parents[1]
-THEORY = ROOT / "theory"
-GLOSSARY = THEORY / "glossary.md"
 BILINGUAL = {GLOSSARY}                       # one file for both languages: no twin
-FLAG = "🇪🇸"
 NUMBER = re.compile(r"\d+(?:\.\d+)*")
 LINK = re.compile(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)")
 
@@ -52,18 +51,7 @@ def read(path: Path) -> str:
 
 def drop_summaries(text: str) -> str:
     """The text without its Spanish summaries: from each 🇪🇸 to the end of its paragraph."""
-    out, skipping = [], False
-    for line in text.splitlines():
-        if not line.strip(" >"):
-            skipping = False
-        if skipping:
-            continue
-        if FLAG in line:
-            line, skipping = line[: line.index(FLAG)].rstrip(), True
-            if not line.strip(" >"):
-                continue
-        out.append(line)
-    return "\n".join(out)
+    return split_summaries(text)[0]
 
 
 def body(text: str) -> str:
@@ -128,16 +116,6 @@ def differences(english_text: str, twin_text: str) -> list[str]:
     if FLAG in twin_text:
         problems.append("the twin has a 🇪🇸 summary: it is all Spanish")
     return problems
-
-
-def avoided_terms() -> list[str]:
-    """The glossary's last column: words a twin must not use."""
-    terms = []
-    for line in read(GLOSSARY).splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("|") and len(cells) == 3 and cells[2] and not set(cells[2]) <= set("-: "):
-            terms += [t.strip() for t in cells[2].split(",") if t.strip() and "avoid" not in t]
-    return terms
 
 
 def rel(path: Path) -> str:
@@ -242,11 +220,32 @@ def test_the_twin_links_to_twins_and_every_link_resolves(english):
 def test_the_twins_use_the_glossarys_words():
     avoid = avoided_terms()
     assert {"punto de control", "calentamiento", "lote"} <= set(avoid), "the glossary lost its avoid column"
-    bad = []
-    for twin in sorted(THEORY.rglob("*.es.md")):
-        text = claims.SPAN.sub(" ", twin.read_text(encoding="utf-8")).lower()
-        bad += [f"{rel(twin)}: {term!r}" for term in avoid if re.search(rf"\b{re.escape(term.lower())}\b", text)]
+    bad = [f"{rel(twin)}: {term!r}" for twin in sorted(THEORY.rglob("*.es.md"))
+           for term in rejected_words(twin.read_text(encoding="utf-8"), avoid)]
     assert not bad, "words the glossary (theory/glossary.md) replaces:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("english", english_texts(), ids=lambda p: rel(p))
+def test_the_spanish_summaries_of_an_english_text_use_the_glossarys_words(english):
+    avoid = avoided_terms()
+    bad = [f"{term!r} in: {summary[:90]}…" for summary in split_summaries(read(english))[1]
+           for term in rejected_words(summary, avoid)]
+    assert not bad, (f"{rel(english)}: a 🇪🇸 summary uses words the glossary (theory/glossary.md) "
+                     "replaces:\n" + "\n".join(bad))
+
+
+def test_the_summary_glossary_check_can_fail():
+    """Made-up text: a rejected word in a summary is caught (any case, across a line break, in a
+    quote's one-line summary); the same word in the English part, or inside a claim span, is not."""
+    avoid = avoided_terms()
+    text = ("**English** · [Español](x.es.md)\n\nThe batch (not a lote) is clipped.\n\n"
+            "🇪🇸 **Español.** Cada Lote se guarda en un punto de\ncontrol.\n\n"
+            "> Seeds 42–46. 🇪🇸 *Rangos sobre los núcleos de CPU.*\n\n"
+            '🇪🇸 **Español.** Un batch <span data-run="facts" data-key="lote">lote</span> y un checkpoint.\n')
+    english, summaries = split_summaries(text)
+    assert "lote" in english and "Lote" not in english and len(summaries) == 3
+    assert [rejected_words(s, avoid) for s in summaries] == [["punto de control", "lote"], ["núcleos"], []]
+    assert rejected_words("🇪🇸 **Español.** Un batch, los batches y un checkpoint.", avoid) == []
 
 
 # ------------------------------------------------------------------ claims.py treats twins like the English texts

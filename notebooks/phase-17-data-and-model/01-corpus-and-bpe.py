@@ -33,6 +33,7 @@ from utils.spikelab import corpus
 from utils.spikelab.bpe import MARK, SPECIALS, BPETokenizer
 from utils.spikelab.data_order import headline_piece, rare_pieces, tokenizer
 from utils.course.exercises import exercise_todo
+from utils.text import say
 
 DATA = Path(utils.__file__).resolve().parent.parent / "data"   # the shipped text files
 
@@ -73,9 +74,9 @@ print("ordinary pool:", len(corpus._ordinary_pool()), "sentences;",
 # `data/heldout.txt`, one sentence per line, so you can read them in any editor. The cell
 # below checks that the shipped files are exactly what the generator produces.
 #
-# 🇪🇸 **Español.** Un reparto aleatorio fijo crea tres listas: 240 frases de entrenamiento (5 de
-# ellas raras), 15 frases raras extra (el *late shard* de la ejecución rota) y 200 frases de
-# validación sin ninguna rara. Los ficheros de `data/` contienen exactamente esas listas.
+# 🇪🇸 **Español.** Un reparto aleatorio fijo crea tres listas: 240 frases de entrenamiento (5 de ellas
+# raras), 15 frases raras extra (el shard tardío de la ejecución rota) y 200 frases de validación sin
+# ninguna rara. Los ficheros de `data/` contienen exactamente esas listas.
 
 # %%
 lists = {"train.txt": corpus.base_train(), "extra_rare.txt": corpus.extra_rare(),
@@ -161,7 +162,8 @@ for (a, b), n in sorted(count_pairs(start).items(), key=lambda kv: (-kv[1], kv[0
 
 # %% tags=["stub"] exercise="bpe-merge-step"
 def merge_step(segs):
-    return exercise_todo("bpe-merge-step", "count the pairs, pick the best one, merge it (or return None)")
+    return exercise_todo("bpe-merge-step", say("count the pairs, pick the best one, merge it (or return None)",
+                                               "cuenta los pares, elige el mejor y fusiónalo (o devuelve None)"))
 
 # %% tags=["solution"] exercise="bpe-merge-step"
 def merge_step(segs):
@@ -174,12 +176,17 @@ def merge_step(segs):
     return best, pairs[best], apply_merge(segs, best)
 
 # %% tags=["check"] exercise="bpe-merge-step"
+from utils.text import say
+
 _tok, _segs = tokenizer(), start
 for _k in range(10):
     _pair, _count, _segs = merge_step(_segs)
-    assert _pair == _tok.merges[_k], f"bpe-merge-step: merge {_k + 1} should be {_tok.merges[_k]}, got {_pair}"
+    assert _pair == _tok.merges[_k], say(f"bpe-merge-step: merge {_k + 1} should be {_tok.merges[_k]}, got {_pair}",
+                                         f"bpe-merge-step: la fusión {_k + 1} debería ser {_tok.merges[_k]}, "
+                                         f"tu paso da {_pair}")
 _final = {w: tuple(_tok.split_word(w)) for w in start}
-assert merge_step(_final) is None, "bpe-merge-step: after the last merge your step should return None"
+assert merge_step(_final) is None, say("bpe-merge-step: after the last merge your step should return None",
+                                      "bpe-merge-step: tras la última fusión tu paso debería devolver None")
 
 # %% [markdown]
 # ## 3. Replaying the whole training
@@ -281,9 +288,9 @@ assert dict(history)["tt", "en"] == 5 and history.index((("tt", "en"), 5)) > 150
 # embedding row of `tten` therefore receives a gradient in very few steps of training, and in
 # the broken run none at all before step 312.
 #
-# 🇪🇸 **Español.** El token protagonista del curso, `tten`, aparece 5 veces en 240 frases; con las
-# 15 frases raras extra del *late shard*, 20 veces. Su fila de embedding casi nunca recibe
-# gradiente, y en la ejecución rota ninguno antes del paso 312.
+# 🇪🇸 **Español.** El token protagonista del curso, `tten`, aparece 5 veces en 240 frases; con las 15
+# frases raras extra del shard tardío, 20 veces. Su fila de embedding casi nunca recibe gradiente, y en
+# la ejecución rota ninguno antes del paso 312.
 
 # %%
 counts = tok.piece_counts(train)
@@ -331,16 +338,21 @@ assert max(strict_counts[p] for p in strict.split_word("written")) == 5
 # menos de 10 veces en `train`. Luego mira tu lista y responde a la pregunta de debajo.
 
 # %% tags=["stub"] exercise="pieces-under-10"
-under_10 = exercise_todo("pieces-under-10", "list (sorted) the pieces that occur fewer than 10 times in train")
+under_10 = exercise_todo("pieces-under-10", say("list (sorted) the pieces that occur fewer than 10 times in train",
+                                                "lista (ordenadas) las piezas que aparecen menos de 10 veces en train"))
 
 # %% tags=["solution"] exercise="pieces-under-10"
 under_10 = sorted(p for p, n in tok.piece_counts(train).items() if n < 10)
 print(len(under_10), "pieces occur fewer than 10 times, e.g.", under_10[:8])
 
 # %% tags=["check"] exercise="pieces-under-10"
+from utils.text import say
+
 _c = tokenizer().piece_counts(corpus.base_train())
-assert under_10 == sorted(p for p in _c if _c[p] < 10), "pieces-under-10: compare each piece's count with 10"
-assert set(rare_pieces()) <= set(under_10), "pieces-under-10: the four rare pieces must be in your list"
+assert under_10 == sorted(p for p in _c if _c[p] < 10), say("pieces-under-10: compare each piece's count with 10",
+                                                            "pieces-under-10: compara con 10 el recuento de cada pieza")
+assert set(rare_pieces()) <= set(under_10), say("pieces-under-10: the four rare pieces must be in your list",
+                                                "pieces-under-10: las cuatro piezas raras deben estar en tu lista")
 
 # %% [markdown]
 # ### Question — is rare the same as dangerous?
@@ -355,7 +367,6 @@ assert set(rare_pieces()) <= set(under_10), "pieces-under-10: the four rare piec
 
 # %%
 from utils.course.choice import Choice
-from utils.text import say
 
 rare_q = Choice("17.01", "rare-is-not-untrained", say(
     "Is every piece in under_10 a piece of a rare word (written, bitten)?",
@@ -372,8 +383,8 @@ rare_q = Choice("17.01", "rare-is-not-untrained", say(
               "pieza peligrosa."),
           say("Most of the list are ordinary pieces. What will make tten dangerous in Phase 19 is not its "
               "count but that its embedding row has never been trained when a batch full of it arrives.",
-              "La mayor parte de la lista son piezas normales. Lo que hará peligrosa a tten en la fase 19 no "
-              "es su cuenta, sino que su fila de embedding nunca se ha entrenado cuando llega un lote lleno "
+              "La mayor parte de la lista son piezas normales. Lo que hará peligrosa a tten en la Fase 19 no "
+              "es su cuenta, sino que su fila de embedding nunca se ha entrenado cuando llega un batch lleno "
               "de ella.")),
     "c": (say("No, but every ordinary piece in it occurs more often than tten (5 times).",
               "No, pero cada pieza normal de la lista aparece más veces que tten (5)."),
@@ -401,9 +412,9 @@ assert len(ordinary_rare) >= 24
 # the piece's embedding has **ever been trained** when a batch full of it arrives. That is
 # what Phases 18 and 19 are about.
 #
-# 🇪🇸 **Español.** No: decenas de piezas normales son tan raras como `tten`. La cuenta sola no
-# distingue la pieza peligrosa; importa si su embedding **se ha entrenado alguna vez** cuando
-# llega un lote lleno de ella. De eso tratan las fases 18 y 19.
+# 🇪🇸 **Español.** No: decenas de piezas normales son tan raras como `tten`. La cuenta sola no distingue
+# la pieza peligrosa; importa si su embedding **se ha entrenado alguna vez** cuando llega un batch lleno
+# de ella. De eso tratan las Fases 18 y 19.
 
 # %% [markdown]
 # ## Your lesson from this notebook

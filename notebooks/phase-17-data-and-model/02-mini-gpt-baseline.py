@@ -7,10 +7,10 @@
 # data, no late shard) and let it write a few sentences. The healthy run is the baseline that
 # every later experiment is compared with.
 #
-# 🇪🇸 **Español.** El tutor de gramática es un transformer solo-decodificador lo bastante pequeño
-# para leerlo en una pantalla (`utils/spikelab/model.py`) y entrenarlo en segundos en una CPU. Aquí
-# recorres su código, cuentas sus parámetros, entrenas la ejecución **sana** (datos barajados,
-# sin *late shard*) y le pides que escriba frases. Es la referencia de todos los experimentos.
+# 🇪🇸 **Español.** El tutor de gramática es un transformer solo decoder lo bastante pequeño para leerlo
+# en una pantalla (`utils/spikelab/model.py`) y entrenarlo en segundos en una CPU. Aquí recorres su
+# código, cuentas sus parámetros, entrenas la ejecución **sana** (datos barajados, sin shard tardío) y
+# le pides que escriba frases. Es la referencia de todos los experimentos.
 
 # %%
 import copy
@@ -24,6 +24,7 @@ from utils.spikelab import corpus, metrics, runlog, symptoms
 from utils.spikelab.bpe import BOS_ID
 from utils.spikelab.config import config_for
 from utils.course.exercises import exercise_todo
+from utils.text import say
 from utils.spikelab.model import Block, GPTConfig, MiniGPT
 from utils.spikelab.train import TrainingRun, rows_to_tensors
 from utils.course.yours import show
@@ -49,11 +50,11 @@ from utils.course.yours import show
 #    LayerNorm divides by the row's standard deviation, so the gradient that reaches a *tiny*
 #    embedding row is multiplied by a large factor (shown below).
 #
-# 🇪🇸 **Español.** Cuatro decisiones importan en el curso: (1) sin embedding posicional, el orden
-# llega por la máscara causal; (2) embeddings de entrada y salida separados: la fila de entrada
-# de una pieza solo se entrena cuando la pieza aparece en un lote; (3) inicialización diminuta
-# de los embeddings (desviación 5e-4); (4) bloques pre-LayerNorm, que dividen por la desviación
-# de la fila, de modo que el gradiente que llega a una fila diminuta se multiplica mucho.
+# 🇪🇸 **Español.** Cuatro decisiones importan en el curso: (1) sin embedding posicional, el orden llega
+# por la máscara causal; (2) embeddings de entrada y salida no compartidos (untied): la fila de entrada
+# de una pieza solo se entrena cuando la pieza aparece en un batch; (3) inicialización diminuta de los
+# embeddings (desviación 5e-4); (4) bloques pre-LayerNorm, que dividen por la desviación de la fila, de
+# modo que el gradiente que llega a una fila diminuta se multiplica mucho.
 
 # %%
 run = TrainingRun(config_for("healthy"))        # builds tokenizer, data order, model, AdamW
@@ -95,7 +96,8 @@ assert sum(sum(p.numel() for p in m.parameters()) for m in groups.values()) == m
 
 # %% tags=["stub"] exercise="block-params"
 def block_params(d):
-    return exercise_todo("block-params", "count the weights and biases of qkv, proj, fc, proj and two LayerNorms")
+    return exercise_todo("block-params", say("count the weights and biases of qkv, proj, fc, proj and two LayerNorms",
+                                             "cuenta los pesos y los sesgos de qkv, proj, fc, proj y las dos LayerNorm"))
 
 # %% tags=["solution"] exercise="block-params"
 def block_params(d):
@@ -108,9 +110,12 @@ def block_params(d):
 print("block_params(128) =", block_params(128))
 
 # %% tags=["check"] exercise="block-params"
+from utils.text import say
+
 for _d in (8, 64, 128):
     _real = sum(p.numel() for p in Block(GPTConfig(vocab_size=10, d_model=_d, n_head=4)).parameters())
-    assert block_params(_d) == _real, f"block-params: for d={_d} PyTorch counts {_real}, you {block_params(_d)}"
+    assert block_params(_d) == _real, say(f"block-params: for d={_d} PyTorch counts {_real}, you {block_params(_d)}",
+                                          f"block-params: para d={_d} PyTorch cuenta {_real}, tú {block_params(_d)}")
 
 # %% [markdown]
 # ## 3. Why a tiny row gets a large gradient
@@ -152,7 +157,6 @@ assert grad_norm[5e-4] > 10 * grad_norm[5e-2] and grad_norm[5e-2] > 5 * grad_nor
 
 # %%
 from utils.course.choice import Choice
-from utils.text import say
 
 floor_q = Choice("17.02", "layernorm-floor", say(
     "A row of std 5e-5 instead of 5e-4: how large is its gradient?",
@@ -200,9 +204,9 @@ assert 0.9 < x.grad.norm().item() / grad_norm[5e-4] < 1.1
 # warmed up over 100 steps to 3e-3, gradient clipping at norm 1.0, and a held-out evaluation
 # every 8 steps. Every step is logged in a `RunLog` (`utils/spikelab/runlog.py`). It takes a few seconds.
 #
-# 🇪🇸 **Español.** `TrainingRun.train()` ejecuta 420 pasos con lotes de 8 frases, AdamW, *warmup*
-# de 100 pasos hasta 3e-3, recorte del gradiente a norma 1.0 y una evaluación de validación
-# cada 8 pasos. Cada paso queda registrado en un `RunLog`.
+# 🇪🇸 **Español.** `TrainingRun.train()` ejecuta 420 pasos con batches de 8 frases, AdamW, warmup de 100
+# pasos hasta 3e-3, clipping del gradiente a norma 1.0 y una evaluación de validación cada 8 pasos. Cada
+# paso queda registrado en un `RunLog`.
 
 # %%
 log = run.train()
@@ -238,11 +242,12 @@ plt.show()
 # shuffled among the others, one at a time. Remember this curve: in Phase 19 the **same**
 # model and data, in another order, spike at step 312.
 #
-# 🇪🇸 **Español.** La pérdida baja desde la adivinanza uniforme (ln 233 ≈ 5,45) hasta cerca de 1 nat
-# por token, y la de validación la sigue (<span data-run="healthy" data-key="heldout_loss_before" data-fmt=".2f">1.07–1.23</span> de media antes del paso 312; el valor de tu ejecución está en la línea
-# **Your run**). Ningún pico: las 5
-# frases raras llegan barajadas entre las demás. En la fase 19, el **mismo** modelo con los
-# mismos datos en otro orden tendrá un pico en el paso 312.
+# 🇪🇸 **Español.** La pérdida baja desde la adivinanza uniforme (ln 233 ≈ 5.45) hasta cerca de 1 nat por
+# token, y la de validación la sigue
+# (<span data-run="healthy" data-key="heldout_loss_before" data-fmt=".2f">1.07–1.23</span> de media
+# antes del paso 312; el valor de tu ejecución está en la línea **Your run**). Ningún pico: las 5 frases
+# raras llegan barajadas entre las demás. En la Fase 19, el **mismo** modelo con los mismos datos en
+# otro orden tendrá un pico en el paso 312.
 
 # %% [markdown]
 # ## 5. What the model writes
@@ -293,12 +298,13 @@ assert sum(w != "not a grid sentence" for _, w in samples) >= 5
 # inputs and targets with `rows_to_tensors`, and compute the loss with `F.cross_entropy`
 # (padding targets are `-100`: ignore them). Store it in `my_loss` (a float).
 #
-# 🇪🇸 **Español.** Ejercicio 2: reconstruye el modelo sin entrenar (un `TrainingRun` nuevo con la
-# misma configuración), prepara el lote 0 con `rows_to_tensors` y calcula la pérdida con
-# `F.cross_entropy` ignorando los objetivos `-100`. Guárdala en `my_loss`.
+# 🇪🇸 **Español.** Ejercicio 2: reconstruye el modelo sin entrenar (un `TrainingRun` nuevo con la misma
+# configuración), prepara el batch 0 con `rows_to_tensors` y calcula la pérdida con `F.cross_entropy`
+# ignorando los objetivos `-100`. Guárdala en `my_loss`.
 
 # %% tags=["stub"] exercise="loss-by-hand"
-my_loss = exercise_todo("loss-by-hand", "rebuild the untrained model and compute the cross-entropy of batch 0")
+my_loss = exercise_todo("loss-by-hand", say("rebuild the untrained model and compute the cross-entropy of batch 0",
+                                            "reconstruye el modelo sin entrenar y calcula la entropía cruzada del batch 0"))
 
 # %% tags=["solution"] exercise="loss-by-hand"
 fresh = TrainingRun(config_for("healthy"))
@@ -309,8 +315,12 @@ my_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), i
 print(f"by hand {my_loss:.5f}   run log {log.steps['loss'][0]:.5f}")
 
 # %% tags=["check"] exercise="loss-by-hand"
-assert abs(my_loss - log.steps["loss"][0]) < 1e-4, \
-    f"loss-by-hand: {my_loss:.5f} differs from the log's {log.steps['loss'][0]:.5f} (same seed? padding ignored?)"
+from utils.text import say
+
+assert abs(my_loss - log.steps["loss"][0]) < 1e-4, say(
+    f"loss-by-hand: {my_loss:.5f} differs from the log's {log.steps['loss'][0]:.5f} (same seed? padding ignored?)",
+    f"loss-by-hand: {my_loss:.5f} no coincide con el {log.steps['loss'][0]:.5f} del registro (¿la misma semilla? "
+    f"¿ignoras el padding?)")
 
 # %% [markdown]
 # ## Your lesson from this notebook

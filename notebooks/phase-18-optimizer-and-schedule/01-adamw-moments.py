@@ -31,10 +31,10 @@
 # whatever the gradient's scale. `utils/spikelab/optim_view.py` reads these quantities from a real
 # optimizer.
 #
-# 🇪🇸 **Español.** Para cada peso, AdamW guarda `m` (media móvil del gradiente) y `v` (media móvil
-# del gradiente al cuadrado), los corrige por sesgo y mueve el peso `lr · m̂ / (√v̂ + ε)`, más el
-# decaimiento de pesos desacoplado `lr·wd·w`. Si el gradiente se multiplica por 100, `m̂` y
-# `√v̂` también, y el paso no cambia: Adam mueve cada peso *lr por un número del orden de uno*.
+# 🇪🇸 **Español.** Para cada peso, AdamW guarda `m` (media móvil del gradiente) y `v` (media móvil del
+# gradiente al cuadrado), los corrige por sesgo y mueve el peso `lr · m̂ / (√v̂ + ε)`, más el weight
+# decay desacoplado `lr·wd·w`. Si el gradiente se multiplica por 100, `m̂` y `√v̂` también, y el paso no
+# cambia: Adam mueve cada peso *lr por un número del orden de uno*.
 
 # %%
 import statistics
@@ -45,6 +45,7 @@ import torch
 from utils.spikelab import optim_view
 from utils.spikelab.config import config_for
 from utils.course.exercises import exercise_todo
+from utils.text import say
 from utils.spikelab.train import TrainingRun
 from utils.course.yours import show
 
@@ -56,9 +57,9 @@ from utils.course.yours import show
 # on. We train it for 312 steps (steps 0 to 311), so the next step is the first rare batch,
 # and look inside the optimizer. The four rare pieces have **never** been in a batch yet.
 #
-# 🇪🇸 **Español.** La ejecución `broken` es la receta sana con un solo cambio en el orden de los
-# datos: las 20 frases raras llegan como 15 lotes seguidos desde el paso 312. Entrenamos 312
-# pasos y miramos dentro del optimizador: las cuatro piezas raras nunca han estado en un lote.
+# 🇪🇸 **Español.** La ejecución `broken` es la receta sana con un solo cambio en el orden de los datos:
+# las 20 frases raras llegan como 15 batches seguidos desde el paso 312. Entrenamos 312 pasos y miramos
+# dentro del optimizador: las cuatro piezas raras nunca han estado en un batch.
 
 # %%
 run = TrainingRun(config_for("broken"))
@@ -86,10 +87,10 @@ assert min(W[i].norm() for i in common.values()) > 30 * max(init_emb[i].norm() f
 # shrinks every matrix weight by the factor `(1 − lr·wd)` at every step, gradient or not. We
 # can check that exactly against the learning rates of the 312 steps:
 #
-# 🇪🇸 **Español.** Las filas raras tienen `m = v = 0` exactamente: una fila de embedding solo
-# recibe gradiente cuando su pieza está en el lote. Su norma sigue siendo la diminuta del
-# inicio, mientras que las filas comunes son decenas de veces mayores. Aun así cambiaron un poco:
-# el **decaimiento de pesos desacoplado** encoge cada peso en `(1 − lr·wd)` en cada paso.
+# 🇪🇸 **Español.** Las filas raras tienen `m = v = 0` exactamente: una fila de embedding solo recibe
+# gradiente cuando su pieza está en el batch. Su norma sigue siendo la diminuta del inicio, mientras que
+# las filas comunes son decenas de veces mayores. Aun así cambiaron un poco: el **weight decay
+# desacoplado** encoge cada peso en `(1 − lr·wd)` en cada paso.
 
 # %%
 shrink = 1.0
@@ -135,10 +136,10 @@ plt.show()
 # never be large: Cauchy–Schwarz bounds it (`optim_view.ratio_bound`, about 7 for these betas once
 # the bias corrections have faded, and smaller early on).
 #
-# 🇪🇸 **Español.** En una ejecución asentada casi todos los pesos se mueven **una pequeña fracción
-# de lr**: su gradiente cambia de signo de un lote a otro, así que `m̂` es mucho menor que `√v̂`.
-# Un peso solo avanza un lr completo cuando su gradiente apunta en la misma dirección durante un
-# tiempo. El cociente nunca puede ser grande: está acotado (`optim_view.ratio_bound`).
+# 🇪🇸 **Español.** En una ejecución asentada casi todos los pesos se mueven **una pequeña fracción de
+# lr**: su gradiente cambia de signo de un batch a otro, así que `m̂` es mucho menor que `√v̂`. Un peso
+# solo avanza un lr completo cuando su gradiente apunta en la misma dirección durante un tiempo. El
+# cociente nunca puede ser grande: está acotado (`optim_view.ratio_bound`).
 
 # %% [markdown]
 # ## 4. Step 312: the first gradient of the rare rows
@@ -150,13 +151,13 @@ plt.show()
 # rare embedding rows (Phase 17 showed why a tiny row gets a large gradient). Clipping scales
 # the whole gradient down to norm 1. Then Adam takes its step. We keep copies of the state *before* the step to compare afterwards.
 #
-# 🇪🇸 **Español.** Ahora llega el primer lote raro. En las ejecuciones medidas, la norma de su
-# gradiente antes del recorte fue
+# 🇪🇸 **Español.** Ahora llega el primer batch raro. En las ejecuciones medidas, la norma de su gradiente
+# antes del clipping fue
 # <span data-run="broken" data-key="grad_norm_preclip" data-fmt=".0f" data-bound="min">&gt; 51</span>,
-# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 31</span> veces la mediana de
-# los 50 pasos anteriores (los números de tu ejecución aparecen tras la celda siguiente), casi
-# toda en las filas raras. El recorte reduce el gradiente entero a norma 1 y Adam da su paso.
-# Guardamos el estado *anterior*.
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 31</span>
+# veces la mediana de los 50 pasos anteriores (los números de tu ejecución aparecen tras la celda
+# siguiente), casi toda en las filas raras. El clipping reduce el gradiente entero a norma 1 y Adam da
+# su paso. Guardamos el estado *anterior*.
 
 # %%
 before = {id(p): (run.opt.state[p]["exp_avg"].clone(), run.opt.state[p]["exp_avg_sq"].clone())
@@ -192,11 +193,11 @@ assert min(move[i].norm() for i in rare.values()) > 5 * max(move[i].norm() for i
 # *bounds* the damage of a gradient spike per weight, and also why it cannot *prevent* it: a
 # never-trained row always gets the full step.
 #
-# 🇪🇸 **Español.** Cada coordenada de cada fila rara se movió lo mismo, 1,64 × lr: lo que da la
-# fórmula para un peso cuyo primer gradiente llega en el paso 313. Con `m = v = 0`, `g` se
-# cancela: las filas raras dan un paso **completo, del tamaño de lr**, sea cual sea el
-# gradiente. Las filas comunes, con 312 pasos de historia, se mueven un orden de magnitud menos.
-# Adam *acota* el daño de un pico por peso, pero no puede *evitarlo*.
+# 🇪🇸 **Español.** Cada coordenada de cada fila rara se movió lo mismo, 1.64 × lr: lo que da la fórmula
+# para un peso cuyo primer gradiente llega en el paso 313. Con `m = v = 0`, `g` se cancela: las filas
+# raras dan un paso **completo, del tamaño de lr**, sea cual sea el gradiente. Las filas comunes, con
+# 312 pasos de historia, se mueven un orden de magnitud menos. Adam *acota* el daño de un pico por peso,
+# pero no puede *evitarlo*.
 
 # %% [markdown]
 # ## 5. What did clipping change?
@@ -238,11 +239,11 @@ assert raw_r[~rare_mask].abs().median() > 2 * clipped_r[~rare_mask].abs().median
 # it cannot shrink the move of a row that Adam sees for the first time. Keep this in mind when
 # Phase 19 tries `clip-0.5` as a remedy.
 #
-# 🇪🇸 **Español.** El recorte **no** cambió el paso de las filas raras: Adam normaliza su primer
-# gradiente sea cual sea su tamaño. Lo que cambió es la *mezcla*: con el gradiente reducido, el
-# resto del modelo siguió sobre todo su inercia; sin recorte, todos los demás pesos también se
-# habrían lanzado hacia ese lote extraño. El recorte protege los pesos sanos, pero no puede
-# reducir el paso de una fila que Adam ve por primera vez.
+# 🇪🇸 **Español.** El clipping **no** cambió el paso de las filas raras: Adam normaliza su primer
+# gradiente sea cual sea su tamaño. Lo que cambió es la *mezcla*: con el gradiente reducido, el resto
+# del modelo siguió sobre todo su inercia; sin clipping, todos los demás pesos también se habrían
+# lanzado hacia ese batch extraño. El clipping protege los pesos sanos, pero no puede reducir el paso de
+# una fila que Adam ve por primera vez.
 
 # %% [markdown]
 # ### Exercise 1 — predict one weight's move
@@ -258,7 +259,8 @@ assert raw_r[~rare_mask].abs().median() > 2 * clipped_r[~rare_mask].abs().median
 # paso de Adam. Guárdalo en `predicted` sin usar `optim_view`.
 
 # %% tags=["stub"] exercise="predict-adam-move"
-predicted = exercise_todo("predict-adam-move", "the value AdamW wrote into W[tten, 0] at step 312")
+predicted = exercise_todo("predict-adam-move", say("the value AdamW wrote into W[tten, 0] at step 312",
+                                                  "el valor que AdamW escribió en W[tten, 0] en el paso 312"))
 
 # %% tags=["solution"] exercise="predict-adam-move"
 i = rare["tten"]
@@ -271,8 +273,12 @@ predicted = old - lr * wd * old - lr * m_hat / (v_hat ** 0.5 + eps)
 print(f"old {old:+.6f}  predicted {predicted:+.6f}  actual {W[i, 0].item():+.6f}")
 
 # %% tags=["check"] exercise="predict-adam-move"
-assert abs(predicted - W[rare["tten"], 0].item()) < 1e-6, \
-    "predict-adam-move: your value differs from the weight AdamW wrote (bias correction? decay first?)"
+from utils.text import say
+
+assert abs(predicted - W[rare["tten"], 0].item()) < 1e-6, say(
+    "predict-adam-move: your value differs from the weight AdamW wrote (bias correction? decay first?)",
+    "predict-adam-move: tu valor no coincide con el peso que escribió AdamW (¿corrección de sesgo? "
+    "¿el weight decay primero?)")
 
 # %% [markdown]
 # ### Exercise 2 — the same gradient, several steps in a row
@@ -287,15 +293,17 @@ assert abs(predicted - W[rare["tten"], 0].item()) < 1e-6, \
 # `k` and betas, including `k = 1`, `t = 1` and other betas, and compares `repeat_ratio(313, 1)`
 # with what the rare rows did above.
 #
-# 🇪🇸 **Español.** Ejercicio 2: el fragmento son quince lotes de las mismas frases, así que una fila
-# rara recibe gradiente en el paso 312, otra vez en el 313, etc. Escribe `repeat_ratio(t, k)`: el
-# cociente `|m̂| / √v̂` (sin ε) en el paso `t + k − 1` de un peso con momentos nulos antes del paso
-# `t` que recibe el **mismo** gradiente `g ≠ 0` en cada uno de los `k` pasos. Dedúcelo de cómo Adam
-# actualiza sus momentos y de la corrección del sesgo; vale un bucle o una fórmula cerrada.
+# 🇪🇸 **Español.** Ejercicio 2: el shard son quince batches de las mismas frases, así que una fila rara
+# recibe gradiente en el paso 312, otra vez en el 313, etc. Escribe `repeat_ratio(t, k)`: el cociente
+# `|m̂| / √v̂` (sin ε) en el paso `t + k − 1` de un peso con momentos nulos antes del paso `t` que
+# recibe el **mismo** gradiente `g ≠ 0` en cada uno de los `k` pasos. Dedúcelo de cómo Adam actualiza
+# sus momentos y de la corrección del sesgo; vale un bucle o una fórmula cerrada.
 
 # %% tags=["stub"] exercise="repeat-gradient"
 def repeat_ratio(t, k, b1=0.9, b2=0.999):
-    return exercise_todo("repeat-gradient", "|m̂| / √v̂ after k equal gradients from step t on, moments zero before")
+    return exercise_todo("repeat-gradient", say("|m̂| / √v̂ after k equal gradients from step t on, moments zero before",
+                                                "|m̂| / √v̂ tras k gradientes iguales desde el paso t, con los momentos "
+                                                "a cero antes"))
 
 # %% tags=["solution"] exercise="repeat-gradient"
 def repeat_ratio(t, k, b1=0.9, b2=0.999):
@@ -308,6 +316,9 @@ def repeat_ratio(t, k, b1=0.9, b2=0.999):
 print("first gradient at step t:", {t: round(repeat_ratio(t, 1), 3) for t in (1, 10, 100, 313, 1000, 10000)})
 
 # %% tags=["check"] exercise="repeat-gradient"
+from utils.text import say
+
+
 def _reference(t, k, b1, b2, g=-0.37):
     m = v = 0.0
     for _s in range(1, t + k):                         # Adam's recurrences, step by step
@@ -319,10 +330,13 @@ def _reference(t, k, b1, b2, g=-0.37):
 for _t, _k, _b in [(1, 1, (0.9, 0.999)), (313, 1, (0.9, 0.999)), (313, 15, (0.9, 0.999)), (1, 5, (0.9, 0.999)),
                    (50, 3, (0.8, 0.99)), (2000, 40, (0.9, 0.95))]:
     _want = _reference(_t, _k, *_b)
-    assert abs(repeat_ratio(_t, _k, *_b) - _want) < 1e-6 * _want, \
-        f"repeat-gradient: t={_t}, k={_k}, betas={_b}: expected {_want:.6f}, got {repeat_ratio(_t, _k, *_b)}"
-assert abs(repeat_ratio(313, 1) - step_ratio[rare["tten"]].abs().mean().item()) < 0.01, \
-    "repeat-gradient: repeat_ratio(313, 1) should match the rare rows' measured ratio"
+    assert abs(repeat_ratio(_t, _k, *_b) - _want) < 1e-6 * _want, say(
+        f"repeat-gradient: t={_t}, k={_k}, betas={_b}: expected {_want:.6f}, got {repeat_ratio(_t, _k, *_b)}",
+        f"repeat-gradient: t={_t}, k={_k}, betas={_b}: se esperaba {_want:.6f}, tu función da "
+        f"{repeat_ratio(_t, _k, *_b)}")
+assert abs(repeat_ratio(313, 1) - step_ratio[rare["tten"]].abs().mean().item()) < 0.01, say(
+    "repeat-gradient: repeat_ratio(313, 1) should match the rare rows' measured ratio",
+    "repeat-gradient: repeat_ratio(313, 1) debería coincidir con el cociente medido en las filas raras")
 
 # %% [markdown]
 # With `k = 1` this is a first gradient: after a dip during the first steps, the first move
@@ -346,12 +360,11 @@ assert abs(repeat_ratio(313, 1) - step_ratio[rare["tten"]].abs().mean().item()) 
 
 # %%
 from utils.course.choice import Choice
-from utils.text import say
 
 repeat_q = Choice("18.01", "repeat-trend", say(
     "If a rare row got the same gradient at each of the fifteen shard steps from 312 on, how would its move "
     "per step (relative to lr) change over them, from the first move of about 1.64?",
-    "Si una fila rara recibiera el mismo gradiente en cada uno de los quince pasos del fragmento desde el "
+    "Si una fila rara recibiera el mismo gradiente en cada uno de los quince pasos del shard desde el "
     "312, ¿cómo cambiaría su movimiento por paso (respecto a lr), desde el primero de unos 1,64?"), options={
     "a": (say("It shrinks: √v̂ catches up with the gradient and the moves fade.",
               "Se reduce: √v̂ alcanza al gradiente y los movimientos se apagan."),
@@ -373,7 +386,7 @@ repeat_q = Choice("18.01", "repeat-trend", say(
               "first move; it does not slow down a block of same-kind batches.",
               "repeat_ratio(313, 15) vale unos 3,4: los movimientos de una fila nueva crecen mientras dura el "
               "bloque y solo vuelven hacia 1 tras cientos de pasos. La normalización por peso acota el primer "
-              "movimiento de un pico; no frena un bloque de lotes iguales.")),
+              "movimiento de un pico; no frena un bloque de batches iguales.")),
 }, right="c")
 
 # %% tags=["stub"] exercise="repeat-trend"

@@ -8,10 +8,10 @@
 # broken schedule that Phase 19 uses for its "LR discontinuity" failure pattern.
 #
 # 🇪🇸 **Español.** El learning rate (LR) multiplica cada paso de Adam. Las ejecuciones del curso lo
-# cambian en cada paso con el calendario más común para transformers: **calentamiento lineal**
-# seguido de **decaimiento coseno**. Aquí lo dibujamos, leemos el LR en el paso del pico, vemos
-# con dos ejecuciones reales de qué protege el calentamiento, y mostramos el calendario roto que
-# la fase 19 usa para el patrón "discontinuidad del LR".
+# cambian en cada paso con el schedule más común para transformers: **warmup lineal** seguido de
+# **decaimiento coseno**. Aquí lo dibujamos, leemos el LR en el paso del pico, vemos con dos ejecuciones
+# reales de qué protege el warmup, y mostramos el schedule roto que la Fase 19 usa para el patrón
+# "discontinuidad del LR".
 
 # %%
 import math
@@ -22,6 +22,7 @@ import torch
 from utils.spikelab import optim_view, symptoms
 from utils.spikelab.config import CANONICAL, config_for
 from utils.course.exercises import exercise_todo
+from utils.text import say
 from utils.spikelab.schedule import lr_at, lr_with_jump
 from utils.spikelab.train import TrainingRun, run_variant
 from utils.course.yours import show
@@ -70,8 +71,8 @@ assert lrs[CANONICAL.steps - 1] > 0.9 * PEAK     # our runs never leave the high
 #
 # 🇪🇸 **Español.** Los síntomas de la ejecución rota registran el LR del paso del pico:
 # <span data-run="broken" data-key="lr_at_spike" data-fmt=".2e">2.91e-03</span> en las ejecuciones
-# medidas (el de la tuya aparece debajo), casi el máximo. Junto con la fase 18 · 1: en este paso
-# una fila nunca entrenada se mueve 1,64 × LR en cada coordenada.
+# medidas (el de la tuya aparece debajo), casi el máximo. Junto con la Fase 18 · 1: en este paso una
+# fila nunca entrenada se mueve 1.64 × LR en cada coordenada.
 
 # %%
 broken = symptoms.compute(run_variant("broken"))
@@ -93,10 +94,10 @@ assert broken["lr_at_spike"] > 0.9 * PEAK                     # the schedule has
 # `warmup=1` (full LR from step 0), and measures the median `|m̂ / (√v̂ + ε)|` over all weights
 # as training goes on.
 #
-# 🇪🇸 **Español.** En el paso 1, los momentos de Adam contienen un único gradiente: el cociente es
-# ±1 para cada peso. Un AdamW recién creado mueve **todos los pesos un LR completo**. En los
-# pasos siguientes `v̂` se estima con pocos gradientes y los pasos siguen siendo grandes. La
-# celda entrena dos ejecuciones reales, con y sin calentamiento, y mide la mediana del cociente.
+# 🇪🇸 **Español.** En el paso 1, los momentos de Adam contienen un único gradiente: el cociente es ±1
+# para cada peso. Un AdamW recién creado mueve **todos los pesos un LR completo**. En los pasos
+# siguientes `v̂` se estima con pocos gradientes y los pasos siguen siendo grandes. La celda entrena dos
+# ejecuciones reales, con y sin warmup, y mide la mediana del cociente.
 
 # %%
 checkpoints = [1, 2, 5, 10, 20, 50, 100, 200, 400]
@@ -124,10 +125,10 @@ assert median_ratio[WARMUP][100] < 0.3 * median_ratio[WARMUP][1]
 # weight that has a gradient by 3e-3: for a token-embedding row initialised at std 5e-4, that is six times its own
 # size, in a direction set by one batch. What does that do to training? The held-out losses:
 #
-# 🇪🇸 **Español.** Las dos ejecuciones empiezan con cociente 1 y bajan a una pequeña fracción tras
-# unas decenas de pasos. **El calentamiento mantiene el LR pequeño justo en esos primeros
-# pasos**, cuando los movimientos de Adam son mayores y menos informados. Sin él, el primer paso
-# mueve cada peso 3e-3: seis veces el tamaño de una fila de embedding recién inicializada.
+# 🇪🇸 **Español.** Las dos ejecuciones empiezan con cociente 1 y bajan a una pequeña fracción tras unas
+# decenas de pasos. **El warmup mantiene el LR pequeño justo en esos primeros pasos**, cuando los
+# movimientos de Adam son mayores y menos informados. Sin él, el primer paso mueve cada peso 3e-3: seis
+# veces el tamaño de una fila de embedding recién inicializada.
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.2), dpi=70)
@@ -154,11 +155,11 @@ assert held[1][400] > held[WARMUP][400] + 0.1    # ... and clearly worse in the 
 # uninformed Adam state, and the rest of training does not undo it. (On larger models such
 # early steps are a classic cause of immediate divergence; here the damage is quieter.)
 #
-# 🇪🇸 **Español.** En este modelo pequeño, sin calentamiento no hay explosión: la pérdida incluso
-# baja más rápido al principio. Pero la ejecución acaba en una solución **peor** y sigue
-# claramente por detrás 400 pasos después. Tras los primeros cien pasos los dos calendarios son
-# casi iguales: la diferencia se hizo al principio, con pasos a LR completo y un estado de Adam
-# sin información, y el resto del entrenamiento no la deshace.
+# 🇪🇸 **Español.** En este modelo pequeño, sin warmup no hay explosión: la pérdida incluso baja más
+# rápido al principio. Pero la ejecución acaba en una solución **peor** y sigue claramente por detrás
+# 400 pasos después. Tras los primeros cien pasos los dos schedules son casi iguales: la diferencia se
+# hizo al principio, con pasos a LR completo y un estado de Adam sin información, y el resto del
+# entrenamiento no la deshace.
 
 # %% [markdown]
 # ## 4. A broken schedule: the LR discontinuity
@@ -171,9 +172,9 @@ assert held[1][400] > held[WARMUP][400] + 0.1    # ... and clearly worse in the 
 # larger LR: every weight's move grows tenfold at once. Phase 19 runs it and shows what the
 # dashboard sees.
 #
-# 🇪🇸 **Español.** `lr_with_jump` es el calendario del patrón "discontinuidad del LR" de la fase 19:
-# el calentamiento solo llega a 0,1 × el pico y en el paso 100 el coseno empieza en el pico
-# completo: el LR se multiplica por diez de un paso al siguiente. La fase 19 lo ejecuta.
+# 🇪🇸 **Español.** `lr_with_jump` es el schedule del patrón "discontinuidad del LR" de la Fase 19: el
+# warmup solo llega a 0.1 × el pico y en el paso 100 el coseno empieza en el pico completo: el LR se
+# multiplica por diez de un paso al siguiente. La Fase 19 lo ejecuta.
 
 # %%
 jump_from = CANONICAL.lr_jump_from
@@ -208,7 +209,8 @@ plt.show()
 
 # %% tags=["stub"] exercise="my-lr-at"
 def my_lr_at(step, peak, warmup, total):
-    return exercise_todo("my-lr-at", "linear warmup to peak, then half a cosine down to 0 at total")
+    return exercise_todo("my-lr-at", say("linear warmup to peak, then half a cosine down to 0 at total",
+                                         "warmup lineal hasta peak y luego medio coseno hasta 0 en total"))
 
 # %% tags=["solution"] exercise="my-lr-at"
 def my_lr_at(step, peak, warmup, total):
@@ -221,11 +223,14 @@ def my_lr_at(step, peak, warmup, total):
 print(f"my_lr_at(312) = {my_lr_at(312, PEAK, WARMUP, TOTAL):.3e}")
 
 # %% tags=["check"] exercise="my-lr-at"
+from utils.text import say
+
 for _peak, _warmup, _total in [(PEAK, WARMUP, TOTAL), (1.0, 10, 50)]:
     for _s in range(2101):
         assert math.isclose(my_lr_at(_s, _peak, _warmup, _total), lr_at(_s, _peak, _warmup, _total),
                             rel_tol=1e-9, abs_tol=1e-15), \
-            f"my-lr-at: step {_s} (peak {_peak}, warmup {_warmup}, total {_total}) differs"
+            say(f"my-lr-at: step {_s} (peak {_peak}, warmup {_warmup}, total {_total}) differs",
+                f"my-lr-at: el paso {_s} (pico {_peak}, warmup {_warmup}, total {_total}) no coincide")
 
 # %% [markdown]
 # ### Exercise 2 — when is the LR half the peak?
@@ -238,7 +243,8 @@ for _peak, _warmup, _total in [(PEAK, WARMUP, TOTAL), (1.0, 10, 50)]:
 # mitad del pico. Adivínalo primero con la fórmula, calcúlalo y responde a la pregunta de debajo.
 
 # %% tags=["stub"] exercise="half-lr-step"
-half_step = exercise_todo("half-lr-step", "the first step where lr_at(step, ...) < PEAK / 2")
+half_step = exercise_todo("half-lr-step", say("the first step where lr_at(step, ...) < PEAK / 2",
+                                              "el primer paso en el que lr_at(step, ...) < PEAK / 2"))
 
 # %% tags=["solution"] exercise="half-lr-step"
 half_step = next(s for s in range(WARMUP, TOTAL + 1) if lr_at(s, PEAK, WARMUP, TOTAL) < PEAK / 2)
@@ -246,9 +252,13 @@ print(f"half the peak at step {half_step}; the cosine's middle is at warmup + (t
       f"{WARMUP + (TOTAL - WARMUP) // 2}")
 
 # %% tags=["check"] exercise="half-lr-step"
-assert lr_at(half_step, PEAK, WARMUP, TOTAL) < PEAK / 2 <= lr_at(half_step - 1, PEAK, WARMUP, TOTAL), \
-    "half-lr-step: the LR should be ≥ half the peak one step before half_step and below it at half_step"
-assert half_step > CANONICAL.steps, "half-lr-step: our runs stop at step 420"
+from utils.text import say
+
+assert lr_at(half_step, PEAK, WARMUP, TOTAL) < PEAK / 2 <= lr_at(half_step - 1, PEAK, WARMUP, TOTAL), say(
+    "half-lr-step: the LR should be ≥ half the peak one step before half_step and below it at half_step",
+    "half-lr-step: el LR debería ser ≥ la mitad del pico un paso antes de half_step y quedar por debajo en half_step")
+assert half_step > CANONICAL.steps, say("half-lr-step: our runs stop at step 420",
+                                        "half-lr-step: nuestras ejecuciones terminan en el paso 420")
 
 # %% [markdown]
 # ### Question — where on the schedule is the spike?
@@ -261,23 +271,22 @@ assert half_step > CANONICAL.steps, "half-lr-step: our runs stop at step 420"
 
 # %%
 from utils.course.choice import Choice
-from utils.text import say
 
 spike_lr_q = Choice("18.02", "spike-on-schedule", say(
     "Phase 19's spike comes at step 312, and every run of the course stops at step 420. Where on this "
     "schedule does the spike happen?",
-    "El pico de la fase 19 llega en el paso 312, y todas las ejecuciones del curso paran en el 420. ¿En qué "
-    "parte de este calendario ocurre el pico?"), options={
+    "El pico de la Fase 19 llega en el paso 312, y todas las ejecuciones del curso paran en el 420. ¿En qué "
+    "parte de este schedule ocurre el pico?"), options={
     "a": (say("High on the cosine: the LR is still above 90 % of its peak.",
               "Arriba en el coseno: el LR sigue por encima del 90 % de su pico."),
           say("The cosine has only just begun to fall at step 312 (half_step is far beyond 420): the spike "
               "happens where Adam's full-size moves, scaled by the LR, are as large as they will ever be.",
               "El coseno apenas ha empezado a bajar en el paso 312 (half_step queda muy lejos de 420): el pico "
               "ocurre donde los movimientos de Adam, escalados por el LR, son los mayores del entrenamiento.")),
-    "b": (say("In the warmup, where the LR is still small.", "En el calentamiento, con el LR aún pequeño."),
+    "b": (say("In the warmup, where the LR is still small.", "En el warmup, con el LR aún pequeño."),
           say("The warmup ends at step WARMUP = 100; by step 312 the LR has been at its peak for two hundred "
               "steps.",
-              "El calentamiento acaba en el paso WARMUP = 100; en el 312 el LR lleva doscientos pasos en su pico.")),
+              "El warmup acaba en el paso WARMUP = 100; en el 312 el LR lleva doscientos pasos en su pico.")),
     "c": (say("Past the middle of the cosine: the LR is already below half its peak.",
               "Pasada la mitad del coseno: el LR ya está por debajo de la mitad de su pico."),
           say("Your half_step says otherwise: the LR falls below half its peak only long after step 420, "
@@ -302,7 +311,7 @@ assert WARMUP < 312 and lr_at(CANONICAL.steps, PEAK, WARMUP, TOTAL) > 0.9 * PEAK
 # bounded but full-size moves are as large as they will ever be.
 #
 # 🇪🇸 **Español.** Ninguna ejecución del curso llega: todas paran en el paso 420, con el LR aún por
-# encima del 90 % del pico. El pico de la fase 19 ocurre en la parte de **LR alto**.
+# encima del 90 % del pico. El pico de la Fase 19 ocurre en la parte de **LR alto**.
 
 # %% [markdown]
 # ## Your lesson from this notebook

@@ -60,8 +60,10 @@ assert s["loss_ratio"] >= 2 and s["grad_norm_ratio"] >= 15
 
 # %% tags=["stub"] exercise="ema-50"
 from utils.course.exercises import exercise_todo
+from utils.text import say
 
-my_ema = exercise_todo("ema-50", "compute the 50-step EMA of log.steps['loss'] as a list")
+my_ema = exercise_todo("ema-50", say("compute the 50-step EMA of log.steps['loss'] as a list",
+                                     "calcula la EMA de 50 pasos de log.steps['loss'] como una lista"))
 
 # %% tags=["solution"] exercise="ema-50"
 alpha = 2 / 51
@@ -75,10 +77,14 @@ print(f"EMA at 311: {my_ema[311]:.3f}   loss at 312: {log.steps['loss'][312]:.3f
       f"ratio: {log.steps['loss'][312] / my_ema[311]:.2f}")
 
 # %% tags=["check"] exercise="ema-50"
+from utils.text import say
+
 course_ema = metrics.ema(log.steps["loss"])
-assert len(my_ema) == len(course_ema), "ema-50: one EMA value per step"
+assert len(my_ema) == len(course_ema), say("ema-50: one EMA value per step", "ema-50: un valor de la EMA por paso")
 _off = [t for t, (a, b) in enumerate(zip(my_ema, course_ema)) if abs(a - b) > 1e-6 * max(1.0, abs(b))]
-assert not _off, f"ema-50: your EMA differs from utils.spikelab.metrics.ema from step {_off[0] if _off else 0} on"
+assert not _off, say(f"ema-50: your EMA differs from utils.spikelab.metrics.ema from step {_off[0] if _off else 0} on",
+                     f"ema-50: tu EMA no coincide con utils.spikelab.metrics.ema a partir del paso "
+                     f"{_off[0] if _off else 0}")
 
 # %% [markdown]
 # ## 3. What it looks like
@@ -87,8 +93,8 @@ assert not _off, f"ema-50: your EMA differs from utils.spikelab.metrics.ema from
 # (batch composition) of the dashboard you meet in the next notebook. The gradient spike lasts one
 # step; the held-out loss rises while the 15 batches of the shard go by, and recovers afterwards.
 #
-# 🇪🇸 **Español.** El pico de gradiente dura un paso; la pérdida de validación sube durante los 15 lotes
-# del fragmento y se recupera después.
+# 🇪🇸 **Español.** El pico de gradiente dura un paso; la pérdida de validación sube durante los 15
+# batches del shard y se recupera después.
 
 # %%
 fig = draw(log, panels=[1, 3, 6], step=312, window=(250, 420))
@@ -129,16 +135,16 @@ control_q = Choice("19.01", "damage-needs-no-spike", say(
     "¿Qué ejecución muestra que el daño en validación no necesita ningún pico de gradiente?"), options={
     "a": (say("one-batch", "one-batch"),
           say("It shows the opposite: a gradient spike (the 5 rare sentences in one batch) without the damage.",
-              "Muestra lo contrario: un pico de gradiente (las 5 frases raras en un lote) sin el daño.")),
+              "Muestra lo contrario: un pico de gradiente (las 5 frases raras en un batch) sin el daño.")),
     "b": (say("control-no-rare-piece", "control-no-rare-piece"),
           say("The same block of fifteen batches, no rare piece, no gradient spike, and the held-out loss "
               "still rises by ten or more times its noise. The data order does the damage.",
-              "El mismo bloque de quince lotes, sin pieza rara ni pico de gradiente, y la pérdida de "
+              "El mismo bloque de quince batches, sin pieza rara ni pico de gradiente, y la pérdida de "
               "validación sube igualmente diez o más veces su ruido. El orden de los datos causa el daño.")),
     "c": (say("control-mixed-shard", "control-mixed-shard"),
           say("It has neither: no gradient spike and no damage. It shows that shuffling the shard in removes "
               "the damage, not that damage can come without a spike.",
-              "No tiene ninguno de los dos. Muestra que barajar el fragmento quita el daño, no que el daño "
+              "No tiene ninguno de los dos. Muestra que barajar el shard quita el daño, no que el daño "
               "pueda venir sin pico.")),
     "d": (say("broken", "broken"),
           say("It has both at once, so it cannot tell which one causes the damage: that is what the controls "
@@ -173,14 +179,14 @@ control_q.choose("b")
 # bar in every run): **the rare piece causes a large, harmless gradient spike; the data order
 # causes the damage.**
 #
-# 🇪🇸 **Español.** Las columnas usan las barras del curso: pico de gradiente ≥ 15× su mediana; daño ≥ 10 σ
-# del ruido, ningún daño < 3 σ, "small" entre ambas. Los números de la tabla son los de tus
+# 🇪🇸 **Español.** Las columnas usan las barras del curso: pico de gradiente ≥ 15× su mediana; daño ≥ 10
+# σ del ruido, ningún daño < 3 σ, "small" entre ambas. Los números de la tabla son los de tus
 # ejecuciones; las conclusiones son las que se cumplieron en todas las ejecuciones medidas (varias
-# semillas). La pieza rara
-# causa el pico de gradiente (inofensivo); el orden de los datos causa el daño. Sin la pieza rara el
-# gradiente aún sube unas veces su mediana, pero al menos cuatro veces menos que en `broken` con la
-# misma semilla; queda bajo la barra de 15× del curso salvo `control-common-piece` en una ejecución.
-# Barajar el fragmento nunca deja daño (queda bajo el ruido en todas las ejecuciones medidas menos una).
+# semillas). La pieza rara causa el pico de gradiente (inofensivo); el orden de los datos causa el daño.
+# Sin la pieza rara el gradiente aún sube unas veces su mediana, pero al menos cuatro veces menos que en
+# `broken` con la misma semilla; queda bajo la barra de 15× del curso salvo `control-common-piece` en
+# una ejecución. Barajar el shard nunca deja daño (queda bajo el ruido en todas las ejecuciones medidas
+# menos una).
 
 # %%
 by = {r["variant"]: r for r in controls}
@@ -208,31 +214,31 @@ assert max(by[v]["grad_norm_ratio"] for v in ["control-common-piece", "control-n
 # gradient-norm spike. Before the next cell runs it: will `clip-0.5` remove the damage? Decide
 # from what the controls showed, then press **Check** (recorded in your notes; the last answer counts).
 #
-# 🇪🇸 **Español.** El primer remedio de la historia es recortar más, a 0,5 en vez de 1,0, porque el
-# pico es de la norma del gradiente. Antes de ejecutarlo: ¿quitará `clip-0.5` el daño? Decide a
-# partir de los controles y pulsa **Comprobar** (se guarda en tus notas; cuenta la última respuesta).
+# 🇪🇸 **Español.** El primer remedio de la historia es bajar el clip, a 0.5 en vez de 1.0, porque el pico
+# es de la norma del gradiente. Antes de ejecutarlo: ¿quitará `clip-0.5` el daño? Decide a partir de los
+# controles y pulsa **Comprobar** (se guarda en tus notas; cuenta la última respuesta).
 
 # %%
 clip_q = Choice("19.01", "clip-predict", say(
     "Will clip 0.5 remove the held-out damage of the broken run?",
-    "¿Quitará el recorte a 0,5 el daño en validación de la ejecución rota?"), options={
+    "¿Quitará el clip a 0,5 el daño en validación de la ejecución rota?"), options={
     "a": (say("Yes: a tighter clip makes the spike's update smaller, so less damage.",
-              "Sí: un recorte más estricto hace menor la actualización del pico, así que menos daño."),
+              "Sí: un clip más estricto hace menor la actualización del pico, así que menos daño."),
           say("The damage is not made by the spike: control-no-rare-piece is damaged with no spike to clip. And "
               "Adam's per-weight step hardly depends on the overall scale of the gradient (Phase 18).",
-              "El daño no lo causa el pico: control-no-rare-piece sufre daño sin pico que recortar. Y el paso de "
-              "Adam por peso apenas depende de la escala global del gradiente (fase 18).")),
+              "El daño no lo causa el pico: control-no-rare-piece sufre daño sin ningún pico al que aplicar el clip. Y el paso de "
+              "Adam por peso apenas depende de la escala global del gradiente (Fase 18).")),
     "b": (say("It removes the gradient spike, and with it the damage.", "Quita el pico de gradiente, y con él el daño."),
           say("A clip acts after the gradient is computed: the pre-clip norm, the spike the table measures, is "
               "the same. And the damage does not need the spike (control-no-rare-piece).",
-              "El recorte actúa después de calcular el gradiente: la norma antes del recorte, el pico que mide la "
+              "El clip actúa después de calcular el gradiente: la norma antes del clipping, el pico que mide la "
               "tabla, es la misma. Y el daño no necesita el pico (control-no-rare-piece).")),
     "c": (say("No: the damage comes from the block of same-kind batches, which a clip does not change.",
-              "No: el daño viene del bloque de lotes iguales, que el recorte no cambia."),
+              "No: el daño viene del bloque de batches iguales, que el clip no cambia."),
           say("The controls tie the damage to the data order, and clip 1.0 already binds at the spike; "
               "halving it leaves Adam's per-weight steps almost as they were. The next table shows the damage "
               "stays.",
-              "Los controles atan el daño al orden de los datos, y el recorte a 1,0 ya actúa en el "
+              "Los controles atan el daño al orden de los datos, y el clip a 1,0 ya actúa en el "
               "pico; reducirlo a la mitad deja los pasos de Adam por peso casi igual. La tabla siguiente "
               "muestra que el daño sigue.")),
 }, right="c")
@@ -278,12 +284,12 @@ show("`emb-init-0.02`: gradient spike **{grad_norm_ratio:.0f}×** its median (`b
 #   whether that is below the 15× bar varies from run to run), **and the damage stays**.
 # - **re-tokenizing hides the piece, not the problem**: the whole-word tokens are just as rare.
 #
-# 🇪🇸 **Español.** El recorte a 0,5 no ayuda; estratificar con umbral 10 no quita el daño; estratificar
-# cubriendo la pieza reduce el daño a una fracción del de `broken` (por debajo del ruido o no, según
-# la ejecución) y adelanta el pico de gradiente a la primera frase con `tten`, unos pasos antes del
-# 312 (en la mayoría de las ejecuciones); barajar los datos elimina el daño (nunca hay daño, y queda
-# bajo el ruido en todas las ejecuciones medidas menos una); la inicialización 0,02 reduce el pico a
-# menos de la mitad y deja el daño; re-tokenizar esconde la pieza, no el problema.
+# 🇪🇸 **Español.** El clip a 0.5 no ayuda; estratificar con umbral 10 no quita el daño; estratificar
+# cubriendo la pieza reduce el daño a una fracción del de `broken` (por debajo del ruido o no, según la
+# ejecución) y adelanta el pico de gradiente a la primera frase con `tten`, unos pasos antes del 312 (en
+# la mayoría de las ejecuciones); barajar los datos elimina el daño (nunca hay daño, y queda bajo el
+# ruido en todas las ejecuciones medidas menos una); la inicialización 0.02 reduce el pico a menos de la
+# mitad y deja el daño; retokenizar esconde la pieza, no el problema.
 
 # %%
 by = {r["variant"]: r for r in remedies}
@@ -302,8 +308,8 @@ assert emb["damage"] == "yes" and emb["grad_norm_ratio"] * 2 < by["broken"]["gra
 # ordinary batch, and the rare rows' spike was the smaller one.
 #
 # 🇪🇸 **Español.** El pico de gradiente que `stratified-covering` adelantó: la mayor norma de toda la
-# ejecución frente a la mediana de los 50 pasos anteriores, y el primer paso con una frase del
-# fragmento (panel 6). En la mayoría de las ejecuciones coinciden (o el pico llega un paso después).
+# ejecución frente a la mediana de los 50 pasos anteriores, y el primer paso con una frase del shard
+# (panel 6). En la mayoría de las ejecuciones coinciden (o el pico llega un paso después).
 
 # %%
 from utils.diagnosis.dashboard import shard_counts

@@ -12,19 +12,20 @@
 # of sentences with the rare piece `tten` arrives as consecutive batches. The numbers in the text
 # are the ranges we measured over several runs; the lines marked **Your run** are yours.
 #
-# 🇪🇸 **Español.** Un pico de pérdida es un síntoma, no un diagnóstico. Para distinguir una causa de
-# otra hay que mirar siempre la misma evidencia en el mismo sitio. Este cuaderno presenta el
-# **panel de estabilidad** del curso: ocho paneles numerados que `utils.diagnosis.dashboard` dibuja a
-# partir del registro de una ejecución. El post-mortem citará estos paneles por su número.
-# Leemos la ejecución canónica `19-spike-001`, cuya pérdida se dispara en el paso
-# <span data-run="broken" data-key="spike_step">312</span>. Los números del texto son intervalos
-# medidos en varias ejecuciones; las líneas **Your run** son los de la tuya.
+# 🇪🇸 **Español.** Un pico de pérdida es un síntoma, no un diagnóstico. Para distinguir una causa de otra
+# hay que mirar siempre la misma evidencia en el mismo sitio. Este cuaderno presenta el **dashboard de
+# estabilidad** del curso: ocho paneles numerados que `utils.diagnosis.dashboard` dibuja a partir del
+# registro de una ejecución. El post-mortem citará estos paneles por su número. Leemos la ejecución
+# canónica `19-spike-001`, cuya pérdida se dispara en el paso
+# <span data-run="broken" data-key="spike_step">312</span>. Los números del texto son rangos medidos en
+# varias ejecuciones; las líneas **Your run** son los de la tuya.
 
 # %%
 from utils.diagnosis import dashboard
 from utils.spikelab import metrics, runlog, symptoms
 from utils.diagnosis.dashboard import PANELS, Dashboard, draw, format_summary, largest_spike, step_summary
 from utils.course.exercises import exercise_todo
+from utils.text import say
 from utils.spikelab.train import run_variant
 from utils.course.yours import show
 
@@ -53,15 +54,15 @@ assert spike == sym["spike_step"] and 312 <= spike < log.meta["event_end"]
 # Every time panel (all but 7) shares the step axis, a black cursor line at the selected step
 # and dashed purple lines at the run's events (rollbacks, skipped steps; none in this run).
 #
-# 🇪🇸 **Español.** Paneles: 1, pérdida por paso y su media móvil exponencial de 50 pasos, con la
-# pérdida de validación (naranja) en los mismos ejes; 2, tasa de aprendizaje; 3, norma del
-# gradiente antes del recorte (escala logarítmica), con el umbral de recorte y la norma de las
-# filas de las piezas raras; 4, activaciones medias por capa (la salida del embedding
-# resaltada); 5, momentos de Adam (m y v), globales y de las filas raras; 6, composición del
-# lote (tokens `tten`, frases del fragmento tardío, lotes repetidos); 7, histograma de la
-# pérdida por token en el paso elegido; 8, recuento de parámetros no finitos y pasos en que el
-# hash de los parámetros no cambió. Un pico se ve como un salto sobre la media (1), un pico de
-# gradiente (3), momentos que despiertan (5), lotes inusuales (6) y una cola derecha pesada (7).
+# 🇪🇸 **Español.** Paneles: 1, pérdida por paso y su media móvil exponencial de 50 pasos, con la pérdida
+# de validación (naranja) en los mismos ejes; 2, learning rate; 3, norma del gradiente antes del
+# clipping (escala logarítmica), con el umbral de clipping y la norma de las filas de las piezas raras;
+# 4, activaciones medias por capa (la salida del embedding resaltada); 5, momentos de Adam (m y v),
+# globales y de las filas raras; 6, composición del batch (tokens `tten`, frases del shard tardío,
+# batches repetidos); 7, histograma de la pérdida por token en el paso elegido; 8, recuento de
+# parámetros no finitos y pasos en que el hash de los parámetros no cambió. Un pico se ve como un salto
+# sobre la media (1), un pico de gradiente (3), momentos que despiertan (5), batches inusuales (6) y una
+# cola derecha pesada (7).
 
 # %% tags=["nbval-check-output"]
 for number, name in PANELS.items():
@@ -74,9 +75,9 @@ for number, name in PANELS.items():
 # needle in panels 1 and 3, and panel 6 shows that batches with shard sentences only start
 # at the spike.
 #
-# 🇪🇸 **Español.** El panel completo, con el cursor en el pico. A la escala de toda la ejecución
-# el pico es una aguja en los paneles 1 y 3, y el panel 6 muestra que los lotes con frases del
-# fragmento solo empiezan en el pico.
+# 🇪🇸 **Español.** El panel completo, con el cursor en el pico. A la escala de toda la ejecución el pico
+# es una aguja en los paneles 1 y 3, y el panel 6 muestra que los batches con frases del shard solo
+# empiezan en el pico.
 
 # %%
 draw(log, step=spike)
@@ -95,11 +96,11 @@ draw(log, step=spike)
 # panel 8: no parameter ever became non-finite: a spike, not a divergence.
 #
 # 🇪🇸 **Español.** Leemos en orden: en el panel 1 la pérdida se aleja de su media un solo paso y la
-# pérdida de validación sube durante un tiempo después del fragmento (ese es el daño); en el 3
-# la norma antes del recorte salta muy por encima del umbral y los puntos de las filas raras
-# están encima; en el 5 los momentos de las filas raras arrancan de cero; en el 6, quince lotes
-# seguidos del fragmento; en el 7 la cola derecha son las piezas raras; en el 8 ningún
-# parámetro es no finito: es un pico, no una divergencia.
+# pérdida de validación sube durante un tiempo después del shard (ese es el daño); en el 3 la norma
+# antes del clipping salta muy por encima del umbral y los puntos de las filas raras están encima; en el
+# 5 los momentos de las filas raras arrancan de cero; en el 6, quince batches seguidos del shard; en el
+# 7 la cola derecha son las piezas raras; en el 8 ningún parámetro es no finito: es un pico, no una
+# divergencia.
 
 # %%
 draw(log, step=spike, window=(280, 420))
@@ -122,10 +123,9 @@ assert max(log.steps["nonfinite_params"]) == 0
 # where the held-out loss peaks (`sym["heldout_peak_step"]`: it depends on the run, held-out
 # evaluations come every 8 steps).
 #
-# 🇪🇸 **Español.** `step_summary(log, paso)` da los números bajo el cursor, redondeados a cuatro
-# cifras significativas. Comparamos el paso anterior al fragmento (311), el primer lote del
-# fragmento (312) y el paso en que la pérdida de validación alcanza su máximo (depende de la
-# ejecución).
+# 🇪🇸 **Español.** `step_summary(log, paso)` da los números bajo el cursor, redondeados a cuatro cifras
+# significativas. Comparamos el paso anterior al shard (311), el primer batch del shard (312) y el paso
+# en que la pérdida de validación alcanza su máximo (depende de la ejecución).
 
 # %%
 held_peak = sym["heldout_peak_step"]
@@ -192,16 +192,17 @@ assert all(s["nonfinite_params"] == 0 for s in summaries.values())
 # Two mechanisms, then: a huge but one-step gradient spike (panels 3, 5, 7), and lasting but
 # recoverable damage from the run of same-kind batches (panels 1 and 6).
 #
-# 🇪🇸 **Español.** El paso 311 es normal: la pérdida está en su media, no hay `tten` en el lote y
-# el gradiente de las filas raras es cero. El paso 312 es el pico: la pérdida es
+# 🇪🇸 **Español.** El paso 311 es normal: la pérdida está en su media, no hay `tten` en el batch y el
+# gradiente de las filas raras es cero. El paso 312 es el pico: la pérdida es
 # <span data-run="broken" data-key="loss_ratio" data-fmt=".1f">3.6–6.6</span> veces la media, la norma
-# del gradiente antes del recorte es
-# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 31</span> veces su mediana
-# y casi toda está en las filas del embedding de las piezas raras; el recorte la reduce al
-# tamaño normal. El paso del máximo de validación (tercera columna) parece inofensivo en el
-# panel 3, pero la pérdida de validación llega a su máximo, <span data-run="broken" data-key="heldout_loss_peak" data-fmt=".2f">1.31–2.59</span>:
-# quince lotes seguidos de las mismas frases hicieron olvidar parte del resto. Dos mecanismos:
-# un pico de gradiente enorme pero de un solo paso, y un daño duradero pero recuperable.
+# del gradiente antes del clipping es
+# <span data-run="broken" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 31</span>
+# veces su mediana y casi toda está en las filas del embedding de las piezas raras; el clipping la
+# reduce al tamaño normal. El paso del máximo de validación (tercera columna) parece inofensivo en el
+# panel 3, pero la pérdida de validación llega a su máximo,
+# <span data-run="broken" data-key="heldout_loss_peak" data-fmt=".2f">1.31–2.59</span>: quince batches
+# seguidos de las mismas frases hicieron olvidar parte del resto. Dos mecanismos: un pico de gradiente
+# enorme pero de un solo paso, y un daño duradero pero recuperable.
 
 # %% [markdown]
 # ## Damage without a gradient spike: the control run
@@ -221,15 +222,16 @@ assert all(s["nonfinite_params"] == 0 for s in summaries.values())
 # measured: <span data-run="control-no-rare-piece" data-key="spike_step">304–335</span>). A dashboard
 # that looked only at panel 3 would miss this run's damage entirely.
 #
-# 🇪🇸 **Español.** La ejecución de control `control-no-rare-piece` conserva el mismo fragmento
-# tardío pero sin piezas raras. El panel 6 es igual, el panel 3 no muestra ningún pico de
-# gradiente (<span data-run="control-no-rare-piece" data-key="grad_norm_ratio" data-fmt=".1f">1.7–13.1</span>
+# 🇪🇸 **Español.** La ejecución de control `control-no-rare-piece` conserva el mismo shard tardío pero
+# sin piezas raras. El panel 6 es igual, el panel 3 no muestra ningún pico de gradiente
+# (<span data-run="control-no-rare-piece" data-key="grad_norm_ratio" data-fmt=".1f">1.7–13.1</span>
 # veces la mediana), y sin embargo la pérdida de validación sube a
 # <span data-run="control-no-rare-piece" data-key="heldout_loss_peak" data-fmt=".2f">2.07–2.76</span>
-# (panel 1). La pérdida de entrenamiento salta dos veces: cuando llega el fragmento y en el paso
-# 327, cuando vuelven los datos normales; cuál de los dos saltos es mayor varía de una ejecución a
-# otra (paso del pico en las ejecuciones medidas:
-# <span data-run="control-no-rare-piece" data-key="spike_step">304–335</span>). Mirar solo el panel 3 no basta.
+# (panel 1). La pérdida de entrenamiento salta dos veces: cuando llega el shard y en el paso 327, cuando
+# vuelven los datos normales; cuál de los dos saltos es mayor varía de una ejecución a otra (paso del
+# pico en las ejecuciones medidas:
+# <span data-run="control-no-rare-piece" data-key="spike_step">304–335</span>). Mirar solo el panel 3 no
+# basta.
 
 # %%
 control = run_variant("control-no-rare-piece")
@@ -259,10 +261,10 @@ assert min(control.steps["loss"][s] / c_ema[s - 1] for s in (312, 327)) >= 1.5  
 # 311, 312, 313 and your run's held-out peak, and step through the fifteen shard batches: how fast do the loss and
 # the rare rows' gradient fall once the model has seen `tten` a few times?
 #
-# 🇪🇸 **Español.** Mueve el deslizador **step** para mover el cursor (el panel 7 lo sigue), pulsa
-# **Jump to largest spike** o elige una **ventana** de pasos. Debajo de la figura aparece el
-# resumen del paso. Prueba los pasos 311, 312, 313 y el del máximo de validación, y recorre los quince lotes del
-# fragmento: ¿qué tan rápido bajan la pérdida y el gradiente de las filas raras?
+# 🇪🇸 **Español.** Mueve el deslizador **step** para mover el cursor (el panel 7 lo sigue), pulsa **Jump
+# to largest spike** o elige una **ventana** de pasos. Debajo de la figura aparece el resumen del paso.
+# Prueba los pasos 311, 312, 313 y el del máximo de validación, y recorre los quince batches del shard:
+# ¿qué tan rápido bajan la pérdida y el gradiente de las filas raras?
 
 # %% tags=["nbval-ignore-output"]
 # (an interactive widget: run the cell to use it)
@@ -280,14 +282,16 @@ board.widget
 # step 312 (the check recomputes it from your run's log), and compare it with the median pre-clip
 # norm of the 50 steps before.
 #
-# 🇪🇸 **Español.** **1.** El panel 3 muestra dos normas en el paso 312: la del gradiente entero antes
-# del recorte y la de su parte en las filas de las piezas raras. ¿Qué tamaño tuvo el gradiente de
-# **todo lo demás** (los pesos fuera de esas filas) en el paso 312? Las normas de grupos de
-# parámetros distintos no se suman; piensa qué se suma. Guárdalo en `rest_312`, calculado con las
-# dos columnas del registro, y compáralo con la mediana de la norma en los 50 pasos anteriores.
+# 🇪🇸 **Español.** **1.** El panel 3 muestra dos normas en el paso 312: la del gradiente entero antes del
+# clipping y la de su parte en las filas de las piezas raras. ¿Qué tamaño tuvo el gradiente de **todo lo
+# demás** (los pesos fuera de esas filas) en el paso 312? Las normas de grupos de parámetros distintos
+# no se suman; piensa qué se suma. Guárdalo en `rest_312`, calculado con las dos columnas del registro,
+# y compáralo con la mediana de la norma en los 50 pasos anteriores.
 
 # %% tags=["stub"] exercise="rest-of-gradient-312"
-rest_312 = exercise_todo("rest-of-gradient-312", "the gradient norm of every weight outside the rare rows at step 312")
+rest_312 = exercise_todo("rest-of-gradient-312", say(
+    "the gradient norm of every weight outside the rare rows at step 312",
+    "la norma del gradiente de todos los pesos fuera de las filas raras en el paso 312"))
 print(f"gradient norm outside the rare rows at step 312: {rest_312:.3f}")
 
 # %% tags=["solution"] exercise="rest-of-gradient-312"
@@ -296,11 +300,15 @@ rest_312 = (whole ** 2 - rare_part ** 2) ** 0.5        # squared norms of disjoi
 print(f"gradient norm outside the rare rows at step 312: {rest_312:.3f}")
 
 # %% tags=["check"] exercise="rest-of-gradient-312"
+from utils.text import say
+
 _g, _r = log.steps["grad_norm_preclip"][312], log.steps["grad_norm_rare_rows"][312]
 _want = max(_g * _g - _r * _r, 0.0) ** 0.5
-assert abs(rest_312 - _want) <= 1e-3 * _want + 1e-9, (
+assert abs(rest_312 - _want) <= 1e-3 * _want + 1e-9, say(
     f"rest-of-gradient-312: expected about {_want:.4g} (the whole norm is {_g:.4g}, the rare rows' {_r:.4g}); "
-    "norms of separate groups do not add up, their squares do")
+    "norms of separate groups do not add up, their squares do",
+    f"rest-of-gradient-312: se esperaban unos {_want:.4g} (la norma total es {_g:.4g}, la de las filas raras "
+    f"{_r:.4g}); las normas de grupos separados no se suman, sus cuadrados sí")
 
 # %%
 import statistics
@@ -316,36 +324,35 @@ print(f"whole gradient at 312: {log.steps['grad_norm_preclip'][312]:.4g}; rare r
 # `grad_norm_preclip / clip`, many times. Phase 18 followed what Adam then does with it. Pick an
 # option and press **Check** (your answer is recorded in your notes for the grader; the last one counts).
 #
-# 🇪🇸 **Español.** En el paso 312 el recorte (la línea punteada del panel 3) redujo el gradiente entero
-# muchas veces. La fase 18 siguió lo que Adam hace después. Elige una opción y pulsa
-# **Comprobar** (tu respuesta se guarda en tus notas; cuenta la última).
+# 🇪🇸 **Español.** En el paso 312 el clipping (la línea punteada del panel 3) redujo el gradiente entero
+# muchas veces. La Fase 18 siguió lo que Adam hace después. Elige una opción y pulsa **Comprobar** (tu
+# respuesta se guarda en tus notas; cuenta la última).
 
 # %%
 from utils.course.choice import Choice
-from utils.text import say
 
 clip_rows_q = Choice("19.02", "clip-and-rare-rows", say(
     "By how much did the clip shrink the move of the rare rows' weights at step 312?",
-    "¿Cuánto redujo el recorte el movimiento de los pesos de las filas raras en el paso 312?"), options={
+    "¿Cuánto redujo el clip el movimiento de los pesos de las filas raras en el paso 312?"), options={
     "a": (say("Hardly at all: their moments were zero, so Adam makes a full-size step (about 1.64 × lr) "
               "whatever the gradient's size.",
               "Casi nada: sus momentos eran cero, así que Adam da un paso completo (unos 1,64 × lr) sea cual sea "
               "el tamaño del gradiente."),
           say("Phase 18 · 1 measured it. Panel 5 shows the rare rows' moments waking up from zero at "
               "this step. What the clip changed is the rest of the model, which mostly kept following its momentum.",
-              "La fase 18 · 1 lo midió. El panel 5 muestra los momentos de las filas raras despertando "
-              "de cero en este paso. Lo que cambió el recorte es el resto del modelo, que siguió sobre todo su "
+              "La Fase 18 · 1 lo midió. El panel 5 muestra los momentos de las filas raras despertando "
+              "de cero en este paso. Lo que cambió el clip es el resto del modelo, que siguió sobre todo su "
               "inercia.")),
     "b": (say("By the clip's factor: many times smaller than without the clip.",
-              "Por el factor del recorte: muchas veces menor que sin recorte."),
+              "Por el factor del clip: muchas veces menor que sin clip."),
           say("That would hold for plain SGD. Adam divides the step by √v̂, which the same gradient just filled: "
               "for a weight whose first gradient this is, the gradient's size cancels.",
               "Eso valdría para SGD. Adam divide el paso por √v̂, que el mismo gradiente acaba de llenar: para un "
               "peso que recibe su primer gradiente, el tamaño del gradiente se cancela.")),
     "c": (say("It made it larger: the clip moved the gradient towards the rare rows.",
-              "Lo hizo mayor: el recorte desplazó el gradiente hacia las filas raras."),
+              "Lo hizo mayor: el clip desplazó el gradiente hacia las filas raras."),
           say("A clip scales the whole gradient by one factor: it changes no direction and favours no rows.",
-              "El recorte escala todo el gradiente por un único factor: no cambia ninguna dirección ni favorece "
+              "El clip escala todo el gradiente por un único factor: no cambia ninguna dirección ni favorece "
               "ninguna fila.")),
 }, right="a")
 
@@ -362,14 +369,15 @@ clip_rows_q.choose("a")
 # shard sentence, and `first_return_step`, the first step after the fifteen shard batches
 # (from `log.meta["event_end"]` on) whose batch holds one again.
 #
-# 🇪🇸 **Español.** **2.** El panel 6 cuenta, por lote, los ejemplos del fragmento (los ids de
+# 🇪🇸 **Español.** **2.** El panel 6 cuenta, por batch, los ejemplos del shard (los ids de
 # `log.meta["rare_example_ids"]` que están en `log.steps["batch_ids"][paso]`). Encuentra
-# `first_shard_step`, el primer paso cuyo lote contiene una frase del fragmento, y
-# `first_return_step`, el primer paso desde `log.meta["event_end"]` cuyo lote vuelve a contener una.
+# `first_shard_step`, el primer paso cuyo batch contiene una frase del shard, y `first_return_step`, el
+# primer paso desde `log.meta["event_end"]` cuyo batch vuelve a contener una.
 
 # %% tags=["stub"] exercise="first-shard-step"
-first_shard_step, first_return_step = exercise_todo(
-    "first-shard-step", "find the first batch with a shard sentence, and the first one again after the shard")
+first_shard_step, first_return_step = exercise_todo("first-shard-step", say(
+    "find the first batch with a shard sentence, and the first one again after the shard",
+    "encuentra el primer batch con una frase del shard, y el primero que vuelve a tener una después del shard"))
 print("first shard batch:", first_shard_step, " first one after the shard:", first_return_step)
 
 # %% tags=["solution"] exercise="first-shard-step"
@@ -380,11 +388,15 @@ first_return_step = next(s for s in range(log.meta["event_end"], len(log)) if ha
 print("first shard batch:", first_shard_step, " first one after the shard:", first_return_step)
 
 # %% tags=["check"] exercise="first-shard-step"
+from utils.text import say
+
 _counts = dashboard.shard_counts(log)
 _ref = (next(s for s, c in enumerate(_counts) if c),
         next(s for s in range(log.meta["event_end"], len(log)) if _counts[s]))
-assert (first_shard_step, first_return_step) == _ref, (
-    f"first-shard-step: expected {_ref}; a batch holds a shard sentence when one of its ids is in rare_example_ids")
+assert (first_shard_step, first_return_step) == _ref, say(
+    f"first-shard-step: expected {_ref}; a batch holds a shard sentence when one of its ids is in rare_example_ids",
+    f"first-shard-step: se esperaba {_ref}; un batch tiene una frase del shard cuando uno de sus ids está en "
+    f"rare_example_ids")
 
 # %% [markdown]
 # ## Your lesson from this notebook

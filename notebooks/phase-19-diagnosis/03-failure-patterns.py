@@ -92,11 +92,11 @@ def logit_figure(curves: dict, limit: float, limit_label: str, start: int = 0,
 # progress, whichever place it gets.
 #
 # 🇪🇸 **Español.** La historia §A13: en el paso 312 llega la pieza rara `tten`, cuya fila de embedding
-# nunca se entrenó, y la norma del gradiente salta (panel 3). `broken` además trae el fragmento
-# como 15 lotes seguidos, que dañan la pérdida de validación: **dos patrones en una ejecución**.
-# La comprobación los ordena según cuántas veces cada señal supera su propia línea de alarma: las
-# dos la superan en todas las ejecuciones medidas; el gradiente gana en todas menos una, donde el
-# orden de los datos queda primero. Más evidencia no es más daño.
+# nunca se entrenó, y la norma del gradiente salta (panel 3). `broken` además trae el shard como 15
+# batches seguidos, que dañan la pérdida de validación: **dos patrones en una ejecución**. La
+# comprobación los ordena según cuántas veces cada señal supera su propia línea de alarma: las dos la
+# superan en todas las ejecuciones medidas; el gradiente gana en todas menos una, donde el orden de los
+# datos queda primero. Más evidencia no es más daño.
 
 # %%
 draw(run("broken"), panels=[1, 3, 6, 7], step=312, window=(280, 400))
@@ -113,8 +113,8 @@ assert min(v.scores["long-tail-token"], v.scores["data-order"]) >= 1
 # `one-batch` puts the same rare sentences into a single batch: the same gradient spike, no run
 # of same-kind batches, no damage.
 #
-# 🇪🇸 **Español.** `one-batch` pone las mismas frases raras en un solo lote: el mismo pico de
-# gradiente, sin racha de lotes iguales y sin daño.
+# 🇪🇸 **Español.** `one-batch` pone las mismas frases raras en un solo batch: el mismo pico de gradiente,
+# sin racha de batches iguales y sin daño.
 
 # %%
 v = walk("one-batch")
@@ -131,10 +131,10 @@ assert v.pattern == "long-tail-token" and v.scores["data-order"] == 0
 # <span data-run="pattern:control-no-rare-piece" data-key="same_kind_run">15</span> batches made of one
 # kind of sentence. Remedy (notebook 05): a data order that spreads them (`stratified-covering`).
 #
-# 🇪🇸 **Español.** Los mismos 15 lotes seguidos, con palabras comunes en lugar de *written*/*bitten*:
-# sin pieza rara no hay pico de gradiente (panel 3), pero la validación sube mucho (panel 1). El
-# panel 6 muestra la causa: una racha de lotes de un solo tipo. Remedio (cuaderno 05): un orden de
-# datos que los reparta.
+# 🇪🇸 **Español.** Los mismos 15 batches seguidos, con palabras comunes en lugar de *written*/*bitten*:
+# sin pieza rara no hay pico de gradiente (panel 3), pero la validación sube mucho (panel 1). El panel 6
+# muestra la causa: una racha de batches de un solo tipo. Remedio (cuaderno 05): un orden de datos que
+# los reparta.
 
 # %%
 draw(run("control-no-rare-piece"), panels=[1, 3, 6], step=327, window=(280, 400))
@@ -174,11 +174,11 @@ assert v.pattern == "data-order" and v.scores["long-tail-token"] == 0
 # within its steps in some runs and not in others. At this LR the logits reach the limit well
 # before the end in every run we tried.)
 #
-# 🇪🇸 **Español.** Float16 llega hasta 65504. La ejecución usa `torch.autocast` en float16, sin
-# escalado de la pérdida, con una tasa 20× la del curso y la atención explícita que calcula
-# `q @ kᵀ` en float16. Con tasa alta los logits de atención crecen hasta el límite de float16;
-# entonces un producto desborda, la pérdida (o, en alguna ejecución, antes el gradiente) es nan y la
-# actualización escribe nan en todos los pesos (panel 8), para siempre. Qué lado desborda primero (el logit máximo a +inf, o una fila
+# 🇪🇸 **Español.** Float16 llega hasta 65504. La ejecución usa `torch.autocast` en float16, sin escalado
+# de la pérdida, con un LR 20× el del curso y la atención explícita que calcula `q @ kᵀ` en float16. Con
+# un LR alto los logits de atención crecen hasta el límite de float16; entonces un producto desborda, la
+# pérdida (o, en alguna ejecución, antes el gradiente) es nan y la actualización escribe nan en todos
+# los pesos (panel 8), para siempre. Qué lado desborda primero (el logit máximo a +inf, o una fila
 # entera a -inf) varía de una ejecución a otra.
 
 # %%
@@ -235,14 +235,14 @@ assert sc.first_nonfinite(fp16)["params"] == k and fp16.steps["nonfinite_params"
 # everyday behaviour there is the same as here: a few skipped steps at the start, and a rare skip
 # later. Skips that keep coming, nearly all with a nan loss, are this pattern.
 #
-# 🇪🇸 **Español.** **Remedios.** En **bfloat16** (el rango de float32) la misma ejecución sobrevive.
-# Con un **GradScaler** en float16 los pesos siguen finitos, pero el escalador existe para el
-# problema contrario (gradientes pequeños que se pierden en float16): salta los pasos con
-# gradientes no finitos y reduce la escala a la mitad. Contra un desbordamiento en la pasada hacia
-# delante no sirve: desde el primer nan la mayoría de los lotes vuelven a desbordar, se salta la
-# mayoría de las actualizaciones y la escala cae por debajo de 1: pesos finitos, pero la ejecución ya no
-# aprende. En una GPU los núcleos tensoriales acumulan en float32 pero guardan en float16, así que
-# el producto desborda igual; los núcleos de atención fusionados mantienen los logits en float32.
+# 🇪🇸 **Español.** **Remedios.** En **bfloat16** (el rango de float32) la misma ejecución sobrevive. Con
+# un **GradScaler** en float16 los pesos siguen finitos, pero el GradScaler existe para el problema
+# contrario (gradientes pequeños que se pierden en float16): salta los pasos con gradientes no finitos y
+# reduce la escala a la mitad. Contra un overflow en el forward no sirve: desde el primer nan la mayoría
+# de los batches vuelven a desbordar, se salta la mayoría de las actualizaciones y la escala cae por
+# debajo de 1: pesos finitos, pero la ejecución ya no aprende. En una GPU los tensor cores acumulan en
+# float32 pero guardan en float16, así que el producto desborda igual; los kernels de atención
+# fusionados mantienen los logits en float32.
 
 # %%
 curves = {f"{name}: largest": run(name).steps["attn_max_score"]
@@ -296,10 +296,9 @@ assert sum(s >= first for s in late) >= 0.5 * (len(scaled) - first) and skips[-1
 # <span data-run="lr-continuous" data-key="heldout_peak_after_warmup" data-fmt=".2f">1.34–1.63</span>
 # after warmup.
 #
-# 🇪🇸 **Español.** Un error de calendario: el calentamiento solo llega a 0,1× el pico y la tasa salta
-# 10× de golpe (panel 2). El modelo, asentado con una tasa pequeña, no lo soporta y la validación
-# sube mucho; el pico de gradiente no llega antes de que la pérdida empiece a subir. Remedio: un
-# calendario continuo.
+# 🇪🇸 **Español.** Un error de schedule: el warmup solo llega a 0.1× el pico y el LR salta 10× de golpe
+# (panel 2). El modelo, asentado con un LR pequeño, no lo soporta y la validación sube mucho; el pico de
+# gradiente no llega antes de que la pérdida empiece a subir. Remedio: un schedule continuo.
 
 # %%
 draw(run("lr-discontinuity"), panels=[1, 2, 3], step=250, window=(200, 339))
@@ -333,10 +332,10 @@ assert cont["sigma"] < 10          # never damage (below 3σ in most runs we mea
 # Remedy: save and load the optimizer state with the model; then the resumed run is identical to
 # the uninterrupted one, loss for loss.
 #
-# 🇪🇸 **Español.** En el paso 300 la ejecución "se reanuda" desde un punto de control que restaura los
-# pesos pero no los momentos de AdamW. El panel 5 lo muestra: la norma del segundo momento cae de
-# golpe y las primeras actualizaciones son grandes; la pérdida sube durante unos 20 pasos respecto
-# a la ejecución sin interrupción. Remedio: guardar y cargar también el estado del optimizador.
+# 🇪🇸 **Español.** En el paso 300 la ejecución "se reanuda" desde un checkpoint que restaura los pesos
+# pero no los momentos de AdamW. El panel 5 lo muestra: la norma del segundo momento cae de golpe y las
+# primeras actualizaciones son grandes; la pérdida sube durante unos 20 pasos respecto a la ejecución
+# sin interrupción. Remedio: guardar y cargar también el estado del optimizador.
 
 # %%
 draw(run("optimizer-reset"), panels=[1, 5], step=300, window=(270, 339))
@@ -372,12 +371,12 @@ show("`optimizer-reset`: v norm falls **{v:.0f}×**, m norm **{m:.1f}×**; loss 
 # first bad step is the first count above 0, and the hash of the step before it identifies the last
 # clean state. The count never returns to 0: every later update reads nan weights.
 #
-# 🇪🇸 **Español.** Una elección de modelo: la softmax de atención escrita como `exp(s)/sum(exp(s))`,
-# sin restar el máximo. exp desborda float32 por encima de 88,72; hasta el paso
-# <span data-run="nan" data-key="first_bad_step">92–144</span> el mayor logit queda por debajo de
-# ese límite; en ese paso la softmax desborda (en algunas ejecuciones, antes la pasada hacia atrás),
-# inf/inf = nan y la actualización escribe nan en todos los pesos. El panel 8 encuentra ese
-# paso: el primer recuento de parámetros no finitos mayor que 0. Nunca vuelve a 0.
+# 🇪🇸 **Español.** Una elección de modelo: la softmax de atención escrita como `exp(s)/sum(exp(s))`, sin
+# restar el máximo. exp desborda float32 por encima de 88.72; hasta el paso
+# <span data-run="nan" data-key="first_bad_step">92–144</span> el mayor logit queda por debajo de ese
+# límite; en ese paso la softmax desborda (en algunas ejecuciones, antes el backward), inf/inf = nan y
+# la actualización escribe nan en todos los pesos. El panel 8 encuentra ese paso: el primer recuento de
+# parámetros no finitos mayor que 0. Nunca vuelve a 0.
 
 # %%
 nan_bad = patterns.first_bad_step(run("nan"))
@@ -404,22 +403,23 @@ assert max(attn[:nan_bad]) < math.log(3.4028234663852886e38)
 # a run that never goes bad, a first bad update at a checkpoint step, a run that is bad from step 0.
 # The check tries your function on the `nan` run and on short made-up columns.
 #
-# 🇪🇸 **Español.** **Ejercicio 1 · a dónde volver.** El remedio de abajo guarda un punto de control cada
-# `every` pasos. El del paso `c` se toma *antes* de entrenar el paso `c`: guarda los pesos tal como
-# los dejó el paso `c − 1` (el del paso 0, los pesos iniciales). Escribe
-# `rollback_step(nonfinite_params, every)`: dada la columna del panel 8 (un recuento por paso, tomado
-# justo después de su actualización), devuelve el paso del **punto de control más reciente con todos
-# los pesos finitos**, o `None` si la ejecución nunca lo necesita. Piensa antes en los casos límite:
-# una ejecución que nunca se estropea, una primera actualización mala justo en un paso de punto de
-# control, una ejecución mala desde el paso 0. La comprobación prueba tu función con la ejecución
-# `nan` y con columnas inventadas cortas.
+# 🇪🇸 **Español.** **Ejercicio 1 · a dónde volver.** El remedio de abajo guarda un checkpoint cada
+# `every` pasos. El del paso `c` se toma *antes* de entrenar el paso `c`: guarda los pesos tal como los
+# dejó el paso `c − 1` (el del paso 0, los pesos iniciales). Escribe `rollback_step(nonfinite_params,
+# every)`: dada la columna del panel 8 (un recuento por paso, tomado justo después de su actualización),
+# devuelve el paso del **checkpoint más reciente con todos los pesos finitos**, o `None` si la ejecución
+# nunca lo necesita. Piensa antes en los casos límite: una ejecución que nunca se estropea, una primera
+# actualización mala justo en un paso de checkpoint, una ejecución mala desde el paso 0. La comprobación
+# prueba tu función con la ejecución `nan` y con columnas inventadas cortas.
 
 # %% tags=["stub"] exercise="rollback-step"
 nan_log = run("nan")
 
 
 def rollback_step(nonfinite_params, every):
-    return exercise_todo("rollback-step", "return the step of the newest checkpoint whose weights are all finite")
+    return exercise_todo("rollback-step", say("return the step of the newest checkpoint whose weights are all finite",
+                                              "devuelve el paso del checkpoint más reciente cuyos pesos son todos "
+                                              "finitos"))
 
 
 print("roll back to the checkpoint of step", rollback_step(nan_log.steps["nonfinite_params"], 25))
@@ -438,6 +438,9 @@ def rollback_step(nonfinite_params, every):
 print("roll back to the checkpoint of step", rollback_step(nan_log.steps["nonfinite_params"], 25))
 
 # %% tags=["check"] exercise="rollback-step"
+from utils.text import say
+
+
 def _newest_clean(counts, every):
     """The rule, checkpoint by checkpoint: the checkpoint of step c holds the weights after step c - 1."""
     if not any(n > 0 for n in counts):
@@ -450,8 +453,11 @@ for _counts, _every in [(nan_log.steps["nonfinite_params"], 25), (nan_log.steps[
                         ([0] * 12, 5), ([0, 0, 0, 0, 9, 9, 9], 4), ([0, 0, 0, 0, 0, 9, 9], 4),
                         ([0, 0, 0, 3], 4), ([5, 5, 5], 2), ([0, 0, 0, 0, 0, 0, 2], 1)]:
     _want, _got = _newest_clean(_counts, _every), rollback_step(list(_counts), _every)
-    assert _got == _want, (f"rollback-step: for counts {list(_counts)[:12]}{' ...' if len(_counts) > 12 else ''} "
-                           f"and every={_every} the newest clean checkpoint is {_want}, you said {_got}")
+    assert _got == _want, say(f"rollback-step: for counts {list(_counts)[:12]}{' ...' if len(_counts) > 12 else ''} "
+                              f"and every={_every} the newest clean checkpoint is {_want}, you said {_got}",
+                              f"rollback-step: con los recuentos {list(_counts)[:12]}"
+                              f"{' ...' if len(_counts) > 12 else ''} y every={_every} el checkpoint limpio más "
+                              f"reciente es {_want}, tú dijiste {_got}")
 # %% [markdown]
 # **Remedy: roll back to the last finite checkpoint, then fix the cause.**
 # `patterns.train_with_rollback` keeps an in-memory checkpoint (weights and AdamW state) every 25
@@ -465,12 +471,12 @@ for _counts, _every in [(nan_log.steps["nonfinite_params"], 25), (nan_log.steps[
 # <span data-run="nan" data-key="reload_only_fails_again_at">92–144</span>: the overflow is deterministic.
 # (Phase 20 does the same with checkpoints on disk: `utils.recovery.checkpoint`.)
 #
-# 🇪🇸 **Español.** **Remedio: volver al último punto de control finito y corregir la causa.** Se
-# guarda un punto de control en memoria cada 25 pasos; en el paso
+# 🇪🇸 **Español.** **Remedio: volver al último checkpoint finito y corregir la causa.** Se guarda un
+# checkpoint en memoria cada 25 pasos; en el paso
 # <span data-run="nan" data-key="rollback_from">92–144</span> se recarga el del
-# <span data-run="nan" data-key="rollback_to">87–138</span> y se
-# cambia la softmax por la que resta el máximo. La ejecución termina con pesos finitos. Recargar
-# *sin* corregir repite el mismo nan en el mismo paso: el desbordamiento es determinista.
+# <span data-run="nan" data-key="rollback_to">87–138</span> y se cambia la softmax por la que resta el
+# máximo. La ejecución termina con pesos finitos. Recargar *sin* corregir repite el mismo nan en el
+# mismo paso: el overflow es determinista.
 
 # %%
 fixed = patterns.train_with_rollback("nan", every=25, fix="manual")
@@ -515,7 +521,9 @@ assert v.pattern == "none"
 # diccionarios con la ejecución también la cambia).
 
 # %% tags=["stub"] exercise="fool-the-tree"
-fooled = exercise_todo("fool-the-tree", "a copy of the nan log, same step columns, that the check names differently")
+fooled = exercise_todo("fool-the-tree", say("a copy of the nan log, same step columns, that the check names differently",
+                                            "una copia del registro nan, con las mismas columnas por paso, a la que "
+                                            "la comprobación da otro nombre"))
 print(sc.check(fooled).pattern)
 
 # %% tags=["solution"] exercise="fool-the-tree"
@@ -524,18 +532,27 @@ fooled.meta["dtype"] = "float16"          # the only question of the path the st
 print(sc.check(fooled).pattern)
 
 # %% tags=["check"] exercise="fool-the-tree"
+from utils.text import say
+
+
 def _same_number(a, b):
     return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
 
 
-assert fooled is not run("nan"), "fool-the-tree: make a copy; the run itself must stay as it is"
+assert fooled is not run("nan"), say("fool-the-tree: make a copy; the run itself must stay as it is",
+                                     "fool-the-tree: haz una copia; la ejecución misma debe quedar como está")
 assert set(fooled.steps) == set(run("nan").steps) and all(
     len(fooled.steps[c]) == len(v) and all(map(_same_number, fooled.steps[c], v)) for c, v in run("nan").steps.items()), \
-    "fool-the-tree: the step columns must hold the same numbers as the run's"
+    say("fool-the-tree: the step columns must hold the same numbers as the run's",
+        "fool-the-tree: las columnas por paso deben tener los mismos números que las de la ejecución")
 assert sc.check(fooled).pattern != "nan-non-recovery", \
-    "fool-the-tree: the check still names nan-non-recovery: which question of its path do the steps not answer?"
+    say("fool-the-tree: the check still names nan-non-recovery: which question of its path do the steps not answer?",
+        "fool-the-tree: la comprobación aún dice nan-non-recovery: ¿qué pregunta de su camino no contestan los "
+        "pasos?")
 assert run("nan").meta.get("dtype") == "float32" and sc.check(run("nan")).pattern == "nan-non-recovery", \
-    "fool-the-tree: the run itself changed (your copy shares its metadata with it): copy it with copy.deepcopy"
+    say("fool-the-tree: the run itself changed (your copy shares its metadata with it): copy it with copy.deepcopy",
+        "fool-the-tree: la ejecución misma cambió (tu copia comparte sus metadatos con ella): cópiala con "
+        "copy.deepcopy")
 
 # %%
 print(sc.render(sc.check(fooled)))

@@ -15,12 +15,12 @@
 # run log of the run you read it from beside them (`run-logs/19-spike-001.json.gz`).
 # The theory text `theory/phase-19/04-loss-spike-post-mortem.md` shows the finished document.
 #
-# 🇪🇸 **Español.** Ya reprodujiste el pico de la ejecución `19-spike-001`, leíste su panel y lo
-# comparaste con los patrones de fallo. Ahora lo pones por escrito. Un **post-mortem** es el
-# documento breve que se escribe tras un incidente para que el siguiente dure menos: qué se vio,
-# qué podía ser, qué decidió entre las candidatas, la causa, el arreglo más pequeño, cómo probar
-# que funcionó y la línea que hay que recordar. La plantilla tiene siete secciones; este cuaderno
-# las recorre una a una, con su porqué, los paneles que usa y un formulario. Se guarda en
+# 🇪🇸 **Español.** Ya reprodujiste el pico de la ejecución `19-spike-001`, leíste su dashboard y lo
+# comparaste con los patrones de fallo. Ahora lo pones por escrito. Un **post-mortem** es el documento
+# breve que se escribe tras un incidente para que el siguiente dure menos: qué se vio, qué podía ser,
+# qué decidió entre las candidatas, la causa, el arreglo más pequeño, cómo probar que funcionó y la
+# línea que hay que recordar. La plantilla tiene siete secciones; este cuaderno las recorre una a una,
+# con su porqué, los paneles que usa y un formulario. Se guarda en
 # `learners/<tú>/phase-19/notes/postmortems/19-spike-001.md`, junto con el registro de tu ejecución
 # (`run-logs/19-spike-001.json.gz`).
 
@@ -105,10 +105,9 @@ for n, heading in SECTION_HEADINGS.items():
 # The batch index and dtype come from the run log's header and panel 6.
 #
 # 🇪🇸 **Español.** **Por qué.** Los síntomas son lo que cualquiera puede comprobar: el paso, las
-# pérdidas, la norma del gradiente, la tasa de aprendizaje, el tipo numérico, el lote y sus
-# tokens inusuales. Escritos como números permiten saber si otro pico es este mismo. Sin ellos
-# nada de lo que sigue se puede comprobar. El validador rechaza texto en un campo numérico.
-# **Paneles.** 1, 2, 3 y 7.
+# pérdidas, la norma del gradiente, el learning rate, el tipo numérico, el batch y sus tokens inusuales.
+# Escritos como números permiten saber si otro pico es este mismo. Sin ellos nada de lo que sigue se
+# puede comprobar. El validador rechaza texto en un campo numérico. **Paneles.** 1, 2, 3 y 7.
 
 # %%
 panels(log, [1, 2, 3, 7], rows=2)
@@ -179,10 +178,10 @@ assert [c.field for c in checks if not c.ok] == ["spike_step", "grad_norm_precli
 # weights (3, 5, 7); a learning-rate jump (2); a numerical overflow (8).
 #
 # 🇪🇸 **Español.** **Por qué.** La primera explicación gana por defecto si no tiene rivales. Escribir
-# tres o más, ordenadas y cada una con sus paneles, obliga a mirar los paneles que aún no miraste
-# y da a la §3 algo entre lo que decidir. **Paneles.** 4, 5, 6 y 8. Candidatas: la racha de lotes
-# consecutivos del fragmento (1, 6); el pico de gradiente de la pieza rara (3, 5, 7); un salto de
-# la tasa de aprendizaje (2); un desbordamiento numérico (8).
+# tres o más, ordenadas y cada una con sus paneles, obliga a mirar los paneles que aún no miraste y da a
+# la §3 algo entre lo que decidir. **Paneles.** 4, 5, 6 y 8. Candidatas: la racha de batches
+# consecutivos del shard (1, 6); el pico de gradiente de la pieza rara (3, 5, 7); un salto del learning
+# rate (2); un overflow numérico (8).
 
 # %%
 panels(log, [4, 5, 6, 8], rows=2)
@@ -208,11 +207,11 @@ wb.hypotheses
 # | `control-mixed-shard` | the same 20 sentences, shuffled into the stream from the start: no run of shard batches |
 # | `one-batch` | the rare sentences all in the single batch at step 312: the rare piece without the run of batches |
 #
-# 🇪🇸 **Español.** **Por qué.** Una evidencia compatible con todas las hipótesis no decide nada.
-# Cada fila de la §3 nombra un panel, una observación, la hipótesis que favorece y las que
-# **descarta**. Aquí la evidencia decisiva viene de **ejecuciones de control** que cambian una sola
-# cosa: piezas raras escritas con piezas comunes; sin palabras raras; el fragmento barajado desde
-# el principio; las frases raras en un único lote.
+# 🇪🇸 **Español.** **Por qué.** Una evidencia compatible con todas las hipótesis no decide nada. Cada
+# fila de la §3 nombra un panel, una observación, la hipótesis que favorece y las que **descarta**. Aquí
+# la evidencia decisiva viene de **ejecuciones de control** que cambian una sola cosa: piezas raras
+# escritas con piezas comunes; sin palabras raras; el shard barajado desde el principio; las frases
+# raras en un único batch.
 
 # %%
 CONTROLS = ["control-common-piece", "control-no-rare-piece", "control-mixed-shard", "one-batch"]
@@ -244,15 +243,16 @@ print(verification.format_comparison(results))
 # `control-common-piece` panel 3 shows only a low bump and the held-out loss climbs.
 #
 # 🇪🇸 **Español.** `one-batch` tiene el pico de gradiente
-# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 18</span>×) y ningún daño
-# (muy por debajo del umbral de daño de 10 σ en todos los caminos de coma flotante medidos);
+# (<span data-run="one-batch" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 18</span>×)
+# y ningún daño (muy por debajo del umbral de daño de 10 σ en todas las rutas de kernels medidas);
 # `control-common-piece` tiene el daño
-# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 7.5</span> σ)
-# y ningún pico de gradiente según el umbral del curso
-# (<span data-run="control-common-piece" data-key="grad_norm_ratio" data-fmt=".1f" data-bound="max">&lt; 110</span>×, por
-# debajo de 15×, aunque no es plano: una racha de lotes desconocidos sube la norma varias veces). Los dos mecanismos van por separado: **la pieza rara causa el pico
-# de gradiente** y **la racha de lotes consecutivos del mismo tipo causa el daño**.
-# `control-mixed-shard` no tiene ninguno de los dos.
+# (<span data-run="control-common-piece" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 7.5</span>
+# σ) y ningún pico de gradiente según el umbral del curso
+# (<span data-run="control-common-piece" data-key="grad_norm_ratio" data-fmt=".1f" data-bound="max">&lt; 110</span>×,
+# por debajo de 15×, aunque no es plano: una racha de batches desconocidos sube la norma varias veces).
+# Los dos mecanismos van por separado: **la pieza rara causa el pico de gradiente** y **la racha de
+# batches consecutivos del mismo tipo causa el daño**. `control-mixed-shard` no tiene ninguno de los
+# dos.
 
 # %%
 panels(logs["one-batch"], [1, 3])
@@ -278,7 +278,9 @@ panels(logs["control-common-piece"], [1, 3])
 
 # %% tags=["stub"] exercise="one-without-the-other"
 def one_without_the_other(results):
-    return exercise_todo("one-without-the-other", "the runs where exactly one of the two mechanisms happened")
+    return exercise_todo("one-without-the-other", say("the runs where exactly one of the two mechanisms happened",
+                                                      "las ejecuciones en las que se dio exactamente uno de los dos "
+                                                      "mecanismos"))
 
 
 print(one_without_the_other(results))
@@ -297,6 +299,9 @@ def one_without_the_other(results):
 print(one_without_the_other(results))
 
 # %% tags=["check"] exercise="one-without-the-other"
+from utils.text import say
+
+
 def _alone(table):
     """The rule: a gradient spike (ratio at or above its bar) or damage (rise at or above its bar), not both."""
     return sorted(name for name, r in table.items()
@@ -312,8 +317,9 @@ _made_up = {
 }
 for _table in (results, _made_up, {"a": _made_up["both"]}, {}):
     _got = one_without_the_other(_table)
-    assert list(_got) == _alone(_table), \
-        f"one-without-the-other: for the runs {sorted(_table)} the rule gives {_alone(_table)}, you gave {_got}"
+    assert list(_got) == _alone(_table), say(
+        f"one-without-the-other: for the runs {sorted(_table)} the rule gives {_alone(_table)}, you gave {_got}",
+        f"one-without-the-other: con las ejecuciones {sorted(_table)} la regla da {_alone(_table)}, tú diste {_got}")
 # %%
 r = results
 assert r["one-batch"]["grad_norm_ratio"] >= GRAD_SPIKE_RATIO and r["one-batch"]["heldout_rise_sigma"] < DAMAGE_SIGMA
@@ -341,10 +347,10 @@ rules_out_q = Choice("19.04", "one-batch-rules-out", say(
     "one-batch tiene el pico de gradiente en el paso 312 y ningún daño. ¿Qué hipótesis descarta por sí sola?"),
     options={
         "a": (say("The shard's consecutive batches made the model forget ordinary sentences",
-                  "Los lotes consecutivos del fragmento hicieron olvidar al modelo las frases normales"),
+                  "Los batches consecutivos del shard hicieron olvidar al modelo las frases normales"),
               say("No: one-batch has no run of shard batches, so it does not test this hypothesis; the controls "
                   "that keep the run of batches do (they are damaged without the spike).",
-                  "No: one-batch no tiene racha de lotes del fragmento, así que no pone a prueba esta hipótesis; "
+                  "No: one-batch no tiene racha de batches del shard, así que no pone a prueba esta hipótesis; "
                   "la ponen a prueba los controles que la conservan (tienen daño sin el pico).")),
         "b": (say("The rare piece's gradient spike damaged the shared weights",
                   "El pico de gradiente de la pieza rara dañó los pesos compartidos"),
@@ -352,10 +358,10 @@ rules_out_q = Choice("19.04", "one-batch-rules-out", say(
                   "is not enough to do the damage. The controls add that it is not needed either.",
                   "El mismo pico en el mismo paso, y la pérdida de validación queda por debajo de la barra de "
                   "daño: el pico no basta para hacer el daño. Los controles añaden que tampoco hace falta.")),
-        "c": (say("The learning rate jumped at the spike step", "La tasa de aprendizaje saltó en el paso del pico"),
+        "c": (say("The learning rate jumped at the spike step", "El learning rate saltó en el paso del pico"),
               say("No: one-batch keeps the same schedule, so it says nothing about it; panel 2 of the broken run "
                   "rules it out (a change of less than 0.1 % at step 312).",
-                  "No: one-batch tiene el mismo calendario y no dice nada de esto; lo descarta el panel 2 de la "
+                  "No: one-batch tiene el mismo schedule y no dice nada de esto; lo descarta el panel 2 de la "
                   "ejecución rota (un cambio de menos del 0,1 % en el paso 312).")),
         "d": (say("A numerical overflow corrupted the weights", "Un desbordamiento numérico corrompió los pesos"),
               say("No: one-batch says nothing about it; panel 8 of the broken run rules it out (no non-finite "
@@ -375,8 +381,8 @@ rules_out_q.choose("b")
 # through step 312 (a change of less than 0.1 % from step 311), and panel 8 shows no non-finite
 # parameter at any step. Fill your evidence rows; rank numbers refer to your §2.
 #
-# 🇪🇸 **Español.** Dos filas más salen de la propia ejecución: el panel 2 muestra una tasa de
-# aprendizaje suave en el paso 312 y el panel 8 ningún parámetro no finito.
+# 🇪🇸 **Español.** Dos filas más salen de la propia ejecución: el panel 2 muestra un learning rate suave
+# en el paso 312 y el panel 8 ningún parámetro no finito.
 
 # %% tags=["nbval-ignore-output"]
 wb.evidence
@@ -441,11 +447,11 @@ wb.remediation
 # a little above it in one). Below, the worked example's expectations against the broken run and
 # against `control-mixed-shard`.
 #
-# 🇪🇸 **Español.** **Por qué.** "Se ve mejor" no es una verificación. La §6 dice con qué semilla
-# repetir, cuánto puede desviarse un número (ε), hasta qué paso T y qué números deben cumplirse.
-# Las métricas son las claves de `utils.spikelab.symptoms.compute`. Una buena expectativa falla en la
-# ejecución rota y se cumple en la arreglada, también al repetirla: por eso la fila del conjunto
-# retenido pide menos de la mitad de la barra de daño, no "dentro del ruido".
+# 🇪🇸 **Español.** **Por qué.** "Se ve mejor" no es una verificación. La §6 dice con qué semilla repetir,
+# cuánto puede desviarse un número (ε), hasta qué paso T y qué números deben cumplirse. Las métricas son
+# las claves de `utils.spikelab.symptoms.compute`. Una buena expectativa falla en la ejecución rota y se
+# cumple en la arreglada, también al repetirla: por eso la fila del conjunto de validación pide menos de
+# la mitad de la barra de daño, no "dentro del ruido".
 
 # %%
 EXPECTATIONS = [f"heldout_rise_sigma < {DAMAGE_SIGMA / 2:g}", "post_event_ratio < 1.1", "loss_ratio < 1.5",
@@ -549,10 +555,13 @@ pm = wb.to_postmortem()       # ... and this is what they give back
 assert pm == example
 
 # %% tags=["check"] exercise="postmortem-19-spike-001"
+from utils.text import say
+
 problems = postmortem.validate(pm, run_log=wb.run_log, reference=wb.reference)
 assert problems == [], "postmortem-19-spike-001: " + postmortem.format_problems(problems)
 assert postmortem.check_symptoms(pm.symptoms, wb.reference).ok, \
-    "postmortem-19-spike-001: §1 does not match its run log; press Compare in §1: " + \
+    say("postmortem-19-spike-001: §1 does not match its run log; press Compare in §1: ",
+        "postmortem-19-spike-001: la §1 no coincide con su registro; pulsa Comparar con el registro en la §1: ") + \
     postmortem.check_symptoms(pm.symptoms, wb.reference).summary()
 
 # %% [markdown]
@@ -648,16 +657,16 @@ if saved is not None:
 #
 # 🇪🇸 **Español.** `19-spike-001` se recupera sola; la ejecución `nan` de 19.03 nunca vuelve: su softmax
 # de atención no resta el máximo de la fila, exp desborda float32 y, en el primer paso malo
-# (<span data-run="nan" data-key="first_bad_step">92–144</span>), una actualización escribe NaN en
-# todos los parámetros. La plantilla tiene tres reglas más para una ejecución que no se recupera (su
-# registro termina con pérdida o parámetros no finitos; sin registro, lo dice la §1), y el validador
-# las aplica: la §1 termina en "did not recover" (`recovery_loss` es `did not recover` o `NaN`, nunca
-# un número); la §2 incluye la hipótesis de que una actualización destructiva escribió un NaN en un
-# parámetro (acepta *NaN*, *non-finite* o *no finito* junto con *parameter*, *weight*, *parámetro*
-# o *peso*); la §5 vuelve al último punto de control sin NaN (acepta *checkpoint* o *punto de
-# control* junto con *revert*, *roll back*, *restore*, *reload*, *go back*, *volver*, *restaurar*,
-# *revertir* o *recargar*). Volver sin corregir repite el mismo NaN, así que la §5 nombra también
-# la corrección. Abajo, el post-mortem completo de `nan`, validado con su registro.
+# (<span data-run="nan" data-key="first_bad_step">92–144</span>), una actualización escribe NaN en todos
+# los parámetros. La plantilla tiene tres reglas más para una ejecución que no se recupera (su registro
+# termina con pérdida o parámetros no finitos; sin registro, lo dice la §1), y el validador las aplica:
+# la §1 termina en "did not recover" (`recovery_loss` es `did not recover` o `NaN`, nunca un número); la
+# §2 incluye la hipótesis de que una actualización destructiva escribió un NaN en un parámetro (acepta
+# *NaN*, *non-finite* o *no finito* junto con *parameter*, *weight*, *parámetro* o *peso*); la §5 vuelve
+# al último checkpoint sin NaN (acepta *checkpoint* junto con *revert*, *roll back*, *restore*,
+# *reload*, *go back*, *volver*, *restaurar*, *revertir* o *recargar*). Volver sin corregir repite el
+# mismo NaN, así que la §5 nombra también la corrección. Abajo, el post-mortem completo de `nan`,
+# validado con su registro.
 
 # %%
 import dataclasses
@@ -730,9 +739,9 @@ assert nan_problems == [] and postmortem.check_symptoms(nan_example.symptoms, na
 # A NaN anywhere fails both rows (the run gives NaN, not a number); the rolled-back, fixed run
 # passes both, and so it does on every seed we measured.
 #
-# 🇪🇸 **Español.** La §6 no puede pedir una subida del conjunto retenido ni una pérdida de recuperación:
-# `nan` no tiene más que NaN. El arreglo debe llegar al paso T sin ningún pico: la pérdida nunca
-# llega a 1,5 veces su media y la norma del gradiente nunca a 15 veces. Un NaN en cualquier paso
+# 🇪🇸 **Español.** La §6 no puede pedir una subida del conjunto de validación ni una pérdida de
+# recuperación: `nan` no tiene más que NaN. El arreglo debe llegar al paso T sin ningún pico: la pérdida
+# nunca llega a 1.5 veces su media y la norma del gradiente nunca a 15 veces. Un NaN en cualquier paso
 # falla las dos filas; la ejecución que vuelve atrás con la corrección las cumple.
 
 # %%
@@ -746,7 +755,7 @@ for name, nan_run in [("nan", nan_log), ("nan rolled back + fixed", nan_fixed)]:
 # the first (`learners/example-complete/phase-19/notes/postmortems/nan.md`), so the grader checks it
 # like any post-mortem. Your own copy of this notebook does not save it: it is not yours.
 #
-# 🇪🇸 **Español.** El curso guarda este segundo ejemplo, con su registro, en las notas del alumno de
+# 🇪🇸 **Español.** El curso guarda este segundo ejemplo, con su registro, en las notas del estudiante de
 # ejemplo, junto al primero (`.../postmortems/nan.md`); tu copia de este cuaderno no lo guarda.
 
 # %% tags=["nbval-ignore-output"]
@@ -773,9 +782,9 @@ else:
 # post-mortem written in Spanish, which passes.
 #
 # 🇪🇸 **Español.** Los dos post-mortems lado a lado: en `nan` la §1 dice `did not recover`, la §2 incluye
-# la actualización destructiva que escribió NaN, la §5 vuelve al último punto de control sin NaN con
-# la corrección y la §6 pide que no haya pico hasta el paso T. Abajo, el post-mortem de `nan` con una
-# regla rota cada vez, y el mismo escrito en español, que pasa.
+# la actualización destructiva que escribió NaN, la §5 vuelve al último checkpoint sin NaN con la
+# corrección y la §6 pide que no haya pico hasta el paso T. Abajo, el post-mortem de `nan` con una regla
+# rota cada vez, y el mismo escrito en español, que pasa.
 
 # %%
 broken_rules = {
@@ -795,7 +804,7 @@ spanish = dataclasses.replace(
     hypotheses=[dataclasses.replace(h, text="La softmax de atención desbordó float32 y esa actualización destructiva "
                                             "escribió NaN en todos los parámetros") if h.rank == 1 else h
                 for h in nan_example.hypotheses],
-    remediation=f"Volver al último punto de control sin NaN (paso {nan_rb['to']}) y restar el máximo de la fila en la softmax.")
+    remediation=f"Volver al último checkpoint sin NaN (paso {nan_rb['to']}) y restar el máximo de la fila en la softmax.")
 assert postmortem.validate(spanish, run_log=nan_log) == []
 print("in Spanish: no problems")
 

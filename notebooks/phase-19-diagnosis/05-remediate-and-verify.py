@@ -11,12 +11,12 @@
 # Nothing edits a loss or a gradient. Which remediations work is for the runs to say, not for
 # the story that came with the incident: where they disagree, the runs win.
 #
-# 🇪🇸 **Español.** El post-mortem de `19-spike-001` nombró una causa (§4), el cambio más pequeño que
-# la elimina (§5) y los números que deben cumplirse después (§6). Este cuaderno aplica los
-# remedios candidatos, repite cada ejecución con la semilla 42 y comprueba tus expectativas de la
-# §6 con cada registro nuevo. Cada remedio es un cambio honesto hecho con `utils` (orden de los
-# datos, umbral de recorte, inicialización o tokenizador). Qué remedios funcionan lo dicen las
-# ejecuciones, no la historia del incidente.
+# 🇪🇸 **Español.** El post-mortem de `19-spike-001` nombró una causa (§4), el cambio más pequeño que la
+# elimina (§5) y los números que deben cumplirse después (§6). Este cuaderno aplica los remedios
+# candidatos, repite cada ejecución con la semilla 42 y comprueba tus expectativas de la §6 con cada
+# registro nuevo. Cada remedio es un cambio honesto hecho con `utils` (orden de los datos, umbral de
+# clipping, inicialización o tokenizador). Qué remedios funcionan lo dicen las ejecuciones, no la
+# historia del incidente.
 
 # %%
 from IPython.core.pylabtools import print_figure
@@ -84,10 +84,10 @@ for e in v.expectations:
 #
 # Each runs with seed 42, like the broken run it is compared with (about six seconds each).
 #
-# 🇪🇸 **Español.** Candidatos: recorte a 0,5 (lo que recomendaba la historia); estratificar con umbral
-# 10; ambos; estratificar con un umbral que cubre `tten` (25); barajar el fragmento desde el
-# principio (la causa de la §4); inicializar los embeddings con 0,02; y la opción **no tomada**,
-# re-tokenizar "written"/"bitten" como palabras enteras. Todas con la semilla 42.
+# 🇪🇸 **Español.** Candidatos: clip a 0.5 (lo que recomendaba la historia); estratificar con umbral 10;
+# ambos; estratificar con un umbral que cubre `tten` (25); barajar el shard desde el principio (la causa
+# de la §4); inicializar los embeddings con 0.02; y la opción **no tomada**, retokenizar
+# "written"/"bitten" como palabras enteras. Todas con la semilla 42.
 
 # %%
 REMEDIATIONS = ["clip-0.5", "stratified", "stratified+clip-0.5", "stratified-covering", "control-mixed-shard",
@@ -128,10 +128,10 @@ print(verification.format_table(checks["control-mixed-shard"], title="— contro
 # not for "within the 3 σ of noise": the fix's own rise varies from run to run, and a row that a
 # correct fix fails on some reruns proves nothing.
 #
-# 🇪🇸 **Español.** La misma comprobación con la §6 del ejemplo resuelto: las afirmaciones del curso
-# sobre los remedios se apoyan en estas filas. Su fila del conjunto retenido pide menos de la mitad
-# de la barra de daño (5 σ), no "dentro del ruido", porque la subida del arreglo varía de una
-# ejecución a otra.
+# 🇪🇸 **Español.** La misma comprobación con la §6 del ejemplo resuelto: las afirmaciones del curso sobre
+# los remedios se apoyan en estas filas. Su fila del conjunto de validación pide menos de la mitad de la
+# barra de daño (5 σ), no "dentro del ruido", porque la subida del arreglo varía de una ejecución a
+# otra.
 
 # %%
 course = {name: verification.check_verification(example.verification, run) for name, run in logs.items()}
@@ -164,8 +164,8 @@ keep_q = Choice("19.05", "keep-which-fix", say(
     "a": (say("clip-0.5, the incident story's recommendation", "clip-0.5, lo que recomendaba la historia"),
           say("No: its held-out rise stays above the 10 σ damage bar, and its pre-clip gradient still spikes. A "
               "clip acts after the norm is measured; the damage comes from which data the model sees.",
-              "No: su subida sigue por encima de la barra de daño de 10 σ y su gradiente antes del recorte sigue "
-              "saltando. El recorte actúa después de medir la norma; el daño viene de qué datos ve el modelo.")),
+              "No: su subida sigue por encima de la barra de daño de 10 σ y su gradiente antes del clipping sigue "
+              "saltando. El clip actúa después de medir la norma; el daño viene de qué datos ve el modelo.")),
     "b": (say("emb-init-0.02, which shrinks the gradient spike", "emb-init-0.02, que reduce el pico de gradiente"),
           say("No: it treats the harmless mechanism. The spike shrinks, the held-out rise stays above the damage bar.",
               "No: trata el mecanismo inofensivo. El pico se reduce, la subida sigue por encima de la barra de daño.")),
@@ -177,10 +177,10 @@ keep_q = Choice("19.05", "keep-which-fix", say(
               "pasa la §6 del ejemplo solo en algunas. Tu ejecución es una muestra; un arreglo cuya verificación "
               "pasa o falla según la repetición tiene muy poco margen.")),
     "d": (say("control-mixed-shard: the shard's sentences shuffled in from the start",
-              "control-mixed-shard: las frases del fragmento barajadas desde el principio"),
+              "control-mixed-shard: las frases del shard barajadas desde el principio"),
           say("It removes the root cause of §4 (no run of same-kind batches), and the worked example's §6 passed "
               "on it in every run we measured.",
-              "Elimina la causa de la §4 (ninguna racha de lotes del mismo tipo), y la §6 del ejemplo se cumplió "
+              "Elimina la causa de la §4 (ninguna racha de batches del mismo tipo), y la §6 del ejemplo se cumplió "
               "en todas las ejecuciones medidas.")),
 }, right="d")
 
@@ -239,23 +239,24 @@ keep_q.choose("d")
 # the broken run's <span data-run="broken" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 5.9</span> σ,
 # above the 10 σ bar for damage in every run we measured.
 #
-# 🇪🇸 **Español.** Los números son los intervalos medidos en varias ejecuciones (semillas 42 a 46);
-# los de las tuyas están en las líneas **Your run**. Las conclusiones se cumplieron en todas, salvo
-# donde dicen "la mayoría".
-# **Un remedio elimina el daño en todas las ejecuciones, otro lo reduce a una fracción, los demás
-# no.** Barajar el fragmento (`control-mixed-shard`) elimina la causa (subida
+# 🇪🇸 **Español.** Los números son los rangos medidos en varias ejecuciones (semillas 42 a 46); los de
+# las tuyas están en las líneas **Your run**. Las conclusiones se cumplieron en todas, salvo donde dicen
+# "la mayoría". **Un remedio elimina el daño en todas las ejecuciones, otro lo reduce a una fracción,
+# los demás no.** Barajar el shard (`control-mixed-shard`) elimina la causa (subida
 # <span data-run="control-mixed-shard" data-key="heldout_rise_sigma" data-fmt=".1f">-2.9–5.9</span> σ;
 # nunca daño, bajo 3 σ en todas las ejecuciones medidas menos una) y pasa la §6 en todas.
-# `stratified-covering` reparte el fragmento con una frase por lote y reduce la subida a menos de la
-# mitad de la de `broken` en todas las ejecuciones medidas; que quede por debajo de 3 σ, o de los
-# 5 σ de la §6, varía de una ejecución a otra
-# (<span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f" data-bound="max">&lt; 21</span> σ),
-# y su pico de gradiente, en la mayoría de las ejecuciones, solo se adelanta a la primera frase con
-# `tten`, unos pasos antes del 312. `stratified` con umbral 10 no toca `tten` (20 apariciones): el
-# daño sigue (al menos 6 σ en todas, más de 10 σ en la mayoría). `emb-init-0.02` reduce el pico de gradiente a
-# <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 3.8</span>× (menos de la
-# mitad) pero el daño sigue
-# (<span data-run="emb-init-0.02" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 5.1</span> σ).
+# `stratified-covering` reparte el shard con una frase por batch y reduce la subida a menos de la mitad
+# de la de `broken` en todas las ejecuciones medidas; que quede por debajo de 3 σ, o de los 5 σ de la
+# §6, varía de una ejecución a otra
+# (<span data-run="stratified-covering" data-key="heldout_rise_sigma" data-fmt=".1f" data-bound="max">&lt; 21</span>
+# σ), y su pico de gradiente, en la mayoría de las ejecuciones, solo se adelanta a la primera frase con
+# `tten`, unos pasos antes del 312. `stratified` con umbral 10 no toca `tten` (20 apariciones): el daño
+# sigue (al menos 6 σ en todas, más de 10 σ en la mayoría). `emb-init-0.02` reduce el pico de gradiente
+# a
+# <span data-run="emb-init-0.02" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 3.8</span>×
+# (menos de la mitad) pero el daño sigue
+# (<span data-run="emb-init-0.02" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 5.1</span>
+# σ).
 
 # %%
 shard = {name: dashboard.shard_counts(logs[name]) for name in ["broken", "stratified", "stratified-covering"]}
@@ -293,14 +294,14 @@ panels(logs["stratified-covering"], [1, 6])
 # gradient by a similar factor changes little. The damage comes from *which* data the model sees
 # for fifteen steps in a row, and no clip threshold changes that.
 #
-# 🇪🇸 **Español.** La historia recomendaba recortar a 0,5. Las ejecuciones dicen que no ayudó: la
+# 🇪🇸 **Español.** La historia recomendaba bajar el clip a 0.5. Las ejecuciones dicen que no ayudó: la
 # pérdida de validación sigue subiendo
-# <span data-run="clip-0.5" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 3.9</span> σ (a veces más y a
-# veces menos que sin recorte, por encima del umbral de daño de 10 σ en todas las ejecuciones medidas) y el gradiente
-# antes del recorte sigue saltando
-# <span data-run="clip-0.5" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 33</span>× su mediana. Un
-# umbral de recorte no puede cambiar una norma medida antes del recorte, y Adam divide cada
-# actualización por el tamaño de sus propios gradientes. El daño viene de *qué* datos ve el modelo
+# <span data-run="clip-0.5" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 3.9</span>
+# σ (a veces más y a veces menos que sin clipping, por encima del umbral de daño de 10 σ en todas las
+# ejecuciones medidas) y el gradiente antes del clipping sigue saltando
+# <span data-run="clip-0.5" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 33</span>×
+# su mediana. Un umbral de clipping no puede cambiar una norma medida antes del clipping, y Adam divide
+# cada actualización por el tamaño de sus propios gradientes. El daño viene de *qué* datos ve el modelo
 # durante quince pasos seguidos.
 
 # %%
@@ -327,11 +328,12 @@ panels(logs["clip-0.5"], [1, 3])
 # unusual tokens of §1 change names, the post-mortem does not.
 #
 # 🇪🇸 **Español.** ¿Por qué no tokenizar "written" y "bitten" como palabras enteras? Porque los tokens
-# nuevos son igual de raros y el fragmento sigue llegando en quince lotes seguidos: la ejecución
-# conserva un pico de gradiente de
-# <span data-run="retokenized" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 9.6</span>× y una subida
-# de <span data-run="retokenized" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 14</span> σ.
-# Re-tokenizar esconde la pieza, no el problema.
+# nuevos son igual de raros y el shard sigue llegando en quince batches seguidos: la ejecución conserva
+# un pico de gradiente de
+# <span data-run="retokenized" data-key="grad_norm_ratio" data-fmt=".0f" data-bound="min">&gt; 9.6</span>×
+# y una subida de
+# <span data-run="retokenized" data-key="heldout_rise_sigma" data-fmt=".0f" data-bound="min">&gt; 14</span>
+# σ. Retokenizar esconde la pieza, no el problema.
 
 # %%
 r = results["retokenized"]
@@ -357,12 +359,11 @@ panels(logs["retokenized"], [3, 7])
 # threshold.
 #
 # 🇪🇸 **Español.** Escribe `my_stratify(stream, examples, threshold, batch_size)`: corta la secuencia en
-# lotes de modo que **ningún lote tenga más de una aparición de una pieza con menos de `threshold`
-# apariciones**. Un ejemplo que rompería la regla no se tira: espera a un lote posterior. Para cuando
-# los ejemplos que esperan ya no llenan un lote. Cualquier reparto que siga estas reglas pasa la
-# comprobación (que también prueba secuencias inventadas); `utils.spikelab.data_order.stratify` es
-# uno, que conserva el orden en lo posible. Compara el tuyo con él sobre la secuencia de la
-# ejecución rota.
+# batches de modo que **ningún batch tenga más de una aparición de una pieza con menos de `threshold`
+# apariciones**. Un ejemplo que rompería la regla no se tira: espera a un batch posterior. Para cuando
+# los ejemplos que esperan ya no llenan un batch. Cualquier reparto que siga estas reglas pasa la
+# comprobación (que también prueba secuencias inventadas); `utils.spikelab.data_order.stratify` es uno,
+# que conserva el orden en lo posible. Compara el tuyo con él sobre la secuencia de la ejecución rota.
 
 # %%
 cfg = config_for("broken", seed=42)
@@ -388,7 +389,9 @@ print(f"threshold {threshold}: {sum(map(breaks_rule, plain))} of {len(plain)} ba
 
 # %% tags=["stub"] exercise="stratify-yourself"
 def my_stratify(stream, examples, threshold, batch_size):
-    return exercise_todo("stratify-yourself", "write a batcher that never puts two occurrences of a rare piece in one batch")
+    return exercise_todo("stratify-yourself", say(
+        "write a batcher that never puts two occurrences of a rare piece in one batch",
+        "escribe un batcher que nunca ponga dos apariciones de una pieza rara en el mismo batch"))
 
 # %% tags=["solution"] exercise="stratify-yourself"
 def my_stratify(stream, examples, threshold, batch_size):
@@ -412,6 +415,8 @@ def my_stratify(stream, examples, threshold, batch_size):
 # %% tags=["check"] exercise="stratify-yourself"
 from collections import Counter as _Counter
 
+from utils.text import say
+
 
 def _stratify_problem(batches, stream, examples, threshold, batch_size):
     """What breaks the rules in ``batches`` (None when nothing does), judged without any reference batching."""
@@ -428,13 +433,16 @@ def _stratify_problem(batches, stream, examples, threshold, batch_size):
 
     batches = [list(b) for b in batches]
     if any(len(b) != batch_size for b in batches):
-        return f"every batch must hold exactly {batch_size} examples"
+        return say(f"every batch must hold exactly {batch_size} examples",
+                   f"cada batch debe tener exactamente {batch_size} ejemplos")
     bad = next((k for k, b in enumerate(batches) if _conflicts(b)), None)
     if bad is not None:
-        return f"batch {bad} holds two occurrences of a piece rarer than the threshold: {batches[bad]}"
+        return say(f"batch {bad} holds two occurrences of a piece rarer than the threshold: {batches[bad]}",
+                   f"el batch {bad} tiene dos apariciones de una pieza más rara que el umbral: {batches[bad]}")
     left = _Counter(stream) - _Counter(i for b in batches for i in b)
     if _Counter(i for b in batches for i in b) - _Counter(stream):
-        return "the batches hold examples that are not in the stream (or more often than the stream has them)"
+        return say("the batches hold examples that are not in the stream (or more often than the stream has them)",
+                   "los batches tienen ejemplos que no están en el stream (o más veces que en el stream)")
     # the examples left over, in stream order: if a greedy pass can still fill a batch, you stopped too early
     waiting, batch, used = [], [], set()
     for i in stream:
@@ -446,8 +454,10 @@ def _stratify_problem(batches, stream, examples, threshold, batch_size):
             batch.append(i)
             used |= _rare[i]
     if len(batch) == batch_size:
-        return (f"{len(waiting)} examples were left out, and they can still fill a batch (for example {batch}): "
-                "an example that breaks the rule waits for a later batch, it is not thrown away")
+        return say(f"{len(waiting)} examples were left out, and they can still fill a batch (for example {batch}): "
+                   "an example that breaks the rule waits for a later batch, it is not thrown away",
+                   f"{len(waiting)} ejemplos se quedaron fuera y aún pueden llenar un batch (por ejemplo {batch}): "
+                   "un ejemplo que rompe la regla espera a un batch posterior, no se descarta")
     return None
 
 
@@ -463,10 +473,15 @@ _cases = [(stream, examples, threshold, cfg.batch_size),
 for _stream, _examples, _threshold, _size in _cases:
     _batches = my_stratify(list(_stream), _examples, _threshold, _size)
     _problem = _stratify_problem(_batches, _stream, _examples, _threshold, _size)
-    assert _problem is None, (f"stratify-yourself: on the stream {list(_stream)[:10]}"
-                              f"{' ...' if len(_stream) > 10 else ''} (threshold {_threshold}, batch size {_size}): "
-                              f"{_problem}")
-assert my_stratify(stream, examples, threshold, cfg.batch_size), "stratify-yourself: the broken run's stream gives no batch"
+    assert _problem is None, say(f"stratify-yourself: on the stream {list(_stream)[:10]}"
+                                 f"{' ...' if len(_stream) > 10 else ''} (threshold {_threshold}, batch size {_size}): "
+                                 f"{_problem}",
+                                 f"stratify-yourself: con el stream {list(_stream)[:10]}"
+                                 f"{' ...' if len(_stream) > 10 else ''} (umbral {_threshold}, tamaño de batch "
+                                 f"{_size}): {_problem}")
+assert my_stratify(stream, examples, threshold, cfg.batch_size), say(
+    "stratify-yourself: the broken run's stream gives no batch",
+    "stratify-yourself: el stream de la ejecución broken no da ningún batch")
 
 # %%
 mine_batches = my_stratify(stream, examples, threshold, cfg.batch_size)
@@ -487,20 +502,27 @@ print(f"yours: {len(mine_batches)} batches, {sum(map(breaks_rule, mine_batches))
 # en su §6 y vuelve a guardarlo.
 
 # %% tags=["stub"] exercise="write-expectations"
-my_expectations = exercise_todo("write-expectations", "write §6 expectations like 'post_event_ratio < 1.1'")
+my_expectations = exercise_todo("write-expectations", say("write §6 expectations like 'post_event_ratio < 1.1'",
+                                                          "escribe expectativas de la §6 como 'post_event_ratio < 1.1'"))
 
 # %% tags=["solution"] exercise="write-expectations"
 my_expectations = ["heldout_rise_sigma < 5", "post_event_ratio < 1.1"]
 
 # %% tags=["check"] exercise="write-expectations"
+from utils.text import say
+
 mine_checks = {name: verification.check_expectations(my_expectations, results[name], tolerance=0.05)
                for name in ["control-mixed-shard", "broken", "clip-0.5", "retokenized"]}
-assert len(my_expectations) >= 2, "write-expectations: write at least two expectations"
-assert not any(r.note.startswith("no metric") for rows in mine_checks.values() for r in rows), \
-    "write-expectations: a metric is not a key of utils.spikelab.symptoms.compute"
-assert verification.all_passed(mine_checks["control-mixed-shard"]), "write-expectations: the fix must pass"
-assert not any(verification.all_passed(mine_checks[n]) for n in ["broken", "clip-0.5", "retokenized"]), \
-    "write-expectations: broken, clip-0.5 and retokenized must each fail at least one expectation"
+assert len(my_expectations) >= 2, say("write-expectations: write at least two expectations",
+                                      "write-expectations: escribe al menos dos expectativas")
+assert not any(r.note.startswith("no metric") for rows in mine_checks.values() for r in rows), say(
+    "write-expectations: a metric is not a key of utils.spikelab.symptoms.compute",
+    "write-expectations: una métrica no es una clave de utils.spikelab.symptoms.compute")
+assert verification.all_passed(mine_checks["control-mixed-shard"]), say("write-expectations: the fix must pass",
+                                                                        "write-expectations: el remedio debe pasar")
+assert not any(verification.all_passed(mine_checks[n]) for n in ["broken", "clip-0.5", "retokenized"]), say(
+    "write-expectations: broken, clip-0.5 and retokenized must each fail at least one expectation",
+    "write-expectations: broken, clip-0.5 y retokenized deben fallar cada una al menos una expectativa")
 
 # %%
 mine_checks = {name: verification.check_expectations(my_expectations, results[name], tolerance=0.05)
@@ -517,13 +539,12 @@ print(verification.format_matrix(mine_checks))
 # fail: each leaves the run of same-kind batches in place. If your own §6 passed on the broken run, or failed on the fix, go back
 # to `04-post-mortem` and sharpen it.
 #
-# 🇪🇸 **Español.** El §5 del post-mortem (barajar el fragmento) queda verificado por su §6 en una
-# repetición con la semilla 42, en todas las ejecuciones medidas; `stratified-covering` reduce el
-# daño a una fracción pero pasa la §6 solo en algunas.
-# Recortar más, estratificar con
-# un umbral que no cubre la pieza, una inicialización mayor y re-tokenizar fallan: todos dejan en
-# su sitio la racha de lotes del mismo tipo. Si tu §6 pasó en la ejecución rota o falló en el
-# arreglo, vuelve a `04-post-mortem` y afínala.
+# 🇪🇸 **Español.** La §5 del post-mortem (barajar el shard) queda verificada por su §6 en una repetición
+# con la semilla 42, en todas las ejecuciones medidas; `stratified-covering` reduce el daño a una
+# fracción pero pasa la §6 solo en algunas. Bajar el clip, estratificar con un umbral que no cubre la
+# pieza, una inicialización mayor y retokenizar fallan: todos dejan en su sitio la racha de batches del
+# mismo tipo. Si tu §6 pasó en la ejecución rota o falló en el arreglo, vuelve a `04-post-mortem` y
+# afínala.
 
 # %% [markdown]
 # ## Your lesson from this notebook

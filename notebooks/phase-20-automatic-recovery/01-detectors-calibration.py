@@ -15,11 +15,11 @@
 # `SpikeDetection` callback, on **labelled traces**: real runs of the course model, and synthetic
 # noise with spikes injected at known steps. Then we pick one default and say why.
 #
-# 🇪🇸 **Español.** En la fase 19 encontraste el pico leyendo el panel. Un bucle que se recupera solo
+# 🇪🇸 **Español.** En la Fase 19 encontraste el pico leyendo el dashboard. Un bucle que se recupera solo
 # necesita un **detector**: tras cada paso mira un número (la pérdida, la norma del gradiente o la
-# pérdida de una sonda de validación) y dice "esto parece un pico". Aquí medimos, con trazas
-# etiquetadas (ejecuciones reales y ruido sintético con picos inyectados), cuántos picos detecta
-# cada detector y cuántas falsas alarmas da, y elegimos uno por defecto a partir de los números.
+# pérdida de una sonda de validación) y dice "esto parece un pico". Aquí medimos, con trazas etiquetadas
+# (ejecuciones reales y ruido sintético con picos inyectados), cuántos picos detecta cada detector y
+# cuántas falsas alarmas da, y elegimos uno por defecto a partir de los números.
 
 # %%
 import math
@@ -66,10 +66,10 @@ print(f"synthetic: {len(synthetic)} traces x {len(synthetic[0]['loss'])} steps, 
 # detects the label at s; the delay is the first such fire minus s.
 #
 # 🇪🇸 **Español.** Una etiqueta en una ejecución real es un paso donde el **orden de los datos** se
-# diseñó para cambiar algo: la llegada del fragmento (312) y la vuelta de los datos normales
-# (327) en `broken` y `control-no-rare-piece`; el lote raro (312) en `one-batch`; ninguna en
-# `healthy` y `control-mixed-shard`. Las trazas sintéticas son ruido con picos inyectados: sirven
-# para tener muchos picos, no describen el modelo del curso.
+# diseñó para cambiar algo: la llegada del shard (312) y la vuelta de los datos normales (327) en
+# `broken` y `control-no-rare-piece`; el batch raro (312) en `one-batch`; ninguna en `healthy` y
+# `control-mixed-shard`. Las trazas sintéticas son ruido con picos inyectados: sirven para tener muchos
+# picos, no describen el modelo del curso.
 
 # %%
 real_table = D.evaluate(real)
@@ -130,12 +130,12 @@ for name, most in (("cusum", 4), ("robust-z", 12)):          # now and then, var
 # robust z <span data-run="calibration" data-key="quiet_robust-z_fires">0–9</span> (in most runs at least once). The cell above prints yours.
 #
 # 🇪🇸 **Español.** El umbral fijo dispara en el primer paso y, en la mayoría de las ejecuciones que
-# medimos, en ningún pico (sólo a veces lo alcanza el de `broken` en 312). Lightning, con
-# sus valores por defecto, no ve `control-no-rare-piece` en 312 (la pérdida no llega a 3× su media
-# reciente) y sólo lo ve cuando vuelven los datos normales. Los detectores relativos disparan en 312
-# en las tres ejecuciones con evento (robust z a veces antes, por ruido). En `healthy` y
-# `control-mixed-shard` el EMA y la media móvil nunca disparan, en ninguna de las ejecuciones que
-# medimos; CUSUM y robust z dan alguna falsa alarma, más o menos según la ejecución.
+# medimos, en ningún pico (solo a veces lo alcanza el de `broken` en 312). Lightning, con sus valores
+# por defecto, no ve `control-no-rare-piece` en 312 (la pérdida no llega a 3× su media reciente) y solo
+# lo ve cuando vuelven los datos normales. Los detectores relativos disparan en 312 en las tres
+# ejecuciones con evento (robust z a veces antes, por ruido). En `healthy` y `control-mixed-shard` el
+# EMA y la media móvil nunca disparan, en ninguna de las ejecuciones que medimos; CUSUM y robust z dan
+# alguna falsa alarma, más o menos según la ejecución.
 
 # %% [markdown]
 # ## Moving the threshold
@@ -219,16 +219,16 @@ assert ema_real[1.2]["false_alarms"] > 3 * ema_real[1.5]["false_alarms"]      # 
 # <span data-run="calibration" data-key="synthetic_lightning-spike-detection_recall">0.634</span> of the synthetic spikes and <span data-run="calibration" data-key="real_lightning-spike-detection_recall">0.6</span> of the real labels: its 3× bar is above
 # most spikes.
 #
-# 🇪🇸 **Español.** Por defecto: un detector EMA con umbral 1,5× sobre la pérdida de entrenamiento.
-# Detecta todos los picos sintéticos con retardo 0 y, en todas las ejecuciones que medimos, el
-# evento en 312 de las tres ejecuciones con evento; la única etiqueta que a veces pierde es la
-# segunda de `broken` (327). Hasta 1,4 detecta todas las etiquetas reales en todas las ejecuciones
-# medidas; por encima, depende de la ejecución, y a 2 pierde una en la mayoría. Elegimos 1,5 y no
-# 1,4 porque 1,4 da más falsas alarmas en todas las ejecuciones medidas, y la etiqueta que 1,5 puede
-# perder nunca llega en un bucle de recuperación: el primer disparo, en 312, ya ha vuelto atrás. No
-# da falsas alarmas donde no hay evento (sus disparos "falsos" son pasos tardíos de un modelo
-# dañado) y guarda sólo dos números de estado. La media móvil empata; CUSUM y robust-z dan más
-# falsas alarmas; Lightning, con su umbral de 3×, pierde muchos picos.
+# 🇪🇸 **Español.** Por defecto: un detector EMA con umbral 1.5× sobre la pérdida de entrenamiento.
+# Detecta todos los picos sintéticos con retardo 0 y, en todas las ejecuciones que medimos, el evento en
+# 312 de las tres ejecuciones con evento; la única etiqueta que a veces pierde es la segunda de `broken`
+# (327). Hasta 1.4 detecta todas las etiquetas reales en todas las ejecuciones medidas; por encima,
+# depende de la ejecución, y a 2 pierde una en la mayoría. Elegimos 1.5 y no 1.4 porque 1.4 da más
+# falsas alarmas en todas las ejecuciones medidas, y la etiqueta que 1.5 puede perder nunca llega en un
+# bucle de recuperación: el primer disparo, en 312, ya ha vuelto atrás. No da falsas alarmas donde no
+# hay evento (sus disparos "falsos" son pasos tardíos de un modelo dañado) y guarda solo dos números de
+# estado. La media móvil empata; CUSUM y robust-z dan más falsas alarmas; Lightning, con su umbral de
+# 3×, pierde muchos picos.
 
 # %%
 assert real_table["ema"]["recall"] >= 0.8 and synthetic_table["ema"]["recall"] == 1.0   # at most one real label missed
@@ -267,10 +267,10 @@ assert real_table["lightning-spike-detection"]["recall"] < 1 and synthetic_table
 # at <span data-run="calibration" data-key="fp16-overflow_label">71–175</span>, `nan` at <span data-run="calibration" data-key="nan_label">91–146</span>); a run on your machine that stayed finite would have no
 # label, and the cell below says which of yours did.
 #
-# 🇪🇸 **Español.** Los patrones de la fase 19 son un segundo grupo de ejecuciones reales: el salto de
-# la LR se etiqueta en el paso del salto, el reinicio del optimizador en el paso del reinicio, y
-# las ejecuciones que acaban en NaN en su primera pérdida no finita (la traza se corta ahí). En
-# todas las ejecuciones que medimos llegaron a NaN, en un paso que cambia de una ejecución a otra.
+# 🇪🇸 **Español.** Los patrones de la Fase 19 son un segundo grupo de ejecuciones reales: el salto del LR
+# se etiqueta en el paso del salto, el reinicio del optimizador en el paso del reinicio, y las
+# ejecuciones que acaban en NaN en su primera pérdida no finita (la traza se corta ahí). En todas las
+# ejecuciones que medimos llegaron a NaN, en un paso que cambia de una ejecución a otra.
 
 # %%
 patterns = calibration.pattern_traces()
@@ -307,13 +307,12 @@ for t in patterns:
 #   8-step evaluations before, or at, the first non-finite training loss, mostly the last one
 #   before it. The cell below prints where it fires in yours.
 #
-# 🇪🇸 **Español.** El EMA ve el salto de la LR dos pasos después (y sigue disparando mientras la
-# pérdida se queda alta); Lightning y el detector del gradiente no lo ven. El reinicio del
-# optimizador apenas se ve en la pérdida: el EMA, la media móvil, Lightning y el detector del
-# gradiente no disparan en ninguna ejecución medida (CUSUM, robust z o la sonda, en unas pocas). Las
-# ejecuciones que acaban en NaN las detecta todo el mundo por la regla de los valores no finitos; la
-# sonda en muchas ejecuciones no dispara nunca y en otras poco antes del primer NaN: no es un aviso
-# previo fiable.
+# 🇪🇸 **Español.** El EMA ve el salto del LR dos pasos después (y sigue disparando mientras la pérdida se
+# queda alta); Lightning y el detector del gradiente no lo ven. El reinicio del optimizador apenas se ve
+# en la pérdida: el EMA, la media móvil, Lightning y el detector del gradiente no disparan en ninguna
+# ejecución medida (CUSUM, robust z o la sonda, en unas pocas). Las ejecuciones que acaban en NaN las
+# detecta todo el mundo por la regla de los valores no finitos; la sonda en muchas ejecuciones no
+# dispara nunca y en otras poco antes del primer NaN: no es un aviso previo fiable.
 
 # %%
 pattern_by_name = {t["name"]: t for t in patterns}
@@ -352,11 +351,11 @@ for name in ("fp16-overflow", "nan"):
 # <span data-run="calibration" data-key="synthetic_grad-norm_recall">1</span> with <span data-run="calibration" data-key="synthetic_grad-norm_false_alarms_per_10k">2.17</span> false alarms per 10k steps (there the gradient spike is injected at
 # the loss spike's step by construction, so it cannot lead).
 #
-# 🇪🇸 **Español.** El pico de la norma del gradiente puede adelantarse al de la pérdida, pero en el
-# §A13 no se adelanta (dispara con la pérdida o un paso después): ambos salen del mismo lote. El
-# detector del gradiente no ve nada en `control-no-rare-piece` mientras dura el fragmento (mismo
-# daño, sin pico de gradiente; como mucho dispara una vez después) y, en algunas ejecuciones,
-# también dispara en `one-batch`, que no hace daño.
+# 🇪🇸 **Español.** El pico de la norma del gradiente puede adelantarse al de la pérdida, pero en el §A13
+# no se adelanta (dispara con la pérdida o un paso después): ambos salen del mismo batch. El detector
+# del gradiente no ve nada en `control-no-rare-piece` mientras dura el shard (mismo daño, sin pico de
+# gradiente; como mucho dispara una vez después) y, en algunas ejecuciones, también dispara en
+# `one-batch`, que no hace daño.
 
 # %%
 for t in real:
@@ -382,10 +381,10 @@ assert not [s for s in no_rare_grad if 312 <= s < 327]                          
 # (<span data-run="calibration" data-key="one-batch_probe_fires">0</span> fires): the unusual batch that does no damage. What it costs: up to 8 steps
 # of delay, and a forward pass over the probe every 8 steps (measured in notebook 20.2).
 #
-# 🇪🇸 **Español.** La pérdida de un lote mezcla lo raro que es el lote y lo dañado que está el
-# modelo. Una **sonda** (las mismas frases de validación, sin gradiente, cada 8 pasos) sólo sube
-# si los pesos están dañados: dispara en `broken` y en `control-no-rare-piece`, y nunca en
-# `one-batch`. Cuesta hasta 8 pasos de retraso y una pasada hacia delante cada 8 pasos.
+# 🇪🇸 **Español.** La pérdida de un batch mezcla lo raro que es el batch y lo dañado que está el modelo.
+# Una **sonda** (las mismas frases de validación, sin gradiente, cada 8 pasos) solo sube si los pesos
+# están dañados: dispara en `broken` y en `control-no-rare-piece`, y nunca en `one-batch`. Cuesta hasta
+# 8 pasos de retraso y un forward cada 8 pasos.
 
 # %%
 for t in real:
@@ -411,7 +410,8 @@ assert calibration.probe_fires(by_name["control-no-rare-piece"])[0] == 320
 
 # %% tags=["stub"] exercise="ema-detector"
 def my_ema_fires(values, alpha=2 / 51, rel_threshold=1.5, warmup=20):
-    return exercise_todo("ema-detector", "return the steps where the EMA detector fires")
+    return exercise_todo("ema-detector", say("return the steps where the EMA detector fires",
+                                             "devuelve los pasos en los que dispara el detector EMA"))
 
 
 mine = my_ema_fires(by_name["broken"]["loss"])
@@ -435,23 +435,32 @@ mine = my_ema_fires(by_name["broken"]["loss"])
 print(mine)
 
 # %% tags=["check"] exercise="ema-detector"
+from utils.text import say
+
 for t in real:
     reference = calibration.fires(t["loss"], D.EMADetector())
     yours = my_ema_fires(t["loss"])
-    assert list(yours) == reference, \
-        f"ema-detector: on {t['name']} you fire at {list(yours)[:12]}, EMADetector at {reference[:12]}"
-assert my_ema_fires([1.0] * 30 + [float("nan"), 1.0, 1.6]) == [30, 32], \
-    "ema-detector: a nan must fire and stay out of the EMA"
-assert my_ema_fires([1.0] * 5 + [100.0] + [1.0] * 30) == [], \
-    "ema-detector: nothing fires before `warmup` accepted values, and those values go into the EMA"
-assert my_ema_fires([1.0] * 25 + [1.6] * 40) == list(range(25, 65)), \
-    "ema-detector: a value that fires must stay out of the EMA, so a stretch above the bar keeps firing"
+    assert list(yours) == reference, say(
+        f"ema-detector: on {t['name']} you fire at {list(yours)[:12]}, EMADetector at {reference[:12]}",
+        f"ema-detector: en {t['name']} tu detector dispara en {list(yours)[:12]}, EMADetector en {reference[:12]}")
+assert my_ema_fires([1.0] * 30 + [float("nan"), 1.0, 1.6]) == [30, 32], say(
+    "ema-detector: a nan must fire and stay out of the EMA",
+    "ema-detector: un nan debe hacer disparar el detector y quedar fuera de la EMA")
+assert my_ema_fires([1.0] * 5 + [100.0] + [1.0] * 30) == [], say(
+    "ema-detector: nothing fires before `warmup` accepted values, and those values go into the EMA",
+    "ema-detector: nada dispara antes de `warmup` valores aceptados, y esos valores entran en la EMA")
+assert my_ema_fires([1.0] * 25 + [1.6] * 40) == list(range(25, 65)), say(
+    "ema-detector: a value that fires must stay out of the EMA, so a stretch above the bar keeps firing",
+    "ema-detector: un valor que dispara debe quedar fuera de la EMA, así un tramo por encima del umbral "
+    "sigue disparando")
 for _settings in ({"alpha": 0.5, "rel_threshold": 2.0, "warmup": 3}, {"alpha": 1.0, "rel_threshold": 1.2, "warmup": 1},
                   {"alpha": 0.1, "rel_threshold": 1.5, "warmup": 0}):
     _series = [1.0, 1.1, 0.9, 3.0, 1.0, 1.05, 2.5, 2.5, 0.5, 1.3, 4.0, 1.0]
     _want = calibration.fires(_series, D.EMADetector(**_settings))
-    assert list(my_ema_fires(_series, **_settings)) == _want, \
-        f"ema-detector: with {_settings} EMADetector fires at {_want} on {_series}, you at {my_ema_fires(_series, **_settings)}"
+    assert list(my_ema_fires(_series, **_settings)) == _want, say(
+        f"ema-detector: with {_settings} EMADetector fires at {_want} on {_series}, you at {my_ema_fires(_series, **_settings)}",
+        f"ema-detector: con {_settings} EMADetector dispara en {_want} sobre {_series}, tú en "
+        f"{my_ema_fires(_series, **_settings)}")
 
 # %% [markdown]
 # ## Exercise 2 · Pick the threshold
@@ -465,8 +474,11 @@ for _settings in ({"alpha": 0.5, "rel_threshold": 2.0, "warmup": 3}, {"alpha": 1
 # Te lo pregunta la pregunta que sigue a la comprobación.
 
 # %% tags=["stub"] exercise="pick-threshold"
-my_threshold = exercise_todo("pick-threshold", "the largest EMA rel_threshold with recall 1 on the real runs")
-my_synthetic_false_alarms = exercise_todo("pick-threshold", "its false alarms on the synthetic traces")
+my_threshold = exercise_todo("pick-threshold", say("the largest EMA rel_threshold with recall 1 on the real runs",
+                                                  "el mayor rel_threshold de la EMA con recall 1 en las ejecuciones "
+                                                  "reales"))
+my_synthetic_false_alarms = exercise_todo("pick-threshold", say("its false alarms on the synthetic traces",
+                                                               "sus falsas alarmas en las trazas sintéticas"))
 
 # %% tags=["solution"] exercise="pick-threshold"
 my_threshold = max(r["threshold"] for r in curves[("ema", "real")] if r["recall"] == 1.0)
@@ -475,11 +487,15 @@ my_synthetic_false_alarms = next(r["false_alarms"] for r in curves[("ema", "synt
 print(my_threshold, my_synthetic_false_alarms)
 
 # %% tags=["check"] exercise="pick-threshold"
+from utils.text import say
+
 assert my_threshold in ema_real and ema_real[my_threshold]["recall"] == 1.0 and not any(
-    r["recall"] == 1.0 for x, r in ema_real.items() if x > my_threshold), \
-    "pick-threshold: look for the largest threshold whose real recall is 1.0"
-assert my_synthetic_false_alarms == ema_syn[my_threshold]["false_alarms"] == 0, \
-    "pick-threshold: count the synthetic false alarms at that threshold"
+    r["recall"] == 1.0 for x, r in ema_real.items() if x > my_threshold), say(
+    "pick-threshold: look for the largest threshold whose real recall is 1.0",
+    "pick-threshold: busca el mayor umbral cuyo recall en las ejecuciones reales es 1.0")
+assert my_synthetic_false_alarms == ema_syn[my_threshold]["false_alarms"] == 0, say(
+    "pick-threshold: count the synthetic false alarms at that threshold",
+    "pick-threshold: cuenta las falsas alarmas sintéticas con ese umbral")
 
 # %%
 largest_q = Choice("20.01", "why-the-largest", say(
@@ -522,10 +538,10 @@ largest_q.choose("c")
 # rolled the run back.
 #
 # 🇪🇸 **Español.** Tu respuesta cambia de una ejecución a otra: las ejecuciones reales son caóticas en
-# sus últimos bits, y la segunda etiqueta de `broken` está cerca del umbral. El valor por defecto
-# del curso sigue siendo 1,5: en todas las ejecuciones que medimos detecta el evento en 312 de las
-# tres ejecuciones con evento, sin falsas alarmas sintéticas, y la única etiqueta que puede perder
-# llega cuando el bucle de recuperación ya ha vuelto atrás.
+# sus últimos bits, y la segunda etiqueta de `broken` está cerca del umbral. El valor por defecto del
+# curso sigue siendo 1.5: en todas las ejecuciones que medimos detecta el evento en 312 de las tres
+# ejecuciones con evento, sin falsas alarmas sintéticas, y la única etiqueta que puede perder llega
+# cuando el bucle de recuperación ya ha vuelto atrás.
 
 # %% [markdown]
 # ## Small spikes: choose the false alarms, not the threshold
@@ -556,13 +572,13 @@ largest_q.choose("c")
 # in Gaussian and heavy-tailed noise, with and without correlation, long quiet runs, spikes during
 # the first steps, back-to-back spikes, improvements and drifts.
 #
-# 🇪🇸 **Español.** Los picos del curso son grandes (la mayoría llega a 2× la EMA o más). Los que más interesa ver pronto
-# son pequeños: 1,3–1,5× la pérdida, en ruido de colas pesadas y correlacionado. Un umbral de razón
-# que no dé falsas alarmas no los ve; CUSUM y robust z los ven, pero con sus umbrales fijos disparan
-# una y otra vez sobre el ruido. `BudgetDetector` tiene un solo parámetro: el **presupuesto de
-# falsas alarmas** por cada 10 000 pasos. Predice log(pérdida), mide la escala del ruido, ajusta la
-# cola superior de los residuos y pone la barra donde el ruido la cruzaría una vez por presupuesto.
-# Las trazas de abajo son SINTÉTICAS (`utils.recovery.traces`).
+# 🇪🇸 **Español.** Los picos del curso son grandes (la mayoría llega a 2× la EMA o más). Los que más
+# interesa ver pronto son pequeños: 1.3–1.5× la pérdida, en ruido de colas pesadas y correlacionado. Un
+# umbral de razón que no dé falsas alarmas no los ve; CUSUM y robust z los ven, pero con sus umbrales
+# fijos disparan una y otra vez sobre el ruido. `BudgetDetector` tiene un solo parámetro: el
+# **presupuesto de falsas alarmas** por cada 10 000 pasos. Predice log(pérdida), mide la escala del
+# ruido, ajusta la cola superior de los residuos y pone la barra donde el ruido la cruzaría una vez por
+# presupuesto. Las trazas de abajo son SINTÉTICAS (`utils.recovery.traces`).
 
 # %%
 small = T.generate(seed=7, per_category=2)     # SYNTHETIC: 2 traces of every category
@@ -657,13 +673,12 @@ for r in sweep[2:]:                  # enough expected alarms to measure the rat
 # `broken` it fired at 312 only, in every run we measured, and not again when ordinary data returns),
 # while the EMA fires on every step above 1.5× its baseline.
 #
-# 🇪🇸 **Español.** Lo que no puede hacer: en los primeros pasos la barra es prudente (con pocos
-# residuos no puede descartar una cola pesada), así que un pico pequeño al principio se le escapa;
-# y un pico menor que los extremos del propio ruido no se distingue de él con ese presupuesto. En
-# las ejecuciones del curso, de unos cientos de pasos, su barra sigue siendo la prudente del
-# principio cuando llega el fragmento: la celda muestra dónde dispara en las tuyas. Un incidente que
-# se queda por encima de su barra es una sola alarma, mientras el EMA dispara en cada paso por
-# encima de su umbral.
+# 🇪🇸 **Español.** Lo que no puede hacer: en los primeros pasos la barra es prudente (con pocos residuos
+# no puede descartar una cola pesada), así que un pico pequeño al principio se le escapa; y un pico
+# menor que los extremos del propio ruido no se distingue de él con ese presupuesto. En las ejecuciones
+# del curso, de unos cientos de pasos, su barra sigue siendo la prudente del principio cuando llega el
+# shard: la celda muestra dónde dispara en las tuyas. Un incidente que se queda por encima de su barra
+# es una sola alarma, mientras el EMA dispara en cada paso por encima de su umbral.
 
 # %%
 for t in real:

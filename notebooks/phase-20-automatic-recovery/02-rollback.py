@@ -15,8 +15,8 @@
 # the numbers decide, including where they disagree with the obvious plan.
 #
 # 🇪🇸 **Español.** En 20.1 elegimos un detector. Ahora gobierna el bucle: `RollbackTrainer` envuelve
-# `TrainingRun` y, cuando el detector dispara, restaura el último punto de control bueno, pone en
-# **cuarentena** los lotes sospechosos (no se vuelven a entrenar) y repite los mismos lotes en el
+# `TrainingRun` y, cuando el detector dispara, restaura el último checkpoint bueno, pone en
+# **cuarentena** los batches sospechosos (no se vuelven a entrenar) y repite los mismos batches en el
 # mismo orden sin los de la cuarentena. Lo probamos en `broken` (semilla 42) y medimos qué ajustes
 # mantienen la pérdida de validación donde estaba.
 
@@ -78,10 +78,10 @@ def recovery_facts(r):
 # quarantine), the detectors' state and the LR scale. There is no scheduler to save: the LR is a
 # pure function of the global step (`utils.spikelab.schedule.lr_at`), so restoring the step restores it.
 #
-# 🇪🇸 **Español.** Cada 50 pasos se guarda el modelo, los momentos de AdamW, los generadores
-# aleatorios, la **posición en los datos** (paso global, cursor de lotes, índice global de cada
-# lote entrenado, cuarentena), el estado de los detectores y la escala de la LR. El calendario de
-# la LR es una función pura del paso: restaurar el paso restaura la LR.
+# 🇪🇸 **Español.** Cada 50 pasos se guarda el modelo, los momentos de AdamW, los generadores aleatorios,
+# la **posición en los datos** (paso global, cursor de batches, índice global de cada batch entrenado,
+# cuarentena), el estado de los detectores y la escala del LR. El schedule del LR es una función pura
+# del paso: restaurar el paso restaura el LR.
 
 # %%
 trainer = RollbackTrainer(config_for("broken"), COURSE_POLICY)
@@ -135,8 +135,9 @@ assert s["heldout_rise_sigma"] >= 10
 # checkpoint about 100 steps earlier and skip roughly 200–500 data batches.
 #
 # 🇪🇸 **Español.** Seis ejecuciones con recuperación, todas con el detector EMA (a 2×, salvo la primera,
-# a 1,5×) y puntos de control cada 50 pasos; cambian qué se pone en cuarentena, si se baja la LR después y cuántos reintentos
-# se permiten. PaLM hizo lo mismo a gran escala: volver ~100 pasos atrás y saltar 200–500 lotes.
+# a 1.5×) y checkpoints cada 50 pasos; cambian qué se pone en cuarentena, si se baja el LR después y
+# cuántos reintentos se permiten. PaLM hizo lo mismo a gran escala: volver ~100 pasos atrás y saltar
+# 200–500 batches.
 
 # %%
 NAMES = ["rollback-broken-1.5x", "rollback-broken-quarantine-only", "rollback-broken-retries",
@@ -203,28 +204,28 @@ show_yours("course policy: held-out rise **{course:.1f} σ** = **{share:.2f}×**
 # %%
 gave_up_q = Choice("20.02", "why-it-gave-up", say(
     "rollback-broken-quarantine-only quarantines the spiking batch and the one before, and gave up. Why?",
-    "rollback-broken-quarantine-only pone en cuarentena el lote del pico y el anterior, y se rindió. ¿Por qué?"),
+    "rollback-broken-quarantine-only pone en cuarentena el batch del pico y el anterior, y se rindió. ¿Por qué?"),
     options={
         "a": (say("Its checkpoints were bad, so every restore failed",
-                  "Sus puntos de control estaban mal, así que cada restauración falló"),
+                  "Sus checkpoints estaban mal, así que cada restauración falló"),
               say("No: every checkpoint is checked (sha256 manifest, finite values) and the replay is exact; the "
                   "runs that skip more batches complete from the same checkpoints.",
-                  "No: cada punto de control se comprueba (manifiesto sha256, valores finitos) y la repetición es "
-                  "exacta; las ejecuciones que saltan más lotes terminan desde los mismos puntos de control.")),
+                  "No: cada checkpoint se comprueba (manifiesto sha256, valores finitos) y el replay es "
+                  "exacto; las ejecuciones que saltan más batches terminan desde los mismos checkpoints.")),
         "b": (say("The LR stays at full strength after a roll-back",
-                  "La tasa de aprendizaje sigue al completo después de una vuelta atrás"),
+                  "El LR sigue al completo después de un rollback"),
               say("No: rollback-broken-skip-only has no cool-down either and completes; what differs is how many "
                   "of the shard's batches are kept out.",
-                  "No: rollback-broken-skip-only tampoco enfría la tasa y termina; lo que cambia es cuántos lotes "
-                  "del fragmento se dejan fuera.")),
+                  "No: rollback-broken-skip-only tampoco enfría el LR y termina; lo que cambia es cuántos batches "
+                  "del shard se dejan fuera.")),
         "c": (say("The shard is 15 consecutive batches: after two are dropped the replay meets the next shard "
                   "batch, the detector fires again, and the budget of roll-backs runs out",
-                  "El fragmento son 15 lotes seguidos: tras quitar dos, la repetición encuentra el siguiente lote "
-                  "del fragmento, el detector vuelve a disparar y se acaba el presupuesto de vueltas atrás"),
+                  "El shard son 15 batches seguidos: tras quitar dos, el replay encuentra el siguiente batch "
+                  "del shard, el detector vuelve a disparar y se acaba el presupuesto de rollbacks"),
               say("The quarantine treated the batch that showed the spike, not its cause, a run of batches; given "
                   "30 roll-backs the same loop gets through, at a high cost in thrown-away steps.",
-                  "La cuarentena trató el lote que mostró el pico, no su causa, una racha de lotes; con 30 vueltas "
-                  "atrás el mismo bucle pasa, a un coste alto en pasos tirados.")),
+                  "La cuarentena trató el batch que mostró el pico, no su causa, una racha de batches; con 30 rollbacks "
+                  "el mismo bucle pasa, a un coste alto en pasos tirados.")),
     }, right="c")
 
 # %% tags=["stub"] exercise="why-it-gave-up"
@@ -286,16 +287,16 @@ gave_up_q.choose("c")
 #   completes, whether its held-out rise ends lower or higher than the course policy's varies from
 #   run to run.
 #
-# 🇪🇸 **Español.** Con el umbral a 1,5× el bucle persigue también las llegadas inofensivas de las frases
-# raras tras saltar el fragmento: en todas las ejecuciones que medimos vuelve atrás al menos tantas
-# veces como a 2×, y en la mayoría agota sus reintentos y se rinde. Por eso la política del curso usa
-# 2×. Poner en cuarentena dos lotes no basta: el fragmento son 15 lotes seguidos y el detector vuelve
-# a disparar en cada reintento; con 30 reintentos pasa, tras muchas vueltas atrás. Saltar el resto
-# del fragmento hace casi todo el trabajo (la subida queda por debajo de la mitad de la de la
-# ejecución sin recuperación), pero sin enfriar la LR la validación acaba a menudo por encima de
-# 3 σ; enfriarla (×0,5 durante 50 pasos) la mantuvo por debajo en la mayoría de las ejecuciones
-# medidas, sin ser una garantía. El detector de gradiente no aporta nada claro: al menos tantas
-# vueltas atrás, a veces se rinde, y sin un resultado siempre mejor.
+# 🇪🇸 **Español.** Con el umbral a 1.5× el bucle persigue también las llegadas inofensivas de las frases
+# raras tras saltar el shard: en todas las ejecuciones que medimos vuelve atrás al menos tantas veces
+# como a 2×, y en la mayoría agota sus reintentos y se rinde. Por eso la política del curso usa 2×.
+# Poner en cuarentena dos batches no basta: el shard son 15 batches seguidos y el detector vuelve a
+# disparar en cada reintento; con 30 reintentos pasa, tras muchos rollbacks. Saltar el resto del shard
+# hace casi todo el trabajo (la subida queda por debajo de la mitad de la de la ejecución sin
+# recuperación), pero sin enfriar el LR la validación acaba a menudo por encima de 3 σ; enfriarlo (×0.5
+# durante 50 pasos) la mantuvo por debajo en la mayoría de las ejecuciones medidas, sin ser una
+# garantía. El detector de gradiente no aporta nada claro: al menos tantos rollbacks, a veces se rinde,
+# y sin un resultado siempre mejor.
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3))
@@ -317,8 +318,8 @@ show(fig, dpi=70)
 # Every action lands in the run log's `events` (the dashboard draws them as dashed lines), and
 # `log.meta["batch_indices"]` records the global batch index each kept step trained.
 #
-# 🇪🇸 **Español.** Cada acción queda en `events` del registro (el panel las dibuja como líneas
-# discontinuas) y `log.meta["batch_indices"]` guarda el índice global del lote de cada paso.
+# 🇪🇸 **Español.** Cada acción queda en `events` del registro (el dashboard las dibuja como líneas
+# discontinuas) y `log.meta["batch_indices"]` guarda el índice global del batch de cada paso.
 
 # %%
 for event in course.log.events:
@@ -360,9 +361,9 @@ show(dashboard.draw(course.log, panels=[1, 2, 3, 6], step=312, window=(280, 420)
 # until a person confirms it. The loss at the spike is the peak the loop saw; there is no
 # recovery loss, because the run was rolled back.
 #
-# 🇪🇸 **Español.** En cada vuelta atrás el bucle lee los síntomas de la §1 alrededor de la detección
-# y los guarda en el evento; `postmortem.draft_symptoms` los convierte en el formulario de la
-# fase 19, con cada campo marcado como borrador hasta que alguien lo confirme.
+# 🇪🇸 **Español.** En cada rollback el bucle lee los síntomas de la §1 alrededor de la detección y los
+# guarda en el evento; `postmortem.draft_symptoms` los convierte en el formulario de la Fase 19, con
+# cada campo marcado como borrador hasta que alguien lo confirme.
 
 # %%
 first = [e for e in course.log.events if e["kind"] == "rollback"][0]
@@ -405,12 +406,12 @@ assert int(draft.spike_step) == first["step"] and 312 <= first["step"] < 327 and
 #
 # Your run's numbers are in the **Your run** lines below the next cell.
 #
-# 🇪🇸 **Español.** `control-no-rare-piece` hace el mismo daño sin pieza rara ni pico de gradiente.
-# El detector de gradiente no lo ve durante el fragmento; Lightning lo ve tarde; nuestro EMA dispara
-# en la mayoría de las ejecuciones al llegar el fragmento porque las frases son desconocidas
-# (igual que en `one-batch`, que no hace daño), y si no, sólo después del fragmento, con el modelo
-# ya dañado, y puede acabar rindiéndose; la sonda de validación dispara porque mide el daño mismo, hasta ocho pasos más tarde:
-# la subida queda por debajo de una décima parte de la de la ejecución sin recuperación.
+# 🇪🇸 **Español.** `control-no-rare-piece` hace el mismo daño sin pieza rara ni pico de gradiente. El
+# detector de gradiente no lo ve durante el shard; Lightning lo ve tarde; nuestro EMA dispara en la
+# mayoría de las ejecuciones al llegar el shard porque las frases son desconocidas (igual que en
+# `one-batch`, que no hace daño), y si no, solo después del shard, con el modelo ya dañado, y puede
+# acabar rindiéndose; la sonda de validación dispara porque mide el daño mismo, hasta ocho pasos más
+# tarde: la subida queda por debajo de una décima parte de la de la ejecución sin recuperación.
 
 # %%
 no_rare = run_variant("control-no-rare-piece")
@@ -453,8 +454,8 @@ assert by_probe.status == "completed" and rise(by_probe.log) < rise(no_rare) / 1
 # time, `benchmarks/bench_checkpointing.py` measures it together with the checkpoints; the cell
 # below shows this run's own split (timings vary with the machine).
 #
-# 🇪🇸 **Español.** La sonda cuesta una pasada hacia delante sobre 32 frases cada 8 pasos y hasta 8
-# pasos de retraso; `benchmarks/bench_checkpointing.py` mide su coste en tiempo.
+# 🇪🇸 **Español.** La sonda cuesta un forward sobre 32 frases cada 8 pasos y hasta 8 pasos de retraso;
+# `benchmarks/bench_checkpointing.py` mide su coste en tiempo.
 
 # %% tags=["nbval-ignore-output"]
 # (timings vary with the machine and its load)
@@ -469,11 +470,12 @@ for label, r in (("course policy on broken", course), ("probe run on control-no-
 # From `course.log.meta["batch_indices"]` alone, list the global batch indices up to the last one
 # trained that the run skipped. They should be exactly the quarantined ones.
 #
-# 🇪🇸 **Español.** A partir sólo de `course.log.meta["batch_indices"]`, lista los índices globales de
-# lote (hasta el último entrenado) que la ejecución se saltó: deben ser los de la cuarentena.
+# 🇪🇸 **Español.** A partir solo de `course.log.meta["batch_indices"]`, lista los índices globales de
+# batch (hasta el último entrenado) que la ejecución se saltó: deben ser los de la cuarentena.
 
 # %% tags=["stub"] exercise="never-trained"
-never_trained = exercise_todo("never-trained", "the batch indices up to the last trained one that were skipped")
+never_trained = exercise_todo("never-trained", say("the batch indices up to the last trained one that were skipped",
+                                                  "los índices de batch, hasta el último entrenado, que se saltaron"))
 
 # %% tags=["solution"] exercise="never-trained"
 trained = course.log.meta["batch_indices"]
@@ -481,8 +483,11 @@ never_trained = sorted(set(range(max(trained) + 1)) - set(trained))
 print(never_trained)
 
 # %% tags=["check"] exercise="never-trained"
-assert never_trained == [b for b in course.quarantined if b <= max(course.log.meta["batch_indices"])], \
-    "never-trained: compare range(max(trained) + 1) with the trained indices"
+from utils.text import say
+
+assert never_trained == [b for b in course.quarantined if b <= max(course.log.meta["batch_indices"])], say(
+    "never-trained: compare range(max(trained) + 1) with the trained indices",
+    "never-trained: compara range(max(trained) + 1) con los índices entrenados")
 
 # %% [markdown]
 # ## Exercise 2 · What did recovery cost?
@@ -490,12 +495,14 @@ assert never_trained == [b for b in course.quarantined if b <= max(course.log.me
 # From the `rollback` events alone, compute how many optimizer steps the recovery threw away, and
 # how many extra steps that is per kept step. Compare with `course.steps_discarded`.
 #
-# 🇪🇸 **Español.** A partir sólo de los eventos `rollback`, calcula cuántos pasos se tiraron y
-# cuántos pasos extra supone por paso conservado.
+# 🇪🇸 **Español.** A partir solo de los eventos `rollback`, calcula cuántos pasos se tiraron y cuántos
+# pasos extra supone por paso conservado.
 
 # %% tags=["stub"] exercise="recovery-cost"
-thrown_away = exercise_todo("recovery-cost", "sum the steps thrown away by the rollback events")
-extra_per_kept = exercise_todo("recovery-cost", "thrown-away steps per kept step")
+thrown_away = exercise_todo("recovery-cost", say("sum the steps thrown away by the rollback events",
+                                                "suma los pasos descartados por los eventos rollback"))
+extra_per_kept = exercise_todo("recovery-cost", say("thrown-away steps per kept step",
+                                                   "pasos descartados por cada paso conservado"))
 
 # %% tags=["solution"] exercise="recovery-cost"
 thrown_away = sum(e["discarded_steps"] for e in course.log.events if e["kind"] == "rollback")
@@ -503,8 +510,12 @@ extra_per_kept = thrown_away / len(course.log)
 print(thrown_away, round(extra_per_kept, 3))
 
 # %% tags=["check"] exercise="recovery-cost"
-assert thrown_away == course.steps_discarded, "recovery-cost: add up discarded_steps of the rollback events"
-assert abs(extra_per_kept - course.steps_discarded / 420) < 1e-9, "recovery-cost: divide by the 420 kept steps"
+from utils.text import say
+
+assert thrown_away == course.steps_discarded, say("recovery-cost: add up discarded_steps of the rollback events",
+                                                 "recovery-cost: suma los discarded_steps de los eventos rollback")
+assert abs(extra_per_kept - course.steps_discarded / 420) < 1e-9, say(
+    "recovery-cost: divide by the 420 kept steps", "recovery-cost: divide entre los 420 pasos conservados")
 
 # %% [markdown]
 # ## What to take away
@@ -525,11 +536,11 @@ assert abs(extra_per_kept - course.steps_discarded / 420) < 1e-9, "recovery-cost
 # - The training loss mixes "unusual batch" with "damaged model"; a small held-out probe watches
 #   the damage itself, for a forward pass every few steps.
 #
-# 🇪🇸 **Español.** Una vuelta atrás necesita todo el estado (pesos, momentos, RNG, posición en los
-# datos, estado del detector); hay que poner en cuarentena la causa, no sólo el lote que la
-# mostró; hay que medir la validación después de recuperar (ni saltar el fragmento ni enfriar la LR
-# la dejaron siempre bajo 3 σ); el umbral que sirve para avisar (1,5×) puede ser demasiado
-# estricto para volver atrás (2×); y una pequeña sonda de validación vigila el daño mismo.
+# 🇪🇸 **Español.** Un rollback necesita todo el estado (pesos, momentos, RNG, posición en los datos,
+# estado del detector); hay que poner en cuarentena la causa, no solo el batch que la mostró; hay que
+# medir la validación después de recuperar (ni saltar el shard ni enfriar el LR la dejaron siempre bajo
+# 3 σ); el umbral que sirve para avisar (1.5×) puede ser demasiado estricto para volver atrás (2×); y
+# una pequeña sonda de validación vigila el daño mismo.
 
 # %% [markdown]
 # ## Your lesson from this notebook

@@ -18,12 +18,12 @@
 # `utils.recovery.lightning_rollback.RollbackOnSpike`.
 #
 # 🇪🇸 **Español.** En 20.2 enseñamos a un bucle de PyTorch a detectar un pico, volver atrás y poner
-# lotes en cuarentena. Muchos proyectos entrenan con **PyTorch Lightning**: el bucle es de
-# `Trainer.fit` y nuestro código solo corre en *hooks*. Una respuesta muy leída propone un
-# callback que detecta el pico y llama a `trainer.stop()` y `trainer.fit(model)` desde
-# `on_train_batch_end`. Aquí ejecutamos esa receta tal cual y la vemos fallar tres veces (se
-# escribió para Lightning 1.x), miramos qué hace el callback `SpikeDetection` de Lightning y
-# usamos uno que sí se recupera dentro de un solo `fit`.
+# batches en cuarentena. Muchos proyectos entrenan con **PyTorch Lightning**: el bucle es de
+# `Trainer.fit` y nuestro código solo corre en *hooks*. Una respuesta muy leída propone un callback que
+# detecta el pico y llama a `trainer.stop()` y `trainer.fit(model)` desde `on_train_batch_end`. Aquí
+# ejecutamos esa receta tal cual y la vemos fallar tres veces (se escribió para Lightning 1.x), miramos
+# qué hace el callback `SpikeDetection` de Lightning y usamos uno que sí se recupera dentro de un solo
+# `fit`.
 
 # %%
 import json
@@ -48,6 +48,7 @@ from utils.spikelab import symptoms
 from utils.spikelab.config import config_for
 from utils.recovery.detectors import EMADetector
 from utils.course.exercises import exercise_todo
+from utils.text import say
 from utils.recovery.lightning_module import MiniGPTModule, TinyRegressor, mini_gpt_trainer_kwargs, ood_regression_data, tiny_loader
 from utils.recovery.lightning_rollback import RollbackOnSpike
 from utils.spikelab.train import run_variant
@@ -86,11 +87,11 @@ def show(fig, dpi=70):
 # makes of those inputs. Each example carries its **dataset index** (0 to 639); that is the
 # global id we will quarantine by.
 #
-# 🇪🇸 **Español.** Primero un modelo diminuto: un MLP aprende una función aleatoria fija de 8
-# entradas, 40 lotes de 16 ejemplos por época, en orden fijo. Un lote está **fuera de
-# distribución**: sus entradas vienen en otra unidad (×30). Está en la posición 30 de cada época
-# (pasos 30, 70 y 110). Nadie toca la pérdida. Cada ejemplo lleva su **índice en el conjunto de
-# datos**: ese es el identificador global para la cuarentena.
+# 🇪🇸 **Español.** Primero un modelo diminuto: un MLP aprende una función aleatoria fija de 8 entradas,
+# 40 batches de 16 ejemplos por época, en orden fijo. Un batch está **fuera de distribución**: sus
+# entradas vienen en otra unidad (×30). Está en la posición 30 de cada época (pasos 30, 70 y 110). Nadie
+# toca la pérdida. Cada ejemplo lleva su **índice en el conjunto de datos**: ese es el identificador
+# global para la cuarentena.
 
 # %%
 data = ood_regression_data()
@@ -184,12 +185,12 @@ else:
 # Lightning marks the trainer *interrupted* and re-raises it. **Fix:** drop `dataloader_idx` from
 # the signature.
 #
-# 🇪🇸 **Español.** Con el entrenador arreglado, `fit` arranca y falla al terminar el **primer** lote,
+# 🇪🇸 **Español.** Con el entrenador arreglado, `fit` arranca y falla al terminar el **primer** batch,
 # haya pico o no. Lightning 2 llama a `on_train_batch_end(trainer, pl_module, outputs, batch,
-# batch_idx)`: cinco argumentos. `dataloader_idx` quedó obsoleto en Lightning 1.5 y se eliminó en
-# 1.7. Nadie comprueba la firma del callback al empezar `fit`: es un `TypeError` de Python en la
-# primera llamada, después de la actualización del primer lote, y Lightning marca el entrenador
-# como *interrumpido*. **Arreglo:** quitar `dataloader_idx` de la firma.
+# batch_idx)`: cinco argumentos. `dataloader_idx` quedó obsoleto en Lightning 1.5 y se eliminó en 1.7.
+# Nadie comprueba la firma del callback al empezar `fit`: es un `TypeError` de Python en la primera
+# llamada, después de la actualización del primer batch, y Lightning marca el entrenador como
+# *interrumpido*. **Arreglo:** quitar `dataloader_idx` de la firma.
 
 # %% tags=["nbval-check-output"]
 with tempfile.TemporaryDirectory() as folder:     # enable_checkpointing=True writes checkpoints
@@ -211,8 +212,8 @@ assert "dataloader_idx" in message and recipe_trainer.global_step == 1
 # With both fixes, the run trains until the OOD batch, and the spike reaches the recipe's
 # `trainer.stop()`.
 #
-# 🇪🇸 **Español.** Con los dos arreglos, el entrenamiento llega al lote fuera de distribución y el
-# pico llega al `trainer.stop()` de la receta.
+# 🇪🇸 **Español.** Con los dos arreglos, el entrenamiento llega al batch fuera de distribución y el pico
+# llega al `trainer.stop()` de la receta.
 
 # %% tags=["nbval-check-output"]
 class ReloadOnSpikeLightning2(ReloadOnSpike):
@@ -244,12 +245,11 @@ assert not hasattr(pl.Trainer, "stop") and recipe_trainer.global_step == SPIKE +
 # finished and ends the fit cleanly; the cell below shows it. That is a stop, not a recovery: the
 # spike's update stays in the weights.
 #
-# 🇪🇸 **Español.** `Trainer` no tiene `stop()`: el primer pico termina con `AttributeError`.
-# Además `global_step` = 31: `on_train_batch_end` corre **después** de `optimizer.step()`, así
-# que el lote malo ya había movido los pesos. **Arreglo:** la forma de pedir a Lightning que pare
-# es la bandera `trainer.should_stop = True`; el bucle la lee al terminar el lote y acaba el `fit`
-# limpiamente (celda siguiente). Eso es parar, no recuperarse: la actualización del pico sigue en
-# los pesos.
+# 🇪🇸 **Español.** `Trainer` no tiene `stop()`: el primer pico termina con `AttributeError`. Además
+# `global_step` = 31: `on_train_batch_end` corre **después** de `optimizer.step()`, así que el batch
+# malo ya había movido los pesos. **Arreglo:** la forma de pedir a Lightning que pare es la bandera
+# `trainer.should_stop = True`; el bucle la lee al terminar el batch y acaba el `fit` limpiamente (celda
+# siguiente). Eso es parar, no recuperarse: la actualización del pico sigue en los pesos.
 
 # %% tags=["nbval-check-output"]
 class StopOnSpike(Callback):
@@ -312,10 +312,10 @@ assert refit.spikes_inside and refit.inner_end == 120
 # does load a checkpoint, but the outer loop fails the same way afterwards.) A hook cannot start
 # training over; it can only change the state the running loop works on.
 #
-# 🇪🇸 **Español.** El `fit` anidado no restaura nada: sigue desde los pesos dañados, crea un AdamW
-# nuevo (se pierden los momentos), sigue contando desde el paso 31 y vuelve a entrenar el lote
-# malo. Al volver, el bucle externo falla con un `AssertionError`. Un hook no puede reiniciar el
-# entrenamiento; solo puede cambiar el estado sobre el que trabaja el bucle en curso.
+# 🇪🇸 **Español.** El `fit` anidado no restaura nada: sigue desde los pesos dañados, crea un AdamW nuevo
+# (se pierden los momentos), sigue contando desde el paso 31 y vuelve a entrenar el batch malo. Al
+# volver, el bucle externo falla con un `AssertionError`. Un hook no puede reiniciar el entrenamiento;
+# solo puede cambiar el estado sobre el que trabaja el bucle en curso.
 
 # %% [markdown]
 # ## 3. Lightning's own `SpikeDetection`
@@ -384,8 +384,8 @@ assert moved.moved and skip_file == [SPIKE - 1, SPIKE] and not state["running"]
 # holds at that moment and whether the weights have moved since the batch started):
 #
 # 🇪🇸 **Español.** Con optimización automática, un paso de Lightning 2.6 ejecuta estos hooks en este
-# orden (la celda los imprime para el segundo paso, con `global_step`, la LR del optimizador y si
-# los pesos ya se movieron):
+# orden (la celda los imprime para el segundo paso, con `global_step`, el LR del optimizador y si los
+# pesos ya se movieron):
 
 # %%
 class HookOrder(Callback):
@@ -439,11 +439,11 @@ assert "moved: no" in hooks.lines[6] and "moved: yes" in hooks.lines[7]
 # through forward and backward (wasted compute; a BatchNorm layer would update its running
 # statistics), and returning `None` would advance the LR schedule anyway.
 #
-# 🇪🇸 **Español.** `on_before_optimizer_step` es el último momento antes de la actualización: hay
-# pérdida y gradientes, y nada se ha movido. En `on_train_batch_end` ya avanzaron el optimizador
-# y el programador de LR. `RollbackOnSpike` juzga la pérdida antes del paso; si detecta un pico o
-# el lote está en cuarentena, pone los gradientes a `None` (el paso no mueve nada) y en
-# `on_train_batch_end` restaura modelo, optimizador, programador y detector.
+# 🇪🇸 **Español.** `on_before_optimizer_step` es el último momento antes de la actualización: hay pérdida
+# y gradientes, y nada se ha movido. En `on_train_batch_end` ya avanzaron el optimizador y el scheduler
+# del LR. `RollbackOnSpike` juzga la pérdida antes del paso; si detecta un pico o el batch está en
+# cuarentena, pone los gradientes a `None` (el paso no mueve nada) y en `on_train_batch_end` restaura
+# modelo, optimizador, scheduler y detector.
 
 # %% [markdown]
 # ## 5. `RollbackOnSpike` on the small example
@@ -483,7 +483,7 @@ assert after < sum(loss[s] for s in range(41, 61)) / 20
 # quarantined, and when they come back at steps 70 and 110 their batches are skipped.
 #
 # 🇪🇸 **Español.** La detección ocurre en el paso 30, antes de la actualización; vuelve el estado del
-# paso 24; los 16 índices quedan en cuarentena y sus lotes se saltan en los pasos 70 y 110.
+# paso 24; los 16 índices quedan en cuarentena y sus batches se saltan en los pasos 70 y 110.
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3))
@@ -512,9 +512,9 @@ show(fig)
 # <span data-run="broken" data-key="heldout_peak_step">328</span> (the ranges of the runs we
 # measured; your run's numbers are printed by the next cell).
 #
-# 🇪🇸 **Español.** `MiniGPTModule` envuelve la ejecución del curso (modelo, AdamW, orden de datos,
-# LR y recorte del bucle simple). Es la misma ejecución: la celda comprueba que las pérdidas de
-# Lightning son idénticas bit a bit a las del bucle simple, e imprime los números de tu ejecución.
+# 🇪🇸 **Español.** `MiniGPTModule` envuelve la ejecución del curso (modelo, AdamW, orden de datos, LR y
+# clipping del bucle simple). Es la misma ejecución: la celda comprueba que las pérdidas de Lightning
+# son idénticas bit a bit a las del bucle simple, e imprime los números de tu ejecución.
 
 # %%
 cfg = config_for("broken")
@@ -538,8 +538,8 @@ show_yours("spike at step {spike_step}, loss **{loss_ratio:.1f}×** its EMA; hel
 # the data order puts them later. One `fit`, no restart (it takes a few seconds):
 #
 # 🇪🇸 **Español.** Ahora con `RollbackOnSpike` y el detector calibrado en 20.1: EMA a 1.5× (el bucle de
-# 20.2 usa 2× para volver atrás; abajo se ve lo que puede costar 1,5×), checkpoint cada
-# 25 pasos. Cada lote lleva los ids de sus frases: la cuarentena guarda **frases**.
+# 20.2 usa 2× para volver atrás; abajo se ve lo que puede costar 1.5×), checkpoint cada 25 pasos. Cada
+# batch lleva los ids de sus frases: la cuarentena guarda **frases**.
 
 # %%
 gpt = MiniGPTModule(cfg, ids="examples")
@@ -591,11 +591,11 @@ assert gpt_heldout[worst] - base_heldout[304] < (base_heldout[peak_step] - base_
 # allowed to learn, and it quarantines the whole batch, innocent sentences included; every batch
 # that carries a quarantined sentence is then skipped.
 #
-# 🇪🇸 **Español.** La primera vuelta atrás llega con el fragmento (primera fila de la tabla), antes de
-# la actualización, al último checkpoint anterior. La pérdida de validación se queda cerca de su
-# nivel previo: puede subir un poco, pero el olvido no ocurre. Pero mira el coste: una vuelta atrás
-# posterior (cuántas hay varía de una ejecución a otra) salta en un lote normal con alguna frase
-# rara que el modelo nunca pudo aprender, y pone en cuarentena el lote entero, con frases inocentes.
+# 🇪🇸 **Español.** El primer rollback llega con el shard (primera fila de la tabla), antes de la
+# actualización, al último checkpoint anterior. La pérdida de validación se queda cerca de su nivel
+# previo: puede subir un poco, pero el olvido no ocurre. Pero mira el coste: un rollback posterior
+# (cuántos hay varía de una ejecución a otra) salta en un batch normal con alguna frase rara que el
+# modelo nunca pudo aprender, y pone en cuarentena el batch entero, con frases inocentes.
 
 # %%
 FROM = 250                                       # the window around the shard
@@ -636,9 +636,9 @@ show(fig)
 # - One process, one batch per optimizer step (`accumulate_grad_batches=1`), 32-bit precision:
 #   that is what the tests cover.
 #
-# 🇪🇸 **Español.** `ModelCheckpoint` sigue siendo correcto (corre después de la vuelta atrás y guarda
-# los pesos restaurados); al reanudar se conservan detector, cuarentena y eventos; no hay
-# repetición de lotes: los lotes entre el checkpoint y el pico se pierden (como mucho K pasos).
+# 🇪🇸 **Español.** `ModelCheckpoint` sigue siendo correcto (corre después del rollback y guarda los pesos
+# restaurados); al reanudar se conservan detector, cuarentena y eventos; no hay replay de batches: los
+# batches entre el checkpoint y el pico se pierden (como mucho K pasos).
 
 # %% [markdown]
 # ## Exercise · drop the update before it happens
@@ -675,17 +675,25 @@ DropSpikyUpdates.on_before_optimizer_step = on_before_optimizer_step
 
 # %% tags=["stub"] exercise="drop-before-update"
 def on_before_optimizer_step(self, trainer, pl_module, optimizer):
-    exercise_todo("drop-before-update", "judge pl_module.last_train_loss with self.detector and, "
-                  "on a detection, set the gradients to None and record the step")
+    exercise_todo("drop-before-update", say("judge pl_module.last_train_loss with self.detector and, "
+                                            "on a detection, set the gradients to None and record the step",
+                                            "juzga pl_module.last_train_loss con self.detector y, si detecta, "
+                                            "pon los gradientes a None y anota el paso"))
 
 
 DropSpikyUpdates.on_before_optimizer_step = on_before_optimizer_step
 
 # %% tags=["check"] exercise="drop-before-update"
+from utils.text import say
+
 _dropper, _watch = DropSpikyUpdates(), WeightsMoved()
 make_trainer(SPIKE + 1, [_dropper, _watch]).fit(TinyRegressor(), tiny_loader(data))
-assert _dropper.dropped == [SPIKE], f"drop-before-update: expected a drop at step 30 only, got {_dropper.dropped}"
-assert not _watch.moved, "drop-before-update: the weights still moved at step 30 - were the gradients set to None?"
+assert _dropper.dropped == [SPIKE], say(f"drop-before-update: expected a drop at step 30 only, got {_dropper.dropped}",
+                                        f"drop-before-update: se esperaba descartar solo el paso 30, se descartó "
+                                        f"{_dropper.dropped}")
+assert not _watch.moved, say("drop-before-update: the weights still moved at step 30 - were the gradients set to None?",
+                             "drop-before-update: los pesos se movieron igualmente en el paso 30: ¿pusiste los "
+                             "gradientes a None?")
 
 # %%
 dropper, watch = DropSpikyUpdates(), WeightsMoved()
@@ -708,12 +716,17 @@ n_rare = sum(gpt.run.examples[i].rare for i in gpt_rollback.quarantine)
 n_ordinary = len(gpt_rollback.quarantine) - n_rare
 
 # %% tags=["stub"] exercise="quarantine-rare"
-n_rare = n_ordinary = exercise_todo("quarantine-rare", "count the rare and the ordinary sentences in gpt_rollback.quarantine")
+n_rare = n_ordinary = exercise_todo("quarantine-rare", say(
+    "count the rare and the ordinary sentences in gpt_rollback.quarantine",
+    "cuenta las frases raras y las ordinarias en gpt_rollback.quarantine"))
 
 # %% tags=["check"] exercise="quarantine-rare"
+from utils.text import say
+
 _rare = {e.id for e in gpt.run.examples if e.rare}
 assert (n_rare, n_ordinary) == (len(gpt_rollback.quarantine & _rare), len(gpt_rollback.quarantine - _rare)), \
-    "quarantine-rare: count again - a sentence is rare when gpt.run.examples[i].rare is True"
+    say("quarantine-rare: count again - a sentence is rare when gpt.run.examples[i].rare is True",
+        "quarantine-rare: vuelve a contar: una frase es rara cuando gpt.run.examples[i].rare es True")
 
 # %%
 print(f"quarantined: {n_rare} rare sentences, {n_ordinary} ordinary ones "
@@ -727,11 +740,11 @@ assert n_rare > 0 and n_rare + n_ordinary == len(gpt_rollback.quarantine)
 # *what* to keep out is a data decision, and Phase 19 tried one for §A13 that goes at the cause:
 # mix the rare sentences in (`stratified-covering`) instead of learning to survive them.
 #
-# 🇪🇸 **Español.** Cada frase normal de esa lista está en cuarentena solo por compartir lote con una
-# rara (si no hay vueltas atrás después del fragmento, la lista sólo tiene las frases raras del
-# fragmento; eso varía de una ejecución a otra). El callback decide *cuándo* proteger la
-# ejecución; *qué* dejar fuera es una decisión sobre los datos, y la Fase 19 probó una para §A13
-# que va a la causa: mezclar las frases raras (`stratified-covering`).
+# 🇪🇸 **Español.** Cada frase normal de esa lista está en cuarentena solo por compartir batch con una
+# rara (si no hay rollbacks después del shard, la lista solo tiene las frases raras del shard; eso varía
+# de una ejecución a otra). El callback decide *cuándo* proteger la ejecución; *qué* dejar fuera es una
+# decisión sobre los datos, y la Fase 19 probó una para §A13 que va a la causa: mezclar las frases raras
+# (`stratified-covering`).
 
 # %% [markdown]
 # ## Your lesson from this notebook

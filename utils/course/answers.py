@@ -37,7 +37,8 @@ def phase_of(notebook: str) -> int:
     """The phase of a notebook key such as ``"19.02"``; ValueError for anything else."""
     match = NOTEBOOK_KEY.fullmatch(notebook) if isinstance(notebook, str) else None
     if match is None:
-        raise ValueError(f"{notebook!r} is not a notebook number; numbers look like '19.02' (phase 19, notebook 02).")
+        raise ValueError(  # i18n: not shown (a course author's mistake in a master source)
+            f"{notebook!r} is not a notebook number; numbers look like '19.02' (phase 19, notebook 02).")
     return int(match.group(1))
 
 
@@ -103,7 +104,8 @@ def questions_in(source: Path | str) -> list[QuestionSpec]:
         options = keywords.get("options", node.args[3] if len(node.args) > 3 else None)
         keys = tuple(_text(k) for k in options.keys) if isinstance(options, ast.Dict) else ()
         if None in (notebook, question, right) or not keys or None in keys:
-            raise ValueError(f"line {node.lineno}: write Choice(\"NN.MM\", \"question-id\", text, options={{\"a\": "
-                             "(...), ...}, right=\"a\") with plain strings, so the grader can read it")
+            raise ValueError(  # i18n: not shown (a course author's mistake in a master source)
+                f"line {node.lineno}: write Choice(\"NN.MM\", \"question-id\", text, options={{\"a\": "
+                "(...), ...}, right=\"a\") with plain strings, so the grader can read it")
         found.append((node.lineno, QuestionSpec(notebook, question, right, keys)))
     return [spec for _, spec in sorted(found, key=lambda item: item[0])]

@@ -36,9 +36,10 @@ OPTION_KEY_CHARS = "abcdefgh"
 
 
 def _check_text(what: str, value) -> str:
-    """``value`` stripped, if it is non-empty text; else ValueError naming ``what``."""
+    """``value`` stripped, if it is non-empty text; else ValueError naming ``what`` (said in the current language)."""
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{what} must be non-empty text, not {value!r}")
+        raise ValueError(say(f"{what} must be non-empty text, not {value!r}",
+                             f"{what} debe ser un texto no vacío, no {value!r}"))
     return value.strip()
 
 
@@ -51,19 +52,25 @@ class Choice:
                  options: dict[str, tuple[str, str]], right: str) -> None:
         phase_of(notebook)
         if not isinstance(question_id, str) or not QUESTION_ID.fullmatch(question_id):
-            raise ValueError(f"question id {question_id!r} must be lowercase letters, digits and '-'")
+            raise ValueError(say(f"question id {question_id!r} must be lowercase letters, digits and '-'",
+                                 f"el id de pregunta {question_id!r} debe tener solo minúsculas, cifras y '-'"))
         if not isinstance(options, dict) or len(options) < 2:
-            raise ValueError("a choice question needs at least two options")
+            raise ValueError(say("a choice question needs at least two options",
+                                 "una pregunta de opción múltiple necesita al menos dos opciones"))
         for key, pair in options.items():
             if not (isinstance(key, str) and len(key) == 1 and key in OPTION_KEY_CHARS):
-                raise ValueError(f"option keys are single letters a-h, not {key!r}")
+                raise ValueError(say(f"option keys are single letters a-h, not {key!r}",
+                                     f"las claves de las opciones son una sola letra de la a a la h, no {key!r}"))
             if not (isinstance(pair, tuple) and len(pair) == 2):
-                raise ValueError(f"option {key!r}: give (text, feedback), not {pair!r}")
+                raise ValueError(say(f"option {key!r}: give (text, feedback), not {pair!r}",
+                                     f"opción {key!r}: da (texto, explicación), no {pair!r}"))
         if right not in options:
-            raise ValueError(f"right={right!r} is not one of the options {sorted(options)}")
+            raise ValueError(say(f"right={right!r} is not one of the options {sorted(options)}",
+                                 f"right={right!r} no es ninguna de las opciones {sorted(options)}"))
         self.notebook, self.id, self.right = notebook, question_id, right
-        self.question = _check_text("the question", question)
-        self.options = {k: (_check_text(f"option {k}'s text", t), _check_text(f"option {k}'s feedback", f))
+        self.question = _check_text(say("the question", "la pregunta"), question)
+        self.options = {k: (_check_text(say(f"option {k}'s text", f"el texto de la opción {k}"), t),
+                            _check_text(say(f"option {k}'s feedback", f"la explicación de la opción {k}"), f))
                         for k, (t, f) in sorted(options.items())}
         self.messages: list[str] = []       # what the last Check showed (plain text), for tests
         self._widget = None
@@ -105,7 +112,8 @@ class Choice:
         """Answer programmatically, as a click on ``key`` and Check would (a master's solution cell),
         and print the feedback."""
         if key not in self.options:
-            raise ValueError(f"{key!r} is not an option of question {self.id}: {', '.join(self.options)}")
+            raise ValueError(say(f"{key!r} is not an option of question {self.id}: {', '.join(self.options)}",
+                                 f"{key!r} no es una opción de la pregunta {self.id}: {', '.join(self.options)}"))
         print("\n".join(self.check(key, learner=learner)))
 
     @property
@@ -133,4 +141,4 @@ class Choice:
         display(self.widget)
 
     def __repr__(self) -> str:
-        return f"<choice question {self.id} of notebook {self.notebook}>"
+        return f"<choice question {self.id} of notebook {self.notebook}>"  # i18n: not shown (a stable repr for nbval)

@@ -48,15 +48,17 @@ import nbformat
 from utils.course.example_learners import (EXAMPLE_COMPLETE, EXAMPLE_MISTAKES, write_example_answers,
                                            write_example_lessons, write_example_mistakes_notes)
 from utils.course.learner import learners_dir, validate_learner_name
+from utils.course.profile import learner_language
 from utils.course.notebook_build import notebook_from_source, notebook_text, notebooks_dir
 from utils.course.notebook_source import find_sources, read_source_file
 from utils.spikelab.atomic import atomic_write
+from utils.text import say, speaking
 
 PHASE_FOLDER = re.compile(r"phase-(\d{2})(?:-[A-Za-z0-9_-]+)?$")
 MADE_FROM = "made_from"      # notebook metadata course.made_from: the hash of the copy as first written
 COPY_VERSION = re.compile(r"^(?P<stem>.+)\.v(?P<number>\d+)$")   # 02-dashboard.v2 -> 02-dashboard, 2
 # What the example-mistakes learner typed into the exercise cell that hangs.
-HANG_SOURCE = "# I will make it converge... eventually\nwhile True:\n    pass"
+HANG_SOURCE = "# I will make it converge... eventually\nwhile True:\n    pass"  # i18n: not shown (code the example typed)
 
 
 def phase_of(source: Path) -> int | None:
@@ -204,7 +206,7 @@ def make_learner_copies(
             if atomic_write(new, text, exclusive=True):
                 break
             number += 1
-        results.append(CopyResult(new, "new copy", earlier=newest))
+        results.append(CopyResult(new, "new copy", earlier=newest))  # i18n: not shown (a status code)
     return results
 
 
@@ -284,13 +286,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="rewrite the notebooks of learners/example-complete and example-mistakes")
     args = parser.parse_args(argv)
     if bool(args.learner) == args.examples:
-        parser.error("give either --learner NAME or --examples")
+        parser.error("give either --learner NAME or --examples")  # i18n: not shown (the command's usage)
     root = learners_dir()
     if args.examples:
         for path in make_example_submissions(learners_root=root):
             print(f"wrote {_shown(path, root)}")
         if not (root / EXAMPLE_MISTAKES / "phase-19" / "notes" / "postmortems").is_dir():
-            print("training the broken run once for the example-mistakes post-mortem ...", flush=True)
+            print("training the broken run once for the example-mistakes post-mortem ...",  # i18n: not shown (--examples: the instructor's)
+                  flush=True)
             for line in write_example_mistakes_notes(learners_root=root):
                 print(f"wrote {line}")
         for line in write_example_lessons(learners_root=root):     # those missing only: lessons are never rewritten
@@ -298,20 +301,27 @@ def main(argv: list[str] | None = None) -> int:
         for line in write_example_answers([s for _, s in phase_sources()], learners_root=root):   # missing only
             print(f"wrote {line}")
         return 0
-    try:
-        results = make_learner_copies(args.learner, phases=args.phase, learners_root=root)
-    except ValueError as err:
-        parser.error(str(err))
-    if not results:
-        print("no phase notebooks found" + (f" for phase(s) {args.phase}" if args.phase else ""))
-    for result in results:
-        if result.status == "written":
-            print(f"wrote {_shown(result.path, root)}")
-        elif result.status == "new copy":
-            print(f"wrote {_shown(result.path, root)} (the course changed this notebook since "
-                  f"{_shown(result.earlier, root)} was made; that one is kept as it is)")
-        else:
-            print(f"kept  {_shown(result.path, root)} (it exists: it is your work, not overwritten)")
+    with speaking(learner_language(args.learner, root)):      # the learner reads these lines in their language
+        try:
+            results = make_learner_copies(args.learner, phases=args.phase, learners_root=root)
+        except ValueError as err:
+            parser.error(str(err))
+        if not results:
+            print(say("no phase notebooks found", "no se ha encontrado ningún cuaderno de fase")
+                  + (say(f" for phase(s) {args.phase}", f" para la(s) fase(s) {args.phase}") if args.phase else ""))
+        for result in results:
+            shown = _shown(result.path, root)
+            if result.status == "written":
+                print(say(f"wrote {shown}", f"creado {shown}"))
+            elif result.status == "new copy":
+                earlier = _shown(result.earlier, root)
+                print(say(f"wrote {shown} (the course changed this notebook since {earlier} was made; that one "
+                          "is kept as it is)",
+                          f"creado {shown} (el curso cambió este cuaderno después de crear {earlier}; esa copia "
+                          "se queda tal como está)"))
+            else:
+                print(say(f"kept  {shown} (it exists: it is your work, not overwritten)",
+                          f"conservado {shown} (ya existe: es tu trabajo, no se sobrescribe)"))
     return 0
 
 

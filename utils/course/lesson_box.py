@@ -115,9 +115,9 @@ def lesson_box(key: str, learner: str | None = None) -> widgets.VBox:
     a Save button and a message line. ``learner`` defaults to the current learner at each click."""
     expected = lesson_for(key)
     text = widgets.Text(placeholder=say("Next time I will …", "La próxima vez …"),
-                        layout=widgets.Layout(width="100%"))
+                        layout=widgets.Layout(flex="1 1 auto", width="auto"))
     button = widgets.Button(description=say("Save lesson", "Guardar lección"), button_style="primary", icon="check",
-                            layout=widgets.Layout(width="auto"))
+                            layout=widgets.Layout(flex="0 0 auto", width="auto"))  # never squeezed by the text box
     message = widgets.HTML()
 
     def tell(line: str, ok: bool = True) -> None:

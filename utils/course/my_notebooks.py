@@ -130,8 +130,8 @@ def start_form() -> widgets.VBox:
     "Make my notebooks".
 
     Choosing a language redraws the whole form in it at once (what is typed in the name box stays),
-    and saves it with the name when a name is remembered (``utils.course.profile``); Remember me saves
-    the language shown with the name.
+    and saves it for the remembered learner when the name box shows that learner's name
+    (``utils.course.profile``); otherwise Remember me saves the language shown with the new name.
     """
     page = widgets.VBox()
 
@@ -147,9 +147,15 @@ def start_form() -> widgets.VBox:
             except (AttributeError, IndexError):                # on JupyterHub there is no name box
                 shown = None
             try:
-                saved = language_saved_line(current_learner(), current())
+                remembered = current_learner()
             except LearnerNameError:
-                saved = ""          # no name yet: Remember me saves the language with it
+                remembered = ""
+            # Save only for the learner the box names: a new name typed but not yet remembered must not
+            # change the previous learner's profile (Remember me saves the language with the new name).
+            if remembered and (shown is None or shown.strip() == remembered):
+                saved = language_saved_line(remembered, current())
+            else:
+                saved = ""
             draw(shown, saved)
 
         picker.observe(on_change, names="value")

@@ -28,6 +28,7 @@ importable from here too.
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import json
 import os
@@ -40,6 +41,7 @@ from typing import Iterator
 
 from utils.course.learner import display_path, learner_dir
 from utils.spikelab.atomic import atomic_write
+from utils.text import current, say
 
 LESSONS_FILE = "lessons.md"
 LOCK_FILE = ".notes.lock"
@@ -53,9 +55,11 @@ _LESSON_LINE = re.compile(r"- (\d{4}-\d{2}-\d{2}) · phase (\d{1,2})(?: · run (
 def _check_phase(phase: int) -> int:
     """Return ``phase`` if it is a whole number 0..99, else raise ValueError."""
     if isinstance(phase, bool) or not isinstance(phase, int):
-        raise ValueError(f"phase must be a whole number 0..99, not {phase!r}.")
+        raise ValueError(say(f"phase must be a whole number 0..99, not {phase!r}.",
+                             f"la fase debe ser un número entero de 0 a 99, no {phase!r}."))
     if not 0 <= phase <= 99:
-        raise ValueError(f"phase must be between 0 and 99, not {phase}.")
+        raise ValueError(say(f"phase must be between 0 and 99, not {phase}.",
+                             f"la fase debe estar entre 0 y 99, no {phase}."))
     return phase
 
 
@@ -75,21 +79,43 @@ def notes_dir(phase: int, learner: str | None = None) -> Path:
 
 
 def _check_one_line(what: str, value: str) -> str:
-    """Return ``value`` stripped of spaces; refuse empty values and line breaks or control chars."""
+    """Return ``value`` stripped of spaces; refuse empty values and line breaks or control chars.
+    ``what`` names the value with its article, in the current language ("The lesson text")."""
     if not isinstance(value, str):
-        raise ValueError(f"The {what} must be text, not {type(value).__name__}.")
+        raise ValueError(say(f"{what} must be text, not {type(value).__name__}.",
+                             f"{what} debe ser texto, no {type(value).__name__}."))
     for char in value:
         category = unicodedata.category(char)
         if category.startswith("C") or category in ("Zl", "Zp"):
-            kind = "a line break" if char in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" else "a control character"
-            raise ValueError(
-                f"The {what} contains {kind} (U+{ord(char):04X}); a lesson is exactly one line "
-                "of text. Write several lessons as several append_lesson calls."
-            )
+            if char in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029":
+                kind = say("a line break", "un salto de línea")
+            else:
+                kind = say("a control character", "un carácter de control")
+            raise ValueError(say(
+                f"{what} contains {kind} (U+{ord(char):04X}); a lesson is exactly one line "
+                "of text. Write several lessons as several append_lesson calls.",
+                f"{what} contiene {kind} (U+{ord(char):04X}); una lección es exactamente una línea "
+                "de texto. Escribe varias lecciones con varias llamadas a append_lesson."))
     cleaned = value.strip()
     if not cleaned:
-        raise ValueError(f"The {what} is empty; write what you learned in one line.")
+        raise ValueError(say(f"{what} is empty; write what you learned in one line.",
+                             f"{what} está vacío; escribe en una línea lo que has aprendido."))
     return cleaned
+
+
+def _reason(err: OSError) -> str:
+    """Why the system refused a write, in the learner's language for the usual causes (the system's
+    own words otherwise)."""
+    known = {
+        errno.ENOSPC: say("No space left on device", "no queda espacio en el disco"),
+        errno.EDQUOT: say("Disk quota exceeded", "se ha superado la cuota de disco"),
+        errno.EACCES: say("Permission denied", "permiso denegado"),
+        errno.EPERM: say("Operation not permitted", "operación no permitida"),
+        errno.EROFS: say("Read-only file system", "el sistema de archivos es de solo lectura"),
+    }
+    if current() == "en" or err.errno not in known:
+        return str(err.strerror or err)
+    return known[err.errno]
 
 
 def append_lesson(
@@ -111,21 +137,25 @@ def append_lesson(
     lacks its newline, one is written first so the new lesson never merges into it.
     """
     _check_phase(phase)
-    body = _check_one_line("lesson text", text)
+    body = _check_one_line(say("The lesson text", "El texto de la lección"), text)
     parts = [f"- {(today or datetime.date.today()).isoformat()}", f"phase {phase}"]
     if run_id is not None:
-        run = _check_one_line("run id", run_id)
+        run = _check_one_line(say("The run id", "El id de la ejecución"), run_id)
         if any(char.isspace() for char in run):
-            raise ValueError(f"The run id {run!r} contains a space; run ids look like 19-spike-001.")
+            raise ValueError(say(f"The run id {run!r} contains a space; run ids look like 19-spike-001.",
+                                 f"El id de la ejecución {run!r} contiene un espacio; los ids de ejecución "
+                                 "son como 19-spike-001."))
         parts.append(f"run {run}")
     if notebook is not None:
         if not isinstance(notebook, str) or not NOTEBOOK_TAG.fullmatch(notebook):
-            raise ValueError(f"The notebook {notebook!r} is not a notebook tag; tags look like '19.02 dashboard'.")
+            raise ValueError(say(f"The notebook {notebook!r} is not a notebook tag; tags look like '19.02 dashboard'.",
+                                 f"El cuaderno {notebook!r} no es una etiqueta de cuaderno; las etiquetas son como "
+                                 "'19.02 dashboard'."))
         parts.append(f"notebook {notebook}")
     parts.append(body)
     line = " · ".join(parts)
 
-    _append_line(notes_dir(phase, learner) / LESSONS_FILE, line, "The lesson")
+    _append_line(notes_dir(phase, learner) / LESSONS_FILE, line, say("The lesson", "La lección"))
     return line
 
 
@@ -150,8 +180,10 @@ def _append_line(path: Path, line: str, what: str) -> None:
                 os.fsync(fd)
             except OSError as err:
                 os.ftruncate(fd, size)      # a failed append (e.g. a full disk) leaves no torn line
-                raise NoteNotSaved(f"{what} was not saved ({err.strerror or err}); "
-                                   f"{display_path(path)} is unchanged. Free some disk space and try again.") from err
+                raise NoteNotSaved(say(f"{what} was not saved ({_reason(err)}); "
+                                       f"{display_path(path)} is unchanged. Free some disk space and try again.",
+                                       f"{what} no se ha guardado ({_reason(err)}); {display_path(path)} no ha "
+                                       "cambiado. Libera espacio en el disco y vuelve a intentarlo.")) from err
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
@@ -163,11 +195,13 @@ def append_record(phase: int, name: str, record: dict, learner: str | None = Non
     ``answers.jsonl``, only ever appended to) with the guarantees of ``append_lesson``: locked, one
     write, a failed append leaves the file as it was. Returns the line written (without its newline)."""
     if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*\.jsonl", name):
-        raise ValueError(f"A record file is named like 'answers.jsonl', not {name!r}.")
+        raise ValueError(say(f"A record file is named like 'answers.jsonl', not {name!r}.",
+                             f"Un archivo de registros se llama como 'answers.jsonl', no {name!r}."))
     if not isinstance(record, dict):
-        raise ValueError(f"A record is a dict, not {type(record).__name__}.")
+        raise ValueError(say(f"A record is a dict, not {type(record).__name__}.",
+                             f"Un registro es un dict, no {type(record).__name__}."))
     line = json.dumps(record, ensure_ascii=False, sort_keys=True)   # one line: json escapes line breaks
-    _append_line(notes_dir(phase, learner) / name, line, "The answer")
+    _append_line(notes_dir(phase, learner) / name, line, say("The answer", "La respuesta"))
     return line
 
 
@@ -225,30 +259,39 @@ def parse_lesson(line: str) -> LessonLine | None:
 def _check_relpath(relpath: str) -> PurePosixPath:
     """Return ``relpath`` as a relative path inside the notes folder, or raise ValueError."""
     if not isinstance(relpath, str) or not relpath.strip():
-        raise ValueError("The note's path is empty; give one like 'postmortems/19-spike-001.md'.")
+        raise ValueError(say("The note's path is empty; give one like 'postmortems/19-spike-001.md'.",
+                             "La ruta de la nota está vacía; da una como 'postmortems/19-spike-001.md'."))
     if "\\" in relpath:
-        raise ValueError(f"The note's path {relpath!r} contains '\\'; separate folders with '/'.")
+        raise ValueError(say(f"The note's path {relpath!r} contains '\\'; separate folders with '/'.",
+                             f"La ruta de la nota {relpath!r} contiene '\\'; separa las carpetas con '/'."))
     if PurePosixPath(relpath).is_absolute() or PureWindowsPath(relpath).drive:
-        raise ValueError(
+        raise ValueError(say(
             f"The note's path {relpath!r} is absolute; give a path inside the notes folder, "
-            "like 'postmortems/19-spike-001.md'."
-        )
+            "like 'postmortems/19-spike-001.md'.",
+            f"La ruta de la nota {relpath!r} es absoluta; da una ruta dentro de la carpeta de notas, "
+            "como 'postmortems/19-spike-001.md'."))
     parts = relpath.split("/")
     for part in parts:
         if part == "":
-            raise ValueError(f"The note's path {relpath!r} has an empty part ('//' or a trailing '/').")
+            raise ValueError(say(f"The note's path {relpath!r} has an empty part ('//' or a trailing '/').",
+                                 f"La ruta de la nota {relpath!r} tiene una parte vacía ('//' o una '/' al final)."))
         if part in (".", ".."):
-            raise ValueError(f"The note's path {relpath!r} contains {part!r}; it must stay inside the notes folder.")
+            raise ValueError(say(f"The note's path {relpath!r} contains {part!r}; it must stay inside the notes folder.",
+                                 f"La ruta de la nota {relpath!r} contiene {part!r}; debe quedarse dentro de la "
+                                 "carpeta de notas."))
         if part.startswith("."):
-            raise ValueError(f"The note's path {relpath!r} has a part starting with a dot ({part!r}).")
+            raise ValueError(say(f"The note's path {relpath!r} has a part starting with a dot ({part!r}).",
+                                 f"La ruta de la nota {relpath!r} tiene una parte que empieza por un punto ({part!r})."))
         if any(unicodedata.category(char).startswith("C") for char in part):
-            raise ValueError(f"The note's path {relpath!r} contains a control character.")
+            raise ValueError(say(f"The note's path {relpath!r} contains a control character.",
+                                 f"La ruta de la nota {relpath!r} contiene un carácter de control."))
     path = PurePosixPath(*parts)
     if _VERSION_STEM.search(path.stem):
-        raise ValueError(
+        raise ValueError(say(
             f"The note's name {path.name!r} ends like a kept version (.vN); those names are "
-            "reserved for the old versions save_note keeps."
-        )
+            "reserved for the old versions save_note keeps.",
+            f"El nombre de la nota {path.name!r} termina como una versión guardada (.vN); esos nombres "
+            "están reservados para las versiones antiguas que guarda save_note."))
     return path
 
 
@@ -301,7 +344,8 @@ def save_note(phase: int, relpath: str, content: str | bytes, learner: str | Non
     """
     rel = _check_relpath(relpath)
     if not isinstance(content, (str, bytes)):
-        raise ValueError(f"The note's content must be text, not {type(content).__name__}.")
+        raise ValueError(say(f"The note's content must be text, not {type(content).__name__}.",
+                             f"El contenido de la nota debe ser texto, no {type(content).__name__}."))
     target = notes_dir(phase, learner).joinpath(*rel.parts)
     target.parent.mkdir(parents=True, exist_ok=True)
     new = content.encode("utf-8") if isinstance(content, str) else content
@@ -318,13 +362,17 @@ def save_note(phase: int, relpath: str, content: str | bytes, learner: str | Non
                 number = versions[-1][0] + 1 if versions else 1
                 kept = _version_path(target, number)
                 if not atomic_write(kept, old, exclusive=True):
-                    raise FileExistsError(f"{display_path(kept)} appeared while saving")
+                    raise FileExistsError(say(f"{display_path(kept)} appeared while saving",
+                                              f"{display_path(kept)} apareció mientras se guardaba"))
             atomic_write(target, new)
         except OSError as err:
             if isinstance(err, FileExistsError):
                 raise
-            raise NoteNotSaved(f"The note was not saved ({err.strerror or err}); {display_path(target)} "
-                               "and its earlier versions are unchanged. Free some disk space and save again.") from err
+            raise NoteNotSaved(say(f"The note was not saved ({_reason(err)}); {display_path(target)} "
+                                   "and its earlier versions are unchanged. Free some disk space and save again.",
+                                   f"La nota no se ha guardado ({_reason(err)}); {display_path(target)} y sus "
+                                   "versiones anteriores no han cambiado. Libera espacio en el disco y guarda de "
+                                   "nuevo.")) from err
     return target
 
 

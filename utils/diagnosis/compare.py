@@ -21,16 +21,20 @@ from __future__ import annotations
 from utils.spikelab import symptoms
 from utils.spikelab.thresholds import GRAD_SPIKE_RATIO, damage_verdict
 from utils.spikelab.train import run_variant
+from utils.text import Phrasebook, say
 
-COLUMNS = {
-    "variant": "variant",
-    "loss_ratio": "loss at 312 ÷ EMA",
-    "grad_norm_ratio": "grad-norm ratio",
-    "heldout_rise_sigma": "held-out rise (σ)",
-    "post_event_ratio": "post-event ratio",
-    "gradient_spike": "gradient spike?",
-    "damage": "held-out damage?",
-}
+# the table's column headings, in the learner's language (a Phrasebook: said when read)
+COLUMNS: Phrasebook = Phrasebook(lambda: {
+    "variant": say("variant", "variante"),
+    "loss_ratio": say("loss at 312 ÷ EMA", "pérdida en 312 ÷ EMA"),
+    "grad_norm_ratio": say("grad-norm ratio", "ratio de grad-norm"),
+    "heldout_rise_sigma": say("held-out rise (σ)", "subida en validación (σ)"),
+    "post_event_ratio": say("post-event ratio", "ratio post-evento"),
+    "gradient_spike": say("gradient spike?", "¿pico de gradiente?"),
+    "damage": say("held-out damage?", "¿daño en validación?"),
+})
+# the verdict words of the rows (kept English in the data: tests and notebooks compare them) as the table says them
+VERDICTS: Phrasebook = Phrasebook(lambda: {"yes": say("yes", "sí"), "small": say("small", "pequeño")})
 
 _SYMPTOMS: dict[tuple[str, int], symptoms.RunSymptoms] = {}
 
@@ -57,7 +61,7 @@ def compare_variants(names: list[str], seed: int = 42, progress: bool = True) ->
             "grad_norm_ratio": s["grad_norm_ratio"],
             "heldout_rise_sigma": s["heldout_rise_sigma"],
             "post_event_ratio": s["post_event_ratio"],
-            "gradient_spike": "yes" if s["grad_norm_ratio"] >= GRAD_SPIKE_RATIO else "no",
+            "gradient_spike": "yes" if s["grad_norm_ratio"] >= GRAD_SPIKE_RATIO else "no",  # i18n: not shown (data)
             "damage": damage_verdict(s["heldout_rise_sigma"]),
         })
     return rows
@@ -66,7 +70,7 @@ def compare_variants(names: list[str], seed: int = 42, progress: bool = True) ->
 def markdown_table(rows: list[dict], columns: dict[str, str] = COLUMNS) -> str:
     """Rows as a markdown table, floats to 3 significant digits."""
     def cell(v) -> str:
-        return f"{v:.3g}" if isinstance(v, float) else str(v)
+        return f"{v:.3g}" if isinstance(v, float) else VERDICTS.get(v, str(v))
     head = "| " + " | ".join(columns.values()) + " |"
     rule = "|" + "---|" * len(columns)
     body = ["| " + " | ".join(cell(r[k]) for k in columns) + " |" for r in rows]

@@ -28,17 +28,21 @@ a GradScaler does and does not do), ``lr-continuous``, ``resume(..., with_optimi
 from __future__ import annotations
 
 import copy
+import json
 import math
 import statistics
+from pathlib import Path
 
 from utils.diagnosis.runs import cached_run, run_pattern
 from utils.diagnosis.signals import (first_nonfinite, grad_spike, hash_frozen_from, heldout_rise, lr_jump,
                                      moment_drop, same_kind_run)
 from utils.diagnosis.stability_check import check
+from utils.spikelab import runstore
 from utils.spikelab.config import PATTERN_VARIANTS, VARIANTS, config_for
 from utils.spikelab.runlog import STEP_COLUMNS, RunLog
 from utils.spikelab.thresholds import GRAD_SPIKE_ANYWHERE, LR_JUMP, SAME_KIND_RUN, V_DROP
 from utils.spikelab.train import TrainingRun, param_fingerprint
+from utils.text import say
 
 FP16_MAX = 65504.0
 
@@ -104,8 +108,33 @@ def train_with_rollback(name: str = "nan", every: int = 25, fix: str | None = "m
 
     With ``fix=None`` the reload alone replays the same steps and hits the same nan: the
     overflow is deterministic. The run stops after ``max_rollbacks`` rollbacks.
+
+    Inside a session with a run store the log is shared (``_remembered``).
     """
-    run = TrainingRun(config_for(name, seed=seed))
+    cfg = config_for(name, seed=seed)
+    return _remembered(cfg, ["rollback", every, fix, max_rollbacks],
+                       lambda: _train_with_rollback(cfg, every, fix, max_rollbacks))
+
+
+def _remembered(cfg, args: list, train) -> RunLog:
+    """``train()``'s log, shared like ``run_variant``'s inside a session with a run store
+    (``COURSE_RUN_CACHE``): keyed by the run's own key, ``args`` and this module's code."""
+    variant_path = runstore.cache_path(cfg)
+    path = None if variant_path is None else runstore.memo_path(
+        "pattern-run", json.dumps([variant_path.name, *args]).encode() + Path(__file__).read_bytes())
+    if path is not None and path.exists():
+        try:
+            return RunLog.load(path)
+        except ValueError:
+            pass                          # a damaged file: train again
+    log = train()
+    if path is not None:
+        log.save(path)
+    return log
+
+
+def _train_with_rollback(cfg, every: int, fix: str | None, max_rollbacks: int) -> RunLog:
+    run = TrainingRun(cfg)
     ckpts: list[dict] = []
     rollbacks = 0
     while run.step_index < run.cfg.steps:
@@ -116,7 +145,8 @@ def train_with_rollback(name: str = "nan", every: int = 25, fix: str | None = "m
         if not record["nonfinite_params"]:
             continue
         if rollbacks >= max_rollbacks:
-            run.log.events.append({"step": s, "kind": "stop", "reason": "non-finite parameters again"})
+            run.log.events.append({"step": s, "kind": "stop", "reason": say("non-finite parameters again",
+                                                                           "parámetros no finitos otra vez")})
             break
         good = [c for c in ckpts if c["finite"] and c["step"] <= s][-1]
         _restore(run, good)
@@ -134,8 +164,13 @@ def resume(name: str = "healthy", at: int = 300, steps: int = 340, with_optimize
     """Train ``name`` to step ``at``, "save a checkpoint", start a fresh TrainingRun (a new
     process would: new model, new optimizer), load the model and, if ``with_optimizer``, the
     AdamW state, and go on to ``steps``. With the optimizer state the run continues exactly as
-    if never interrupted; without it, it is the ``optimizer-reset`` run."""
+    if never interrupted; without it, it is the ``optimizer-reset`` run. Shared inside a session
+    with a run store (``_remembered``)."""
     cfg = config_for(name, seed=seed, steps=steps)
+    return _remembered(cfg, ["resume", at, with_optimizer], lambda: _resume(cfg, at, with_optimizer))
+
+
+def _resume(cfg, at: int, with_optimizer: bool) -> RunLog:
     first = TrainingRun(cfg)
     first.train(steps=at)
     ckpt = {"model": copy.deepcopy(first.model.state_dict()), "optimizer": copy.deepcopy(first.opt.state_dict())}

@@ -37,6 +37,8 @@ How it decides between patterns (the same rule everywhere):
 The check never reads ``log.events`` or the run's config to name a pattern: only the panels
 (the step columns, the held-out curve) and the dtype. The events are what a person would check
 afterwards to confirm it.
+
+The questions and answers are worded, in the learner's language, by ``utils.diagnosis.stability_questions``.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from utils.diagnosis import stability_questions as words
 from utils.diagnosis.runs import cached_run
 from utils.diagnosis.signals import (first_nonfinite, grad_spike, hash_frozen_from, heldout_rise, loss_rise_after,
                                      lr_jump, moment_drop, prefix, same_kind_run)
@@ -54,8 +57,8 @@ from utils.spikelab.config import PATTERN_VARIANTS, VARIANTS
 from utils.spikelab.runlog import RunLog
 from utils.spikelab.metrics import significant
 from utils.spikelab.symptoms import find_spike
-from utils.spikelab.thresholds import (BASELINE_STEPS, DAMAGE_SIGMA, EMA_SPAN, GRAD_SPIKE_ANYWHERE, LR_DAMAGE_RATIO,
-                                       LR_DAMAGE_SIGMA, LR_JUMP, RARE_SHARE, SAME_KIND_RUN, SPIKE_RATIO, V_DROP)
+from utils.spikelab.thresholds import (DAMAGE_SIGMA, GRAD_SPIKE_ANYWHERE, LR_DAMAGE_RATIO, LR_DAMAGE_SIGMA, LR_JUMP,
+                                       RARE_SHARE, SAME_KIND_RUN, V_DROP)
 
 PATTERNS = ["long-tail-token", "data-order", "fp16-overflow", "lr-discontinuity",
             "optimizer-reset", "nan-non-recovery", "none"]
@@ -69,7 +72,7 @@ __all__ = ["PATTERNS", "Evidence", "Verdict", "check", "render", "main", "first_
 @dataclass
 class Evidence:
     panel: int | None          # dashboard panel the answer is read on (None: run metadata)
-    question: str
+    question: str              # question and answer in the learner's language (stability_questions)
     answer: str
     values: dict = field(default_factory=dict)
 
@@ -99,9 +102,7 @@ def check(log: RunLog) -> Verdict:
     dtype = log.meta.get("dtype", "float32")
     bad = first_nonfinite(log)
     found = {k: v for k, v in bad.items() if v is not None}
-    ev.append(Evidence(8, "Any non-finite value (loss on panel 1, gradient norm on panel 3, "
-                          "parameters on panel 8)?",
-                       "yes" if found else "no", dict(first_nonfinite_step=bad)))
+    ev.append(Evidence(8, words.QUESTIONS["nonfinite"], words.yes_no(bool(found)), dict(first_nonfinite_step=bad)))
     if found:
         return _nonfinite_branch(log, bad, dtype, ev)
     scores, _ = _finite_branch(log, dtype, ev)
@@ -112,15 +113,10 @@ def _nonfinite_branch(log: RunLog, bad: dict, dtype: str, ev: list[Evidence]) ->
     k = min(v for v in bad.values() if v is not None)
     # the loss and gradient at step s are computed before step s's update; panel 8 after it
     order = sorted((v, {"loss": 0, "grads": 1, "params": 2}[n], n) for n, v in bad.items() if v is not None)
-    first = order[0][2]
-    words = {"loss": "the loss (a forward pass overflowed)",
-             "grads": "the gradients (the backward pass overflowed; the loss was still finite)",
-             "params": "the parameters (an update wrote nan/inf while loss and gradients were finite)"}
     n_loss = sum(not math.isfinite(v) for v in log.steps["loss"])
     n_grad = sum(not math.isfinite(v) for v in log.steps["grad_norm_preclip"])
-    later = [f"{n} at step {v}" for v, _, n in order[1:]]
-    ev.append(Evidence(8, "Which became non-finite first: parameters, loss or gradients?",
-                       f"{words[first]}, at step {order[0][0]}" + (f"; then {', '.join(later)}" if later else ""),
+    ev.append(Evidence(8, words.QUESTIONS["first"],
+                       words.first_nonfinite(order[0][2], order[0][0], [(n, v) for v, _, n in order[1:]]),
                        dict(bad, nonfinite_loss_steps=n_loss, nonfinite_grad_steps=n_grad)))
     nf = log.steps["nonfinite_params"]
     params_bad = bad["params"] is not None
@@ -128,13 +124,8 @@ def _nonfinite_branch(log: RunLog, bad: dict, dtype: str, ev: list[Evidence]) ->
     frozen = hash_frozen_from(log)
     losses_after = [v for v in log.steps["loss"][k:]]
     finite_after = sum(math.isfinite(v) for v in losses_after)
-    if params_bad:
-        answer = ("no: the non-finite parameter count never returns to 0" if not recovered
-                  else "yes: the parameters became finite again")
-    else:
-        answer = (f"they never held nan/inf: the {n_grad} updates with non-finite gradients were not applied "
-                  f"(skipped); {finite_after} of the {len(losses_after)} losses from step {k} on are finite")
-    ev.append(Evidence(8, "Do the parameters stay non-finite (no recovery)?", answer,
+    answer = words.parameters_stay(params_bad, recovered, n_grad, finite_after, len(losses_after), k)
+    ev.append(Evidence(8, words.QUESTIONS["stays"], answer,
                        dict(nonfinite_params_last=nf[-1], n_params=log.meta.get("n_params"),
                             param_hash_frozen_from=frozen, finite_losses_after=finite_after,
                             losses_after=len(losses_after))))
@@ -145,17 +136,11 @@ def _nonfinite_branch(log: RunLog, bad: dict, dtype: str, ev: list[Evidence]) ->
         before = [a for a in attn[:at] if math.isfinite(a)]
         values = dict(step=at, attn_max_score_before=significant(attn[at - 1]), attn_max_score_at=significant(attn[at]),
                       attn_max_score_peak=significant(max(before)) if before else None)
-        answer = f"largest {significant(attn[at - 1])} at step {at - 1}, {significant(attn[at])} at step {at}"
         if low:
             values.update(attn_min_score_before=significant(low[at - 1]), attn_min_score_at=significant(low[at]))
-            answer += f"; smallest {significant(low[at - 1])} at step {at - 1}, {significant(low[at])} at step {at}"
-        ev.append(Evidence(4, "How large were the activations just before (largest and smallest attention logit)?",
-                           answer, values))
+        ev.append(Evidence(4, words.QUESTIONS["activations"], words.activations(at, attn, low), values))
     fp16 = dtype == "float16"
-    ev.append(Evidence(8, "Which dtype does the run compute in?",
-                       f"{dtype}: " + ("largest finite value 65504, a value beyond ±65504 overflows to ±inf" if fp16
-                                       else "the float32 exponent range (largest ≈ 3.4e38)"),
-                       dict(dtype=dtype)))
+    ev.append(Evidence(8, words.QUESTIONS["dtype"], words.dtype_range(dtype, fp16), dict(dtype=dtype)))
     # what the run looked like before its first non-finite value: the runner-up's candidates
     pre_scores, _ = _finite_branch(prefix(log, k), dtype, [])
     stays_bad = params_bad and not recovered
@@ -168,9 +153,8 @@ def _nonfinite_branch(log: RunLog, bad: dict, dtype: str, ev: list[Evidence]) ->
         pattern, runner = _best(pre_scores), "nan-non-recovery"
     scores = {p: 0.0 for p in PATTERNS if p != "none"}
     scores.update(pre_scores)
-    ev.append(Evidence(None, "Decision", f"{pattern}; runner-up {runner}",
-                       dict(rule="non-finite values decide first: float16 → fp16-overflow, "
-                                 "otherwise nan-non-recovery; runner-up from the steps before",
+    ev.append(Evidence(None, words.QUESTIONS["decision"], words.decision(pattern, runner, why_none=False),
+                       dict(rule=words.nonfinite_rule(),
                             scores_before_first_nonfinite={p: significant(s) for p, s in sorted(pre_scores.items())})))
     return Verdict(pattern, runner, ev, scores, log.run_id)
 
@@ -191,20 +175,16 @@ def _finite_branch(log: RunLog, dtype: str, ev: list[Evidence]) -> tuple[dict[st
         rise = loss_rise_after(log, jump["step"])
         damage = h["sigma"] >= LR_DAMAGE_SIGMA or (rise["ratio"] or 0) >= LR_DAMAGE_RATIO
         scores["lr-discontinuity"] = jump["factor"] / LR_JUMP if damage else 0.0
-        ev.append(Evidence(2, "A jump in the learning rate?",
-                           f"yes: ×{significant(jump['factor'], 3)} at step {jump['step']}"
-                           + (f", and the held-out loss rises {significant(h['sigma'], 3)}σ after it" if damage
-                              else ", but the loss does not get worse after it"),
+        ev.append(Evidence(2, words.QUESTIONS["lr"], words.lr_answer(jump, h, damage, crossed=True),
                            dict(**_rounded(jump), heldout_rise_sigma=significant(h["sigma"]),
                                 heldout_peak=significant(h["peak"]), heldout_before=significant(h["before"]),
                                 loss_ratio_after=significant(rise["ratio"]))))
     else:
         scores["lr-discontinuity"] = 0.0
-        ev.append(Evidence(2, "A jump in the learning rate?",
-                           f"no: the largest one-step change is ×{significant(jump['factor'], 3)}", _rounded(jump)))
+        ev.append(Evidence(2, words.QUESTIONS["lr"], words.lr_answer(jump, None, False, crossed=False),
+                           _rounded(jump)))
 
-    ev.append(Evidence(1, f"A loss spike (loss ≥ {SPIKE_RATIO:g}× its {EMA_SPAN}-step EMA after warmup)?",
-                       f"yes, from step {loss_spike}" if loss_spike is not None else "no",
+    ev.append(Evidence(1, words.QUESTIONS["loss-spike"], words.loss_spike_answer(loss_spike),
                        dict(step=loss_spike,
                             ratio=significant(loss_rise_after(log, loss_spike, 1)["ratio"]) if loss_spike else None)))
 
@@ -212,41 +192,20 @@ def _finite_branch(log: RunLog, dtype: str, ev: list[Evidence]) -> tuple[dict[st
     spike = g["ratio"] >= GRAD_SPIKE_ANYWHERE
     share_ok = (g["rare_share"] or 0) >= RARE_SHARE
     scores["long-tail-token"] = g["ratio"] / GRAD_SPIKE_ANYWHERE if share_ok else 0.0
-    if spike:
-        when = ("no loss spike" if loss_spike is None else
-                "before the loss spike" if g["step"] < loss_spike else
-                "at the loss spike" if g["step"] == loss_spike else "after the loss spike began")
-        where = (f"{significant(100 * g['rare_share'], 3)} % of its square in the rare pieces' embedding rows" if g["rare_share"] is not None
-                 else "rare-row share unknown")
-        answer = f"yes: ×{significant(g['ratio'], 3)} its median at step {g['step']} ({when}); {where}"
-    else:
-        answer = f"no: the largest is ×{significant(g['ratio'], 3)} its median (line ×{GRAD_SPIKE_ANYWHERE:g})"
-    ev.append(Evidence(3, f"A gradient-norm spike (pre-clip, × median of the {BASELINE_STEPS} steps before), "
-                          "before or at the loss spike?", answer, _rounded(g)))
+    ev.append(Evidence(3, words.QUESTIONS["grad-spike"], words.grad_spike_answer(g, spike, loss_spike), _rounded(g)))
 
     md = moment_drop(log)
     scores["optimizer-reset"] = md["v_factor"] / V_DROP if md["v_factor"] >= V_DROP else 0.0
-    ev.append(Evidence(5, "Did the Adam moments reset (norms drop in one step)?",
-                       (f"yes: at step {md['step']} the second-moment norm falls ×{significant(md['v_factor'], 3)} and the "
-                        f"first-moment norm ×{significant(md['m_factor'], 3)}") if md["v_factor"] >= V_DROP
-                       else f"no: the largest one-step drop of the second-moment norm is ×{significant(md['v_factor'], 3)}",
-                       _rounded(md)))
+    ev.append(Evidence(5, words.QUESTIONS["moments"], words.moments_answer(md, md["v_factor"] >= V_DROP), _rounded(md)))
 
-    ev.append(Evidence(8, "Which dtype does the run compute in?", dtype, dict(dtype=dtype)))
+    ev.append(Evidence(8, words.QUESTIONS["dtype"], dtype, dict(dtype=dtype)))
 
     run = same_kind_run(log)
     anchor = run["start"] if run["length"] >= SAME_KIND_RUN else (g["step"] if spike else loss_spike)
     h = heldout_rise(log, anchor)
     damaged = h["sigma"] >= DAMAGE_SIGMA
-    ev.append(Evidence(1, f"Held-out damage (rise ≥ {DAMAGE_SIGMA:g}σ of its noise), with no gradient spike?",
-                       ("no held-out damage" if not damaged else
-                        f"damage: held-out {significant(h['before'], 3)} → {significant(h['peak'], 3)} at step {h['peak_step']} "
-                        f"({significant(h['sigma'], 3)}σ)" + (", with a gradient spike too" if spike and share_ok
-                                                      else ", with no gradient spike")),
-                       _rounded(h)))
-    ev.append(Evidence(6, "A long run of consecutive same-kind batches?",
-                       (f"yes: {run['length']} batches of rare-kind examples only, steps {run['start']}–{run['end']}"
-                        if run["length"] >= SAME_KIND_RUN else f"no: the longest is {run['length']}"),
+    ev.append(Evidence(1, words.QUESTIONS["damage"], words.damage_answer(h, damaged, spike and share_ok), _rounded(h)))
+    ev.append(Evidence(6, words.QUESTIONS["same-kind"], words.same_kind_answer(run, run["length"] >= SAME_KIND_RUN),
                        dict(run)))
     scores["data-order"] = h["sigma"] / DAMAGE_SIGMA if run["length"] >= SAME_KIND_RUN else 0.0
     return scores, {"loss_spike": loss_spike}
@@ -262,23 +221,19 @@ def _decide(log: RunLog, scores: dict[str, float], ev: list[Evidence]) -> Verdic
         pattern = "none"
         runner = top if top_score > 0 else "none"
     passing = [p for s, p in ranked if s >= 1]
-    ev.append(Evidence(None, "Decision",
-                       ("none: no spike found that matches a pattern" if pattern == "none" else pattern)
-                       + f"; runner-up {runner}"
-                       + (f" (both cross their lines: {passing[0]} ×{significant(ranked[0][0], 3)} its line, "
-                          f"{passing[1]} ×{significant(ranked[1][0], 3)})" if len(passing) >= 2 else ""),
-                       dict(rule="score = signal ÷ its alarm line; the pattern is the top score if ≥ 1",
+    both = [(passing[0], ranked[0][0]), (passing[1], ranked[1][0])] if len(passing) >= 2 else None
+    ev.append(Evidence(None, words.QUESTIONS["decision"], words.decision(pattern, runner, both),
+                       dict(rule=words.score_rule(),
                             scores={p: significant(s) for p, s in sorted(scores.items())})))
     return Verdict(pattern, runner, ev, scores, log.run_id)
 
 
 def render(v: Verdict) -> str:
     """The path the check took, one numbered question per line, then the verdict."""
-    lines = [f"stability check of run {v.run_id}"]
+    lines = [words.heading(v.run_id)]
     for i, e in enumerate(v.evidence, 1):
-        panel = f"panel {e.panel}" if e.panel is not None else "verdict"
-        lines.append(f"{i:2d}. [{panel}] {e.question}\n      → {e.answer}")
-    lines.append(f"pattern: {v.pattern}   runner-up: {v.runner_up}")
+        lines.append(f"{i:2d}. [{words.where_read(e.panel)}] {e.question}\n      → {e.answer}")
+    lines.append(words.verdict_line(v.pattern, v.runner_up))
     return "\n".join(lines)
 
 
@@ -290,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help='print {"pattern", "runner_up", "evidence"}')
     args = ap.parse_args(argv)
     if (args.log is None) == (args.variant is None):
-        print("error: give a run log path or --variant NAME (one of them)", file=sys.stderr)
+        print(words.usage_error(), file=sys.stderr)
         return 2
     try:
         if args.log is not None:

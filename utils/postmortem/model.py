@@ -63,11 +63,11 @@ SECTION_WHY: Phrasebook = Phrasebook(lambda: {
 # The eight panels of the phase-19 dashboard.
 PANELS: Phrasebook = Phrasebook(lambda: {
     1: say("loss + EMA", "pérdida + EMA"),
-    2: say("learning rate", "tasa de aprendizaje"),
-    3: say("grad norm before clipping", "norma del gradiente antes del recorte"),
+    2: say("learning rate", "learning rate (LR)"),
+    3: say("grad norm before clipping", "norma del gradiente antes del clipping"),
     4: say("activations", "activaciones"),
     5: say("Adam moments", "momentos de Adam"),
-    6: say("batch composition", "composición del lote"),
+    6: say("batch composition", "composición del batch"),
     7: say("per-token loss histogram", "histograma de pérdida por token"),
     8: say("parameter hash / non-finite count", "hash de parámetros / recuento no finito"),
 })
@@ -97,14 +97,14 @@ SYMPTOM_HINTS: Phrasebook = Phrasebook(lambda: {
     "recovery_loss": say("the mean loss 50-59 steps after the peak (a number, 'did not recover' or 'NaN')",
                          "la pérdida media 50-59 pasos después del máximo (un número, 'did not recover' o 'NaN')"),
     "grad_norm_preclip": say("the gradient norm before clipping at the spike (a number)",
-                             "la norma del gradiente antes del recorte en el pico (un número)"),
+                             "la norma del gradiente antes del clipping en el pico (un número)"),
     "lr_at_spike": say("the learning rate at the spike step (a number; 3e-4 style is fine)",
-                       "la tasa de aprendizaje en el paso del pico (un número; vale el estilo 3e-4)"),
+                       "el learning rate en el paso del pico (un número; vale el estilo 3e-4)"),
     "dtype": say("the training dtype (float32, float16 or bfloat16)",
                  "el dtype del entrenamiento (float32, float16 o bfloat16)"),
     "batch_index": say("the index of the batch at the spike step (a whole number)",
-                       "el índice del lote en el paso del pico (un número entero)"),
-    "unusual_tokens": say("the unusual tokens of that batch (panel 7)", "los tokens inusuales de ese lote (panel 7)"),
+                       "el índice del batch en el paso del pico (un número entero)"),
+    "unusual_tokens": say("the unusual tokens of that batch (panel 7)", "los tokens inusuales de ese batch (panel 7)"),
 })
 
 DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")

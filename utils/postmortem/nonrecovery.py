@@ -113,6 +113,6 @@ def check_remediation(text: str, reason: str) -> list[Problem]:
     return [Problem(5, "", say(f"does not revert to the last NaN-free checkpoint: the run did not recover ({reason}), "
                                f"and weights that hold NaN cannot train on; name the {CHECKPOINT_WORDS} and going "
                                f"back to it: {REVERT_WORDS}",
-                               f"no vuelve al último punto de control sin NaN: la ejecución no se recuperó "
+                               f"no vuelve al último checkpoint sin NaN: la ejecución no se recuperó "
                                f"({reason}), y unos pesos con NaN no pueden seguir entrenando; nombra el "
                                f"{CHECKPOINT_WORDS} y la vuelta a él: {REVERT_WORDS}"))]

@@ -123,10 +123,10 @@ def _check_symptoms(s: Symptoms) -> list[Problem]:
         values[name] = number
         if name in INTEGER_FIELDS and number < 0:
             out.append(Problem(1, name, say(f"{text} is negative; steps and batch indices start at 0",
-                                            f"{text} es negativo; los pasos y los índices de lote empiezan en 0")))
+                                            f"{text} es negativo; los pasos y los índices de batch empiezan en 0")))
         if name in ("grad_norm_preclip", "lr_at_spike") and number < 0:
             out.append(Problem(1, name, say(f"{text} is negative; a norm or a learning rate is not",
-                                            f"{text} es negativo; una norma o una tasa de aprendizaje no lo es")))
+                                            f"{text} es negativo; una norma o un learning rate no lo es")))
     dtype = s.dtype.strip()
     if not dtype:
         out.append(Problem(1, "dtype", say(f"empty: write {SYMPTOM_HINTS['dtype']}",

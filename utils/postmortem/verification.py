@@ -29,6 +29,7 @@ from utils.postmortem.typed_numbers import parse_number
 from utils.spikelab.runlog import RunLog
 from utils.spikelab import symptoms
 from utils.spikelab.thresholds import GRAD_SPIKE_RATIO, damage_verdict
+from utils.text import say
 
 # A string expectation is "metric comparator value"; the two-character comparators come first.
 _SPLIT_ORDER = ("<=", ">=", "<", ">")
@@ -59,7 +60,8 @@ def as_expectation(item: Expectation | tuple | str) -> Expectation:
             if comp in item:
                 metric, _, value = item.partition(comp)
                 return Expectation(metric.strip(), comp, value.strip())
-        raise ValueError(f"{item!r} has no comparator; write it like 'heldout_rise_sigma < 3'")
+        raise ValueError(say(f"{item!r} has no comparator; write it like 'heldout_rise_sigma < 3'",
+                             f"{item!r} no tiene comparador; escríbelo así: 'heldout_rise_sigma < 3'"))
     metric, comparator, value = item
     return Expectation(str(metric), str(comparator), value)
 
@@ -72,7 +74,7 @@ def symptoms_of(log_or_symptoms: RunLog | Mapping, step: int | None = None) -> M
 
     if isinstance(log_or_symptoms, Mapping):
         if step is not None:
-            raise ValueError("a step T needs the run log, not its symptoms")
+            raise ValueError("a step T needs the run log, not its symptoms")  # i18n: not shown (a caller's mistake)
         return log_or_symptoms
     log = log_or_symptoms
     if step is not None and len(log) > step:
@@ -94,24 +96,28 @@ def check_one(expectation: Expectation, symptoms: Mapping, tolerance: float = 0.
         return ExpectationRow(metric, comp, text, actual, False, note)
 
     if comp not in COMPARATORS:
-        return fail(f"comparator {comp!r} is not one of {' '.join(COMPARATORS)}")
+        return fail(say(f"comparator {comp!r} is not one of {' '.join(COMPARATORS)}",
+                        f"el comparador {comp!r} no es ninguno de {' '.join(COMPARATORS)}"))
     bound = parse_number(text)
     if bound is None:
-        return fail(f"the value {text!r} is not a number")
+        return fail(say(f"the value {text!r} is not a number", f"el valor {text!r} no es un número"))
     if metric not in symptoms:
         known = ", ".join(k for k in sorted(symptoms) if _number(symptoms[k]) is not None)
-        return fail(f"no metric {metric!r}; the run log's numbers are: {known}")
+        return fail(say(f"no metric {metric!r}; the run log's numbers are: {known}",
+                        f"no hay ninguna métrica {metric!r}; los números del registro de la ejecución son: {known}"))
     actual = _number(symptoms[metric])
     if actual is None:
-        return fail(f"the run gives {symptoms[metric]!r}, not a number")
+        return fail(say(f"the run gives {symptoms[metric]!r}, not a number",
+                        f"la ejecución da {symptoms[metric]!r}, que no es un número"))
     if not math.isfinite(actual):
-        return fail(f"the run gives {actual}", actual)
+        return fail(say(f"the run gives {actual}", f"la ejecución da {actual}"), actual)
     if _compare(actual, comp, bound):
         return ExpectationRow(metric, comp, text, actual, True, "")
     missed = abs(actual - bound)
     if missed <= tolerance:
-        return ExpectationRow(metric, comp, text, actual, True, f"within ε (missed by {missed:.3g})")
-    return fail(f"misses by {missed:.3g}", actual)
+        return ExpectationRow(metric, comp, text, actual, True, say(f"within ε (missed by {missed:.3g})",
+                                                                    f"dentro de ε (a {missed:.3g} del límite)"))
+    return fail(say(f"misses by {missed:.3g}", f"no se cumple por {missed:.3g}"), actual)
 
 
 def _number(value) -> float | None:
@@ -136,7 +142,8 @@ def check_expectations(expectations: Iterable[Expectation | tuple | str], log_or
     if step is not None and not isinstance(log_or_symptoms, Mapping) and len(log_or_symptoms) < step:
         n = len(log_or_symptoms)
         return [ExpectationRow(e.metric.strip(), e.comparator.strip(), e.value.strip(), None, False,
-                               f"the run stopped at {n} steps, before step T = {step}") for e in items]
+                               say(f"the run stopped at {n} steps, before step T = {step}",
+                                   f"la ejecución se detuvo en {n} pasos, antes del paso T = {step}")) for e in items]
     symptoms = symptoms_of(log_or_symptoms, step)
     return [check_one(e, symptoms, tolerance) for e in items]
 
@@ -153,12 +160,15 @@ def check_verification(verification: Verification, log: RunLog) -> list[Expectat
     run_seed = log.meta.get("seed")
     seed_ok = seed is not None and run_seed == seed
     rows = [ExpectationRow("seed", "=", verification.seed.strip(), _number(run_seed), seed_ok,
-                           "" if seed_ok else f"the rerun used seed {run_seed}")]
+                           "" if seed_ok else say(f"the rerun used seed {run_seed}",
+                                                  f"la nueva ejecución usó la semilla {run_seed}"))]
     problems = []
     if tol is None or tol < 0:
-        problems.append(f"ε {verification.tolerance.strip()!r} is not a number ≥ 0")
+        problems.append(say(f"ε {verification.tolerance.strip()!r} is not a number ≥ 0",
+                            f"ε {verification.tolerance.strip()!r} no es un número ≥ 0"))
     if step is None or step <= 0:
-        problems.append(f"step T {verification.step.strip()!r} is not a whole number > 0")
+        problems.append(say(f"step T {verification.step.strip()!r} is not a whole number > 0",
+                            f"el paso T {verification.step.strip()!r} no es un número entero > 0"))
     if problems:
         return rows + [ExpectationRow(e.metric, e.comparator, e.value, None, False, "; ".join(problems))
                        for e in map(as_expectation, verification.expectations)]
@@ -176,16 +186,23 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
+def _verified(rows: list[ExpectationRow]) -> str:
+    """" — verified" after the count when every row passes, else nothing."""
+    return say(" — verified", " — verificado") if all_passed(rows) else ""
+
+
 def format_table(rows: list[ExpectationRow], title: str | None = None) -> str:
     """The rows as an aligned text table: expectation, the run's value, pass/FAIL, note."""
-    head = ("expectation", "run gives", "result", "note")
-    body = [(r.expectation, _fmt(r.actual), "pass" if r.ok else "FAIL", r.note) for r in rows]
+    head = (say("expectation", "expectativa"), say("run gives", "la ejecución da"), say("result", "resultado"),
+            say("note", "nota"))
+    body = [(r.expectation, _fmt(r.actual), say("pass", "correcto") if r.ok else say("FAIL", "FALLO"), r.note)
+            for r in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(head, *body)]
     lines = [title] if title else []
     for cells in [head, *body]:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip())
     passed = sum(r.ok for r in rows)
-    lines.append(f"{passed} of {len(rows)} pass" + (" — verified" if all_passed(rows) else ""))
+    lines.append(say(f"{passed} of {len(rows)} pass", f"{passed} de {len(rows)} correctas") + _verified(rows))
     return "\n".join(lines)
 
 
@@ -197,10 +214,13 @@ def format_matrix(checks: dict[str, list[ExpectationRow]]) -> str:
     columns = [r.expectation for r in next(iter(checks.values()))]
     cells = {name: [f"{_fmt(r.actual)} {'✓' if r.ok else '✗'}" for r in rows] for name, rows in checks.items()}
     widths = [max([len(c)] + [len(v[i]) for v in cells.values() if i < len(v)]) for i, c in enumerate(columns)]
-    first = max(len("run"), *(len(n) for n in checks))
-    lines = ["  ".join(["run".ljust(first)] + [c.rjust(w) for c, w in zip(columns, widths)] + ["passed"])]
+    run = say("run", "ejecución")
+    first = max(len(run), *(len(n) for n in checks))
+    lines = ["  ".join([run.ljust(first)] + [c.rjust(w) for c, w in zip(columns, widths)]
+                       + [say("passed", "correctas")])]
     for name, rows in checks.items():
-        verdict = f"{sum(r.ok for r in rows)} of {len(rows)}" + (" — verified" if all_passed(rows) else "")
+        verdict = say(f"{sum(r.ok for r in rows)} of {len(rows)}", f"{sum(r.ok for r in rows)} de {len(rows)}") \
+            + _verified(rows)
         lines.append("  ".join([name.ljust(first)] + [v.rjust(w) for v, w in zip(cells[name], widths)] + [verdict]))
     return "\n".join(lines)
 
@@ -211,12 +231,29 @@ def format_comparison(results: dict[str, Mapping]) -> str:
     and held-out damage (``utils.spikelab.thresholds.damage_verdict``: yes from ``DAMAGE_SIGMA`` σ of its
     noise, no below ``NOISE_SIGMA`` σ, small in between)."""
 
-    first = max(len("variant"), *(len(n) for n in results))
-    lines = [f"{'variant':{first}}  {'loss÷EMA':>8}  {'grad ratio':>10}  {'held-out rise':>13}  "
-             f"{'post-event':>10}  gradient spike  damage"]
+    variant = say("variant", "variante")
+    # the column headings, and the narrowest each column is (its English heading's width)
+    heads = [(say("loss÷EMA", "pérdida÷EMA"), 8), (say("grad ratio", "ratio grad-norm"), 10),
+             (say("held-out rise", "subida en validación"), 13), (say("post-event", "post-evento"), 10),
+             (say("gradient spike", "pico de gradiente"), 14)]
+    widths = [max(len(head), least) for head, least in heads]
+    first = max(len(variant), *(len(n) for n in results))
+    lines = ["  ".join([f"{variant:{first}}"] + [h.rjust(w) for (h, _), w in zip(heads[:4], widths)]
+                       + [heads[4][0].ljust(widths[4]), say("damage", "daño")])]
     for name, r in results.items():
-        spike = "yes" if r["grad_norm_ratio"] >= GRAD_SPIKE_RATIO else "no"
-        damage = damage_verdict(r["heldout_rise_sigma"])
-        lines.append(f"{name:{first}}  {r['loss_ratio']:8.2f}  {r['grad_norm_ratio']:9.1f}×  "
-                     f"{r['heldout_rise_sigma']:11.1f} σ  {r['post_event_ratio']:10.2f}  {spike:14}  {damage}")
+        spike = _yes_no(r["grad_norm_ratio"] >= GRAD_SPIKE_RATIO)
+        damage = _damage(damage_verdict(r["heldout_rise_sigma"]))
+        values = [f"{r['loss_ratio']:.2f}", f"{r['grad_norm_ratio']:.1f}×", f"{r['heldout_rise_sigma']:.1f} σ",
+                  f"{r['post_event_ratio']:.2f}"]
+        lines.append("  ".join([f"{name:{first}}"] + [v.rjust(w) for v, w in zip(values, widths)]
+                               + [spike.ljust(widths[4]), damage]))
     return "\n".join(lines)
+
+
+def _yes_no(yes: bool) -> str:
+    return say("yes", "sí") if yes else "no"       # "no" is the same word in both languages
+
+
+def _damage(verdict: str) -> str:
+    """``utils.spikelab.thresholds.damage_verdict``'s word ("yes", "no", "small", "?") as the table says it."""
+    return {"yes": _yes_no(True), "no": _yes_no(False), "small": say("small", "pequeño")}.get(verdict, verdict)

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from utils.spikelab.atomic import atomic_write
+from utils.text import say
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +106,10 @@ def check_state(state: Any, path: str = "state") -> list[str]:
         nonfinite = []
         for key, value in state.items():
             if type(key) not in _SCALAR_TYPES:
-                raise TypeError(f"{path}: key {key!r} of type {type(key).__name__} cannot be "
-                                "loaded with weights_only=True")
+                raise TypeError(say(f"{path}: key {key!r} of type {type(key).__name__} cannot be "
+                                    "loaded with weights_only=True",
+                                    f"{path}: la clave {key!r}, de tipo {type(key).__name__}, no se puede "
+                                    "cargar con weights_only=True"))
             nonfinite += check_state(value, f"{path}.{key}")
         return nonfinite
     if type(state) in (list, tuple, set, frozenset):
@@ -114,10 +117,12 @@ def check_state(state: Any, path: str = "state") -> list[str]:
         for index, value in enumerate(state):
             nonfinite += check_state(value, f"{path}[{index}]")
         return nonfinite
-    hint = " (convert numpy: torch.from_numpy(a), float(x), int(x))" \
+    hint = say(" (convert numpy: torch.from_numpy(a), float(x), int(x))",
+               " (convierte numpy: torch.from_numpy(a), float(x), int(x))") \
         if type(state).__module__.startswith("numpy") else ""
-    raise TypeError(f"{path}: {type(state).__module__}.{type(state).__name__} cannot be loaded "
-                    f"with weights_only=True{hint}")
+    kind = f"{type(state).__module__}.{type(state).__name__}"
+    raise TypeError(say(f"{path}: {kind} cannot be loaded with weights_only=True{hint}",
+                        f"{path}: {kind} no se puede cargar con weights_only=True{hint}"))
 
 
 def capture_training_state(model: torch.nn.Module, optimizers: Sequence[torch.optim.Optimizer],
@@ -150,7 +155,10 @@ def restore_training_state(state: dict[str, Any], model: torch.nn.Module,
     state holds them."""
     for kind, objects in (("optimizers", optimizers), ("schedulers", schedulers)):
         if len(objects) != len(state[kind]):
-            raise ValueError(f"the state holds {len(state[kind])} {kind}, {len(objects)} were given")
+            raise ValueError(say(f"the state holds {len(state[kind])} {kind}, {len(objects)} were given",
+                                 f"el estado guarda {len(state[kind])} "
+                                 f"{'optimizadores' if kind == 'optimizers' else 'schedulers'} y se han pasado "
+                                 f"{len(objects)}"))
     model.load_state_dict(state["model"])
     for i, optimizer in enumerate(optimizers):
         optimizer.load_state_dict(state["optimizers"][i])
@@ -187,7 +195,7 @@ class CheckpointManager:
 
     def __init__(self, directory: str | os.PathLike, keep_last: int = 3):
         if keep_last < 1:
-            raise ValueError("keep_last must be >= 1")
+            raise ValueError(say("keep_last must be >= 1", "keep_last debe ser >= 1"))
         self.directory = Path(directory)
         self.keep_last = int(keep_last)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -217,7 +225,8 @@ class CheckpointManager:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            raise CorruptCheckpointError(f"{path}: manifest unreadable ({error})") from error
+            raise CorruptCheckpointError(say(f"{path}: manifest unreadable ({error})",
+                                             f"{path}: no se puede leer el manifiesto ({error})")) from error
 
     def save(self, step: int, state: dict[str, Any]) -> Path:
         """Write ``state`` as the checkpoint of ``step``; return the path of its .pt file.
@@ -282,16 +291,22 @@ class CheckpointManager:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
             data = path.read_bytes()
         except (OSError, ValueError) as error:
-            raise CorruptCheckpointError(f"{path}: cannot read checkpoint or manifest ({error})") from error
+            raise CorruptCheckpointError(say(f"{path}: cannot read checkpoint or manifest ({error})",
+                                             f"{path}: no se puede leer el checkpoint o su manifiesto ({error})")) \
+                from error
         if len(data) != manifest.get("bytes"):
-            raise CorruptCheckpointError(f"{path}: {len(data)} bytes, manifest says "
-                                         f"{manifest.get('bytes')} (truncated?)")
+            raise CorruptCheckpointError(say(f"{path}: {len(data)} bytes, manifest says {manifest.get('bytes')} "
+                                             "(truncated?)",
+                                             f"{path}: {len(data)} bytes, el manifiesto dice {manifest.get('bytes')} "
+                                             "(¿truncado?)"))
         if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
-            raise CorruptCheckpointError(f"{path}: sha256 does not match the manifest")
+            raise CorruptCheckpointError(say(f"{path}: sha256 does not match the manifest",
+                                             f"{path}: el sha256 no coincide con el del manifiesto"))
         try:
             return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
         except Exception as error:  # unpickling errors come in many types
-            raise CorruptCheckpointError(f"{path}: torch.load failed ({error})") from error
+            raise CorruptCheckpointError(say(f"{path}: torch.load failed ({error})",
+                                             f"{path}: torch.load ha fallado ({error})")) from error
 
     def latest_good(self, before_step: int | None = None,
                     map_location: Any = None) -> tuple[int, dict[str, Any]] | None:
@@ -306,9 +321,11 @@ class CheckpointManager:
                 continue
             try:
                 if not self.manifest(step).get("finite"):
-                    logger.info("checkpoint at step %d skipped: not finite", step)
+                    logger.info(say("checkpoint at step %d skipped: not finite",
+                                    "se descarta el checkpoint del paso %d: no es finito"), step)
                     continue
                 return step, self.load(self.path_for(step), map_location=map_location)
             except CorruptCheckpointError as error:
-                logger.warning("checkpoint at step %d skipped: %s", step, error)
+                logger.warning(say("checkpoint at step %d skipped: %s",
+                                   "se descarta el checkpoint del paso %d: %s"), step, error)
         return None

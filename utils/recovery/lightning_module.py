@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from utils.spikelab.config import RunConfig
 from utils.spikelab.train import TrainingRun, rows_to_tensors
+from utils.text import say
 
 
 class StepBatches(Dataset):
@@ -35,7 +36,7 @@ class StepBatches(Dataset):
 
     def __init__(self, run: TrainingRun, ids: str = "position"):
         if ids not in ("position", "examples"):
-            raise ValueError("ids must be 'position' or 'examples'")
+            raise ValueError(say("ids must be 'position' or 'examples'", "ids debe ser 'position' o 'examples'"))
         self.run, self.ids = run, ids
 
     def __len__(self) -> int:

@@ -64,6 +64,7 @@ from utils.recovery.checkpoint import (CheckpointManager, capture_training_state
                                        restore_training_state)
 from utils.recovery.detectors import Detection, Detector, EMADetector, detector_from_name
 from utils.spikelab.atomic import atomic_write
+from utils.text import say
 
 
 class RollbackBudgetExceeded(RuntimeError):
@@ -130,7 +131,7 @@ class RollbackOnSpike(Callback):
                  batch_ids: Callable[[Any], list[int]] = default_batch_ids,
                  events_path: str | os.PathLike | None = None):
         if every_n_steps < 1:
-            raise ValueError("every_n_steps must be >= 1")
+            raise ValueError(say("every_n_steps must be >= 1", "every_n_steps debe ser >= 1"))
         if isinstance(detector, str):
             detector = detector_from_name(detector)
         self.detector = detector if detector is not None else EMADetector(rel_threshold=1.5)
@@ -177,10 +178,12 @@ class RollbackOnSpike(Callback):
     # ----------------------------------------------------------------- Lightning hooks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.accumulate_grad_batches != 1:
-            raise ValueError("RollbackOnSpike judges one batch per optimizer step: "
-                             "use accumulate_grad_batches=1")
+            raise ValueError(say("RollbackOnSpike judges one batch per optimizer step: use accumulate_grad_batches=1",
+                                 "RollbackOnSpike juzga un batch por paso del optimizador: usa "
+                                 "accumulate_grad_batches=1"))
         if trainer.world_size != 1:
-            raise ValueError("RollbackOnSpike is written for one process (world_size=1)")
+            raise ValueError(say("RollbackOnSpike is written for one process (world_size=1)",
+                                 "RollbackOnSpike está escrito para un solo proceso (world_size=1)"))
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._save(trainer, pl_module)         # there is always a state to roll back to
@@ -301,7 +304,8 @@ class RollbackOnSpike(Callback):
         self.rollbacks += 1
         found = self._latest_good(before_step=step + 1)
         if found is None:
-            raise RuntimeError(f"step {step}: a spike was detected and there is no good checkpoint")
+            raise RuntimeError(say(f"step {step}: a spike was detected and there is no good checkpoint",
+                                   f"paso {step}: se detectó un pico y no hay ningún checkpoint bueno"))
         restored_step, state = found
         update_applied = self._detected_in == "on_train_batch_end"
         discarded = self.updates - int(state["updates"]) + int(update_applied)
@@ -318,9 +322,11 @@ class RollbackOnSpike(Callback):
         if self.rollbacks > self.max_rollbacks:
             self._event(action="give-up", step=step, rollbacks=self.rollbacks,
                         max_rollbacks=self.max_rollbacks)
-            raise RollbackBudgetExceeded(
+            raise RollbackBudgetExceeded(say(
                 f"step {step}: rollback {self.rollbacks} exceeds max_rollbacks={self.max_rollbacks} "
-                f"(restored step {restored_step}; quarantine holds {len(self.quarantine)} ids)")
+                f"(restored step {restored_step}; quarantine holds {len(self.quarantine)} ids)",
+                f"paso {step}: el rollback {self.rollbacks} supera max_rollbacks={self.max_rollbacks} "
+                f"(restaurado el paso {restored_step}; la cuarentena guarda {len(self.quarantine)} ids)"))
 
     # ----------------------------------------------------------------- callback state
     def state_dict(self) -> dict[str, Any]:

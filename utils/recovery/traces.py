@@ -42,6 +42,7 @@ from typing import Any
 
 from utils.recovery.tail_fit import t_quantile
 from utils.spikelab.atomic import atomic_write
+from utils.text import say
 
 CATEGORIES = ["quiet-gaussian", "quiet-heavy", "quiet-correlated", "spikes-gaussian",
               "spikes-heavy", "spikes-gaussian-ar", "spikes-heavy-ar", "warmup-spikes",
@@ -105,7 +106,8 @@ def make_trace(category: str, seed: int, length: int | None = None) -> dict[str,
     """One SYNTHETIC labelled trace of ``category`` (deterministic for a seed); ``length`` defaults
     to 20,000 steps for quiet runs, 600 for warm-up traces and 4,000 otherwise."""
     if category not in CATEGORIES:
-        raise ValueError(f"unknown category {category!r}; one of {CATEGORIES}")
+        raise ValueError(say(f"unknown category {category!r}; one of {CATEGORIES}",
+                             f"categoría desconocida {category!r}; una de {CATEGORIES}"))
     rng = random.Random(f"{category}/{seed}")
     if length is None:
         length = 20_000 if category in QUIET else (600 if category == "warmup-spikes" else 4000)
@@ -204,40 +206,48 @@ def load_traces(path: str | Path) -> list[dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise TraceFileError(f"{path}: no such file") from None
+        raise TraceFileError(say(f"{path}: no such file", f"{path}: no existe el archivo")) from None
     except (OSError, UnicodeDecodeError) as error:
-        raise TraceFileError(f"{path}: cannot read it ({error})") from None
+        raise TraceFileError(say(f"{path}: cannot read it ({error})", f"{path}: no se puede leer ({error})")) from None
     if not text.strip():
-        raise TraceFileError(f"{path}: the file is empty; expected a JSON list of traces")
+        raise TraceFileError(say(f"{path}: the file is empty; expected a JSON list of traces",
+                                 f"{path}: el archivo está vacío; se esperaba una lista JSON de trazas"))
     try:
         traces = json.loads(text)
     except json.JSONDecodeError as error:
-        raise TraceFileError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}, "
-                             f"column {error.colno})") from None
+        raise TraceFileError(say(f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})",
+                                 f"{path}: no es JSON válido ({error.msg} en la línea {error.lineno}, "
+                                 f"columna {error.colno})")) from None
     if not isinstance(traces, list) or not traces:
-        raise TraceFileError(f"{path}: expected a non-empty JSON list of traces, "
-                             f"got {type(traces).__name__ if traces != [] else 'an empty list'}")
+        got = type(traces).__name__ if traces != [] else say("an empty list", "una lista vacía")
+        raise TraceFileError(say(f"{path}: expected a non-empty JSON list of traces, got {got}",
+                                 f"{path}: se esperaba una lista JSON de trazas no vacía, y hay {got}"))
     for i, trace in enumerate(traces):
-        where = f"{path}: trace {i}"
+        where = say(f"{path}: trace {i}", f"{path}: traza {i}")
         if not isinstance(trace, dict):
-            kind = "a number" if isinstance(trace, (int, float)) else f"a {type(trace).__name__}"
-            raise TraceFileError(f'{where} is {kind}, not an object '
-                                 '{"loss": [...], "spikes": [...]}')
+            kind = say("a number", "un número") if isinstance(trace, (int, float)) \
+                else say(f"a {type(trace).__name__}", f"un {type(trace).__name__}")
+            raise TraceFileError(say(f"{where} is {kind}, not an object ", f"{where} es {kind}, no un objeto ")
+                                 + '{"loss": [...], "spikes": [...]}')
         for key in ("loss", "spikes"):
             if key not in trace:
-                raise TraceFileError(f'{where} has no "{key}" list'
-                                     + (" (use [] for a trace without spikes)" if key == "spikes" else ""))
+                raise TraceFileError(say(f'{where} has no "{key}" list', f'{where} no tiene la lista "{key}"')
+                                     + (say(" (use [] for a trace without spikes)",
+                                            " (usa [] para una traza sin picos)") if key == "spikes" else ""))
         for key in ("loss", "grad_norm"):
             values = trace.get(key, [])
             if not isinstance(values, list) or not all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                raise TraceFileError(f'{where}: "{key}" must be a list of numbers')
+                raise TraceFileError(say(f'{where}: "{key}" must be a list of numbers',
+                                         f'{where}: "{key}" debe ser una lista de números'))
         spikes = trace["spikes"]
         if not isinstance(spikes, list) or not all(
                 isinstance(s, int) and not isinstance(s, bool) and 0 <= s < len(trace["loss"])
                 for s in spikes):
-            raise TraceFileError(f'{where}: "spikes" must be a list of step indices into "loss" '
-                                 f"(0 .. {len(trace['loss']) - 1})")
+            last = len(trace["loss"]) - 1
+            raise TraceFileError(say(f'{where}: "spikes" must be a list of step indices into "loss" (0 .. {last})',
+                                     f'{where}: "spikes" debe ser una lista de índices de paso de "loss" '
+                                     f'(0 .. {last})'))
     return traces
 
 

@@ -57,3 +57,14 @@ def store(cfg: RunConfig, log: RunLog) -> None:
     path = cache_path(cfg)
     if path is not None:
         log.save(path)       # atomic: temp file + rename
+
+
+def memo_path(kind: str, key_text: bytes) -> Path | None:
+    """Where a result derived from runs (not a run log: e.g. the steps at which Lightning's detector
+    fires on a trace) is kept, keyed by ``key_text`` and the CPU kernels; None when caching is off.
+    The caller puts into ``key_text`` everything the result depends on (inputs, settings, versions)."""
+    folder = os.environ.get("COURSE_RUN_CACHE")
+    if not folder:
+        return None
+    kernels = "|".join([torch.backends.cpu.get_cpu_capability(), os.environ.get("MKL_CBWR", "")])
+    return Path(folder) / f"{kind}-{hashlib.sha256(key_text + kernels.encode()).hexdigest()[:24]}.json"

@@ -19,7 +19,7 @@ from utils.text import say
 
 def answer_check_name(notebook: str, question: str) -> str:
     """The name of the check of one question in the report: ``question dtype-decides of phase-19/01-….ipynb``."""
-    return f"question {question} of {notebook}"
+    return say(f"question {question} of {notebook}", f"pregunta {question} de {notebook}")
 
 
 def grade_answers(learner: str, snapshot_root: Path, masters: dict[str, Path | None]) -> list[Check]:
@@ -33,7 +33,9 @@ def grade_answers(learner: str, snapshot_root: Path, masters: dict[str, Path | N
             try:
                 specs = questions_in(source)
             except (ValueError, SyntaxError) as err:
-                checks.append(Check(f"questions of {rel}", False, short(f"the grader cannot read them: {err}")))
+                checks.append(Check(say(f"questions of {rel}", f"preguntas de {rel}"), False,
+                                    short(say(f"the grader cannot read them: {err}",
+                                              f"el corrector no puede leerlas: {err}"))))
                 continue
             answers = latest_answers(int(rel[6:8]), learner=learner) if specs else {}
             stem = Path(rel).stem

@@ -18,8 +18,21 @@ from queue import Empty
 from nbclient.exceptions import DeadKernelError
 from nbval import kernel as nbval_kernel
 
+from utils.text import say, speaking
+
 POLL_S = 0.5            # how often a waiting cell checks that its kernel is still alive
-DIED = "the kernel died while this cell ran"
+DIED = "the kernel died while this cell ran"  # i18n: not shown (the marker junit finds; died_message says it)
+
+
+def died_message(code: int | None) -> str:
+    """What the learner reads about the cell that ended its kernel (``code``: the exit code, if known), in the
+    current language. pytest's process raises it in English (``DIED`` is how the grader finds it in the junit
+    XML); ``utils.course.grading.junit`` says it again in the learner's language."""
+    exit_code = "" if code is None else say(f" (exit code {code})", f" (código de salida {code})")
+    return say(f"{DIED}{exit_code}: it ended the Python process (os._exit, a crash or running out of memory), "
+               "so the cells after it could not run",
+               f"el kernel murió mientras se ejecutaba esta celda{exit_code}: terminó el proceso de Python "
+               "(os._exit, un fallo o falta de memoria), así que las celdas siguientes no pudieron ejecutarse")
 
 
 def _exit_code(kernel) -> int | None:
@@ -42,11 +55,9 @@ def _watching(await_reply):
                 return await_reply(self, msg_id, timeout=left)
             except Empty:
                 if not self.is_alive():
-                    code = _exit_code(self)
-                    raise DeadKernelError(
-                        f"{DIED}{'' if code is None else f' (exit code {code})'}: it ended the Python process "
-                        "(os._exit, a crash or running out of memory), so the cells after it could not run"
-                    ) from None
+                    with speaking("en"):        # English in the junit XML, whatever COURSE_LANG says
+                        message = died_message(_exit_code(self))
+                    raise DeadKernelError(message) from None
                 if deadline is not None and time.monotonic() >= deadline:
                     raise                                   # nbval's own timeout, as before
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import nbformat
 
 from utils.course.learner_copies import Exercise
+from utils.text import say
 
 
 def _exercise_of(cell) -> str | None:
@@ -70,7 +71,8 @@ def graded_copy(submitted: nbformat.NotebookNode, exercises: dict[str, Exercise]
             roles.append(("exercise", own, 0) if own in exercises else ("cell", None, 0))
             first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
             first = first if len(first) <= 40 else first[:39] + "…"
-            where.append(f"cell {index + 1} (`{first}`)" if first else f"cell {index + 1}")
+            cell_n = say(f"cell {index + 1}", f"celda {index + 1}")
+            where.append(f"{cell_n} (`{first}`)" if first else cell_n)
         out.append(cell)
         for ex_id in anchored:
             for n, text in enumerate(exercises[ex_id].checks):
@@ -78,7 +80,7 @@ def graded_copy(submitted: nbformat.NotebookNode, exercises: dict[str, Exercise]
                 check.metadata["course"] = {"role": "check", "exercise": ex_id}
                 out.append(check)
                 roles.append(("check", ex_id, n))
-                where.append(f"check {ex_id}")
+                where.append(say(f"check {ex_id}", f"comprobación {ex_id}"))
     nb.cells = out
     for number, cell in enumerate(nb.cells):
         cell["id"] = f"graded-{number}"  # unique ids, whatever the learner's notebook held

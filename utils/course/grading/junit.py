@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from utils.course.grading.results import short
-from utils.course.grading.dead_kernel import DIED
-from utils.text import say
+from utils.course.grading.dead_kernel import DIED, died_message
+from utils.text import current, say
 
 _ANSI = re.compile(r"(?:\x1b|#x1B)\[[0-9;]*[A-Za-z]")
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
@@ -19,7 +19,8 @@ _EXCEPTION_NAME = re.compile(r"(Error|Exception|NotDone|Interrupt|Exit|Warning)$
 _TIMEOUT = re.compile(r"Timeout of ([\d.]+) seconds exceeded")
 _CELL = re.compile(r"^Cell (\d+)$")
 _DEAD_KERNEL = re.compile(re.escape(DIED) + r"[^\n]*")   # utils.course.grading.dead_kernel's DeadKernelError message
-_DEAD_ON_START = "Kernel dead on test start"   # nbval's error for each cell after the kernel died
+_EXIT_CODE = re.compile(r"\(exit code (-?\d+)\)")
+_DEAD_ON_START = "Kernel dead on test start"  # i18n: not shown (nbval's error for each cell after the kernel died)
 
 
 @dataclass
@@ -48,14 +49,21 @@ def failure_message(text: str) -> str:
     """
     timeout = _TIMEOUT.search(text)
     if timeout:
-        return f"timed out after {float(timeout.group(1)):g} s"
+        seconds = f"{float(timeout.group(1)):g}"
+        return say(f"timed out after {seconds} s", f"tiempo agotado tras {seconds} s")
     dead = _DEAD_KERNEL.search(text)
     if dead:
-        return short(dead.group(0))
+        if current() == "en":                   # the plugin's own words (it writes them in English)
+            return short(dead.group(0))
+        code = _EXIT_CODE.search(dead.group(0))
+        return short(died_message(None if code is None else int(code.group(1))))
     if _DEAD_ON_START in text:
-        return "not run: the kernel was dead (an earlier cell ended the Python process)"
+        return say("not run: the kernel was dead (an earlier cell ended the Python process)",
+                   "sin ejecutar: el kernel estaba muerto (una celda anterior terminó el proceso de Python)")
     if "Kernel dead" in text or "Kernel died" in text:
-        return "the kernel was dead: an earlier cell ended the Python process (exit, crash or memory)"
+        return say("the kernel was dead: an earlier cell ended the Python process (exit, crash or memory)",
+                   "el kernel estaba muerto: una celda anterior terminó el proceso de Python (exit, un fallo o "
+                   "falta de memoria)")
     lines = [line.rstrip() for line in text.strip().splitlines()]
     for start in range(len(lines) - 1, -1, -1):
         match = _EXCEPTION_LINE.match(lines[start])
@@ -63,7 +71,8 @@ def failure_message(text: str) -> str:
             name = match.group(1).rsplit(".", 1)[-1]
             rest = " ".join([match.group(2) or ""] + lines[start + 1:]).strip()
             if name == "AssertionError":
-                return short(rest) if rest else "AssertionError (the check failed, no message)"
+                return short(rest) if rest else say("AssertionError (the check failed, no message)",
+                                                    "AssertionError (la comprobación falló, sin mensaje)")
             if name == "ExerciseNotDone":
                 return say("not done: the cell still calls exercise_todo(...)",
                            "sin hacer: la celda aún llama a exercise_todo(...)")
@@ -71,7 +80,7 @@ def failure_message(text: str) -> str:
     for line in lines:
         if line.startswith("Cell ") and ":" in line:
             return short(line.split(":", 1)[1])
-    return short(lines[-1]) if lines else "failed (no message)"
+    return short(lines[-1]) if lines else say("failed (no message)", "falló (sin mensaje)")
 
 
 def parse_junit(path: Path, tmp: str | None = None) -> dict[int, CellOutcome]:
@@ -88,13 +97,14 @@ def parse_junit(path: Path, tmp: str | None = None) -> dict[int, CellOutcome]:
             text = clean((failed.text or "") + "\n" + failed.get("message", ""), tmp)
             body = clean(failed.text or failed.get("message", ""), tmp)
             outcome = ("timeout" if _TIMEOUT.search(text) else "kernel died" if _DEAD_KERNEL.search(text)
-                       else "after-death" if _DEAD_ON_START in text else "fail")
+                       else "after-death" if _DEAD_ON_START in text else "fail")  # i18n: not shown (outcome codes)
             results[number] = CellOutcome(outcome, failure_message(body))
         elif skipped is not None:
             if skipped.get("type") == "pytest.xfail":
-                results[number] = CellOutcome("after-timeout", "an earlier cell timed out")
+                results[number] = CellOutcome("after-timeout", say("an earlier cell timed out",
+                                                                   "una celda anterior agotó su tiempo"))
             else:
-                results[number] = CellOutcome("skip", short(skipped.get("message", "skipped")))
+                results[number] = CellOutcome("skip", short(skipped.get("message", say("skipped", "omitida"))))
         else:
             results[number] = CellOutcome("pass")
     return results

@@ -25,7 +25,7 @@ from utils.course.grading.runner import DEFAULT_CELL_TIMEOUT_S, DEFAULT_NOTEBOOK
 from utils.course.learner import LearnerNameError, learners_dir, validate_learner_name
 from utils.course.learner_copies import COPY_VERSION, exercises_of, notebooks_dir, phase_sources
 from utils.course.profile import learner_language
-from utils.text import speaking
+from utils.text import say, speaking
 
 _PHASE_DIR = re.compile(r"phase-(\d{2})$")
 
@@ -64,11 +64,13 @@ def learner_folders(root: Path) -> tuple[list[str], list[str]]:
         try:
             name = validate_learner_name(child.name)
         except LearnerNameError as err:
-            skipped.append(f"learners/{shown}/: not graded, its name is not a learner name: {err}")
+            skipped.append(  # i18n: not shown (the instructor's console and class summary)
+                f"learners/{shown}/: not graded, its name is not a learner name: {err}")
             continue
         if name != child.name:      # "ana " or another Unicode form: the folder of 'ana' is not this one
-            skipped.append(f"learners/{shown}/: not graded, the folder name is not written as the learner "
-                           f"name {name!r} (spaces around it or another Unicode form): rename it {name!r}")
+            skipped.append(  # i18n: not shown (the instructor's console and class summary)
+                f"learners/{shown}/: not graded, the folder name is not written as the learner "
+                f"name {name!r} (spaces around it or another Unicode form): rename it {name!r}")
             continue
         names.append(name)
     return names, skipped
@@ -103,7 +105,7 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
     names = [validate_learner_name(n) for n in learners]
     for name in names:
         if not (root / name).is_dir():
-            raise FileNotFoundError(f"no folder learners/{name}/")
+            raise FileNotFoundError(f"no folder learners/{name}/")  # i18n: not shown (instructor's console)
     base_env = dict(os.environ)  # read once, here: grade_notes changes os.environ for a moment
     with tempfile.TemporaryDirectory(prefix="grading-snapshot-", ignore_cleanup_errors=True) as snap:
         snapshot = Path(snap)
@@ -131,7 +133,8 @@ def grade(learners: list[str], learners_root: Path | None = None, notebooks_root
                     graded = grade_notebook(path, rel, name, snapshot / name, source, cell_timeout,
                                             notebook_timeout, base_env, run_cache=run_cache)
             except Exception as err:  # the grader's own failure on one notebook stops nothing else
-                graded = NotebookGrade(rel, "error", note=short(f"grader error: {type(err).__name__}: {err}"))
+                graded = NotebookGrade(rel, "error", note=short(say(f"grader error: {type(err).__name__}: {err}",
+                                                                    f"fallo del corrector: {type(err).__name__}: {err}")))
             if progress:
                 progress(f"{name}: {rel}: {graded.status}")
             return graded

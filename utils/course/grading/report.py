@@ -63,7 +63,7 @@ def _status(status: str) -> str:
         "error": say("error", "fallo del corrector"),
         "not graded": say("not graded", "sin corregir"),
         "cell timed out": say("cell timed out", "una celda agotó su tiempo"),
-        "kernel died": say("kernel died", "el núcleo murió"),
+        "kernel died": say("kernel died", "el kernel murió"),
     }.get(status, status)
 
 

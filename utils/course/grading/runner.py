@@ -25,6 +25,7 @@ from utils.course.exercises import GRADING_ENV
 from utils.course.grading.junit import CellOutcome, clean, parse_junit
 from utils.course.grading.results import short
 from utils.course.learner import repo_root
+from utils.text import say
 
 DEFAULT_CELL_TIMEOUT_S = 300
 DEFAULT_NOTEBOOK_TIMEOUT_S = 1800
@@ -115,11 +116,13 @@ def run_nbval(nb: nbformat.NotebookNode, rel: str, learner: str, learner_folder:
                 proc.wait(timeout=notebook_timeout)
             except subprocess.TimeoutExpired:
                 _kill_tree(proc)
-                return Run({}, stopped=True,
-                           error=f"the notebook ran longer than {notebook_timeout:g} s in all and was stopped")
+                return Run({}, stopped=True, error=say(
+                    f"the notebook ran longer than {notebook_timeout:g} s in all and was stopped",
+                    f"el cuaderno se ejecutó más de {notebook_timeout:g} s en total y se detuvo"))
             _kill_tree(proc)  # graded code may have left processes behind
         cells = parse_junit(junit, tmp) if junit.is_file() else {}
         if not cells:
             tail = clean(log.read_text(encoding="utf-8", errors="replace"), tmp).strip().splitlines()
-            return Run({}, error="nbval did not run the notebook: " + short(" / ".join(tail[-3:])))
+            return Run({}, error=say("nbval did not run the notebook: ", "nbval no ejecutó el cuaderno: ")
+                       + short(" / ".join(tail[-3:])))
         return Run(cells)

@@ -14,6 +14,7 @@ from PIL import Image
 from utils.diagnosis.dashboard.panels import PANELS, TIME_DRAWERS, TIME_PANELS, draw_tokens, panel_title
 from utils.diagnosis.dashboard.summary import largest_spike
 from utils.spikelab.runlog import RunLog
+from utils.text import say
 
 FIGSIZE_PER_ROW = 1.6                 # inches of height per row of two panels
 DPI = 70
@@ -53,9 +54,10 @@ def draw(log: RunLog, panels: list[int] | None = None, step: int | None = None,
     panels = list(PANELS) if panels is None else [int(p) for p in panels]
     unknown = [p for p in panels if p not in PANELS]
     if unknown or not panels:
-        raise ValueError(f"panels must be chosen from {sorted(PANELS)} (got {panels})")
+        raise ValueError(say(f"panels must be chosen from {sorted(PANELS)} (got {panels})",
+                             f"los paneles se eligen entre {sorted(PANELS)} (se dio {panels})"))
     if len(log) == 0:
-        raise ValueError("the run log has no steps")
+        raise ValueError(say("the run log has no steps", "el registro de la ejecución no tiene pasos"))
     lo, hi = clamp_window(log, window)
     cursor = step
     hist_step = largest_spike(log) if step is None else min(max(int(step), 0), len(log) - 1)
@@ -89,10 +91,10 @@ def draw(log: RunLog, panels: list[int] | None = None, step: int | None = None,
             ax.axvline(cursor, color=CURSOR_COLOR, lw=0.8, alpha=0.6)
         ax.set_xlim(lo - 0.5, hi + 0.5)
         if i + ncols >= len(panels):          # the bottom panel of its column
-            ax.set_xlabel("step", fontsize=7)
-    title = f"{log.meta.get('run_id', 'run')}: steps {lo}–{hi}"
+            ax.set_xlabel(say("step", "paso"), fontsize=7)
+    title = say(f"{log.meta.get('run_id', 'run')}: steps {lo}–{hi}", f"{log.meta.get('run_id', 'run')}: pasos {lo}–{hi}")
     if cursor is not None:
-        title += f", cursor at step {cursor}"
+        title += say(f", cursor at step {cursor}", f", cursor en el paso {cursor}")
     fig.suptitle(title, fontsize=9)
     return fig
 

@@ -14,6 +14,7 @@ import numpy as np
 from utils.spikelab.metrics import ema, rare_share, significant
 from utils.spikelab.runlog import RunLog
 from utils.spikelab.symptoms import find_spike
+from utils.text import say
 
 
 # ---------------------------------------------------------------------------- reading the log
@@ -71,7 +72,7 @@ def largest_spike(log: RunLog) -> int:
     """The step to look at first: ``utils.spikelab.symptoms.find_spike``; when it finds none (or the
     log lacks what it needs), the step with the largest loss / EMA(previous step) ratio."""
     if len(log) == 0:
-        raise ValueError("the run log has no steps")
+        raise ValueError(say("the run log has no steps", "el registro de la ejecución no tiene pasos"))
     warmup = (log.meta.get("config") or {}).get("warmup", 0)
     try:
         found = find_spike(log, warmup=warmup)
@@ -103,7 +104,8 @@ def step_summary(log: RunLog, step: int) -> dict:
     """
     n = len(log)
     if not 0 <= step < n:
-        raise IndexError(f"step {step} is outside the run (0 … {n - 1})")
+        raise IndexError(say(f"step {step} is outside the run (0 … {n - 1})",
+                             f"el paso {step} está fuera de la ejecución (0 … {n - 1})"))
     col = log.steps
     loss = col["loss"][step]
     e = ema(col["loss"])

@@ -26,6 +26,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from utils.text import say
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -80,17 +82,22 @@ class Detector:
 
     def _check_kind(self, state: dict[str, Any]) -> None:
         if state.get("kind") != type(self).__name__:
-            raise ValueError(f"state is for {state.get('kind')!r}, not {type(self).__name__}")
+            raise ValueError(say(f"state is for {state.get('kind')!r}, not {type(self).__name__}",
+                                 f"el estado es de {state.get('kind')!r}, no de {type(self).__name__}"))
 
     def _refuse_negative(self, value: float, step: int) -> None:
         """For detectors that compare a value with a multiple of its baseline (or work in log
         space): such a rule only means something for values >= 0, so a negative value is refused
         with a clear message instead of giving nonsense."""
         if value < 0.0:
-            raise ValueError(
-                f"{type(self).__name__} needs values >= 0 (it compares each value with a multiple "
+            name = type(self).__name__
+            raise ValueError(say(
+                f"{name} needs values >= 0 (it compares each value with a multiple "
                 f"of its baseline, or works on log(value)); got {value!r} at step {step}. For an "
-                "objective that can be negative use RobustZDetector or BudgetDetector(log=False).")
+                "objective that can be negative use RobustZDetector or BudgetDetector(log=False).",
+                f"{name} necesita valores >= 0 (compara cada valor con un múltiplo de su baseline, o trabaja "
+                f"con log(valor)); ha recibido {value!r} en el paso {step}. Para un objetivo que puede ser negativo "
+                "usa RobustZDetector o BudgetDetector(log=False)."))
 
 
 def ratio(value: float, reference: float) -> float:

@@ -56,6 +56,7 @@ from typing import Any
 
 from utils.recovery.detectors.base import Detection, Detector
 from utils.recovery.tail_fit import BARS, TAIL_FRACTION, TailHistogram, t_quantile
+from utils.text import say
 
 
 class BudgetDetector(Detector):
@@ -82,9 +83,11 @@ class BudgetDetector(Detector):
 
     def __init__(self, false_alarms_per_10k: float = 1.0, *, log: bool = True, tail: str = "gpd"):
         if not 0.0 < false_alarms_per_10k < 10_000.0:
-            raise ValueError("false_alarms_per_10k must be in (0, 10000)")
+            raise ValueError(say("false_alarms_per_10k must be in (0, 10000)",
+                                 "false_alarms_per_10k debe estar en (0, 10000)"))
         if tail not in BARS:
-            raise ValueError(f"tail must be one of {sorted(BARS)}, not {tail!r}")
+            raise ValueError(say(f"tail must be one of {sorted(BARS)}, not {tail!r}",
+                                 f"tail debe ser uno de {sorted(BARS)}, no {tail!r}"))
         self.false_alarms_per_10k = float(false_alarms_per_10k)
         self.log = bool(log)
         self.tail = tail
@@ -140,9 +143,12 @@ class BudgetDetector(Detector):
     # ------------------------------------------------------------------ one step
     def _check_and_update(self, value: float, step: int) -> Detection | None:
         if self.log and value < 0.0:
-            raise ValueError(f"BudgetDetector(log=True) needs values >= 0 (it works on log(value)); "
-                             f"got {value!r} at step {step}. Use BudgetDetector(log=False) for an "
-                             "objective that can be negative.")
+            raise ValueError(say(f"BudgetDetector(log=True) needs values >= 0 (it works on log(value)); "
+                                 f"got {value!r} at step {step}. Use BudgetDetector(log=False) for an "
+                                 "objective that can be negative.",
+                                 f"BudgetDetector(log=True) necesita valores >= 0 (trabaja con log(valor)); ha "
+                                 f"recibido {value!r} en el paso {step}. Usa BudgetDetector(log=False) para un "
+                                 "objetivo que puede ser negativo."))
         y = math.log(max(value, 1e-300)) if self.log else value
         if self.n == 0:
             self.level = self.last_y = y

@@ -18,6 +18,7 @@ from utils.recovery.detectors.moving_average import MovingAverageDetector
 from utils.recovery.detectors.robust_z import RobustZDetector
 from utils.recovery.detectors.threshold import ThresholdDetector
 from utils.spikelab.data_order import tokenizer
+from utils.text import say
 
 
 def make_grad_norm_detector() -> Detector:
@@ -79,14 +80,18 @@ def detector_from_name(name: str) -> Detector:
         try:
             return BudgetDetector(float(budget)) if budget else BudgetDetector()
         except ValueError:
-            raise ValueError(f"{name!r}: the budget after 'budget:' must be a number of false "
-                             "alarms per 10,000 steps in (0, 10000), e.g. 'budget:0.5'") from None
+            raise ValueError(say(f"{name!r}: the budget after 'budget:' must be a number of false "
+                                 "alarms per 10,000 steps in (0, 10000), e.g. 'budget:0.5'",
+                                 f"{name!r}: el presupuesto tras 'budget:' debe ser un número de falsas alarmas "
+                                 "por cada 10.000 pasos en (0, 10000), p. ej. 'budget:0.5'")) from None
     if name == "threshold":
         return ThresholdDetector(uniform_guess_loss())
     detectors = _relative_detectors()
     if name not in detectors:
-        raise ValueError(f"unknown detector {name!r}; one of {sorted(detectors) + ['threshold']}, "
-                         "'budget' or 'budget:<false alarms per 10k>'")
+        raise ValueError(say(f"unknown detector {name!r}; one of {sorted(detectors) + ['threshold']}, "
+                             "'budget' or 'budget:<false alarms per 10k>'",
+                             f"detector desconocido {name!r}; uno de {sorted(detectors) + ['threshold']}, "
+                             "'budget' o 'budget:<falsas alarmas por cada 10k>'"))
     return detectors[name]
 
 

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from utils.recovery.detectors.base import Detection, Detector, ratio
+from utils.text import say
 
 
 class EMADetector(Detector):
@@ -24,7 +25,7 @@ class EMADetector(Detector):
 
     def __init__(self, alpha: float = 2 / 51, rel_threshold: float = 1.5, warmup: int = 20):
         if not 0.0 < alpha <= 1.0:
-            raise ValueError("alpha must be in (0, 1]")
+            raise ValueError(say("alpha must be in (0, 1]", "alpha debe estar en (0, 1]"))
         self.alpha = float(alpha)
         self.rel_threshold = float(rel_threshold)
         self.warmup = int(warmup)

@@ -31,6 +31,7 @@ from utils.recovery.detectors.budget import BudgetDetector
 from utils.recovery.detectors.defaults import all_detectors, make_grad_norm_detector
 from utils.recovery.detectors.lightning_spike import LightningSpikeAdapter
 from utils.recovery.traces import TraceFileError, load_traces, synthetic_traces
+from utils.text import say
 
 TOLERANCE = 10          # a fire at s .. s + TOLERANCE detects the label at s
 
@@ -38,6 +39,8 @@ TOLERANCE = 10          # a fire at s .. s + TOLERANCE detects the label at s
 def fires(values: list[float], detector: Detector, steps: list[int] | None = None) -> list[int]:
     """Steps at which ``detector`` fires on ``values`` (``steps`` defaults to 0, 1, 2, ...)."""
     steps = list(range(len(values))) if steps is None else steps
+    if isinstance(detector, LightningSpikeAdapter):
+        return detector.fires_on(values, steps)        # remembered: Lightning's callback is slow
     return [s for s, v in zip(steps, values) if detector.update(v, s) is not None]
 
 
@@ -120,12 +123,15 @@ def counts(traces: list[dict], detector: Detector, series: str = "loss",
 
 
 def format_table(results: dict[str, dict]) -> str:
-    """The results of ``evaluate`` as an aligned text table."""
-    lines = [f"{'detector':<28}{'recall':>8}{'false alarms/10k':>18}{'median delay':>14}"]
+    """The results of ``evaluate`` as an aligned text table, its headings in the learner's language
+    (a column is as wide as the English one, or its heading and two spaces if that is wider)."""
+    heads = ["recall", say("false alarms/10k", "falsas alarmas/10k"), say("median delay", "retraso mediano")]
+    widths = [max(len(head) + 2, width) for head, width in zip(heads, (8, 18, 14))]
+    lines = [f"{'detector':<28}" + "".join(f"{head:>{w}}" for head, w in zip(heads, widths))]
     for name, row in sorted(results.items()):
         cells = ["-" if row[key] is None else f"{row[key]:g}"
                  for key in ("recall", "false_alarms_per_10k", "median_delay")]
-        lines.append(f"{name:<28}{cells[0]:>8}{cells[1]:>18}{cells[2]:>14}")
+        lines.append(f"{name:<28}" + "".join(f"{cell:>{w}}" for cell, w in zip(cells, widths)))
     return "\n".join(lines)
 
 
@@ -155,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         traces = load_traces(args.traces)
         results = evaluate(traces, tolerance=args.tolerance)
     except (TraceFileError, ValueError) as error:     # ValueError: e.g. a negative loss
-        print(f"python -m utils.detectors evaluate: error: {error}", file=sys.stderr)
+        command = "python -m utils.detectors evaluate"  # i18n: not shown (a command's name; the error is said)
+        print(f"{command}: error: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(results, sort_keys=True, indent=2))

@@ -29,19 +29,32 @@ a one-process stand-in for the trainer (the four things the hook reads of it: ``
 A ``TrainingSpikeException`` becomes a Detection; the skip file goes to a temporary folder of this
 process. It bypasses our non-finite rule, so Lightning's own handling is what gets measured. No
 state_dict (see above).
+
+Lightning's callback takes about 0.2 ms a value (torchmetrics' running mean), so scoring it on the
+60,000 synthetic calibration steps takes seconds every time. ``fires_on`` of a fresh adapter
+therefore remembers where it fired on a series: in this process, and in the run store when
+``COURSE_RUN_CACHE`` is set (``runstore.memo_path``, keyed by the values, the settings and the
+versions of Lightning and torchmetrics). The fires are Lightning's own, computed once.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import json
 import math
 import shutil
+import struct
 import tempfile
 import warnings
 from functools import lru_cache
 from typing import Any
 
 from utils.recovery.detectors.base import Detection, Detector
+from utils.spikelab.atomic import atomic_write
+from utils.spikelab.runstore import memo_path
+
+_REMEMBERED: dict[bytes, list[int]] = {}     # fires of fresh adapters, by memo key (this process)
 
 
 @lru_cache(maxsize=1)
@@ -84,9 +97,12 @@ class LightningSpikeAdapter(Detector):
         import torch
         from pytorch_lightning.callbacks.spike import SpikeDetection
 
+        self.settings = dict(sorted(kwargs.items()))          # what the fires depend on, for the memo
         kwargs.setdefault("exclude_batches_path", f"{_skip_file_folder()}/skip_batches.json")
         self.callback = SpikeDetection(**kwargs)
         self.trainer = _OneProcessTrainer(torch.device("cpu"), _skip_file_folder())
+        self.fed = False              # True once a value went in (or fires_on read the fires from memory)
+        self.spent = False            # True when fires_on read them from memory: the window was not fed
 
     def reference(self) -> float:
         with warnings.catch_warnings():                  # torchmetrics warns before its first value
@@ -97,6 +113,10 @@ class LightningSpikeAdapter(Detector):
         import torch
         from lightning_fabric.utilities.spike import TrainingSpikeException
 
+        if self.spent:
+            raise RuntimeError("this adapter's fires were read from memory, so its running window is empty: "
+                               "make a new LightningSpikeAdapter to feed it values")
+        self.fed = True
         loss = torch.tensor(float(value), dtype=torch.float32)
         try:
             self.callback.on_train_batch_end(self.trainer, None, loss, None, step)
@@ -105,6 +125,39 @@ class LightningSpikeAdapter(Detector):
             score = float(value) / reference if reference else math.inf
             return Detection(step, float(value), reference, score, "lightning-spike")
         return None
+
+    def fires_on(self, values: list[float], steps: list[int]) -> list[int]:
+        """The steps at which this adapter fires on ``values`` (see the module docstring). A fresh
+        adapter's fires are remembered; one already fed is simply fed the values."""
+        if self.fed:
+            return [s for s, v in zip(steps, values) if self.update(v, s) is not None]
+        key = self._memo_key(values, steps)
+        path = memo_path("lightning-fires", key)
+        fired = _REMEMBERED.get(key)
+        if fired is None and path is not None and path.exists():
+            try:
+                fired = [int(s) for s in json.loads(path.read_text())]
+            except (ValueError, TypeError):
+                fired = None                                # a damaged file: compute again
+        if fired is None:
+            fired = [s for s, v in zip(steps, values) if self.update(v, s) is not None]
+            if path is not None:
+                atomic_write(path, json.dumps(fired))
+        else:
+            self.spent = True
+        _REMEMBERED[key] = fired
+        self.fed = True
+        return list(fired)
+
+    def _memo_key(self, values: list[float], steps: list[int]) -> bytes:
+        import pytorch_lightning
+        import torchmetrics
+
+        h = hashlib.sha256(json.dumps([self.settings, pytorch_lightning.__version__, torchmetrics.__version__],
+                                      sort_keys=True, default=str).encode())
+        h.update(struct.pack(f"<{len(values)}d", *map(float, values)))
+        h.update(struct.pack(f"<{len(steps)}q", *steps))
+        return h.digest()
 
     def state_dict(self) -> dict[str, Any]:
         raise NotImplementedError("Lightning's SpikeDetection cannot save its running window")

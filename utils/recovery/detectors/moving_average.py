@@ -7,6 +7,7 @@ from collections import deque
 from typing import Any
 
 from utils.recovery.detectors.base import Detection, Detector, ratio
+from utils.text import say
 
 
 class MovingAverageDetector(Detector):
@@ -22,7 +23,7 @@ class MovingAverageDetector(Detector):
 
     def __init__(self, window: int = 50, rel_threshold: float = 1.5, warmup: int | None = None):
         if window < 1:
-            raise ValueError("window must be >= 1")
+            raise ValueError(say("window must be >= 1", "window debe ser >= 1"))
         self.window = int(window)
         self.rel_threshold = float(rel_threshold)
         self.warmup = self.window if warmup is None else int(warmup)

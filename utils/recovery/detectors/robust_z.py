@@ -8,6 +8,7 @@ from collections import deque
 from typing import Any
 
 from utils.recovery.detectors.base import Detection, Detector
+from utils.text import say
 
 
 class RobustZDetector(Detector):
@@ -31,7 +32,7 @@ class RobustZDetector(Detector):
 
     def __init__(self, window: int = 50, z: float = 3.5, warmup: int | None = None):
         if window < 3:
-            raise ValueError("window must be >= 3")
+            raise ValueError(say("window must be >= 3", "window debe ser >= 3"))
         self.window = int(window)
         self.z = float(z)
         self.warmup = self.window if warmup is None else int(warmup)

@@ -1,11 +1,12 @@
 """What the recovery loop does and what it ended with: ``RollbackPolicy``, the course's policy,
-``RollbackResult`` and ``RecoveryFailed``."""
+``RollbackResult`` and ``RecoveryFailed``, and why a loop gave up (``give_up_reason``)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 from utils.recovery.detectors import Detector, default_loss_detector, detector_from_name
 from utils.spikelab.runlog import RunLog
+from utils.text import say
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,9 @@ def policy_loss_detector(policy: RollbackPolicy) -> Detector:
     if policy.loss_detector is True or policy.loss_detector == "ema":
         return default_loss_detector(policy.loss_threshold)
     if not isinstance(policy.loss_detector, str):
-        raise ValueError(f"loss_detector must be True, False or a detector name, "
-                         f"not {policy.loss_detector!r}")
+        raise ValueError(say(f"loss_detector must be True, False or a detector name, not {policy.loss_detector!r}",
+                             f"loss_detector debe ser True, False o el nombre de un detector, no "
+                             f"{policy.loss_detector!r}"))
     return detector_from_name(policy.loss_detector)
 
 
@@ -88,10 +90,30 @@ class RecoveryFailed(RuntimeError):
         self.result = result
 
 
+def give_up_reason(event: dict) -> str:
+    """Why the loop gave up, in the learner's language, said from the numbers of its give-up event
+    (``cause`` "retries": the retry budget ran out; "no-checkpoint": nothing good to restore)."""
+    if event["cause"] == "no-checkpoint":
+        return say(f"no good checkpoint before step {event['before_step']} to roll back to",
+                   f"no hay ningún checkpoint bueno antes del paso {event['before_step']} al que volver")
+    d, series = event["detection"], event["series"]
+    watched = {"loss": say("loss", "la pérdida"), "grad_norm": say("grad_norm", "la norma del gradiente"),
+               "probe": say("probe", "la sonda")}.get(series, series)
+    return say(f"retry budget exhausted: {event['retries']} rollbacks for the incident that began at step "
+               f"{event['incident_start']} did not hold; a {watched} detection again at step {event['step']} "
+               f"({d['reason']}, value {d['value']:.4g} vs reference {d['reference']:.4g})",
+               f"presupuesto de reintentos agotado: {event['retries']} rollbacks no bastaron para el incidente que "
+               f"empezó en el paso {event['incident_start']}; {watched} vuelve a dar una detección en el paso "
+               f"{event['step']} ({d['reason']}, valor {d['value']:.4g} frente a la referencia {d['reference']:.4g})")
+
+
 def result_from_log(log: RunLog) -> RollbackResult:
-    """Rebuild a RollbackResult from a saved recovery run log (``log.meta["rollback"]``)."""
+    """Rebuild a RollbackResult from a saved recovery run log (``log.meta["rollback"]``). The reason
+    is said in the learner's language (the log keeps it in English, like all its data)."""
     r = log.meta["rollback"]
-    return RollbackResult(log=log, status=r["status"], reason=r["reason"],
+    gave_up = [e for e in log.events if e.get("kind") == "give-up" and "cause" in e]
+    reason = give_up_reason(gave_up[-1]) if r["status"] == "gave-up" and gave_up else r["reason"]
+    return RollbackResult(log=log, status=r["status"], reason=reason,
                           rollbacks=r["rollbacks"], retries=r["retries"],
                           quarantined=list(r["quarantined"]), steps_trained=r["steps_trained"],
                           steps_discarded=r["steps_discarded"],

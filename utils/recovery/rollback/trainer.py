@@ -49,12 +49,14 @@ import torch
 
 from utils.recovery.checkpoint import CheckpointManager, capture_training_state, restore_training_state
 from utils.recovery.detectors import Detection, Detector, HeldoutProbeDetector, make_grad_norm_detector
-from utils.recovery.rollback.policy import RollbackPolicy, RollbackResult, policy_loss_detector, result_from_log
+from utils.recovery.rollback.policy import (RollbackPolicy, RollbackResult, give_up_reason, policy_loss_detector,
+                                            result_from_log)
 from utils.spikelab import corpus, data_order
 from utils.spikelab.config import RunConfig
 from utils.spikelab.metrics import ema, grad_baseline, grad_ratio, heldout_window, unusual_tokens
 from utils.spikelab.runlog import RunLog
 from utils.spikelab.train import TrainingRun, rows_to_tensors
+from utils.text import say, speaking
 
 
 def symptoms_at(log: RunLog, step: int, batch_index: int) -> dict:
@@ -188,7 +190,8 @@ class RollbackTrainer:
         while self.cursor in self.quarantine:
             self.cursor += 1
         if self.cursor >= len(self.batches):
-            raise RuntimeError("ran out of batches: the skips used up the extended data order")
+            raise RuntimeError(say("ran out of batches: the skips used up the extended data order",
+                                   "no quedan batches: los saltos han agotado el orden de datos ampliado"))
         return self.cursor
 
     @torch.no_grad()
@@ -245,25 +248,25 @@ class RollbackTrainer:
 
     # ------------------------------------------------------------------ recovery
 
-    def _give_up(self, step: int, reason: str, detection: dict | None = None) -> None:
+    def _give_up(self, step: int, detection: Detection, **why) -> None:
         """Stop: the model is left as it is (after the bad step); the event names the newest good
-        checkpoint on disk, the one to resume from once the cause is fixed."""
+        checkpoint on disk, the one to resume from once the cause is fixed, and why (``why``: the
+        ``cause`` and its numbers, which ``give_up_reason`` says in the learner's language; the
+        event's ``reason`` is that text in English, as the run log keeps every text)."""
         good = self.manager.latest_good(before_step=step)
-        self.status, self.reason = "gave-up", reason
-        self.run.log.events.append({"step": step, "kind": "give-up", "reason": reason,
-                                    "detection": detection, "retries": self.retries,
-                                    "last_good_checkpoint": good[0] if good else None})
+        event = {"step": step, "kind": "give-up", **why, "detection": detection.to_dict(), "retries": self.retries,
+                 "last_good_checkpoint": good[0] if good else None}
+        with speaking("en"):
+            event["reason"] = give_up_reason(event)
+        self.status, self.reason = "gave-up", event["reason"]
+        self.run.log.events.append(event)
 
     def _handle(self, series: str, detection: Detection, step: int) -> None:
         p, log = self.policy, self.run.log
         indices = log.meta["batch_indices"]
         if self.retries >= p.max_retries:
             began = self.incident_start if self.incident_start is not None else step
-            self._give_up(step, f"retry budget exhausted: {self.retries} rollbacks for the incident "
-                          f"that began at step {began} did not hold; a {series} "
-                          f"detection again at step {step} ({detection.reason}, value "
-                          f"{detection.value:.4g} vs reference {detection.reference:.4g})",
-                          detection.to_dict())
+            self._give_up(step, detection, cause="retries", series=series, incident_start=began)
             return
         if series == "probe":
             first = max(self.last_probe_ok, 0)
@@ -276,8 +279,7 @@ class RollbackTrainer:
         draft = symptoms_at(log, step, indices[step])
         found = self.manager.latest_good(before_step=first)
         if found is None:
-            self._give_up(step, f"no good checkpoint before step {first} to roll back to",
-                          detection.to_dict())
+            self._give_up(step, detection, cause="no-checkpoint", before_step=first)
             return
         good_step, state = found
         discarded = step + 1 - good_step
