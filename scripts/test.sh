@@ -106,7 +106,7 @@ stage() {  # stage <notebooks|units> <label> <command...>: run it, remember a on
     fi
 }
 
-stage units "1. unit tests" "$python" -m pytest tests -q -p no:cacheprovider "${parallel[@]}" "$@"
+stage units "1. unit tests" "$python" -m pytest tests -q -p no:cacheprovider --durations=12 "${parallel[@]}" "$@"
 
 if (( ${#strict[@]} )); then
     stage notebooks "2. strict notebooks (${#strict[@]}, --nbval)" \

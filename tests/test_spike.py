@@ -233,6 +233,20 @@ def test_spike_cli_prints_the_section1_keys(tmp_path):
     assert (tmp_path / "log.json").exists()
 
 
+def test_spike_cli_saves_under_the_current_folder_and_reports_a_refused_save(tmp_path):
+    """The default run log goes to runs/ of the folder it is run from (never into a read-only install);
+    a save the disk refuses is reported, and the symptoms are still printed."""
+    out = subprocess.run([sys.executable, "-m", "utils.spike", "--variant", "healthy", "--steps", "20", "--json"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "runs" / f"{config_for('healthy').run_id}.json").exists()
+    (tmp_path / "a-file").write_text("not a folder")
+    out = subprocess.run([sys.executable, "-m", "utils.spike", "--variant", "healthy", "--steps", "20", "--json",
+                          "--save", str(tmp_path / "a-file" / "log.json")], capture_output=True, text=True)
+    assert out.returncode == 1 and "the run log could not be saved to" in out.stderr and "--no-save" in out.stderr
+    assert "spike_step" in json.loads(out.stdout)
+
+
 def test_spike_cli_refuses_an_unknown_variant():
     out = subprocess.run([sys.executable, "-m", "utils.spikelab.spike", "--variant", "nope"],
                          capture_output=True, text=True)

@@ -5,8 +5,9 @@
     python -m utils.spike --list
 
 Each call trains the variant for real (a few seconds on a laptop CPU), saves its run log to
-``runs/<run-id>.json`` (unless --no-save) and prints the symptoms; see utils.spikelab.symptoms for
-how each number is defined.
+``runs/<run-id>.json`` under the current folder (unless --no-save; so a read-only install, e.g. a
+JupyterHub's, is never written to) and prints the symptoms; see utils.spikelab.symptoms for how each
+number is defined. A run log that cannot be saved is reported, and the symptoms are printed anyway.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from utils.spikelab import symptoms
 from utils.spikelab.config import VARIANTS, config_for
 from utils.spikelab.train import TrainingRun
 
-RUNS_DIR = Path(__file__).resolve().parents[2] / "runs"
+RUNS_DIR = Path("runs")     # relative to the current folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,16 +45,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     run = TrainingRun(cfg)
     log = run.train(steps=args.steps, progress=args.progress)
+    status = 0
     if not args.no_save:
-        path = log.save(args.save or RUNS_DIR / f"{cfg.run_id}.json")
-        print(f"run log saved to {path}", file=sys.stderr)
+        target = args.save or RUNS_DIR / f"{cfg.run_id}.json"
+        try:
+            print(f"run log saved to {log.save(target)}", file=sys.stderr)
+        except OSError as err:
+            print(f"error: the run log could not be saved to {target} ({err.strerror or err}); "
+                  "choose another place with --save PATH, or --no-save", file=sys.stderr)
+            status = 1
     result = symptoms.rounded(symptoms.compute(log))
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
     else:
         for k, v in result.items():
             print(f"{k:24s} {v}")
-    return 0
+    return status
 
 
 if __name__ == "__main__":
