@@ -66,6 +66,7 @@ LEARNER_FACING = [
     "recovery/rollback/policy.py", "recovery/rollback/trainer.py", "recovery/detectors/base.py",
     "recovery/detectors/budget.py", "recovery/detectors/defaults.py", "recovery/detectors/ema.py",
     "recovery/detectors/moving_average.py", "recovery/detectors/robust_z.py", "recovery/detectors/evaluate.py",
+    "spikelab/config.py",
 ]
 PHRASE = re.compile(r"[A-Za-z]{2,}[ ]+[A-Za-z]{2,}")
 WORD = re.compile(r"[A-Za-z]{2,}")

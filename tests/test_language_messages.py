@@ -1,7 +1,9 @@
 """The code's messages in the learner's language: a refusal of the notes, the grader's runner lines
 (a timeout, a dead kernel, a check that could not run) and §6's verification tables come out Spanish
 under ``speaking("es")`` and, word for word as before, English under ``speaking("en")`` (the committed
-notebooks and the grading tests read the English)."""
+notebooks and the grading tests read the English). The last tests hold what a sweep of every notebook
+executed in Spanish found (the field a post-mortem problem names, the NaN run's accepted words, the
+comparison's progress bar, an unknown variant and an unreadable run log)."""
 from __future__ import annotations
 
 import errno
@@ -301,5 +303,88 @@ def test_a_recovery_refusal_in_each_language(tmp_path, refused, spanish, english
         refused(tmp_path)
     assert spanish in str(es.value) and not _english_left(str(es.value).replace(str(tmp_path), ""))
     with speaking("en"), pytest.raises((ValueError, TraceFileError)) as en:
+        refused(tmp_path)
+    assert english in str(en.value)
+
+
+# --------------------------------------------------------------------------- found by the Spanish sweep of the notebooks
+
+
+def test_a_problems_field_is_named_in_each_language():
+    """A problem's field that is a word (§6's seed, tolerance and step, its expectations, §2's ranks, the header's
+    date) is named as the form's boxes name it; a template key (``spike_step``) stays as the form's label shows it."""
+    from utils import postmortem
+    from utils.postmortem.model import Hypothesis, PostMortem, Problem
+
+    pm = PostMortem("19-spike-001", "23/11/2026",
+                    hypotheses=[Hypothesis(1, "a", [1]), Hypothesis(1, "b", [2]), Hypothesis(2, "c", [3])],
+                    verification=Verification(seed="x", tolerance="-1", step="abc"))
+    with speaking("es"):
+        spanish = [str(p) for p in postmortem.validate(pm, sections=[0, 2, 6])]
+        key = str(Problem(1, "spike_step", "vacío"))
+    with speaking("en"):
+        english = [str(p) for p in postmortem.validate(pm, sections=[0, 2, 6])]
+    named = [line.split(":")[0] for line in spanish]
+    assert {"encabezado fecha", "§2 rangos", "§6 semilla", "§6 tolerancia", "§6 paso T", "§6 expectativas"} <= set(named)
+    assert not [n for n in named if re.search(r"\b(date|ranks|seed|tolerance|step|expectations)\b", n)], named
+    assert key == "§1 spike_step: vacío"
+    assert {"header date", "§2 ranks", "§6 seed", "§6 tolerance", "§6 step", "§6 expectations"} <= \
+        {line.split(":")[0] for line in english}
+
+
+def test_a_nan_run_asks_for_its_words_in_each_language():
+    """§2 of a run that did not recover lists the words the checker reads (both languages' words), joined in the
+    learner's language: no English 'or'/'and' between them in Spanish."""
+    from utils.postmortem import nonrecovery
+    from utils.postmortem.model import Hypothesis
+
+    hyps = [Hypothesis(1, "The attention softmax overflowed float32", [8])]
+    with speaking("es"):
+        (spanish,) = nonrecovery.check_hypotheses(hyps, "su registro termina con una pérdida no finita")
+    with speaking("en"):
+        (english,) = nonrecovery.check_hypotheses(hyps, "its run log ends non-finite")
+    words = spanish.message.split("nombrando ")[1]
+    assert words == "'NaN' (o 'non-finite', 'no finito') y 'parameter' o 'weight' ('parámetro', 'peso')"
+    assert not re.search(r"\b(or|and)\b", re.sub(r"'[^']*'", "", spanish.message)), spanish.message
+    assert english.message.endswith("naming 'NaN' (or 'non-finite', 'no finito') and 'parameter' or 'weight' "
+                                    "('parámetro', 'peso')")
+
+
+def test_the_comparison_progress_bar_in_each_language(monkeypatch):
+    """compare_variants' progress bar (a widget in a notebook) names what it counts in the learner's language."""
+    import tqdm.auto
+
+    from utils.diagnosis import compare
+
+    seen = []
+
+    def bar(items, desc=None, **kwargs):
+        seen.append(desc)
+        return items
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", bar)
+    monkeypatch.setattr(compare, "symptoms_of", lambda name, seed=42: {
+        "loss_ratio": 1.0, "grad_norm_ratio": 1.0, "heldout_rise_sigma": 0.0, "post_event_ratio": 1.0})
+    for lang in ("es", "en"):
+        with speaking(lang):
+            compare.compare_variants(["healthy"])
+    assert seen == ["ejecuciones", "runs"]
+
+
+@pytest.mark.parametrize("refused, spanish, english", [
+    (lambda tmp: __import__("utils.spikelab.config", fromlist=["config_for"]).config_for("nope"),
+     "variante desconocida 'nope'; elige una de: healthy, broken", "unknown variant 'nope'; choose one of: healthy"),
+    (lambda tmp: RunLog.load(tmp / "none.json"), "no se puede leer el registro de ejecución", "cannot read run log"),
+    (lambda tmp: RunLog.from_bytes(b'{"meta": {}}', tmp / "x.json"),
+     "x.json no es un registro de ejecución (necesita 'meta' y 'steps')", "x.json is not a run log (needs"),
+])
+def test_a_run_refusal_in_each_language(tmp_path, refused, spanish, english):
+    """A variant name the course lacks (a learner types it into run_variant) and a run log that cannot be read
+    (the workbook and the grader quote it)."""
+    with speaking("es"), pytest.raises(ValueError) as es:
+        refused(tmp_path)
+    shown = str(es.value).replace(str(tmp_path), "").split(": [Errno")[0]
+    assert spanish in str(es.value) and not re.search(r"\b(unknown|choose|cannot|read|run log|needs)\b", shown), shown
+    with speaking("en"), pytest.raises(ValueError) as en:
         refused(tmp_path)
     assert english in str(en.value)

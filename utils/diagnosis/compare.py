@@ -52,7 +52,7 @@ def compare_variants(names: list[str], seed: int = 42, progress: bool = True) ->
     rows = []
     if progress:
         from tqdm.auto import tqdm
-        names = tqdm(names, desc="runs", leave=False)
+        names = tqdm(names, desc=say("runs", "ejecuciones"), leave=False)
     for name in names:
         s = symptoms_of(name, seed)
         rows.append({

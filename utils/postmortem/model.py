@@ -261,6 +261,18 @@ class PostMortem:
                 and self.verification.is_empty() and not self.lesson.strip())
 
 
+# The fields a problem names by a word, as its message shows them (the form's boxes say them in the learner's
+# language); a template key (``spike_step``, ``run_id``) is shown as it is, as the form's label shows it.
+FIELD_WORDS: Phrasebook = Phrasebook(lambda: {
+    "date": say("date", "fecha"),
+    "ranks": say("ranks", "rangos"),
+    "seed": say("seed", "semilla"),
+    "tolerance": say("tolerance", "tolerancia"),
+    "step": say("step", "paso T"),
+    "expectations": say("expectations", "expectativas"),
+})
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing the validator refuses: the section (0 = header), the field, and why."""
@@ -271,4 +283,5 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"§{self.section}" if self.section else say("header", "encabezado")
-        return f"{where} {self.field}: {self.message}" if self.field else f"{where} {self.message}"
+        field = FIELD_WORDS.get(self.field, self.field)
+        return f"{where} {field}: {self.message}" if self.field else f"{where} {self.message}"

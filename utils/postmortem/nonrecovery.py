@@ -31,6 +31,8 @@ NO_RECOVERY_WORDS: tuple[str, ...] = ("did not recover", "NaN")  # i18n: not sho
 # every message: they are the words the checker reads, not words of the interface.
 NAN_WORDS = "'NaN' (or 'non-finite', 'no finito')"  # i18n: not shown (words the checker reads)
 PARAMETER_WORDS = "'parameter' or 'weight' ('parámetro', 'peso')"  # i18n: not shown (words the checker reads)
+NAN_WORDS_ES = "'NaN' (o 'non-finite', 'no finito')"  # i18n: not shown (the same words, joined in Spanish)
+PARAMETER_WORDS_ES = "'parameter' o 'weight' ('parámetro', 'peso')"  # i18n: not shown (the same words, joined in Spanish)
 CHECKPOINT_WORDS = "'checkpoint' ('punto de control')"  # i18n: not shown (words the checker reads)
 REVERT_WORDS = ("'revert', 'roll back', 'restore', 'reload', 'go back' "  # i18n: not shown (words the checker reads)
                 "('volver', 'restaurar', 'revertir', 'recargar')")
@@ -103,7 +105,7 @@ def check_hypotheses(hyps: list[Hypothesis], reason: str) -> list[Problem]:
                                f"ninguna hipótesis dice que una actualización destructiva escribió un NaN en un "
                                f"parámetro: la ejecución no se recuperó ({reason}), y un NaN que nunca desaparece "
                                f"empieza con la actualización que escribió el primero en los pesos (panel 8); "
-                               f"ordena esa hipótesis, nombrando {NAN_WORDS} y {PARAMETER_WORDS}"))]
+                               f"ordena esa hipótesis, nombrando {NAN_WORDS_ES} y {PARAMETER_WORDS_ES}"))]
 
 
 def check_remediation(text: str, reason: str) -> list[Problem]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from utils.text import say
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -104,8 +106,9 @@ def config_for(variant: str, seed: int = 42, **overrides) -> RunConfig:
     """The RunConfig of a named variant; raises ValueError listing the known names."""
     table = VARIANTS if variant in VARIANTS else PATTERN_VARIANTS
     if variant not in table:
-        raise ValueError(f"unknown variant {variant!r}; choose one of: "
-                         f"{', '.join([*VARIANTS, *PATTERN_VARIANTS])}")
+        known = ", ".join([*VARIANTS, *PATTERN_VARIANTS])
+        raise ValueError(say(f"unknown variant {variant!r}; choose one of: {known}",
+                             f"variante desconocida {variant!r}; elige una de: {known}"))
     fields = {"run_id": variant, **table[variant], **overrides}
     if seed != 42 and "run_id" not in overrides:
         fields["run_id"] = f"{fields['run_id']}-seed{seed}"

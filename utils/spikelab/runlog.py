@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from utils.spikelab.atomic import atomic_write
+from utils.text import say
 
 # Per-step columns, in the order the dashboard panels use them.
 STEP_COLUMNS = [
@@ -85,9 +86,11 @@ class RunLog:
                 data = gzip.decompress(data)
             d = _decode(json.loads(data.decode("utf-8")))
         except (OSError, EOFError, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"cannot read run log {source}: {e}") from e
+            raise ValueError(say(f"cannot read run log {source}: {e}",
+                                 f"no se puede leer el registro de ejecución {source}: {e}")) from e
         if not isinstance(d, dict) or not {"meta", "steps"} <= d.keys():
-            raise ValueError(f"{source} is not a run log (needs 'meta' and 'steps')")
+            raise ValueError(say(f"{source} is not a run log (needs 'meta' and 'steps')",
+                                 f"{source} no es un registro de ejecución (necesita 'meta' y 'steps')"))
         return cls(meta=d["meta"], steps=d["steps"], heldout=d.get("heldout", {"step": [], "loss": []}),
                    events=d.get("events", []))
 
@@ -104,7 +107,8 @@ class RunLog:
         try:
             data = Path(path).read_bytes()
         except OSError as e:
-            raise ValueError(f"cannot read run log {path}: {e}") from e
+            raise ValueError(say(f"cannot read run log {path}: {e}",
+                                 f"no se puede leer el registro de ejecución {path}: {e}")) from e
         return cls.from_bytes(data, path)
 
 
