@@ -152,12 +152,13 @@ start_form()
 
 # %%
 from utils.course.learner import LearnerNameError, validate_learner_name
+from utils.text import say
 
 for candidate in ["José", "Zoë", "李雷", "Ana María", "../etc", ".hidden", "   "]:
     try:
-        print(f"{candidate!r:12} accepted: learners/{validate_learner_name(candidate)}/")
-    except LearnerNameError as err:
-        print(f"{candidate!r:12} refused:  {str(err).split(' Allowed:')[0]}")
+        print(f"{candidate!r:12} {say('accepted:', 'aceptado: ')} learners/{validate_learner_name(candidate)}/")
+    except LearnerNameError as err:     # err.reason: the refusal without the "Allowed: …" every one ends with
+        print(f"{candidate!r:12} {say('refused: ', 'rechazado:')} {err.reason}")
 
 # %% [markdown]
 # ## Where your notes go
@@ -167,7 +168,7 @@ for candidate in ["José", "Zoë", "李雷", "Ana María", "../etc", ".hidden", 
 # writes to it only by adding, never by overwriting: an earlier version of a note is always kept
 # beside the new one.
 #
-# 🇪🇸 **Español.** Ejecuta la celda siguiente después de pulsar **Remember me**. Cada fase tiene
+# 🇪🇸 **Español.** Ejecuta la celda siguiente después de pulsar **Recordarme**. Cada fase tiene
 # su carpeta de notas, que escriben tus copias de los cuadernos de esa fase; el curso solo añade,
 # nunca sobrescribe: la versión anterior de una nota se conserva siempre junto a la nueva.
 

@@ -187,3 +187,14 @@ def test_a_master_run_by_a_learner_writes_nothing_into_their_notes(tmp_path, mon
     saved = tmp_path / "example-complete" / "phase-19" / "notes"
     assert (saved / "lessons.md").read_text(encoding="utf-8").rstrip().endswith("read panel 6 first")
     assert (saved / "postmortems" / "19-spike-001.md").is_file()
+
+
+@pytest.mark.parametrize("lang, allowed_phrase", [("en", "Allowed:"), ("es", "Se admiten:")])
+def test_a_refusals_reason_is_the_message_without_what_is_allowed(lang, allowed_phrase):
+    from utils.text.language import speaking
+    with speaking(lang):
+        with pytest.raises(LearnerNameError) as err:
+            validate_learner_name("../etc")
+        message, reason = str(err.value), err.value.reason
+    assert allowed_phrase in message and allowed_phrase not in reason
+    assert reason and message.startswith(reason)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+from string import Formatter
 
 import pytest
 
@@ -261,3 +262,128 @@ assert total == 6, say(f"total: expected 6, got {total}", f"total: se esperaba 6
              .replace('"ema-50: twice")', '"ema-50: dos veces")')
              .replace('# %% tags=["check"] exercise="total"\n', '# %% tags=["check"] exercise="total"\nfrom utils.text import say\n'))
     assert exercise_feedback(fixed) == ([], 10)
+
+
+# --------------------------------------------------------------------------- the learner's own numbers (issue 13)
+
+YOURS_MODULE = "utils.course.yours"
+
+
+def _yours_names(trees: list[ast.AST]) -> tuple[set[str], set[str]]:
+    """(names bound to ``utils.course.yours.show`` — ``show``, ``show_yours`` —, names bound to the module itself)
+    by the imports of a notebook's code cells: a figure helper of the notebook's own called ``show`` is not it."""
+    functions, modules = set(), set()
+    for tree in trees:
+        for n in ast.walk(tree):
+            if isinstance(n, ast.ImportFrom) and n.module == YOURS_MODULE:
+                functions |= {a.asname or a.name for a in n.names if a.name == "show"}
+            elif isinstance(n, ast.ImportFrom) and n.module == "utils.course":
+                modules |= {a.asname or a.name for a in n.names if a.name == "yours"}
+            elif isinstance(n, ast.Import):
+                modules |= {a.asname for a in n.names if a.name == YOURS_MODULE and a.asname}
+    return functions, modules
+
+
+def _fields(template: str) -> list[tuple[str, str, str]]:
+    """The ``{field!conversion:spec}`` of a format template, sorted (a translation may reorder them)."""
+    return sorted((name, conversion or "", spec or "") for _, name, spec, conversion in Formatter().parse(template)
+                  if name is not None)
+
+
+def _bilingual_template(node: ast.AST | None) -> str | None:
+    """Why ``node`` is not ``say("English {x}", "Español {x}")`` (two plain str literals, the same fields), or None."""
+    if node is None:
+        return None
+    if not (isinstance(node, ast.Call) and _name(node.func) == "say"):
+        return "is not say(english, spanish)"
+    texts = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    if len(node.args) != 2 or len(texts) != 2 or node.keywords:
+        return "say needs two plain string literals (no f-string: pass the value as a field)"
+    try:
+        english, spanish = _fields(texts[0]), _fields(texts[1])
+    except ValueError as err:
+        return f"is not a format template: {err}"
+    if english != spanish:
+        return f"the two templates' fields differ: {english} vs {spanish}"
+    return None
+
+
+def yours_templates(source: str) -> tuple[list[str], int]:
+    """(problems, number of calls seen) of a notebook source's calls to ``utils.course.yours.show``: each template
+    (its first argument) and each ``label=`` given must be a ``say`` of two literals with the same fields."""
+    _, cells = read_source(source)
+    trees = [(number, ast.parse(cell.source)) for number, cell in enumerate(cells, start=1) if cell.cell_type == "code"]
+    functions, modules = _yours_names([tree for _, tree in trees])
+    problems, seen = [], 0
+    for number, tree in trees:
+        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+            func = call.func
+            if not ((isinstance(func, ast.Name) and func.id in functions) or (
+                    isinstance(func, ast.Attribute) and func.attr == "show" and isinstance(func.value, ast.Name)
+                    and func.value.id in modules)):
+                continue
+            seen += 1
+            template = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "template"), None)
+            label = call.args[2] if len(call.args) > 2 else next((k.value for k in call.keywords if k.arg == "label"), None)
+            where = f"cell {number}: line {call.lineno}: {ast.unparse(call)[:70]}…"
+            if template is None:
+                problems.append(f"{where}: no template")
+            for part, node in (("template", template), ("label", label)):
+                why = _bilingual_template(node)
+                if why:
+                    problems.append(f"{where}: its {part} {why}")
+    return problems, seen
+
+
+@pytest.mark.parametrize("source", NOTEBOOK_SOURCES, ids=lambda p: p.stem)
+def test_your_numbers_are_said_in_both_languages(source):
+    problems, _ = yours_templates(source.read_text(encoding="utf-8"))
+    assert not problems, (f"{source.relative_to(ROOT)}: a show()/show_yours() line of the learner's own numbers "
+                          "would read in English after a Spanish label (write its template as "
+                          "say(english, spanish), the same {fields} in both):\n" + "\n".join(problems))
+
+
+def test_the_your_numbers_scan_reaches_every_call():
+    """The scan sees the course's calls (about 40), and only them: the notebooks' own figure ``show`` is not one."""
+    seen = sum(yours_templates(source.read_text(encoding="utf-8"))[1] for source in NOTEBOOK_SOURCES)
+    assert seen >= 40
+
+
+def test_the_your_numbers_scan_can_fail():
+    """Made-up source: an English-only template, an f-string, a say with one literal, a say whose fields differ
+    and an English-only label are caught; plt.show(), a figure helper called show, and bilingual templates
+    (fields reordered in Spanish) are not."""
+    snippet = '''# %%
+import matplotlib.pyplot as plt
+from utils.course.yours import show as show_yours
+from utils.course import yours
+from utils.text import say
+
+
+def show(fig):
+    return fig
+
+# %%
+show_yours("your spike at step {spike_step}", s)
+show_yours(f"`{name}`: rise {rise}", s)
+yours.show(say("step {step}", spanish), s)
+show_yours(say("loss **{loss:.1f}×** at step {step}", "pérdida **{loss:.2f}×** en el paso {step}"), s)
+show_yours(say("step {step}, loss {loss}", "pérdida {loss} en el paso {step}"), s, label="Your budget")
+show(plt.figure())
+plt.show()
+'''
+    problems, seen = yours_templates(snippet)
+    assert [p.split(":")[0:2] + [p.rsplit(": its ", 1)[1].split(":")[0]] for p in problems] == [
+        ["cell 2", " line 1", "template is not say(english, spanish)"],
+        ["cell 2", " line 2", "template is not say(english, spanish)"],
+        ["cell 2", " line 3", "template say needs two plain string literals (no f-string"],
+        ["cell 2", " line 4", "template the two templates' fields differ"],
+        ["cell 2", " line 5", "label is not say(english, spanish)"],
+    ]
+    assert seen == 5
+    fixed = (snippet.replace('"your spike at step {spike_step}"',
+                             'say("your spike at step {spike_step}", "tu pico en el paso {spike_step}")')
+             .replace('f"`{name}`: rise {rise}", s', 'say("`{name}`: rise {rise}", "`{name}`: subida {rise}"), {**s, "name": name}')
+             .replace("spanish)", '"paso {step}")').replace("{loss:.2f}", "{loss:.1f}")
+             .replace('label="Your budget"', 'label=say("Your budget", "Tu presupuesto")'))
+    assert yours_templates(fixed) == ([], 5)

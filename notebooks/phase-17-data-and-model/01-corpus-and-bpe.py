@@ -424,7 +424,7 @@ assert len(ordinary_rare) >= 24
 # `learners/<you>/phase-17/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
 # 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
-# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 17.01`), a
+# **Guardar lección**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 17.01`), a
 # `learners/<tú>/phase-17/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
 # %% tags=["nbval-ignore-output"]

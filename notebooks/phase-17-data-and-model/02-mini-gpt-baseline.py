@@ -217,7 +217,9 @@ print(f"loss EMA at step 419: {ema[-1]:.2f};  held-out loss at steps 0, 200, 400
       f"{held[0]:.2f}, {held[200]:.2f}, {held[400]:.2f}")
 assert abs(loss[0] - math.log(len(run.tok.vocab))) < 0.2      # starts as a uniform guess
 assert ema[-1] < ema[100] < ema[0] and held[400] < 1.5
-show("held-out loss before step 312 **{heldout_loss_before:.2f}** on average; spike found: {spike_found}",
+show(say("held-out loss before step 312 **{heldout_loss_before:.2f}** on average; spike found: {spike_found}",
+         "pérdida de validación antes del paso 312 **{heldout_loss_before:.2f}** de media; pico encontrado: "
+         "`{spike_found}`"),
      symptoms.compute(log))
 
 # %%
@@ -330,7 +332,7 @@ assert abs(my_loss - log.steps["loss"][0]) < 1e-4, say(
 # `learners/<you>/phase-17/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
 # 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
-# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 17.02`), a
+# **Guardar lección**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 17.02`), a
 # `learners/<tú>/phase-17/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
 # %% tags=["nbval-ignore-output"]

@@ -167,7 +167,9 @@ record = run.step()                 # step 312, instrumented like every logged s
 lr = record["lr"]
 print(f"step 312: loss {record['loss']:.2f}, pre-clip gradient norm {record['grad_norm_preclip']:.0f}, lr {lr:.3e}")
 baseline = statistics.median(run.log.steps["grad_norm_preclip"][262:312])     # the 50 steps before
-show("step 312: pre-clip gradient norm **{g:.0f}**, **{ratio:.0f}×** the median of the 50 steps before",
+show(say("step 312: pre-clip gradient norm **{g:.0f}**, **{ratio:.0f}×** the median of the 50 steps before",
+         "paso 312: norma del gradiente antes del clipping **{g:.0f}**, **{ratio:.0f}×** la mediana de los 50 "
+         "pasos anteriores"),
      {"g": record["grad_norm_preclip"], "ratio": record["grad_norm_preclip"] / baseline})
 
 move = (W.detach() - old_params[id(W)])
@@ -403,7 +405,7 @@ repeat_q.choose("c")
 # `learners/<you>/phase-18/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
 # 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
-# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 18.01`), a
+# **Guardar lección**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 18.01`), a
 # `learners/<tú>/phase-18/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
 # %% tags=["nbval-ignore-output"]

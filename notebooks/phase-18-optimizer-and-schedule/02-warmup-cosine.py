@@ -78,7 +78,8 @@ assert lrs[CANONICAL.steps - 1] > 0.9 * PEAK     # our runs never leave the high
 broken = symptoms.compute(run_variant("broken"))
 print(f"spike step {broken['spike_step']}, LR there {broken['lr_at_spike']:.3e} "
       f"= {broken['lr_at_spike'] / PEAK:.1%} of the peak")
-show("spike at step {spike_step}, LR there **{lr_at_spike:.2e}**", broken)
+show(say("spike at step {spike_step}, LR there **{lr_at_spike:.2e}**",
+         "pico en el paso {spike_step}, LR en ese paso **{lr_at_spike:.2e}**"), broken)
 assert 312 <= broken["spike_step"] < 312 + 15                 # within the 15 shard batches from step 312
 assert math.isclose(broken["lr_at_spike"], lr_at(broken["spike_step"], PEAK, WARMUP, TOTAL))
 assert broken["lr_at_spike"] > 0.9 * PEAK                     # the schedule has barely started to decay
@@ -321,7 +322,7 @@ assert WARMUP < 312 and lr_at(CANONICAL.steps, PEAK, WARMUP, TOTAL) > 0.9 * PEAK
 # `learners/<you>/phase-18/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
 # 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
-# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 18.02`), a
+# **Guardar lección**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 18.02`), a
 # `learners/<tú>/phase-18/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
 # %% tags=["nbval-ignore-output"]

@@ -24,10 +24,11 @@
 import json
 
 from utils.spikelab import metrics, runlog, symptoms
-from utils.diagnosis.compare import compare_variants, markdown_table
+from utils.diagnosis.compare import VERDICTS, compare_variants, markdown_table
 from utils.diagnosis.dashboard import draw
 from utils.spikelab.train import run_variant
 from utils.course.yours import show
+from utils.text import say
 
 log = run_variant("broken", seed=42)
 print(log.run_id, "·", len(log), "steps ·", log.meta["n_params"], "parameters ·",
@@ -44,8 +45,10 @@ print(log.run_id, "·", len(log), "steps ·", log.meta["n_params"], "parameters 
 # %%
 s = symptoms.compute(log)
 print(json.dumps(symptoms.rounded(s, 4), indent=1, ensure_ascii=False))
-show("your spike: loss **{loss_ratio:.1f}×** its EMA at step {spike_step}; "
-     "pre-clip gradient norm **{grad_norm_ratio:.0f}×** its median", s)
+show(say("your spike: loss **{loss_ratio:.1f}×** its EMA at step {spike_step}; "
+         "pre-clip gradient norm **{grad_norm_ratio:.0f}×** its median",
+         "tu pico: pérdida **{loss_ratio:.1f}×** su EMA en el paso {spike_step}; "
+         "norma del gradiente antes del clipping **{grad_norm_ratio:.0f}×** su mediana"), s)
 assert 312 <= s["spike_step"] < 312 + 15           # the shard's 15 batches start at step 312
 assert s["loss_ratio"] >= 2 and s["grad_norm_ratio"] >= 15
 
@@ -254,9 +257,12 @@ remedies = compare_variants(["broken", "clip-0.5", "stratified", "stratified+cli
                              "stratified-covering", "control-mixed-shard", "emb-init-0.02", "retokenized"])
 print(markdown_table(remedies))
 rows = {r["variant"]: r for r in remedies}
-show("`stratified-covering`: held-out rise **{heldout_rise_sigma:.1f} σ** (damage: {damage})",
-     rows["stratified-covering"])
-show("`emb-init-0.02`: gradient spike **{grad_norm_ratio:.0f}×** its median (`broken`: **{broken:.0f}×**)",
+covering = rows["stratified-covering"]
+show(say("`stratified-covering`: held-out rise **{heldout_rise_sigma:.1f} σ** (damage: {damage})",
+         "`stratified-covering`: subida de la pérdida de validación **{heldout_rise_sigma:.1f} σ** (daño: {damage})"),
+     {**covering, "damage": VERDICTS.get(covering["damage"], covering["damage"])})
+show(say("`emb-init-0.02`: gradient spike **{grad_norm_ratio:.0f}×** its median (`broken`: **{broken:.0f}×**)",
+         "`emb-init-0.02`: pico de gradiente **{grad_norm_ratio:.0f}×** su mediana (`broken`: **{broken:.0f}×**)"),
      {**rows["emb-init-0.02"], "broken": rows["broken"]["grad_norm_ratio"]})
 
 # %% [markdown]
@@ -320,8 +326,10 @@ moved = grad_spike(covering)
 first_shard = next(s for s, n in enumerate(shard_counts(covering)) if n)
 print(f"stratified-covering: first shard sentence at step {first_shard}; "
       f"largest gradient spike at step {moved['step']}, {moved['ratio']:.0f}× its median")
-show("`stratified-covering`: first shard sentence at step {first}, largest gradient spike at step {step}, "
-     "**{ratio:.0f}×** its median", {**moved, "first": first_shard})
+show(say("`stratified-covering`: first shard sentence at step {first}, largest gradient spike at step {step}, "
+         "**{ratio:.0f}×** its median",
+         "`stratified-covering`: primera frase del shard en el paso {first}, mayor pico de gradiente en el paso "
+         "{step}, **{ratio:.0f}×** su mediana"), {**moved, "first": first_shard})
 # held in every run we measured: the shard now starts before the window the table reads, and the
 # run's largest gradient spike is at least 10× its median (at the first shard batches in most runs)
 assert first_shard < 312 and moved["ratio"] >= 10
@@ -334,7 +342,7 @@ assert first_shard < 312 and moved["ratio"] >= 10
 # `learners/<you>/phase-19/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
 # 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
-# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.01`), a
+# **Guardar lección**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.01`), a
 # `learners/<tú>/phase-19/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
 # %% tags=["nbval-ignore-output"]

@@ -33,7 +33,8 @@ log = run_variant("broken")          # the canonical run, seed 42 (a few seconds
 spike = largest_spike(log)
 sym = symptoms.compute(log)          # the post-mortem's §1 numbers, read off the log
 print(f"run {log.run_id}: {len(log)} steps, largest spike at step {spike}")
-show("your spike: step {spike_step}, loss **{loss_ratio:.1f}×** its EMA", sym)
+show(say("your spike: step {spike_step}, loss **{loss_ratio:.1f}×** its EMA",
+         "tu pico: paso {spike_step}, pérdida **{loss_ratio:.1f}×** su EMA"), sym)
 assert log.meta["event_step"] == 312                           # the data order: the shard starts at 312
 assert spike == sym["spike_step"] and 312 <= spike < log.meta["event_end"]
 
@@ -139,10 +140,14 @@ for k in keys:
     print(f"{k:20}" + "".join(f"{summaries[s][k]:>12}" for s in steps))
 for s in steps:
     print(f"step {s} top-3 token losses:", ", ".join(f"{p} {l}" for p, l in summaries[s]["top_token_losses"]))
-show("step 311 EMA **{pre_spike_ema:.2f}**; step 312 loss **{peak_loss:.2f}** (**{loss_ratio:.1f}×** the EMA), "
-     "pre-clip gradient norm **{grad_norm_preclip:.0f}** (**{grad_norm_ratio:.0f}×** its median), "
-     "`tten` **{rare_piece_nll:.1f}** nats; held-out loss **{heldout_loss_before:.2f}** → "
-     "**{heldout_loss_peak:.2f}** at step {heldout_peak_step} (**{heldout_rise_sigma:.0f} σ**)", sym)
+show(say("step 311 EMA **{pre_spike_ema:.2f}**; step 312 loss **{peak_loss:.2f}** (**{loss_ratio:.1f}×** the EMA), "
+         "pre-clip gradient norm **{grad_norm_preclip:.0f}** (**{grad_norm_ratio:.0f}×** its median), "
+         "`tten` **{rare_piece_nll:.1f}** nats; held-out loss **{heldout_loss_before:.2f}** → "
+         "**{heldout_loss_peak:.2f}** at step {heldout_peak_step} (**{heldout_rise_sigma:.0f} σ**)",
+         "paso 311: EMA **{pre_spike_ema:.2f}**; paso 312: pérdida **{peak_loss:.2f}** (**{loss_ratio:.1f}×** la "
+         "EMA), norma del gradiente antes del clipping **{grad_norm_preclip:.0f}** (**{grad_norm_ratio:.0f}×** su "
+         "mediana), `tten` **{rare_piece_nll:.1f}** nats; pérdida de validación **{heldout_loss_before:.2f}** → "
+         "**{heldout_loss_peak:.2f}** en el paso {heldout_peak_step} (**{heldout_rise_sigma:.0f} σ**)"), sym)
 
 # %%
 s311, s312, s_peak = (summaries[s] for s in steps)
@@ -244,8 +249,10 @@ print("largest pre-clip grad norm / median, 15 steps from step 312:",
 print("held-out loss: before", f"{c_sym['heldout_loss_before']:.4g}", "peak", f"{c_sym['heldout_loss_peak']:.4g}",
       "at step", c_sym["heldout_peak_step"])
 print("tten tokens in the control's shard batches:", sum(control.steps["rare_count"][312:327]))
-show("`control-no-rare-piece`: gradient ratio **{grad_norm_ratio:.1f}×**, held-out peak "
-     "**{heldout_loss_peak:.2f}**, §1 spike step {spike_step}", c_sym)
+show(say("`control-no-rare-piece`: gradient ratio **{grad_norm_ratio:.1f}×**, held-out peak "
+         "**{heldout_loss_peak:.2f}**, §1 spike step {spike_step}",
+         "`control-no-rare-piece`: ratio de grad-norm **{grad_norm_ratio:.1f}×**, máximo en validación "
+         "**{heldout_loss_peak:.2f}**, paso del pico según la §1 {spike_step}"), c_sym)
 assert c_sym["grad_norm_ratio"] < 10 < sym["grad_norm_ratio"]
 assert c_sym["heldout_loss_peak"] > c_sym["heldout_loss_before"] + 10 * c_sym["heldout_loss_noise"]
 assert sum(control.steps["rare_count"][312:327]) == 0
@@ -406,7 +413,7 @@ assert (first_shard_step, first_return_step) == _ref, say(
 # `learners/<you>/phase-19/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
 # 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
-# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.02`), a
+# **Guardar lección**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.02`), a
 # `learners/<tú>/phase-19/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
 # %% tags=["nbval-ignore-output"]

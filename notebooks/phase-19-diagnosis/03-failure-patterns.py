@@ -103,8 +103,10 @@ draw(run("broken"), panels=[1, 3, 6, 7], step=312, window=(280, 400))
 
 # %%
 v = walk("broken")
-show("`broken`: gradient spike **{grad_ratio:.0f}×** its median; scores: long-tail-token "
-     "**{score_long-tail-token:.1f}**, data-order **{score_data-order:.1f}**", facts("broken"))
+show(say("`broken`: gradient spike **{grad_ratio:.0f}×** its median; scores: long-tail-token "
+         "**{score_long-tail-token:.1f}**, data-order **{score_data-order:.1f}**",
+         "`broken`: pico de gradiente **{grad_ratio:.0f}×** su mediana; puntuaciones: long-tail-token "
+         "**{score_long-tail-token:.1f}**, data-order **{score_data-order:.1f}**"), facts("broken"))
 # held in every run we measured: both patterns named and both above their lines (the order can swap)
 assert {v.pattern, v.runner_up} == {"long-tail-token", "data-order"}
 assert min(v.scores["long-tail-token"], v.scores["data-order"]) >= 1
@@ -141,8 +143,10 @@ draw(run("control-no-rare-piece"), panels=[1, 3, 6], step=327, window=(280, 400)
 
 # %%
 v = walk("control-no-rare-piece")
-show("`control-no-rare-piece`: held-out rise **{heldout_rise_sigma:.0f}σ**, same-kind run of "
-     "{same_kind_run} batches", facts("control-no-rare-piece"))
+show(say("`control-no-rare-piece`: held-out rise **{heldout_rise_sigma:.0f}σ**, same-kind run of "
+         "{same_kind_run} batches",
+         "`control-no-rare-piece`: subida de la pérdida de validación **{heldout_rise_sigma:.0f}σ**, racha de "
+         "{same_kind_run} batches del mismo tipo"), facts("control-no-rare-piece"))
 assert v.pattern == "data-order" and v.scores["long-tail-token"] == 0
 
 # %% [markdown]
@@ -193,9 +197,12 @@ high, low = fp16.steps["attn_max_score"], fp16.steps["attn_min_score"]
 peak = max(abs(x) for x in [*high[:k], *low[:k]] if math.isfinite(x))
 print(f"first non-finite step {k} of {len(fp16)}; largest logit magnitude before it {peak:.5g} (limit {limit:.5g}); "
       f"at step {k}: largest logit {high[k]}, smallest {low[k]}")
-show("`fp16-overflow`: largest logit magnitude before the crash **{attn_abs_score_peak_before:.0f}**, first "
-     "non-finite step {first_nonfinite_step} (overflow side: {overflow_side}), {nonfinite_params_last} non-finite "
-     "parameters at the end", facts("fp16-overflow"))
+show(say("`fp16-overflow`: largest logit magnitude before the crash **{attn_abs_score_peak_before:.0f}**, first "
+         "non-finite step {first_nonfinite_step} (overflow side: {overflow_side}), {nonfinite_params_last} non-finite "
+         "parameters at the end",
+         "`fp16-overflow`: mayor magnitud de logit antes del fallo **{attn_abs_score_peak_before:.0f}**, primer paso "
+         "no finito {first_nonfinite_step} (lado del overflow: `{overflow_side}`), {nonfinite_params_last} "
+         "parámetros no finitos al final"), facts("fp16-overflow"))
 assert (v.pattern, v.runner_up) == ("fp16-overflow", "nan-non-recovery") and 50 <= k <= len(fp16) - 50
 # the claims of the text: the logits grew to the float16 limit, then overflowed (either side)
 assert 0.5 * limit < peak <= limit and not (math.isfinite(high[k]) and math.isfinite(low[k]))
@@ -259,11 +266,17 @@ print(f"fp16 + GradScaler: {len(skips)} skipped steps, non-finite weights ever: 
       f"{max(scaled.steps['nonfinite_params'])}, final scale {skips[-1]['scale']:.2g}")
 for name in ["fp16-overflow-bf16", "fp16-overflow-scaled"]:
     print(name, "→", sc.check(run(name)).pattern)
-show("`fp16-overflow-bf16`: {steps} steps, largest logit **{attn_max_score_peak:.0f}**", facts("fp16-overflow-bf16"))
-show("`fp16-overflow-scaled`: {skips_before_warmup} skips before warmup ends; first nan loss at step "
-     "{first_nonfinite_loss_step}, then **{skips_from_first_overflow}** of {steps_from_first_overflow} steps "
-     "skipped; scale below 1 from step {scale_below_one_step}, final **{final_loss_scale:.1e}**; "
-     "{zero_grad_steps} zero-gradient step(s); last held-out {heldout_last:.2f}", facts("fp16-overflow-scaled"))
+show(say("`fp16-overflow-bf16`: {steps} steps, largest logit **{attn_max_score_peak:.0f}**",
+         "`fp16-overflow-bf16`: {steps} pasos, mayor logit **{attn_max_score_peak:.0f}**"), facts("fp16-overflow-bf16"))
+show(say("`fp16-overflow-scaled`: {skips_before_warmup} skips before warmup ends; first nan loss at step "
+         "{first_nonfinite_loss_step}, then **{skips_from_first_overflow}** of {steps_from_first_overflow} steps "
+         "skipped; scale below 1 from step {scale_below_one_step}, final **{final_loss_scale:.1e}**; "
+         "{zero_grad_steps} zero-gradient step(s); last held-out {heldout_last:.2f}",
+         "`fp16-overflow-scaled`: {skips_before_warmup} pasos saltados antes de acabar el warmup; primera pérdida nan "
+         "en el paso {first_nonfinite_loss_step}, luego **{skips_from_first_overflow}** de "
+         "{steps_from_first_overflow} pasos saltados; escala por debajo de 1 desde el paso {scale_below_one_step}, "
+         "final **{final_loss_scale:.1e}**; {zero_grad_steps} paso(s) con gradiente cero; última pérdida de "
+         "validación {heldout_last:.2f}"), facts("fp16-overflow-scaled"))
 assert all(math.isfinite(x) for x in bf16.steps["loss"]) and max(bf16.steps["nonfinite_params"]) == 0
 assert len(bf16) == len(fp16) and max(bf16.steps["attn_max_score"]) > limit
 warmup = config_for("fp16-overflow-scaled").warmup
@@ -308,10 +321,14 @@ v = walk("lr-discontinuity")
 cont = sc.heldout_rise(run("lr-continuous"), 250)
 print(f"lr-continuous: held-out {cont['before']:.3g} before step 250, peak {cont['peak']:.3g} after "
       f"({cont['sigma']:.2g}σ) → {sc.check(run('lr-continuous')).pattern}")
-show("`lr-discontinuity`: LR ×**{lr_jump_factor:.0f}** at step {lr_jump_step} (from {lr_before_jump:.0e}); "
-     "held-out **{heldout_before:.2f}** → **{heldout_peak:.2f}** (**{heldout_rise_sigma:.0f}σ**)",
+show(say("`lr-discontinuity`: LR ×**{lr_jump_factor:.0f}** at step {lr_jump_step} (from {lr_before_jump:.0e}); "
+         "held-out **{heldout_before:.2f}** → **{heldout_peak:.2f}** (**{heldout_rise_sigma:.0f}σ**)",
+         "`lr-discontinuity`: LR ×**{lr_jump_factor:.0f}** en el paso {lr_jump_step} (desde {lr_before_jump:.0e}); "
+         "validación **{heldout_before:.2f}** → **{heldout_peak:.2f}** (**{heldout_rise_sigma:.0f}σ**)"),
      facts("lr-discontinuity"))
-show("`lr-continuous`: held-out loss after warmup at most **{heldout_peak_after_warmup:.2f}**", facts("lr-continuous"))
+show(say("`lr-continuous`: held-out loss after warmup at most **{heldout_peak_after_warmup:.2f}**",
+         "`lr-continuous`: pérdida de validación tras el warmup como mucho **{heldout_peak_after_warmup:.2f}**"),
+     facts("lr-continuous"))
 assert v.pattern == "lr-discontinuity" and sc.lr_jump(run("lr-continuous"))["step"] is None
 assert cont["sigma"] < 10          # never damage (below 3σ in most runs we measured)
 
@@ -349,8 +366,10 @@ assert v.pattern == "optimizer-reset" and same
 drop = sc.moment_drop(run("optimizer-reset"))
 bump = [a - b for a, b in zip(run("optimizer-reset").steps["loss"][drop["step"]: drop["step"] + 20],
                               run("healthy").steps["loss"][drop["step"]: drop["step"] + 20])]
-show("`optimizer-reset`: v norm falls **{v:.0f}×**, m norm **{m:.1f}×**; loss higher than `healthy` in "
-     "**{higher}** of {n} steps, by **{mean:.2f}** on average",
+show(say("`optimizer-reset`: v norm falls **{v:.0f}×**, m norm **{m:.1f}×**; loss higher than `healthy` in "
+         "**{higher}** of {n} steps, by **{mean:.2f}** on average",
+         "`optimizer-reset`: la norma de v cae **{v:.0f}×**, la de m **{m:.1f}×**; pérdida mayor que en `healthy` "
+         "en **{higher}** de {n} pasos, **{mean:.2f}** más de media"),
      {"v": drop["v_factor"], "m": drop["m_factor"], "higher": sum(d > 0 for d in bump), "n": len(bump),
       "mean": sum(bump) / len(bump)})
 
@@ -386,7 +405,8 @@ draw(run("nan"), panels=[1, 4, 8], step=nan_bad, window=(nan_bad - 40, len(run("
 v = walk("nan")
 attn = run("nan").steps["attn_max_score"]
 print(f"first bad step {nan_bad}: largest logit {attn[nan_bad - 1]:.4g} → {attn[nan_bad]:.4g}")
-show("`nan`: first bad step {step}, largest logit **{before:.1f}** → **{at:.1f}**",
+show(say("`nan`: first bad step {step}, largest logit **{before:.1f}** → **{at:.1f}**",
+         "`nan`: primer paso malo {step}, mayor logit **{before:.1f}** → **{at:.1f}**"),
      {"step": nan_bad, "before": attn[nan_bad - 1], "at": attn[nan_bad]})
 bad = sc.first_nonfinite(run("nan"))
 assert v.pattern == "nan-non-recovery" and bad["grads"] == nan_bad and bad["loss"] in (nan_bad, nan_bad + 1)
@@ -485,8 +505,10 @@ print("with the fix:   ", [(e["kind"], e["step"], e.get("to")) for e in fixed.ev
       f"steps {len(fixed)}, non-finite weights at the end: {fixed.steps['nonfinite_params'][-1]}")
 print("reload only:    ", [(e["kind"], e["step"], e.get("to")) for e in again.events])
 rb = [e for e in fixed.events if e["kind"] == "rollback"]
-show("`nan` with roll-back: from step {frm} back to step {to}, loss over the last 10 steps **{last10:.2f}**; "
-     "reload without the fix: nan again at step {again}",
+show(say("`nan` with roll-back: from step {frm} back to step {to}, loss over the last 10 steps **{last10:.2f}**; "
+         "reload without the fix: nan again at step {again}",
+         "`nan` con rollback: del paso {frm} de vuelta al paso {to}, pérdida media de los últimos 10 pasos "
+         "**{last10:.2f}**; al recargar sin el arreglo: nan otra vez en el paso {again}"),
      {"frm": rb[0]["step"], "to": rb[0]["to"], "last10": sum(fixed.steps["loss"][-10:]) / 10,
       "again": again.events[-1]["step"]})
 assert max(fixed.steps["nonfinite_params"]) == 0 and len(fixed) == config_for("nan").steps
@@ -617,7 +639,7 @@ for name in ["broken", "one-batch", "control-no-rare-piece", "control-mixed-shar
 # `learners/<you>/phase-19/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
 # 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
-# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.03`), a
+# **Guardar lección**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.03`), a
 # `learners/<tú>/phase-19/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
 # %% tags=["nbval-ignore-output"]

@@ -485,7 +485,7 @@ wb.lesson
 # Below, all seven forms together with **Save** and **Save + record lesson** (earlier versions are
 # never overwritten: a changed post-mortem keeps the previous one as `19-spike-001.v1.md`).
 #
-# 🇪🇸 **Español.** Abajo, los siete formularios juntos con **Save** y **Save + record lesson** (las
+# 🇪🇸 **Español.** Abajo, los siete formularios juntos con **Guardar** y **Guardar + anotar lección** (las
 # versiones anteriores nunca se sobrescriben).
 
 # %% tags=["nbval-ignore-output"]
@@ -598,14 +598,16 @@ assert postmortem.parse_markdown(text) == pm
 
 # %%
 if pm.is_empty():              # never saved by itself while empty: it would be kept as a version forever
-    print("Nothing saved: your post-mortem is still empty. Fill the forms above, then press Save (or run "
-          "this cell again). / No se guardó nada: tu post-mortem está vacío. Rellena los formularios y pulsa Save.")
+    print(say("Nothing saved: your post-mortem is still empty. Fill the forms above, then press Save (or run "
+              "this cell again).",
+              "No se guardó nada: tu post-mortem sigue vacío. Rellena los formularios de arriba y pulsa Guardar "
+              "(o vuelve a ejecutar esta celda)."))
 else:
     try:
         wb.save_with_lesson()
     except ValueError as err:      # §7 is not one line yet: save the work in progress without a lesson
         wb.save()
-        print(f"lesson not recorded: {err}")
+        print(say(f"lesson not recorded: {err}", f"lección no anotada: {err}"))
     print("\n".join(wb.messages))
 
 # %% [markdown]

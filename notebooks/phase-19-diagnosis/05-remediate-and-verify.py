@@ -99,7 +99,9 @@ print(f"gradient spike: grad ratio ≥ {GRAD_SPIKE_RATIO}; damage: held-out rise
       f"(small from {NOISE_SIGMA} σ, no damage below)\n")
 print(verification.format_comparison(results))
 for name, r in results.items():        # the numbers the text below quotes as ranges, from your runs
-    show(f"`{name}`: " + "held-out rise **{heldout_rise_sigma:.1f} σ**, gradient ratio **{grad_norm_ratio:.1f}×**", r)
+    show(say("`{name}`: held-out rise **{heldout_rise_sigma:.1f} σ**, gradient ratio **{grad_norm_ratio:.1f}×**",
+             "`{name}`: subida de la pérdida de validación **{heldout_rise_sigma:.1f} σ**, ratio de grad-norm "
+             "**{grad_norm_ratio:.1f}×**"), {**r, "name": name})
 
 # %% [markdown]
 # ## Your §6 against every run
@@ -270,7 +272,8 @@ from utils.diagnosis.stability_check import grad_spike
 moved = grad_spike(logs["stratified-covering"])               # the largest pre-clip norm of the run
 print(f"stratified-covering: first shard sentence at step {shard['stratified-covering'].index(1)}, "
       f"largest gradient spike at step {moved['step']} ({moved['ratio']:.0f}× its median)")
-show("`stratified-covering`: largest gradient spike at step {step}, **{ratio:.0f}×** its median", moved)
+show(say("`stratified-covering`: largest gradient spike at step {step}, **{ratio:.0f}×** its median",
+         "`stratified-covering`: mayor pico de gradiente en el paso {step}, **{ratio:.0f}×** su mediana"), moved)
 # held in every run we measured: the first shard sentence comes before the window from 312, and the
 # run's largest gradient spike is at least 10× its median (at the first shard batches in most runs)
 assert shard["stratified-covering"].index(1) < 312 and moved["ratio"] >= 10
@@ -554,7 +557,7 @@ print(verification.format_matrix(mine_checks))
 # `learners/<you>/phase-19/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
 # 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
-# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.05`), a
+# **Guardar lección**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 19.05`), a
 # `learners/<tú>/phase-19/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
 # %% tags=["nbval-ignore-output"]

@@ -178,8 +178,10 @@ ema_real = {r["threshold"]: r for r in curves[("ema", "real")]}
 ema_syn = {r["threshold"]: r for r in curves[("ema", "synthetic")]}
 full_recall = [x for x, r in ema_real.items() if r["recall"] == 1.0]
 print("EMA thresholds with recall 1 on the real runs:", full_recall)
-show("EMA thresholds with recall 1 on your real runs: **{t}**; recall at 1.5: **{r15:.2f}**, at 2: "
-     "**{r2:.2f}**", {"t": ", ".join(f"{x:g}" for x in full_recall),
+show(say("EMA thresholds with recall 1 on your real runs: **{t}**; recall at 1.5: **{r15:.2f}**, at 2: "
+         "**{r2:.2f}**",
+         "umbrales de la EMA con recall 1 en tus ejecuciones reales: **{t}**; recall a 1.5: **{r15:.2f}**, a 2: "
+         "**{r2:.2f}**"), {"t": ", ".join(f"{x:g}" for x in full_recall),
                       "r15": ema_real[1.5]["recall"], "r2": ema_real[2.0]["recall"]})
 assert all(ema_real[x]["recall"] == 1.0 for x in (1.1, 1.2, 1.3, 1.4))        # in every run we measured
 assert ema_real[1.5]["recall"] >= 0.8                                         # at most one label lost at 1.5
@@ -237,11 +239,14 @@ late = [s for s in calibration.fires(by_name["control-no-rare-piece"]["loss"], D
 print("EMA fires after the last label window in control-no-rare-piece:", late)
 late_one_batch = [s for s in calibration.fires(by_name["one-batch"]["loss"], D.EMADetector())
                   if s > 312 + calibration.TOLERANCE]
-show("EMA at 1.5× on your real runs: recall **{recall:.2f}**; late fires at steps {late} of "
-     "`control-no-rare-piece` and {late1} of `one-batch`; false alarms on the real runs at 1.4: "
-     "{fa14}, at 1.5: {fa15}",
+show(say("EMA at 1.5× on your real runs: recall **{recall:.2f}**; late fires at steps {late} of "
+         "`control-no-rare-piece` and {late1} of `one-batch`; false alarms on the real runs at 1.4: "
+         "{fa14}, at 1.5: {fa15}",
+         "EMA a 1.5× en tus ejecuciones reales: recall **{recall:.2f}**; disparos tardíos en los pasos {late} de "
+         "`control-no-rare-piece` y {late1} de `one-batch`; falsas alarmas en las ejecuciones reales a 1.4: "
+         "{fa14}, a 1.5: {fa15}"),
      {"recall": real_table["ema"]["recall"], "late": ", ".join(map(str, late)),
-      "late1": ", ".join(map(str, late_one_batch)) or "none",
+      "late1": ", ".join(map(str, late_one_batch)) or say("none", "ninguno"),
       "fa14": ema_real[1.4]["false_alarms"], "fa15": ema_real[1.5]["false_alarms"]})
 assert late and ", ".join(map(str, late)) == calibration.facts()["no-rare_ema_false_alarm_steps"]  # its false alarms there
 for t in real:          # every EMA false alarm on a real run is a late fire after that run's first label
@@ -331,8 +336,10 @@ for name in ("fp16-overflow", "nan"):
     for detector in (D.EMADetector(), D.LightningSpikeAdapter()):    # the non-finite rule, at the label
         assert calibration.fires(t["loss"], detector)[-1] == label, name
     print(f"{name}: first non-finite loss at step {label}; every detector fires there")
-    show(f"`{name}`: first non-finite loss at step **{{label}}**; the held-out probe first fires at "
-         "**{probe}**", {"label": label, "probe": (calibration.probe_fires(t) or ["never"])[0]})
+    show(say("`{name}`: first non-finite loss at step **{label}**; the held-out probe first fires at **{probe}**",
+             "`{name}`: primera pérdida no finita en el paso **{label}**; la sonda de validación dispara por primera "
+             "vez en **{probe}**"),
+         {"name": name, "label": label, "probe": (calibration.probe_fires(t) or [say("never", "nunca")])[0]})
 
 # %% [markdown]
 # ## The gradient norm: before, or with, the loss?
@@ -621,9 +628,12 @@ def budget_row(budget):
 
 
 my_row = budget_row(my_budget)
-show("budget **{budget:g}** per 10,000 steps: recall **{recall:.2f}** (median delay {delay:g} "
-     "steps); realised **{quiet:.2f}** false alarms per 10,000 quiet steps, {spiky:.2f} on the "
-     "traces with spikes", my_row, label="Your budget")
+show(say("budget **{budget:g}** per 10,000 steps: recall **{recall:.2f}** (median delay {delay:g} "
+         "steps); realised **{quiet:.2f}** false alarms per 10,000 quiet steps, {spiky:.2f} on the "
+         "traces with spikes",
+         "presupuesto **{budget:g}** por 10 000 pasos: recall **{recall:.2f}** (retraso mediano {delay:g} "
+         "pasos); en la práctica, **{quiet:.2f}** falsas alarmas por 10 000 pasos sin picos, {spiky:.2f} en las "
+         "trazas con picos"), my_row, label=say("Your budget", "Tu presupuesto"))
 
 # %%
 sweep = [budget_row(b) for b in (0.3, 1.0, 3.0, 10.0, 30.0)]
@@ -684,8 +694,10 @@ for r in sweep[2:]:                  # enough expected alarms to measure the rat
 for t in real:
     print(f"{t['name']:24} budget (1 per 10k) fires at {calibration.fires(t['loss'], BudgetDetector())}"
           f"   EMA at {calibration.fires(t['loss'], D.EMADetector())}")
-show("on the real runs the budget detector has recall **{recall}** with {false_alarms_per_10k} "
-     "false alarms per 10,000 steps", real_table["budget"])
+show(say("on the real runs the budget detector has recall **{recall}** with {false_alarms_per_10k} "
+         "false alarms per 10,000 steps",
+         "en las ejecuciones reales, el detector de presupuesto tiene recall **{recall}** con "
+         "{false_alarms_per_10k} falsas alarmas por 10 000 pasos"), real_table["budget"])
 
 # %% [markdown]
 # It plugs in wherever the other detectors do: `RollbackPolicy(loss_detector="budget")` in the
@@ -715,7 +727,7 @@ show("on the real runs the budget detector has recall **{recall}** with {false_a
 # `learners/<you>/phase-20/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
 # 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
-# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 20.01`), a
+# **Guardar lección**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 20.01`), a
 # `learners/<tú>/phase-20/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
 # %% tags=["nbval-ignore-output"]

@@ -110,8 +110,10 @@ plain = run_variant("broken")
 s = symptoms.compute(plain)
 print(f"held-out before {s['heldout_loss_before']:.4f}, noise {s['heldout_loss_noise']:.4f}, "
       f"peak {s['heldout_loss_peak']:.4f} at step {s['heldout_peak_step']}: {s['heldout_rise_sigma']:.1f} σ")
-show_yours("held-out rise **{heldout_rise_sigma:.0f} σ** (σ = {heldout_loss_noise:.4f}), peak at step "
-           "{heldout_peak_step}", s)
+show_yours(say("held-out rise **{heldout_rise_sigma:.0f} σ** (σ = {heldout_loss_noise:.4f}), peak at step "
+               "{heldout_peak_step}",
+               "subida de la pérdida de validación **{heldout_rise_sigma:.0f} σ** (σ = {heldout_loss_noise:.4f}), "
+               "máximo en el paso {heldout_peak_step}"), s)
 assert s["heldout_rise_sigma"] >= 10
 
 # %% [markdown]
@@ -152,19 +154,32 @@ for name, r in results.items():
 # %%
 # your runs, in the words of the text below (one line per run)
 facts = {name: recovery_facts(r) for name, r in results.items()}
-show_yours("`rollback-broken-1.5x`: first roll-back at step {first_detection_step}; {status} after "
-           "**{rollbacks}** roll-back(s), **{steps_discarded}** steps thrown away", facts["rollback-broken-1.5x"])
-show_yours("`rollback-broken-quarantine-only`: {status} at step {give_up_step}",
+show_yours(say("`rollback-broken-1.5x`: first roll-back at step {first_detection_step}; {status} after "
+               "**{rollbacks}** roll-back(s), **{steps_discarded}** steps thrown away",
+               "`rollback-broken-1.5x`: primer rollback en el paso {first_detection_step}; `{status}` tras "
+               "**{rollbacks}** rollback(s), **{steps_discarded}** pasos tirados"), facts["rollback-broken-1.5x"])
+show_yours(say("`rollback-broken-quarantine-only`: {status} at step {give_up_step}",
+               "`rollback-broken-quarantine-only`: `{status}` en el paso {give_up_step}"),
            facts["rollback-broken-quarantine-only"])
-show_yours("`rollback-broken-retries`: {status} after **{rollbacks}** roll-backs, **{steps_discarded}** steps "
-           "thrown away", facts["rollback-broken-retries"])
-show_yours("`rollback-broken-skip-only`: {rollbacks} roll-back(s), held-out rise **{heldout_rise_sigma:.1f} σ**, "
-           "pre-clip gradient norms up to **{max_grad_norm_after_event:.0f}** after the event",
+show_yours(say("`rollback-broken-retries`: {status} after **{rollbacks}** roll-backs, **{steps_discarded}** steps "
+               "thrown away",
+               "`rollback-broken-retries`: `{status}` tras **{rollbacks}** rollbacks, **{steps_discarded}** pasos "
+               "tirados"), facts["rollback-broken-retries"])
+show_yours(say("`rollback-broken-skip-only`: {rollbacks} roll-back(s), held-out rise **{heldout_rise_sigma:.1f} σ**, "
+               "pre-clip gradient norms up to **{max_grad_norm_after_event:.0f}** after the event",
+               "`rollback-broken-skip-only`: {rollbacks} rollback(s), subida de la pérdida de validación "
+               "**{heldout_rise_sigma:.1f} σ**, norma del gradiente antes del clipping de hasta "
+               "**{max_grad_norm_after_event:.0f}** tras el evento"),
            facts["rollback-broken-skip-only"])
-show_yours("`rollback-broken` (course policy): held-out rise **{heldout_rise_sigma:.2f} σ**, "
-           "**{steps_discarded}** steps thrown away, {rollbacks} roll-back(s)", facts["rollback-broken"])
-show_yours("`rollback-broken-grad`: {status} after {rollbacks} roll-backs, {steps_discarded} steps thrown away, "
-           "held-out rise **{heldout_rise_sigma:.1f} σ**", facts["rollback-broken-grad"])
+show_yours(say("`rollback-broken` (course policy): held-out rise **{heldout_rise_sigma:.2f} σ**, "
+               "**{steps_discarded}** steps thrown away, {rollbacks} roll-back(s)",
+               "`rollback-broken` (política del curso): subida de la pérdida de validación "
+               "**{heldout_rise_sigma:.2f} σ**, **{steps_discarded}** pasos tirados, {rollbacks} rollback(s)"),
+           facts["rollback-broken"])
+show_yours(say("`rollback-broken-grad`: {status} after {rollbacks} roll-backs, {steps_discarded} steps thrown away, "
+               "held-out rise **{heldout_rise_sigma:.1f} σ**",
+               "`rollback-broken-grad`: `{status}` tras {rollbacks} rollbacks, {steps_discarded} pasos tirados, "
+               "subida de la pérdida de validación **{heldout_rise_sigma:.1f} σ**"), facts["rollback-broken-grad"])
 
 # %%
 course, skip_only = results["rollback-broken"], results["rollback-broken-skip-only"]
@@ -189,9 +204,13 @@ print("1.5× bar: loss ÷ EMA at the later detections", [round(d["value"] / d["r
       "- between 1.5 and 2:", between)
 print(results["rollback-broken-quarantine-only"].reason)
 grad_rollbacks = [e for e in grad.log.events if e["kind"] == "rollback" and e["series"] == "grad_norm"]
-show_yours("course policy: held-out rise **{course:.1f} σ** = **{share:.2f}×** the run without recovery; "
-           "1.5× bar: **{n_between}** of its later detections between 1.5× and 2× the EMA; grad-norm loop: "
-           "**{n_grad}** roll-back(s) from the gradient norm, {status}",
+show_yours(say("course policy: held-out rise **{course:.1f} σ** = **{share:.2f}×** the run without recovery; "
+               "1.5× bar: **{n_between}** of its later detections between 1.5× and 2× the EMA; grad-norm loop: "
+               "**{n_grad}** roll-back(s) from the gradient norm, {status}",
+               "política del curso: subida de la pérdida de validación **{course:.1f} σ** = **{share:.2f}×** la de "
+               "la ejecución sin recuperación; umbral a 1.5×: **{n_between}** de sus detecciones posteriores entre "
+               "1.5× y 2× la EMA; bucle con grad-norm: **{n_grad}** rollback(s) por la norma del gradiente, "
+               "`{status}`"),
            {"course": rise(course.log), "share": rise(course.log) / plain_rise, "n_between": len(between),
             "n_grad": len(grad_rollbacks), "status": grad.status})
 
@@ -431,14 +450,20 @@ for label, r in (("EMA loss detector", by_loss), ("probe only", by_probe)):
           f"{r.steps_discarded} steps thrown away")
 print(f"without recovery: held-out rise {rise(no_rare):.0f} σ")
 start = 312 - TOLERANCE                        # as the calibration of 20.1 reads the first fires
-show_yours("grad-norm detector: first fire from step {start} on: {grad}; Lightning `SpikeDetection`: first "
-           "fire at step {lightning}",
+show_yours(say("grad-norm detector: first fire from step {start} on: {grad}; Lightning `SpikeDetection`: first "
+               "fire at step {lightning}",
+               "detector de grad-norm: primer disparo desde el paso {start}: {grad}; `SpikeDetection` de Lightning: "
+               "primer disparo en el paso {lightning}"),
            {"start": start, "grad": next((st for st in grad_fires if st >= start), None),
             "lightning": next((st for st in lightning_fires if st >= start), None)})
-show_yours("EMA loss detector: first roll-back at step {first_detection_step}, {status}, held-out rise "
-           "**{heldout_rise_sigma:.1f} σ**", recovery_facts(by_loss))
-show_yours("probe only: first roll-back at step {first_detection_step}, held-out rise "
-           "**{heldout_rise_sigma:.1f} σ** (without recovery: **{none:.0f} σ**)",
+show_yours(say("EMA loss detector: first roll-back at step {first_detection_step}, {status}, held-out rise "
+               "**{heldout_rise_sigma:.1f} σ**",
+               "detector EMA de la pérdida: primer rollback en el paso {first_detection_step}, `{status}`, subida "
+               "de la pérdida de validación **{heldout_rise_sigma:.1f} σ**"), recovery_facts(by_loss))
+show_yours(say("probe only: first roll-back at step {first_detection_step}, held-out rise "
+               "**{heldout_rise_sigma:.1f} σ** (without recovery: **{none:.0f} σ**)",
+               "solo la sonda: primer rollback en el paso {first_detection_step}, subida de la pérdida de "
+               "validación **{heldout_rise_sigma:.1f} σ** (sin recuperación: **{none:.0f} σ**)"),
            {**recovery_facts(by_probe), "none": rise(no_rare)})
 assert not [st for st in grad_fires if 312 <= st < 327]             # blind while the shard does its damage
 assert 312 <= lightning_fires[0] <= 327 + TOLERANCE                 # around the shard, never before it
@@ -550,7 +575,7 @@ assert abs(extra_per_kept - course.steps_discarded / 420) < 1e-9, say(
 # `learners/<you>/phase-20/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
 # 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
-# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 20.02`), a
+# **Guardar lección**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 20.02`), a
 # `learners/<tú>/phase-20/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
 # %% tags=["nbval-ignore-output"]

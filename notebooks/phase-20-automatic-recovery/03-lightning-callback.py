@@ -526,8 +526,10 @@ base_heldout = dict(baseline.heldout)
 peak_step = max((s for s in base_heldout if s >= 312), key=base_heldout.get)
 print(f"Lightning = plain loop for all {len(baseline.losses)} steps; held-out loss "
       f"{base_heldout[304]:.3f} at step 304, peak {base_heldout[peak_step]:.3f} at step {peak_step}")
-show_yours("spike at step {spike_step}, loss **{loss_ratio:.1f}×** its EMA; held-out loss "
-           "**{heldout_loss_before:.2f}** → **{heldout_loss_peak:.2f}** at step {heldout_peak_step}",
+show_yours(say("spike at step {spike_step}, loss **{loss_ratio:.1f}×** its EMA; held-out loss "
+               "**{heldout_loss_before:.2f}** → **{heldout_loss_peak:.2f}** at step {heldout_peak_step}",
+               "pico en el paso {spike_step}, pérdida **{loss_ratio:.1f}×** su EMA; pérdida de validación "
+               "**{heldout_loss_before:.2f}** → **{heldout_loss_peak:.2f}** en el paso {heldout_peak_step}"),
            symptoms.compute(plain_log))
 
 # %% [markdown]
@@ -561,9 +563,12 @@ print(f"rollbacks {actions.count('rollback')}, skipped batches {actions.count('s
 print(f"held-out loss after step 312: worst {gpt_heldout[worst]:.3f} at step {worst} "
       f"(no recovery: {base_heldout[peak_step]:.3f}); finished: {gpt_trainer.state.finished}")
 n_later = sum(e["step"] >= 327 for e in gpt_rollbacks)
-show_yours("first rollback at step {step}, back to step {restored}; {n} rollbacks, **{later}** of them after the "
-           "shard; held-out loss after step 312 at worst **{worst:.3f}** (no recovery: **{none:.3f}**; "
-           "step 304: {before:.3f})",
+show_yours(say("first rollback at step {step}, back to step {restored}; {n} rollbacks, **{later}** of them after the "
+               "shard; held-out loss after step 312 at worst **{worst:.3f}** (no recovery: **{none:.3f}**; "
+               "step 304: {before:.3f})",
+               "primer rollback en el paso {step}, de vuelta al paso {restored}; {n} rollbacks, **{later}** de ellos "
+               "después del shard; pérdida de validación tras el paso 312, en el peor caso **{worst:.3f}** (sin "
+               "recuperación: **{none:.3f}**; paso 304: {before:.3f})"),
            {"step": gpt_rollbacks[0]["step"], "restored": gpt_rollbacks[0]["restored_step"],
             "n": len(gpt_rollbacks), "later": n_later, "worst": gpt_heldout[worst],
             "none": base_heldout[peak_step], "before": base_heldout[304]})
@@ -754,7 +759,7 @@ assert n_rare > 0 and n_rare + n_ordinary == len(gpt_rollback.quarantine)
 # `learners/<you>/phase-20/notes/lessons.md`; the grader looks for one lesson per notebook.
 #
 # 🇪🇸 **Español.** Escribe en una línea lo que harías distinto la próxima vez tras este cuaderno y pulsa
-# **Save lesson**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 20.03`), a
+# **Guardar lección**. Se añade, con la fecha y la etiqueta de este cuaderno (`notebook 20.03`), a
 # `learners/<tú>/phase-20/notes/lessons.md`; el corrector busca una lección por cuaderno.
 
 # %% tags=["nbval-ignore-output"]

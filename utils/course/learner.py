@@ -64,6 +64,11 @@ def allowed() -> str:
 class LearnerNameError(ValueError):
     """A learner name that cannot be used; the message says what was wrong and what is allowed."""
 
+    @property
+    def reason(self) -> str:
+        """What was wrong: the message without the "Allowed: …" phrase it ends with (in the learner's language)."""
+        return str(self).removesuffix(say(f" Allowed: {allowed()}.", f" Se admiten: {allowed()}."))
+
 
 def _describe(char: str) -> str:
     """A readable description of one character, for error messages: "'*'" or 'U+0009 (TAB)'."""
