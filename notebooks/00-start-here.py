@@ -177,7 +177,8 @@ for candidate in ["José", "Zoë", "李雷", "Ana María", "../etc", ".hidden", 
 from utils.course.learner import current_learner, display_path, learner_dir
 
 try:
-    print(f"Current learner: {current_learner()}")
-    print(f"Notes of phase 17 go to: {display_path(learner_dir(current_learner()) / 'phase-17' / 'notes')}/")
+    notes = f"{display_path(learner_dir(current_learner()) / 'phase-17' / 'notes')}/"
+    print(say(f"Current learner: {current_learner()}", f"Alumno actual: {current_learner()}"))
+    print(say(f"Notes of phase 17 go to: {notes}", f"Las notas de la fase 17 van a: {notes}"))
 except LearnerNameError as err:
     print(err)

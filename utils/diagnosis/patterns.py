@@ -42,7 +42,6 @@ from utils.spikelab.config import PATTERN_VARIANTS, VARIANTS, config_for
 from utils.spikelab.runlog import STEP_COLUMNS, RunLog
 from utils.spikelab.thresholds import GRAD_SPIKE_ANYWHERE, LR_JUMP, SAME_KIND_RUN, V_DROP
 from utils.spikelab.train import TrainingRun, param_fingerprint
-from utils.text import say
 
 FP16_MAX = 65504.0
 
@@ -145,8 +144,8 @@ def _train_with_rollback(cfg, every: int, fix: str | None, max_rollbacks: int) -
         if not record["nonfinite_params"]:
             continue
         if rollbacks >= max_rollbacks:
-            run.log.events.append({"step": s, "kind": "stop", "reason": say("non-finite parameters again",
-                                                                           "parámetros no finitos otra vez")})
+            reason = "non-finite parameters again"  # i18n: not shown (run-log data, shared by learners of both languages)
+            run.log.events.append({"step": s, "kind": "stop", "reason": reason})
             break
         good = [c for c in ckpts if c["finite"] and c["step"] <= s][-1]
         _restore(run, good)
