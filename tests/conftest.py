@@ -10,6 +10,16 @@ import pytest
 os.environ["COURSE_LANG"] = "en"
 
 from utils.course import claims
+from utils.text import set_language
+
+
+@pytest.fixture(autouse=True)
+def no_language_left_chosen():
+    """Every test starts and ends with no language chosen (``COURSE_LANG`` or English decides): a test
+    that chose one (a start page, a learner's profile) never changes the language of the next."""
+    set_language(None)
+    yield
+    set_language(None)
 
 
 @pytest.fixture(scope="session")
