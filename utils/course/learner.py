@@ -62,12 +62,17 @@ def allowed() -> str:
 
 
 class LearnerNameError(ValueError):
-    """A learner name that cannot be used; the message says what was wrong and what is allowed."""
+    """A learner name that cannot be used; the message says what was wrong (``reason``) and, for a
+    name refused by ``validate_learner_name``, what is allowed."""
 
-    @property
-    def reason(self) -> str:
-        """What was wrong: the message without the "Allowed: …" phrase it ends with (in the learner's language)."""
-        return str(self).removesuffix(say(f" Allowed: {allowed()}.", f" Se admiten: {allowed()}."))
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+
+
+def _refused(reason: str) -> LearnerNameError:
+    """The refusal of a typed name: ``reason``, then what a name may hold."""
+    return LearnerNameError(reason + say(f" Allowed: {allowed()}.", f" Se admiten: {allowed()}."), reason)
 
 
 def _describe(char: str) -> str:
@@ -92,51 +97,46 @@ def validate_learner_name(name: str) -> str:
                                    f"El nombre debe ser texto, no {type(name).__name__}."))
     for char in name:       # before stripping: "name\n" is refused, not quietly turned into "name"
         if unicodedata.category(char).startswith("C"):
-            raise LearnerNameError(_control_char(char))
+            raise _refused(_control_char(char))
     cleaned = unicodedata.normalize("NFC", name.strip())
     if not cleaned:
-        raise LearnerNameError(say(f"The learner name is empty. Allowed: {allowed()}.",
-                                   f"El nombre está vacío. Se admiten: {allowed()}."))
+        raise _refused(say("The learner name is empty.", "El nombre está vacío."))
     if cleaned in (".", ".."):
-        raise LearnerNameError(say(f"The learner name {cleaned!r} is not a name (it means a folder). Allowed: {allowed()}.",
-                                   f"{cleaned!r} no es un nombre (significa una carpeta). Se admiten: {allowed()}."))
+        raise _refused(say(f"The learner name {cleaned!r} is not a name (it means a folder).",
+                           f"{cleaned!r} no es un nombre (significa una carpeta)."))
     for char in cleaned:
         if unicodedata.category(char).startswith("C"):
-            raise LearnerNameError(_control_char(char))
+            raise _refused(_control_char(char))
     if "/" in cleaned or "\\" in cleaned:
         slash = "/" if "/" in cleaned else "\\"
-        raise LearnerNameError(say(
+        raise _refused(say(
             f"The learner name {cleaned!r} contains {slash!r}; it becomes one folder name, "
-            f"so it cannot hold a path separator. Allowed: {allowed()}.",
+            "so it cannot hold a path separator.",
             f"El nombre {cleaned!r} contiene {slash!r}; se convierte en el nombre de una carpeta, "
-            f"así que no puede llevar un separador de ruta. Se admiten: {allowed()}."))
+            "así que no puede llevar un separador de ruta."))
     if cleaned.startswith("."):
-        raise LearnerNameError(say(
-            f"The learner name {cleaned!r} starts with a dot (that would be a hidden folder). "
-            f"Allowed: {allowed()}.",
-            f"El nombre {cleaned!r} empieza por un punto (sería una carpeta oculta). Se admiten: {allowed()}."))
+        raise _refused(say(
+            f"The learner name {cleaned!r} starts with a dot (that would be a hidden folder).",
+            f"El nombre {cleaned!r} empieza por un punto (sería una carpeta oculta)."))
     if len(cleaned) > MAX_NAME_LENGTH:
-        raise LearnerNameError(say(
-            f"The learner name is {len(cleaned)} characters long; the limit is "
-            f"{MAX_NAME_LENGTH}. Allowed: {allowed()}.",
-            f"El nombre tiene {len(cleaned)} caracteres; el límite es {MAX_NAME_LENGTH}. "
-            f"Se admiten: {allowed()}."))
+        raise _refused(say(
+            f"The learner name is {len(cleaned)} characters long; the limit is {MAX_NAME_LENGTH}.",
+            f"El nombre tiene {len(cleaned)} caracteres; el límite es {MAX_NAME_LENGTH}."))
     for char in cleaned:
         category = unicodedata.category(char)
         # L* letters, M* combining marks (accents, vowel signs), Nd digits.
         if category[0] in "LM" or category == "Nd" or char in "-_. " + APOSTROPHES:
             continue
-        raise LearnerNameError(say(
-            f"The learner name {cleaned!r} contains {_describe(char)}, which is not allowed. "
-            f"Allowed: {allowed()}.",
-            f"El nombre {cleaned!r} contiene {_describe(char)}, que no se admite. Se admiten: {allowed()}."))
+        raise _refused(say(
+            f"The learner name {cleaned!r} contains {_describe(char)}, which is not allowed.",
+            f"El nombre {cleaned!r} contiene {_describe(char)}, que no se admite."))
     return cleaned
 
 
 def _control_char(char: str) -> str:
     """The refusal of a name holding a control character."""
-    return say(f"The learner name contains the control character {_describe(char)}. Allowed: {allowed()}.",
-               f"El nombre contiene el carácter de control {_describe(char)}. Se admiten: {allowed()}.")
+    return say(f"The learner name contains the control character {_describe(char)}.",
+               f"El nombre contiene el carácter de control {_describe(char)}.")
 
 
 def repo_root() -> Path:
