@@ -260,19 +260,18 @@ def test_a_spanish_learner_gets_spanish_widgets(course, page):
     question = page.locator(".widget-vbox:has(.widget-radio-box)", has_text="rare-is-not-untrained").last
     on_screen(question)
     sync_api.expect(question).to_contain_text("Pregunta rare-is-not-untrained", use_inner_text=True)
-    check = question.get_by_role("button", name="Comprobar")
-    question.locator(".widget-radio-box label", has_text="a) Sí").click()
-    check.click()
-    question.get_by_text("No es correcta:").wait_for(timeout=30_000)
-    question.screenshot(path=str(shots / "12-es-question-wrong.png"))
-    wrong = question.inner_text()
+    def answer(option: str, feedback: str, shot: str) -> str:
+        """Choose ``option``, press Comprobar, wait for ``feedback``; the question's text then."""
+        question.locator(".widget-radio-box label", has_text=option).click()
+        question.get_by_role("button", name="Comprobar").click()
+        question.get_by_text(feedback).wait_for(timeout=30_000)
+        question.screenshot(path=str(shots / shot))
+        return question.inner_text()
+
+    wrong = answer("a) Sí", "No es correcta:", "12-es-question-wrong.png")
     assert "✗ a) Sí: solo las palabras raras" in wrong and "Respuesta guardada en" in wrong
     assert [(a["chosen"], a["right"]) for a in answers_of(answers)] == [("a", False)]
-    question.locator(".widget-radio-box label", has_text="b) No: hay piezas").click()
-    check.click()
-    question.get_by_text("Las demás:").wait_for(timeout=30_000)
-    question.screenshot(path=str(shots / "13-es-question-right.png"))
-    right = question.inner_text()
+    right = answer("b) No: hay piezas", "Las demás:", "13-es-question-right.png")
     assert "✓ b) No: hay piezas" in right and "Correcta: La mayor parte de la lista" in right
     assert not english_left(right, ENGLISH_CHOICE), english_left(right, ENGLISH_CHOICE)
     assert [(a["chosen"], a["right"], a["question"]) for a in answers_of(answers)] == [
